@@ -1,0 +1,191 @@
+#!/usr/bin/env node
+/**
+ * The `worker` command. Thin on purpose: each subcommand parses its arguments and calls
+ * into core; exit codes are decided here and documented in the README.
+ */
+import fs from 'node:fs';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { builtinPlugins } from './functions/index.js';
+import { ConfigError, LockError, PluginLoadError, WorkerError } from './core/errors.js';
+import { silentLogger } from './core/logging.js';
+import { invokeFunction, parseInputPairs } from './core/invoke.js';
+import { redact } from './core/redact.js';
+import { loadEnvironment, Worker } from './core/worker.js';
+import { destinationList } from './core/worker-config.js';
+
+/** Exit codes shared by the commands (README: Troubleshooting). */
+export const EXIT = {
+  ok: 0,
+  failed: 1,
+  config: 2,
+  timeout: 3,
+  broker: 4,
+  lock: 5,
+} as const;
+
+function fail(err: unknown): never {
+  const message = redact(err instanceof Error ? err.message : String(err));
+  process.stderr.write(`worker: ${message}\n`);
+  if (err instanceof ConfigError || err instanceof PluginLoadError) process.exit(EXIT.config);
+  if (err instanceof LockError) process.exit(EXIT.lock);
+  if (err instanceof WorkerError && err.code === 'timeout') process.exit(EXIT.timeout);
+  if (err instanceof WorkerError && err.code === 'broker_unavailable') process.exit(EXIT.broker);
+  process.exit(EXIT.failed);
+}
+
+async function runCommand(configFile: string | undefined): Promise<void> {
+  const worker = await Worker.create({ configFile, builtins: builtinPlugins });
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      worker.log.warn(`${signal} again: exiting now; unfinished invocations will be redelivered`);
+      process.exit(130);
+    }
+    worker.stop(signal).then(
+      () => process.exit(EXIT.ok),
+      () => process.exit(EXIT.ok),
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    await worker.start();
+  } catch (err) {
+    const message = (err as Error).message;
+    worker.log.error(`Could not start: ${message}`);
+    if (err instanceof WorkerError) fail(err);
+    fail(new WorkerError(`Could not start: ${message}`, { code: 'broker_unavailable' }));
+  }
+  await worker.waitUntilStopped();
+}
+
+async function invokeCommand(args: {
+  configFile?: string | undefined;
+  function: string;
+  input: string[];
+  inputsJson?: string | undefined;
+  timeout: number;
+  destination?: string | undefined;
+  messageId?: string | undefined;
+  json: boolean;
+}): Promise<void> {
+  const env = await loadEnvironment(args.configFile, builtinPlugins, silentLogger(), false);
+  let inputs: Record<string, unknown> = {};
+  if (args.inputsJson) {
+    try {
+      inputs = JSON.parse(fs.readFileSync(args.inputsJson, 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new WorkerError(`--inputs-json ${args.inputsJson}: ${(err as Error).message}`, { code: 'invalid_arguments' });
+    }
+  }
+  Object.assign(inputs, parseInputPairs(args.input));
+  const fn = env.registry.get(args.function);
+  const destination = args.destination ?? fn?.plugin.destination ?? destinationList(env.section)[0] ?? 'fn_slack';
+  const reply = await invokeFunction({
+    url: env.section.amqp_url,
+    tls: { caFile: env.section.ca_file, certFile: env.section.cert_file, keyFile: env.section.key_file },
+    destination,
+    functionName: args.function,
+    inputs,
+    timeoutMs: args.timeout * 1000,
+    log: silentLogger(),
+    ...(args.messageId ? { messageId: args.messageId } : {}),
+    onProgress: (p) => process.stdout.write(args.json ? `${JSON.stringify(p)}\n` : `status: ${p.message}\n`),
+  });
+  if (args.json) {
+    process.stdout.write(`${JSON.stringify(reply)}\n`);
+  } else if (reply.message_type === 0) {
+    process.stdout.write(`result: ${JSON.stringify(reply.results, null, 2)}\n`);
+  } else {
+    process.stdout.write(`error (${reply.error.code}${reply.error.retryable ? ', retryable' : ''}): ${reply.message}\n`);
+  }
+  process.exit(reply.message_type === 0 ? EXIT.ok : EXIT.failed);
+}
+
+async function functionsCommand(configFile: string | undefined): Promise<void> {
+  const env = await loadEnvironment(configFile, builtinPlugins, silentLogger(), false);
+  for (const plugin of env.registry.plugins) {
+    process.stdout.write(`${plugin.packageName} ${plugin.packageVersion} (destination ${plugin.destination})\n`);
+    for (const fn of plugin.functions) {
+      process.stdout.write(`  ${fn.name}: ${fn.description}\n`);
+      const schema = fn.inputSchema as { properties?: Record<string, { type?: unknown; description?: string }>; required?: string[] };
+      for (const [input, spec] of Object.entries(schema.properties ?? {})) {
+        const required = schema.required?.includes(input) ? ' (required)' : '';
+        const type = Array.isArray(spec.type) ? spec.type.filter((t) => t !== 'null').join('|') : String(spec.type ?? 'any');
+        process.stdout.write(`    ${input}: ${type}${required}${spec.description ? ` — ${spec.description}` : ''}\n`);
+      }
+    }
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  await yargs(argv)
+    .scriptName('worker')
+    .usage('$0 <command> [options]\n\nRuns SOAR function invocations from RabbitMQ against Slack (fn_slack).')
+    .option('config-file', {
+      alias: 'c',
+      type: 'string',
+      describe: 'app.config to use (default: $APP_CONFIG_FILE, else ~/.worker/app.config)',
+      global: true,
+    })
+    .command(
+      'run',
+      'Consume invocations until stopped (foreground; systemd runs this)',
+      (y) => y.example('$0 run -c /etc/worker/app.config', 'run with an explicit config'),
+      (args) => runCommand(args.configFile as string | undefined),
+    )
+    .command(
+      'invoke <function>',
+      'Act as a caller: publish one invocation, print progress and the result',
+      (y) =>
+        y
+          .positional('function', { type: 'string', describe: 'function name, e.g. slack_post_message', demandOption: true })
+          .option('input', {
+            alias: 'i',
+            type: 'string',
+            array: true,
+            default: [] as string[],
+            describe: 'an input as name=value (JSON values are parsed: incident_id=2103); repeat it',
+          })
+          .option('inputs-json', { type: 'string', describe: 'a JSON file with the inputs object (--input wins)' })
+          .option('timeout', { type: 'number', default: 60, describe: 'seconds to wait for the final reply' })
+          .option('destination', { type: 'string', describe: "queue to publish to (default: the function's)" })
+          .option('message-id', { type: 'string', describe: 'invocation id (default: a new UUID); reuse it to test idempotency' })
+          .option('json', { type: 'boolean', default: false, describe: 'print each reply as raw JSON' })
+          .example('$0 invoke slack_post_message -i incident_id=2103 -i slack_channel=inc-2103 -i slack_is_channel_private=false -i "slack_text=Phishing wave"', ''),
+      (args) =>
+        invokeCommand({
+          configFile: args.configFile as string | undefined,
+          function: args.function as string,
+          input: (args.input as string[]) ?? [],
+          inputsJson: args.inputsJson as string | undefined,
+          timeout: args.timeout as number,
+          destination: args.destination as string | undefined,
+          messageId: args.messageId as string | undefined,
+          json: args.json as boolean,
+        }),
+    )
+    .command(
+      'functions',
+      'List the functions this worker provides, with their inputs',
+      (y) => y,
+      (args) => functionsCommand(args.configFile as string | undefined),
+    )
+    .demandCommand(1, 'Name a command; see --help')
+    .strict()
+    .recommendCommands()
+    .fail((msg, err) => {
+      if (err) fail(err);
+      process.stderr.write(`worker: ${msg}\nRun \`worker --help\` for usage.\n`);
+      process.exit(EXIT.config);
+    })
+    .help()
+    .alias('help', 'h')
+    .version()
+    .wrap(Math.min(110, process.stdout.columns ?? 100))
+    .parseAsync();
+}
+
+main(hideBin(process.argv)).catch(fail);

@@ -1,0 +1,172 @@
+/**
+ * The worker's one error taxonomy.
+ *
+ * Every failure that reaches the runner is (or is wrapped into) a {@link WorkerError}
+ * with a stable `code` and a `retryable` flag. The runner's {@link decideDisposition}
+ * is the only place that turns an error into an ack, a requeue or a dead-letter, so the
+ * delivery semantics can be read in one function.
+ */
+
+/** What the transport does with a request message once the runner is done with it. */
+export type Disposition = 'ack' | 'requeue' | 'dead-letter';
+
+export interface WorkerErrorOptions {
+  /** Stable machine-readable code, e.g. `invalid_inputs`, `slack_channel_archived`. */
+  code: string;
+  /** True when the same invocation may succeed later (a transient outage, a rate limit). */
+  retryable?: boolean;
+  /**
+   * Set when the message itself is unusable (not JSON, no function name, unknown
+   * function): it goes to the dead-letter queue for a person to inspect instead of
+   * being acked away.
+   */
+  deadLetter?: boolean;
+  cause?: unknown;
+  /** Extra facts for the error reply; must never hold secrets. */
+  details?: Record<string, unknown>;
+}
+
+/** Base class of every error the worker reports to a caller. */
+export class WorkerError extends Error {
+  readonly code: string;
+  readonly retryable: boolean;
+  readonly deadLetter: boolean;
+  readonly details?: Record<string, unknown>;
+
+  constructor(message: string, options: WorkerErrorOptions) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = options.code;
+    this.retryable = options.retryable ?? false;
+    this.deadLetter = options.deadLetter ?? false;
+    if (options.details !== undefined) this.details = options.details;
+  }
+}
+
+/** The message body cannot be used at all (not JSON, not an object, too large). */
+export class InvalidMessageError extends WorkerError {
+  constructor(message: string, code = 'invalid_message', cause?: unknown) {
+    super(message, { code, deadLetter: true, cause });
+  }
+}
+
+/** The body names no function, or one this worker does not provide. */
+export class UnknownFunctionError extends WorkerError {
+  constructor(message: string, code: 'missing_function' | 'unknown_function') {
+    super(message, { code, deadLetter: true });
+  }
+}
+
+/** One failing input field, as reported in an {@link InputValidationError}. */
+export interface InputProblem {
+  field: string;
+  problem: string;
+}
+
+/** The inputs fail the function's JSON Schema; the message lists every failing field. */
+export class InputValidationError extends WorkerError {
+  readonly problems: InputProblem[];
+  constructor(functionName: string, problems: InputProblem[]) {
+    const list = problems.map((p) => `${p.field}: ${p.problem}`).join('; ');
+    super(`Invalid inputs for ${functionName}: ${list}`, {
+      code: 'invalid_inputs',
+      details: { problems },
+    });
+    this.problems = problems;
+  }
+}
+
+/**
+ * A function failed for a reason that will not change on retry (an archived channel,
+ * a missing permission, bad input found by the handler). Plugins throw this, like
+ * BullMQ's UnrecoverableError: "do not retry".
+ */
+export class FunctionError extends WorkerError {
+  constructor(message: string, code = 'function_failed', details?: Record<string, unknown>, cause?: unknown) {
+    super(message, { code, retryable: false, details, cause });
+  }
+}
+
+/**
+ * A function failed for a transient reason (the remote service is down, a rate-limit
+ * budget ran out). The runner redelivers it up to the attempt limit, then answers the
+ * caller with `retryable: true` and dead-letters it so nothing is lost.
+ */
+export class RetryableError extends WorkerError {
+  constructor(message: string, code = 'temporarily_unavailable', details?: Record<string, unknown>, cause?: unknown) {
+    super(message, { code, retryable: true, details, cause });
+  }
+}
+
+/** The config file is missing, unreadable or invalid. The message names file, section and key. */
+export class ConfigError extends WorkerError {
+  constructor(message: string, cause?: unknown) {
+    super(message, { code: 'config_invalid', cause });
+  }
+}
+
+/** A plugin failed to load or two plugins define the same function. */
+export class PluginLoadError extends WorkerError {
+  constructor(message: string, cause?: unknown) {
+    super(message, { code: 'plugin_load_failed', cause });
+  }
+}
+
+/** Another worker holds the lock file. */
+export class LockError extends WorkerError {
+  constructor(message: string) {
+    super(message, { code: 'lock_held' });
+  }
+}
+
+/** In-flight invocations did not finish within the shutdown timeout. */
+export class ShutdownTimeoutError extends WorkerError {
+  constructor(readonly unfinished: number, timeoutSeconds: number) {
+    super(
+      `${unfinished} invocation(s) still running after the ${timeoutSeconds}s shutdown timeout; ` +
+        'they were not acked and the broker will deliver them again',
+      { code: 'shutdown_timeout' },
+    );
+  }
+}
+
+/** The worker is shutting down; an invocation that had not started is handed back. */
+export class ShuttingDownError extends WorkerError {
+  constructor() {
+    super('The worker is shutting down', { code: 'shutting_down', retryable: true });
+  }
+}
+
+/**
+ * Wraps anything thrown into a WorkerError. Unknown exceptions are treated as
+ * retryable internal errors: a bug or a crash in a handler is retried a bounded number
+ * of times (see {@link decideDisposition}), then dead-lettered with an error reply.
+ */
+export function toWorkerError(err: unknown): WorkerError {
+  if (err instanceof WorkerError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new WorkerError(`Internal error: ${message}`, { code: 'internal_error', retryable: true, cause: err });
+}
+
+/** The runner's verdict for a failed invocation. */
+export interface FailureDecision {
+  disposition: Disposition;
+  /** Whether the caller gets a final error reply now (false while a retry is pending). */
+  replyNow: boolean;
+}
+
+/**
+ * The single decision point for failed invocations.
+ *
+ * - Unusable messages are dead-lettered (a person inspects them), with an error reply.
+ * - Final errors (not retryable) are answered and acked: the caller has its answer.
+ * - Retryable errors are requeued without a reply until `attempts` reaches
+ *   `maxAttempts`; then the caller gets a retryable error reply and the message is
+ *   dead-lettered, so it is neither lost nor retried forever.
+ */
+export function decideDisposition(err: WorkerError, attempts: number, maxAttempts: number): FailureDecision {
+  if (err.deadLetter) return { disposition: 'dead-letter', replyNow: true };
+  if (!err.retryable) return { disposition: 'ack', replyNow: true };
+  if (attempts < maxAttempts) return { disposition: 'requeue', replyNow: false };
+  return { disposition: 'dead-letter', replyNow: true };
+}

@@ -1,0 +1,335 @@
+/**
+ * The runner: one invocation from request to final reply.
+ *
+ * It knows the message contract and the ledger, and nothing about the broker (a
+ * {@link Delivery} is all it sees) or about Slack (a plugin's handler is all it calls).
+ *
+ * Order of effects for each invocation, and why:
+ * 1. parse and look up the function, validate inputs — cheap, and bad input never
+ *    reaches the ledger or a handler;
+ * 2. `ledger.begin` — a redelivery of a finished invocation is answered from the ledger;
+ * 3. run the handler, forwarding its progress messages;
+ * 4. `ledger.finish` with the final reply, *then* send the reply, *then* ack. A crash
+ *    between any two steps leads to a redelivery that the ledger answers, so the caller
+ *    always gets its reply and the handler's effect happens once.
+ */
+import os from 'node:os';
+import {
+  decideDisposition,
+  ShuttingDownError,
+  toWorkerError,
+  UnknownFunctionError,
+  WorkerError,
+  type Disposition,
+} from './errors.js';
+import type { Logger } from './logging.js';
+import {
+  errorReply,
+  parseInvocation,
+  progressReply,
+  resultReply,
+  withoutNulls,
+  type FinalReply,
+  type Invocation,
+  type Reply,
+  type RequestEnvelope,
+} from './messages.js';
+import type { FunctionContext } from './plugin.js';
+import type { PluginRegistry, RegisteredFunction } from './registry.js';
+import type { Platform } from './platform/platform.js';
+import type { Store } from './store/store.js';
+
+/** One request message as the transport hands it over. */
+export interface Delivery extends RequestEnvelope {
+  /** The queue it came from. */
+  destination: string;
+  /** The broker's redelivered flag. */
+  redelivered: boolean;
+  /**
+   * Publishes a reply to the caller's `reply_to` with its `correlation_id` and resolves
+   * once the broker has confirmed it. Resolves at once when there is no `reply_to`.
+   */
+  reply(payload: Reply): Promise<void>;
+}
+
+/** What the runner reports to metrics and logs for each invocation. */
+export interface InvocationOutcome {
+  functionName: string;
+  outcome: 'succeeded' | 'failed' | 'requeued' | 'dead-lettered' | 'replayed' | 'rejected';
+  code?: string;
+  durationMs: number;
+}
+
+export interface RunnerOptions {
+  registry: PluginRegistry;
+  /** Per-plugin state from `setup`, by package name. */
+  pluginStates: Map<string, unknown>;
+  store: Store;
+  platform: Platform;
+  log: Logger;
+  /** Deliveries of one invocation before it is dead-lettered. */
+  maxAttempts: number;
+  maxMessageBytes: number;
+  /**
+   * Delay before a retryable failure is handed back to the broker. Without it a
+   * failure that repeats at once (store down) would spin through its attempts in
+   * milliseconds; with it the attempts are spread over a meaningful window.
+   */
+  requeueDelayMs?: (attempt: number) => number;
+  onOutcome?: (outcome: InvocationOutcome) => void;
+  host?: string;
+}
+
+/** 1 s, 2 s, 4 s … capped at 30 s: long enough for a broker or Slack blip to pass. */
+export function defaultRequeueDelay(attempt: number): number {
+  return Math.min(30_000, 1000 * 2 ** Math.max(0, attempt - 1));
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (ms <= 0 || signal?.aborted) return resolve();
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+
+export class Runner {
+  private readonly host: string;
+  private readonly inFlight = new Map<string, Promise<unknown>>();
+  private active = 0;
+  private idleWaiters: (() => void)[] = [];
+  private readonly abort = new AbortController();
+  private stopping = false;
+
+  constructor(private readonly opts: RunnerOptions) {
+    this.host = opts.host ?? os.hostname();
+  }
+
+  /** Invocations currently being handled. */
+  get activeCount(): number {
+    return this.active;
+  }
+
+  /** Stop starting new invocations; running ones go on. */
+  stopAccepting(): void {
+    this.stopping = true;
+  }
+
+  /** Tell running handlers to give up (the shutdown timeout passed). */
+  abortRunning(): void {
+    this.abort.abort();
+  }
+
+  /** Resolves when no invocation is running. */
+  whenIdle(): Promise<void> {
+    if (this.active === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Handles one delivery and says what the transport should do with it. */
+  async handle(delivery: Delivery): Promise<Disposition> {
+    this.active++;
+    try {
+      return await this.process(delivery);
+    } finally {
+      this.active--;
+      if (this.active === 0) {
+        const waiters = this.idleWaiters;
+        this.idleWaiters = [];
+        for (const w of waiters) w();
+      }
+    }
+  }
+
+  private async process(delivery: Delivery): Promise<Disposition> {
+    const started = Date.now();
+    const { log } = this.opts;
+    let invocation: Invocation;
+    let fn: RegisteredFunction;
+    try {
+      if (this.stopping) throw new ShuttingDownError();
+      invocation = parseInvocation(delivery, this.opts.maxMessageBytes);
+      const found = this.opts.registry.get(invocation.functionName);
+      if (!found) {
+        const known = this.opts.registry.functionNames().join(', ');
+        throw new UnknownFunctionError(
+          `Unknown function "${invocation.functionName}" on ${delivery.destination}; this worker provides: ${known}`,
+          'unknown_function',
+        );
+      }
+      fn = found;
+    } catch (err) {
+      const error = toWorkerError(err);
+      if (error instanceof ShuttingDownError) return 'requeue';
+      log.warn(`Rejected message ${delivery.messageId ?? '(no message_id)'} from ${delivery.destination}: ${error.message}`, {
+        code: error.code,
+      });
+      await this.sendFinal(delivery, errorReply(error));
+      this.report({ functionName: '(unparsed)', outcome: 'rejected', code: error.code, durationMs: Date.now() - started });
+      return 'dead-letter';
+    }
+
+    // Two deliveries of one invocation in this process at once (a duplicate publish):
+    // the second waits for the first, then is answered from the ledger.
+    const previous = this.inFlight.get(invocation.id);
+    if (previous) await previous.catch(() => undefined);
+    const work = this.run(delivery, invocation, fn, started);
+    this.inFlight.set(invocation.id, work);
+    try {
+      return await work;
+    } finally {
+      if (this.inFlight.get(invocation.id) === work) this.inFlight.delete(invocation.id);
+    }
+  }
+
+  private async run(delivery: Delivery, invocation: Invocation, fn: RegisteredFunction, started: number): Promise<Disposition> {
+    const { log, store, maxAttempts } = this.opts;
+    const name = invocation.functionName;
+    const invLog = log.child({ invocation: invocation.id, function: name });
+    let inputs: Record<string, unknown>;
+    try {
+      inputs = this.opts.registry.validateInputs(fn, withoutNulls(invocation.inputs));
+    } catch (err) {
+      const error = toWorkerError(err);
+      invLog.warn(error.message, { code: error.code });
+      await this.sendFinal(delivery, errorReply(error));
+      this.report({ functionName: name, outcome: 'failed', code: error.code, durationMs: Date.now() - started });
+      return 'ack';
+    }
+
+    let attempt: number;
+    try {
+      const begun = await store.ledger.begin(invocation.id, name);
+      if (begun.finished && begun.entry.reply) {
+        invLog.info(`Invocation already ${begun.entry.state}; answering from the ledger`);
+        await this.sendFinal(delivery, begun.entry.reply as unknown as FinalReply);
+        this.report({ functionName: name, outcome: 'replayed', durationMs: Date.now() - started });
+        return 'ack';
+      }
+      attempt = begun.entry.attempts;
+      if (begun.interrupted) invLog.warn(`Delivery ${attempt} of an invocation that did not finish before`);
+    } catch (err) {
+      // The ledger is unreachable: without it a redelivery could repeat an effect, so
+      // hand the message back and try later.
+      invLog.error(`Invocation ledger unavailable: ${(err as Error).message}`);
+      await sleep((this.opts.requeueDelayMs ?? defaultRequeueDelay)(1), this.abort.signal);
+      this.report({ functionName: name, outcome: 'requeued', code: 'store_unavailable', durationMs: Date.now() - started });
+      return 'requeue';
+    }
+
+    if (attempt > maxAttempts) {
+      const error = new WorkerError(
+        `Invocation was delivered ${attempt} times without finishing (limit: max_attempts = ${maxAttempts}); ` +
+          'it was dead-lettered. Check the worker log for what stopped it.',
+        { code: 'attempts_exhausted', retryable: false },
+      );
+      return this.fail(delivery, invocation, error, attempt, started, invLog, true);
+    }
+
+    const ctx: FunctionContext = {
+      invocationId: invocation.id,
+      functionName: name,
+      inputs,
+      origin: invocation.origin,
+      attempt,
+      status: async (message: string) => {
+        invLog.debug(`progress: ${message}`);
+        try {
+          await delivery.reply(progressReply(message));
+        } catch (err) {
+          // A lost progress message must not fail the invocation; the final reply matters.
+          invLog.warn(`Could not send progress message: ${(err as Error).message}`);
+        }
+      },
+      log: invLog,
+      store,
+      platform: this.opts.platform,
+      signal: this.abort.signal,
+    };
+
+    try {
+      invLog.info(`Running ${name} (attempt ${attempt})`);
+      const state = this.opts.pluginStates.get(fn.plugin.packageName);
+      const result = await fn.definition.handler(ctx, state);
+      const reply = resultReply(result, {
+        packageName: fn.plugin.packageName,
+        packageVersion: fn.plugin.packageVersion,
+        inputs,
+        startedAt: started,
+        host: this.host,
+      });
+      await store.ledger.finish(invocation.id, 'succeeded', reply as unknown as Record<string, unknown>);
+      const sent = await this.sendFinal(delivery, reply);
+      invLog.info(`Completed ${name} in ${Date.now() - started} ms`);
+      this.report({ functionName: name, outcome: 'succeeded', durationMs: Date.now() - started });
+      return sent ? 'ack' : 'requeue';
+    } catch (err) {
+      return this.fail(delivery, invocation, toWorkerError(err), attempt, started, invLog, false);
+    }
+  }
+
+  private async fail(
+    delivery: Delivery,
+    invocation: Invocation,
+    error: WorkerError,
+    attempt: number,
+    started: number,
+    invLog: Logger,
+    forceFinal: boolean,
+  ): Promise<Disposition> {
+    const decision = forceFinal
+      ? { disposition: 'dead-letter' as const, replyNow: true }
+      : decideDisposition(error, attempt, this.opts.maxAttempts);
+    const name = invocation.functionName;
+    if (!decision.replyNow) {
+      invLog.warn(`Attempt ${attempt} of ${this.opts.maxAttempts} failed, will retry: ${error.message}`, { code: error.code });
+      await delivery
+        .reply(progressReply(`Attempt ${attempt} failed (${error.message}); retrying`))
+        .catch(() => undefined);
+      await sleep((this.opts.requeueDelayMs ?? defaultRequeueDelay)(attempt), this.abort.signal);
+      this.report({ functionName: name, outcome: 'requeued', code: error.code, durationMs: Date.now() - started });
+      return 'requeue';
+    }
+    if (error.code === 'internal_error') {
+      invLog.error(`${name} failed: ${error.message}`, { stack: (error.cause as Error | undefined)?.stack });
+    } else {
+      invLog.warn(`${name} failed: ${error.message}`, { code: error.code });
+    }
+    const reply = errorReply(error);
+    try {
+      await this.opts.store.ledger.finish(invocation.id, 'failed', reply as unknown as Record<string, unknown>);
+    } catch (err) {
+      invLog.error(`Could not record the failure in the ledger: ${(err as Error).message}`);
+      return 'requeue';
+    }
+    const sent = await this.sendFinal(delivery, reply);
+    this.report({
+      functionName: name,
+      outcome: decision.disposition === 'dead-letter' ? 'dead-lettered' : 'failed',
+      code: error.code,
+      durationMs: Date.now() - started,
+    });
+    return sent ? decision.disposition : 'requeue';
+  }
+
+  /** Sends a final reply; false when it could not be confirmed (the message is then redelivered). */
+  private async sendFinal(delivery: Delivery, reply: FinalReply): Promise<boolean> {
+    try {
+      await delivery.reply(reply);
+      return true;
+    } catch (err) {
+      this.opts.log.warn(`Could not send the final reply to ${delivery.replyTo ?? '(none)'}: ${(err as Error).message}`);
+      return false;
+    }
+  }
+
+  private report(outcome: InvocationOutcome): void {
+    try {
+      this.opts.onOutcome?.(outcome);
+    } catch {
+      // metrics must never break an invocation
+    }
+  }
+}

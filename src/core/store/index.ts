@@ -1,0 +1,73 @@
+/**
+ * Opens the configured store: `postgres://` / `postgresql://` URLs give the shared
+ * PostgreSQL store, anything else is a SQLite file path (`~/` expanded) or `:memory:`.
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError } from '../errors.js';
+import { PostgresStore, redactPostgresUrl } from './postgres-store.js';
+import { SqliteStore } from './sqlite-store.js';
+import type { Store } from './store.js';
+
+export type { Store } from './store.js';
+export { PostgresStore, redactPostgresUrl } from './postgres-store.js';
+export { SqliteStore } from './sqlite-store.js';
+export { KeyedMutex } from './keyed-mutex.js';
+
+export interface OpenStoreOptions {
+  /** Apply pending migrations after opening (what `worker run` does). Default false. */
+  migrate?: boolean;
+  /** PostgreSQL schema (default `public`); ignored for SQLite. */
+  pgSchema?: string;
+  /** PostgreSQL query pool size; ignored for SQLite. */
+  pgPoolSize?: number;
+}
+
+const POSTGRES_URL = /^postgres(ql)?:\/\//i;
+
+export function isPostgresLocation(location: string): boolean {
+  return POSTGRES_URL.test(location.trim());
+}
+
+/** Expands a leading `~/` (or a lone `~`) to the home directory. */
+export function expandHome(path: string): string {
+  if (path === '~') return homedir();
+  if (path.startsWith('~/')) return join(homedir(), path.slice(2));
+  return path;
+}
+
+/** The store location fit for logs and messages: a PostgreSQL URL loses its password. */
+export function redactStoreLocation(location: string): string {
+  return isPostgresLocation(location) ? redactPostgresUrl(location.trim()) : location;
+}
+
+export async function openStore(location: string, opts: OpenStoreOptions = {}): Promise<Store> {
+  const trimmed = location.trim();
+  if (trimmed === '') throw new ConfigError('The store location is empty: set [worker] store to a file path or a postgres:// URL');
+  let store: Store;
+  if (isPostgresLocation(trimmed)) {
+    store = await PostgresStore.open(trimmed, {
+      ...(opts.pgSchema === undefined ? {} : { schema: opts.pgSchema }),
+      ...(opts.pgPoolSize === undefined ? {} : { poolSize: opts.pgPoolSize }),
+    });
+  } else {
+    const file = trimmed === ':memory:' ? trimmed : expandHome(trimmed);
+    try {
+      store = SqliteStore.open(file);
+    } catch (err) {
+      throw new ConfigError(
+        `Cannot open the SQLite store ${file}: ${err instanceof Error ? err.message : String(err)}`,
+        err,
+      );
+    }
+  }
+  if (opts.migrate) {
+    try {
+      await store.migrate();
+    } catch (err) {
+      await store.close().catch(() => undefined);
+      throw err;
+    }
+  }
+  return store;
+}

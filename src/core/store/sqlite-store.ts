@@ -1,0 +1,342 @@
+/**
+ * The embedded store: SQLite in one file (better-sqlite3), the default.
+ *
+ * - WAL journal, `synchronous=NORMAL`, a `busy_timeout`, so several processes may open
+ *   the same file (a `worker run` and a `worker invoke`, or a restart overlapping).
+ * - Versioned migrations recorded in `schema_migrations`, each applied in one
+ *   `BEGIN IMMEDIATE` transaction. {@link SqliteStore.open} does not migrate; call
+ *   {@link SqliteStore.migrate} (or use `openStore(…, { migrate: true })`).
+ * - Times are stored as epoch milliseconds (INTEGER), replies as JSON text.
+ * - `withLock` is an in-process keyed mutex (SQLite has no advisory locks); two stores
+ *   opened on the same file in one process share it.
+ *
+ * Methods return promises like the PostgreSQL store although better-sqlite3 is
+ * synchronous, so callers are written once for both.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { KeyedMutex } from './keyed-mutex.js';
+import type { Migration } from './migration.js';
+import type {
+  ConversationRow,
+  ConversationTable,
+  InvocationLedger,
+  LedgerBegin,
+  LedgerEntry,
+  LedgerState,
+  Store,
+} from './store.js';
+
+
+/** SQLite schema history. Append new versions; never edit an applied one. */
+export const SQLITE_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'invocation ledger and slack_conversations_db data table',
+    steps: [
+      `CREATE TABLE invocation_ledger (
+         invocation_id TEXT PRIMARY KEY,
+         function_name TEXT NOT NULL,
+         state         TEXT NOT NULL CHECK (state IN ('running', 'succeeded', 'failed')),
+         attempts      INTEGER NOT NULL DEFAULT 1 CHECK (attempts >= 1),
+         reply         TEXT,
+         created_at    INTEGER NOT NULL,
+         updated_at    INTEGER NOT NULL
+       )`,
+      `CREATE TABLE slack_conversations_db (
+         slack_db_res_id       TEXT PRIMARY KEY,
+         incident_id           INTEGER NOT NULL,
+         task_id               INTEGER,
+         slack_db_channel      TEXT NOT NULL,
+         slack_db_channel_id   TEXT NOT NULL,
+         slack_db_channel_type TEXT NOT NULL CHECK (slack_db_channel_type IN ('Private', 'Public')),
+         slack_db_permalink    TEXT,
+         slack_db_time         INTEGER NOT NULL,
+         slack_db_archived     INTEGER NOT NULL DEFAULT 0 CHECK (slack_db_archived IN (0, 1)),
+         slack_db_archived_at  INTEGER
+       )`,
+    ],
+  },
+  {
+    version: 2,
+    description: 'indexes for prune and channel lookups',
+    steps: [
+      'CREATE INDEX invocation_ledger_state_updated ON invocation_ledger (state, updated_at)',
+      'CREATE INDEX slack_conversations_db_channel_id ON slack_conversations_db (slack_db_channel_id)',
+    ],
+  },
+];
+
+/** Shared by every SqliteStore in this process; keys are prefixed with the database identity. */
+const processLocks = new KeyedMutex();
+let memoryCounter = 0;
+
+interface LedgerRecord {
+  invocation_id: string;
+  function_name: string;
+  state: LedgerState;
+  attempts: number;
+  reply: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+interface ConversationRecord {
+  slack_db_res_id: string;
+  incident_id: number;
+  task_id: number | null;
+  slack_db_channel: string;
+  slack_db_channel_id: string;
+  slack_db_channel_type: 'Private' | 'Public';
+  slack_db_permalink: string | null;
+  slack_db_time: number;
+  slack_db_archived: number;
+  slack_db_archived_at: number | null;
+}
+
+function toLedgerEntry(r: LedgerRecord): LedgerEntry {
+  return {
+    invocationId: r.invocation_id,
+    functionName: r.function_name,
+    state: r.state,
+    attempts: r.attempts,
+    reply: r.reply === null ? null : (JSON.parse(r.reply) as Record<string, unknown>),
+    createdAt: new Date(r.created_at),
+    updatedAt: new Date(r.updated_at),
+  };
+}
+
+function toConversationRow(r: ConversationRecord): ConversationRow {
+  return {
+    resId: r.slack_db_res_id,
+    incidentId: r.incident_id,
+    taskId: r.task_id,
+    channel: r.slack_db_channel,
+    channelId: r.slack_db_channel_id,
+    channelType: r.slack_db_channel_type,
+    permalink: r.slack_db_permalink,
+    time: new Date(r.slack_db_time),
+    archived: r.slack_db_archived === 1,
+    archivedAt: r.slack_db_archived_at === null ? null : new Date(r.slack_db_archived_at),
+  };
+}
+
+function conversationParams(row: ConversationRow): Record<string, unknown> {
+  return {
+    res_id: row.resId,
+    incident_id: row.incidentId,
+    task_id: row.taskId,
+    channel: row.channel,
+    channel_id: row.channelId,
+    channel_type: row.channelType,
+    permalink: row.permalink,
+    time: row.time.getTime(),
+    archived: row.archived ? 1 : 0,
+    archived_at: row.archivedAt === null ? null : row.archivedAt.getTime(),
+  };
+}
+
+function prepareStatements(db: Database.Database) {
+  return {
+    ledgerGet: db.prepare<[string], LedgerRecord>('SELECT * FROM invocation_ledger WHERE invocation_id = ?'),
+    ledgerInsert: db.prepare<[string, string, number, number]>(
+      `INSERT INTO invocation_ledger (invocation_id, function_name, state, attempts, reply, created_at, updated_at)
+       VALUES (?, ?, 'running', 1, NULL, ?, ?)`,
+    ),
+    ledgerRetry: db.prepare<[number, string]>(
+      `UPDATE invocation_ledger SET attempts = attempts + 1, updated_at = ?
+       WHERE invocation_id = ? AND state = 'running'`,
+    ),
+    ledgerFinish: db.prepare<[string, string, string | null, number, number]>(
+      `INSERT INTO invocation_ledger (invocation_id, function_name, state, attempts, reply, created_at, updated_at)
+       VALUES (?, '', ?, 1, ?, ?, ?)
+       ON CONFLICT (invocation_id) DO UPDATE SET state = excluded.state, reply = excluded.reply,
+         updated_at = excluded.updated_at`,
+    ),
+    ledgerPrune: db.prepare<[number]>(`DELETE FROM invocation_ledger WHERE state <> 'running' AND updated_at < ?`),
+    convGet: db.prepare<[string], ConversationRecord>('SELECT * FROM slack_conversations_db WHERE slack_db_res_id = ?'),
+    convInsertIgnore: db.prepare<[Record<string, unknown>]>(
+      `INSERT INTO slack_conversations_db (slack_db_res_id, incident_id, task_id, slack_db_channel,
+         slack_db_channel_id, slack_db_channel_type, slack_db_permalink, slack_db_time, slack_db_archived,
+         slack_db_archived_at)
+       VALUES (@res_id, @incident_id, @task_id, @channel, @channel_id, @channel_type, @permalink, @time,
+         @archived, @archived_at)
+       ON CONFLICT (slack_db_res_id) DO NOTHING`,
+    ),
+    convUpsert: db.prepare<[Record<string, unknown>]>(
+      `INSERT INTO slack_conversations_db (slack_db_res_id, incident_id, task_id, slack_db_channel,
+         slack_db_channel_id, slack_db_channel_type, slack_db_permalink, slack_db_time, slack_db_archived,
+         slack_db_archived_at)
+       VALUES (@res_id, @incident_id, @task_id, @channel, @channel_id, @channel_type, @permalink, @time,
+         @archived, @archived_at)
+       ON CONFLICT (slack_db_res_id) DO UPDATE SET incident_id = excluded.incident_id,
+         task_id = excluded.task_id, slack_db_channel = excluded.slack_db_channel,
+         slack_db_channel_id = excluded.slack_db_channel_id, slack_db_channel_type = excluded.slack_db_channel_type,
+         slack_db_permalink = excluded.slack_db_permalink, slack_db_time = excluded.slack_db_time,
+         slack_db_archived = excluded.slack_db_archived, slack_db_archived_at = excluded.slack_db_archived_at`,
+    ),
+    convArchive: db.prepare<[number, string]>(
+      `UPDATE slack_conversations_db
+       SET slack_db_archived_at = CASE WHEN slack_db_archived = 1 THEN slack_db_archived_at ELSE ? END,
+           slack_db_archived = 1
+       WHERE slack_db_res_id = ?`,
+    ),
+    convByChannel: db.prepare<[string], ConversationRecord>(
+      'SELECT * FROM slack_conversations_db WHERE slack_db_channel_id = ? ORDER BY slack_db_res_id',
+    ),
+    convList: db.prepare<[], ConversationRecord>('SELECT * FROM slack_conversations_db ORDER BY slack_db_res_id'),
+  };
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite';
+  readonly ledger: InvocationLedger;
+  readonly conversations: ConversationTable;
+  private statements: Statements | undefined;
+  private readonly lockPrefix: string;
+  private closed = false;
+
+  private constructor(
+    private readonly db: Database.Database,
+    readonly location: string,
+  ) {
+    this.lockPrefix = location === ':memory:' ? `:memory:#${++memoryCounter}` : location;
+    this.ledger = {
+      begin: async (invocationId, functionName) => this.begin(invocationId, functionName),
+      finish: async (invocationId, state, reply) => {
+        const now = Date.now();
+        this.stmts().ledgerFinish.run(invocationId, state, JSON.stringify(reply), now, now);
+      },
+      get: async (invocationId) => {
+        const r = this.stmts().ledgerGet.get(invocationId);
+        return r === undefined ? undefined : toLedgerEntry(r);
+      },
+      prune: async (before) => this.stmts().ledgerPrune.run(before.getTime()).changes,
+    };
+    this.conversations = {
+      get: async (resId) => {
+        const r = this.stmts().convGet.get(resId);
+        return r === undefined ? undefined : toConversationRow(r);
+      },
+      insertIfAbsent: async (row) => {
+        const s = this.stmts();
+        return this.db.transaction(() => {
+          const inserted = s.convInsertIgnore.run(conversationParams(row)).changes === 1;
+          const stored = s.convGet.get(row.resId);
+          if (stored === undefined) throw new Error(`slack_conversations_db row ${row.resId} vanished after insert`);
+          return { row: toConversationRow(stored), inserted };
+        }).immediate();
+      },
+      replace: async (row) => {
+        this.stmts().convUpsert.run(conversationParams(row));
+      },
+      markArchived: async (resId, at) => this.stmts().convArchive.run(at.getTime(), resId).changes === 1,
+      findByChannelId: async (channelId) => this.stmts().convByChannel.all(channelId).map(toConversationRow),
+      list: async () => this.stmts().convList.all().map(toConversationRow),
+    };
+  }
+
+  /**
+   * Opens (creating if needed) the database file and its parent directories.
+   * `:memory:` gives a private in-memory database. Does not migrate.
+   */
+  static open(file: string, opts: { busyTimeoutMs?: number } = {}): SqliteStore {
+    const location = file === ':memory:' ? file : resolve(file);
+    if (location !== ':memory:') mkdirSync(dirname(location), { recursive: true });
+    const db = new Database(location);
+    try {
+      if (location !== ':memory:') db.pragma('journal_mode = WAL');
+      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 10_000))}`);
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    return new SqliteStore(db, location);
+  }
+
+  private stmts(): Statements {
+    if (this.statements) return this.statements;
+    if (this.closed) throw new Error(`The store ${this.location} is closed`);
+    const { current, expected } = this.readSchemaStatus();
+    if (current < expected) {
+      throw new Error(
+        `The store ${this.location} is at schema version ${current}, this worker needs ${expected}: ` +
+          'run the migrations (worker customize, or open the store with migrate)',
+      );
+    }
+    this.statements = prepareStatements(this.db);
+    return this.statements;
+  }
+
+  private begin(invocationId: string, functionName: string): LedgerBegin {
+    const s = this.stmts();
+    // One IMMEDIATE transaction: the write lock is taken before the read, so another
+    // process on the same file cannot read the same attempt count in between.
+    return this.db.transaction((): LedgerBegin => {
+      const now = Date.now();
+      const existing = s.ledgerGet.get(invocationId);
+      if (existing === undefined) {
+        s.ledgerInsert.run(invocationId, functionName, now, now);
+        return { entry: toLedgerEntry(s.ledgerGet.get(invocationId)!), finished: false, interrupted: false };
+      }
+      if (existing.state !== 'running') {
+        return { entry: toLedgerEntry(existing), finished: true, interrupted: false };
+      }
+      s.ledgerRetry.run(now, invocationId);
+      return { entry: toLedgerEntry(s.ledgerGet.get(invocationId)!), finished: false, interrupted: true };
+    }).immediate();
+  }
+
+  private readSchemaStatus(): { current: number; expected: number } {
+    const expected = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1]!.version;
+    const table = this.db
+      .prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`)
+      .get();
+    if (table === undefined) return { current: 0, expected };
+    const row = this.db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
+    return { current: row.v ?? 0, expected };
+  }
+
+  async migrate(): Promise<number[]> {
+    const applied = this.db.transaction((): number[] => {
+      this.db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+        version INTEGER PRIMARY KEY,
+        description TEXT NOT NULL,
+        applied_at INTEGER NOT NULL
+      )`);
+      const done = new Set(
+        (this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version),
+      );
+      const record = this.db.prepare('INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)');
+      const versions: number[] = [];
+      for (const m of SQLITE_MIGRATIONS) {
+        if (done.has(m.version)) continue;
+        for (const step of m.steps) this.db.exec(step);
+        record.run(m.version, m.description, Date.now());
+        versions.push(m.version);
+      }
+      return versions;
+    }).immediate();
+    return applied;
+  }
+
+  async schemaStatus(): Promise<{ current: number; expected: number }> {
+    return this.readSchemaStatus();
+  }
+
+  withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    return processLocks.run(`${this.lockPrefix}\u0000${key}`, fn);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.statements = undefined;
+    this.db.close();
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The Store interface: the invocation ledger and the data tables plugins keep.
+ *
+ * Implementations (SQLite embedded, PostgreSQL shared) keep their SQL and migrations
+ * behind this interface; nothing outside `src/core/store/` writes SQL.
+ */
+
+export type LedgerState = 'running' | 'succeeded' | 'failed';
+
+export interface LedgerEntry {
+  invocationId: string;
+  functionName: string;
+  state: LedgerState;
+  /** How many deliveries began processing, including this one. */
+  attempts: number;
+  /** The final reply body, kept so a redelivery gets the same answer. */
+  reply: Record<string, unknown> | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface LedgerBegin {
+  /** The entry after this call: attempts incremented unless already finished. */
+  entry: LedgerEntry;
+  /** True when the invocation had finished before this delivery (answer from `entry.reply`). */
+  finished: boolean;
+  /** True when an earlier delivery began but never finished (the worker died or lost the broker). */
+  interrupted: boolean;
+}
+
+export interface InvocationLedger {
+  /**
+   * Records that a delivery of `invocationId` starts. Atomic: concurrent callers see
+   * increasing attempt counts. A finished entry is returned unchanged.
+   */
+  begin(invocationId: string, functionName: string): Promise<LedgerBegin>;
+  /** Records the final outcome and the reply sent. */
+  finish(invocationId: string, state: Exclude<LedgerState, 'running'>, reply: Record<string, unknown>): Promise<void>;
+  get(invocationId: string): Promise<LedgerEntry | undefined>;
+  /** Deletes finished entries older than `before`; returns how many. */
+  prune(before: Date): Promise<number>;
+}
+
+/** A row of fn_slack's `slack_conversations_db` data table. */
+export interface ConversationRow {
+  /** `RES-<incident>` or `RES-<incident>-<task>`. */
+  resId: string;
+  incidentId: number;
+  taskId: number | null;
+  channel: string;
+  channelId: string;
+  channelType: 'Private' | 'Public';
+  permalink: string | null;
+  time: Date;
+  archived: boolean;
+  archivedAt: Date | null;
+}
+
+export interface ConversationTable {
+  get(resId: string): Promise<ConversationRow | undefined>;
+  /**
+   * Inserts the row unless one exists for its resId; returns the row that is stored
+   * (the existing one when another writer was first). This is what makes "the first
+   * post records the association" safe under races.
+   */
+  insertIfAbsent(row: ConversationRow): Promise<{ row: ConversationRow; inserted: boolean }>;
+  /** Replaces the channel of an existing row (used when an archived association is superseded). */
+  replace(row: ConversationRow): Promise<void>;
+  markArchived(resId: string, at: Date): Promise<boolean>;
+  findByChannelId(channelId: string): Promise<ConversationRow[]>;
+  list(): Promise<ConversationRow[]>;
+}
+
+export interface Store {
+  /** `sqlite` or `postgres`, for logs and selftest. */
+  readonly kind: string;
+  /** Where it lives, with any password removed. */
+  readonly location: string;
+  readonly ledger: InvocationLedger;
+  readonly conversations: ConversationTable;
+  /** Creates or upgrades the schema. Idempotent. Returns the versions applied. */
+  migrate(): Promise<number[]>;
+  /** Current schema version and the version this code expects. */
+  schemaStatus(): Promise<{ current: number; expected: number }>;
+  /**
+   * Runs `fn` while holding a named lock, so two invocations for the same incident
+   * do not both create its channel. In-process for SQLite; advisory locks for PostgreSQL.
+   */
+  withLock<T>(key: string, fn: () => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,243 @@
+/**
+ * The Worker: the one orchestrator. It wires config, logging, the lock, plugins, the
+ * store, the platform, the runner and the transport together, and owns their lifecycle
+ * including graceful shutdown.
+ */
+import path from 'node:path';
+import fs from 'node:fs';
+import { loadConfigFile, validateSection, type LoadedConfig } from './config.js';
+import { ConfigError, ShutdownTimeoutError } from './errors.js';
+import { createLogger, type Logger } from './logging.js';
+import { acquireLock, type LockHandle } from './lock.js';
+import type { Plugin, PluginSetupContext } from './plugin.js';
+import { PluginRegistry } from './registry.js';
+import { Runner, type InvocationOutcome } from './runner.js';
+import { AmqpTransport } from './amqp-transport.js';
+import { openStore } from './store/index.js';
+import type { Store } from './store/store.js';
+import type { Platform } from './platform/platform.js';
+import { LocalPlatform } from './platform/local-platform.js';
+import { destinationList, readWorkerSection, type WorkerSection } from './worker-config.js';
+
+export interface WorkerCreateOptions {
+  /** `--config-file`; else APP_CONFIG_FILE; else the default path. */
+  configFile?: string | undefined;
+  builtins: Plugin<any, any>[];
+  /** Replaces the configured logger (tests). */
+  log?: Logger;
+  /** Called for every finished invocation (metrics). */
+  onOutcome?: (outcome: InvocationOutcome) => void;
+}
+
+/** Everything built from the config that the commands share (run, selftest, customize). */
+export interface WorkerEnvironment {
+  config: LoadedConfig;
+  section: WorkerSection;
+  log: Logger;
+  registry: PluginRegistry;
+  /** Each plugin's validated config section, by package name. */
+  pluginConfigs: Map<string, Record<string, unknown>>;
+}
+
+/** Loads and validates the config and the plugins; opens nothing. */
+export async function loadEnvironment(
+  configFile: string | undefined,
+  builtins: Plugin<any, any>[],
+  log?: Logger,
+  console = true,
+): Promise<WorkerEnvironment> {
+  const config = loadConfigFile(configFile);
+  const section = readWorkerSection(config);
+  const logger =
+    log ??
+    createLogger({
+      level: section.loglevel,
+      logdir: section.logdir,
+      maxBytes: section.log_max_bytes,
+      backupCount: section.log_backup_count,
+      console,
+    });
+  const registry = await PluginRegistry.load(builtins, section.plugins, path.dirname(config.file));
+  const pluginConfigs = new Map<string, Record<string, unknown>>();
+  for (const plugin of registry.plugins) {
+    pluginConfigs.set(plugin.packageName, validateSection(config, plugin.configSection, plugin.configSchema));
+  }
+  return { config, section, log: logger, registry, pluginConfigs };
+}
+
+/** Builds the configured platform. */
+export function createPlatform(section: WorkerSection): Platform {
+  if (section.platform === 'local') return new LocalPlatform(section.platform_dir);
+  throw new ConfigError(`[worker] platform = ${section.platform} is not available in this version; use local`);
+}
+
+/** Warns when the config file, which may hold secrets, is readable by other users. */
+export function checkConfigPermissions(file: string, log: Logger): void {
+  try {
+    const mode = fs.statSync(file).mode;
+    if (mode & 0o004) {
+      log.warn(`${file} is readable by every user and may hold secrets; run: chmod 600 ${file}`);
+    }
+  } catch {
+    // it was read a moment ago; a stat failure is not worth stopping for
+  }
+}
+
+export class Worker {
+  private store: Store | undefined;
+  private transport: AmqpTransport | undefined;
+  private runner: Runner | undefined;
+  private lock: LockHandle | undefined;
+  private pluginStates = new Map<string, unknown>();
+  private pruneTimer: NodeJS.Timeout | undefined;
+  private stopping: Promise<void> | undefined;
+  private stoppedResolve: (() => void) | undefined;
+  private readonly stopped = new Promise<void>((resolve) => {
+    this.stoppedResolve = resolve;
+  });
+
+  private constructor(
+    readonly env: WorkerEnvironment,
+    private readonly onOutcome?: (o: InvocationOutcome) => void,
+  ) {}
+
+  static async create(opts: WorkerCreateOptions): Promise<Worker> {
+    const env = await loadEnvironment(opts.configFile, opts.builtins, opts.log);
+    return new Worker(env, opts.onOutcome);
+  }
+
+  get log(): Logger {
+    return this.env.log;
+  }
+
+  /** True once connected to the broker with the store open. */
+  get ready(): boolean {
+    return Boolean(this.transport?.connected && this.store);
+  }
+
+  get transportEvents(): AmqpTransport | undefined {
+    return this.transport;
+  }
+
+  /** Takes the lock, opens the store, sets up the plugins and starts consuming. */
+  async start(): Promise<void> {
+    const { section, log, registry, config } = this.env;
+    checkConfigPermissions(config.file, log);
+    this.lock = acquireLock(section.lock_file);
+    try {
+      this.store = await openStore(section.store, { migrate: true });
+      const platform = createPlatform(section);
+      for (const plugin of registry.plugins) {
+        const ctx: PluginSetupContext<Record<string, unknown>> = {
+          config: this.env.pluginConfigs.get(plugin.packageName) ?? {},
+          log: log.child({ package: plugin.packageName }),
+          store: this.store,
+          platform,
+        };
+        this.pluginStates.set(plugin.packageName, await plugin.setup(ctx));
+      }
+      this.runner = new Runner({
+        registry,
+        pluginStates: this.pluginStates,
+        store: this.store,
+        platform,
+        log,
+        maxAttempts: section.max_attempts,
+        maxMessageBytes: section.max_message_bytes,
+        ...(this.onOutcome ? { onOutcome: this.onOutcome } : {}),
+      });
+      this.transport = new AmqpTransport({
+        url: section.amqp_url,
+        destinations: destinationList(section),
+        prefetch: section.num_workers,
+        log,
+        tls: { caFile: section.ca_file, certFile: section.cert_file, keyFile: section.key_file },
+        reconnectMaxDelayMs: section.reconnect_max_delay * 1000,
+      });
+      const runner = this.runner;
+      await this.transport.start((delivery) => runner.handle(delivery));
+      this.schedulePrune();
+      log.info(
+        `Worker ready: ${registry.functionNames().length} function(s) from ${registry.plugins.map((p) => p.packageName).join(', ') || 'no plugins'}; ` +
+          `store ${this.store.kind} ${this.store.location}; ${section.num_workers} in flight at most`,
+      );
+    } catch (err) {
+      await this.release();
+      throw err;
+    }
+  }
+
+  /** Resolves when the worker has stopped. */
+  waitUntilStopped(): Promise<void> {
+    return this.stopped;
+  }
+
+  /**
+   * Graceful stop: cancel the consumers, let running invocations finish up to
+   * `shutdown_timeout`, then close. Unfinished invocations are not acked, so the broker
+   * redelivers them. Rejects with {@link ShutdownTimeoutError} when some did not finish.
+   */
+  stop(reason = 'stop requested'): Promise<void> {
+    if (!this.stopping) this.stopping = this.doStop(reason);
+    return this.stopping;
+  }
+
+  private async doStop(reason: string): Promise<void> {
+    const { log, section } = this.env;
+    log.info(`Stopping (${reason}): no new invocations; waiting up to ${section.shutdown_timeout}s for ${this.runner?.activeCount ?? 0} running`);
+    let timedOut: ShutdownTimeoutError | undefined;
+    try {
+      await this.transport?.stopConsuming();
+      this.runner?.stopAccepting();
+      if (this.runner) {
+        const runner = this.runner;
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<'timeout'>((resolve) => {
+          timer = setTimeout(() => resolve('timeout'), section.shutdown_timeout * 1000);
+        });
+        const outcome = await Promise.race([runner.whenIdle().then(() => 'idle' as const), timeout]);
+        clearTimeout(timer);
+        if (outcome === 'timeout') {
+          timedOut = new ShutdownTimeoutError(runner.activeCount, section.shutdown_timeout);
+          runner.abortRunning();
+          log.warn(timedOut.message);
+        }
+      }
+    } finally {
+      await this.release();
+      log.info('Stopped');
+      this.stoppedResolve?.();
+    }
+    if (timedOut) throw timedOut;
+  }
+
+  private schedulePrune(): void {
+    const { section, log } = this.env;
+    const prune = () => {
+      const before = new Date(Date.now() - section.ledger_retention_days * 86_400_000);
+      this.store?.ledger.prune(before).then(
+        (n) => n > 0 && log.info(`Pruned ${n} ledger entries older than ${section.ledger_retention_days} days`),
+        (err: Error) => log.warn(`Ledger prune failed: ${err.message}`),
+      );
+    };
+    prune();
+    this.pruneTimer = setInterval(prune, 3_600_000);
+    this.pruneTimer.unref();
+  }
+
+  private async release(): Promise<void> {
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+    await this.transport?.close().catch(() => undefined);
+    for (const plugin of this.env.registry.plugins) {
+      if (!plugin.teardown || !this.pluginStates.has(plugin.packageName)) continue;
+      await plugin.teardown(this.pluginStates.get(plugin.packageName)).catch((err: Error) =>
+        this.env.log.warn(`Teardown of ${plugin.packageName} failed: ${err.message}`),
+      );
+    }
+    this.pluginStates.clear();
+    await this.store?.close().catch(() => undefined);
+    this.store = undefined;
+    this.lock?.release();
+    this.lock = undefined;
+  }
+}

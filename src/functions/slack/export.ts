@@ -1,0 +1,560 @@
+/**
+ * Streaming export of a Slack channel's conversation (threads included) to a
+ * text file, used by `slack_archive_channel` before the channel is archived.
+ *
+ * ## Why two passes
+ *
+ * Readers expect the export oldest-first and numbered 1..N, but
+ * `conversations.history` pages arrive newest-first, and a channel can hold
+ * 100,000 messages and 10,000 threads. Building the whole conversation in
+ * memory and reversing it would make memory grow with the channel. Instead:
+ *
+ * 1. **Collect** (pass 1): page through `conversations.history`. For each
+ *    message, resolve the author's name, fetch its thread replies when it has
+ *    any, and append one JSON line (the "render-ready" record) to a scratch
+ *    file. For each history page we only remember where its lines start in
+ *    the scratch file and how many bytes they take (two numbers per page).
+ * 2. **Render** (pass 2): read the pages back in reverse order, reverse the
+ *    lines within each page, number the messages, and render them into the
+ *    output file with backpressure.
+ *
+ * Peak memory is therefore proportional to one page (plus its threads), the
+ * bounded user-name cache and the tiny page index, never to the channel size.
+ * The scratch directory is always removed, on success and on failure.
+ *
+ * @module
+ */
+import { once } from 'node:events';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { finished } from 'node:stream/promises';
+import type { Template } from 'nunjucks';
+
+/**
+ * Calls a Slack Web API method. Resolves with Slack's JSON body (`ok: true`)
+ * and rejects on errors (for platform errors, the rejection carries Slack's
+ * error code the way `@slack/web-api` does: `err.data.error`).
+ */
+export type SlackCall = (method: string, params: Record<string, unknown>) => Promise<any>;
+
+/** Counts reported to {@link ExportOptions.onProgress}. */
+export interface ExportProgress {
+  /** Top-level (channel) messages collected so far. */
+  messages: number;
+  /** Thread replies collected so far. */
+  replies: number;
+}
+
+/** Options of {@link exportConversation}. */
+export interface ExportOptions {
+  /** The channel to export; `name` is only used for the header line. */
+  channel: { id: string; name: string };
+  /** Path of the text file to write (created or truncated). */
+  outFile: string;
+  /** Directory for scratch files (default `os.tmpdir()`); they are always removed afterwards. */
+  tmpDir?: string;
+  /**
+   * A Jinja2-compatible (nunjucks) template rendered once per top-level
+   * message instead of the default format. Autoescaping is off (the output is
+   * plain text). The header line is still written first. See
+   * {@link ExportTemplateContext} for the variables available.
+   */
+  template?: string;
+  /** IANA time zone for the dates in the export (default `UTC`). */
+  timeZone?: string;
+  /** `limit` for `conversations.history` / `conversations.replies` pages (default 200). */
+  pageSize?: number;
+  /** Called about every 1,000 collected messages (replies included), never more often. */
+  onProgress?: (p: ExportProgress) => void | Promise<void>;
+  /** Aborting rejects the export promptly (with `signal.reason`) after cleaning up. */
+  signal?: AbortSignal;
+  /** Clock for the "exported" timestamp (default `() => new Date()`). */
+  now?: () => Date;
+}
+
+/** What {@link exportConversation} resolves with. */
+export interface ExportResult {
+  /** Top-level messages written. */
+  messages: number;
+  /** Thread replies written. */
+  replies: number;
+  /** Messages whose thread was fetched (`reply_count > 0`). */
+  threads: number;
+  /** File references listed (messages and replies). */
+  files: number;
+  /** Size of the output file in bytes. */
+  bytes: number;
+  /** The output file's path. */
+  outFile: string;
+}
+
+/** A file shared in a message, as listed in the export. */
+export interface ExportFile {
+  name: string;
+  permalink: string;
+}
+
+/** A thread reply as seen by templates. */
+export interface ExportReply {
+  /** Display name (real name, bot name, or the id when the user cannot be resolved). */
+  user: string;
+  /** Slack user id (or bot id for bot messages; '' when neither exists). */
+  user_id: string;
+  /** `YYYY-MM-DD HH:MM:SS` in the export's time zone. */
+  posted_on: string;
+  /** Slack's message timestamp, e.g. `1730000000.000100`. */
+  ts: string;
+  /** Message text with Slack's `&amp; &lt; &gt;` unescaped. */
+  text: string;
+  files: ExportFile[];
+}
+
+/** A top-level message as seen by templates. */
+export interface ExportMessage extends ExportReply {
+  /** Running number, 1 for the oldest message. */
+  number: number;
+  /** Thread replies, oldest first. */
+  replies: ExportReply[];
+}
+
+/** The context a custom template is rendered with, once per top-level message. */
+export interface ExportTemplateContext {
+  message: ExportMessage;
+  channel: { id: string; name: string };
+  /** `YYYY-MM-DD HH:MM:SS` in the export's time zone. */
+  exported_at: string;
+}
+
+/** Upper bound of the user-name cache used by {@link exportConversation}. */
+export const USER_CACHE_MAX = 5000;
+
+const DEFAULT_PAGE_SIZE = 200;
+const PROGRESS_EVERY = 1000;
+const TEMPLATE_NAME = 'export-template';
+
+/**
+ * A small LRU map from Slack user id to display name. Bounded so that a
+ * workspace with many authors cannot make the export's memory grow without
+ * limit; an evicted user is simply looked up again.
+ */
+export class UserNameCache {
+  private readonly map = new Map<string, string>();
+
+  constructor(readonly max: number = USER_CACHE_MAX) {
+    if (!(max >= 1)) throw new RangeError('UserNameCache max must be >= 1');
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(id: string): string | undefined {
+    const name = this.map.get(id);
+    if (name !== undefined) {
+      // refresh recency: Map iteration order is insertion order
+      this.map.delete(id);
+      this.map.set(id, name);
+    }
+    return name;
+  }
+
+  set(id: string, name: string): void {
+    this.map.delete(id);
+    this.map.set(id, name);
+    while (this.map.size > this.max) {
+      const oldest = this.map.keys().next().value as string;
+      this.map.delete(oldest);
+    }
+  }
+}
+
+/** Undo Slack's three text escapes in a single pass (so `&amp;lt;` becomes `&lt;`, not `<`). */
+export function unescapeSlackText(text: string): string {
+  return text.replace(/&(amp|lt|gt);/g, (_m, e: string) => (e === 'amp' ? '&' : e === 'lt' ? '<' : '>'));
+}
+
+/**
+ * Returns a function turning a Slack `ts` (seconds.micros) or a Date into
+ * `YYYY-MM-DD HH:MM:SS` in `timeZone`. Throws a RangeError for an unknown zone.
+ */
+export function makeDateFormatter(timeZone: string): (value: string | Date) => string {
+  let fmt: Intl.DateTimeFormat;
+  try {
+    fmt = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+      hourCycle: 'h23',
+    });
+  } catch (err) {
+    throw new RangeError(`Invalid time zone "${timeZone}": ${(err as Error).message}`);
+  }
+  return (value) => {
+    const date = typeof value === 'string' ? new Date(Math.floor(Number(value) * 1000)) : value;
+    if (Number.isNaN(date.getTime())) return String(value);
+    const p: Record<string, string> = {};
+    for (const part of fmt.formatToParts(date)) p[part.type] = part.value;
+    return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
+  };
+}
+
+/** One line of the scratch file: a top-level message, ready to render except for its number. */
+interface ScratchRecord extends ExportReply {
+  replies: ExportReply[];
+}
+
+function abortError(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error) return reason;
+  const err = new Error(reason === undefined ? 'The export was aborted' : `The export was aborted: ${String(reason)}`);
+  err.name = 'AbortError';
+  return err;
+}
+
+function slackErrorCode(err: unknown): string | undefined {
+  const e = err as { data?: { error?: unknown }; code?: unknown; message?: unknown } | null;
+  if (e && typeof e === 'object') {
+    if (e.data && typeof e.data.error === 'string') return e.data.error;
+    if (typeof e.code === 'string' && !e.code.startsWith('slack_')) return e.code;
+    if (typeof e.message === 'string') {
+      const m = /\b(user_not_found|users_not_found)\b/.exec(e.message);
+      if (m) return m[1];
+    }
+  }
+  return undefined;
+}
+
+function nextCursor(res: any): string | undefined {
+  const c = res?.response_metadata?.next_cursor;
+  return typeof c === 'string' && c !== '' ? c : undefined;
+}
+
+function filesOf(msg: any): ExportFile[] {
+  if (!Array.isArray(msg?.files)) return [];
+  return msg.files.map((f: any) => ({
+    name: String(f?.name || f?.title || f?.id || '(unnamed file)'),
+    permalink: String(f?.permalink || ''),
+  }));
+}
+
+/**
+ * The message text, plus the pretext/text of legacy attachments (fn_slack's
+ * own `slack_post_message` posts its content as an attachment with no text).
+ */
+function textOf(msg: any): string {
+  const parts: string[] = [];
+  const main = typeof msg?.text === 'string' ? msg.text : '';
+  if (main) parts.push(main);
+  if (Array.isArray(msg?.attachments)) {
+    for (const a of msg.attachments) {
+      for (const t of [a?.pretext, a?.text]) {
+        if (typeof t === 'string' && t !== '' && t !== main) parts.push(t);
+      }
+    }
+  }
+  return unescapeSlackText(parts.join('\n'));
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => `\t${line}`)
+    .join('\n');
+}
+
+/** The default (fn_slack-style) rendering of one top-level message and its thread. */
+function renderDefault(m: ExportMessage): string {
+  let out = `${m.number} - ${m.user} POSTED ON ${m.posted_on}:\n`;
+  if (m.text) out += `${m.text}\n`;
+  for (const f of m.files) out += `\tFile: ${fileLabel(f)}\n`;
+  for (const r of m.replies) {
+    out += `\t${r.user} POSTED A REPLY ON ${r.posted_on}:\n`;
+    if (r.text) out += `${indent(r.text)}\n`;
+    for (const f of r.files) out += `\tFile: ${fileLabel(f)}\n`;
+  }
+  return `${out}\n`;
+}
+
+function fileLabel(f: ExportFile): string {
+  return f.permalink ? `${f.name} (${f.permalink})` : f.name;
+}
+
+/** Compile once, eagerly, so syntax errors surface before any Slack call. nunjucks is loaded lazily (~6 MB). */
+async function compileTemplate(src: string): Promise<Template> {
+  const { default: nunjucks } = await import('nunjucks');
+  const env = new nunjucks.Environment(null, { autoescape: false });
+  try {
+    return new nunjucks.Template(src, env, TEMPLATE_NAME, true);
+  } catch (err) {
+    throw new Error(`Invalid export template: ${cleanTemplateMessage(err)}`, { cause: err });
+  }
+}
+
+function cleanTemplateMessage(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return msg.replace(/\s+/g, ' ').trim();
+}
+
+/**
+ * A write stream wrapper that honours backpressure and surfaces stream errors
+ * (an 'error' while nobody awaits is remembered and rethrown on the next write).
+ */
+class Sink {
+  bytes = 0;
+  private error: Error | undefined;
+  private readonly abortPromise: Promise<never> | undefined;
+
+  constructor(
+    readonly stream: WriteStream,
+    abortPromise: Promise<never> | undefined,
+  ) {
+    this.abortPromise = abortPromise;
+    stream.on('error', (err) => {
+      this.error ??= err;
+    });
+  }
+
+  async write(chunk: string): Promise<void> {
+    if (this.error) throw this.error;
+    if (chunk === '') return;
+    this.bytes += Buffer.byteLength(chunk, 'utf8');
+    if (!this.stream.write(chunk, 'utf8')) {
+      const drained = once(this.stream, 'drain');
+      await (this.abortPromise ? Promise.race([drained, this.abortPromise]) : drained);
+    }
+    if (this.error) throw this.error;
+  }
+
+  async close(): Promise<void> {
+    if (this.error) throw this.error;
+    this.stream.end();
+    await finished(this.stream);
+    if (this.error) throw this.error;
+  }
+
+  /** Destroy the stream and wait until its file descriptor is closed (so a later unlink cannot race the open). */
+  async dispose(): Promise<void> {
+    if (this.stream.closed) return;
+    const closed = once(this.stream, 'close').catch(() => undefined);
+    this.stream.destroy();
+    await closed;
+  }
+}
+
+/**
+ * Export a channel's whole conversation (threads included) to `opts.outFile`,
+ * oldest message first, numbered 1..N.
+ *
+ * Default format (close to IBM fn_slack's numbered text export):
+ *
+ * ```text
+ * Slack channel #general (C0123) conversation history, exported 2024-10-27 03:40:00 UTC
+ *
+ * 1 - Alice Example POSTED ON 2024-10-27 03:33:20:
+ * Deploy is done & verified <ok>
+ * 	File: report.pdf (https://example.slack.com/files/U1/F1/report.pdf)
+ * 	Bob POSTED A REPLY ON 2024-10-27 03:35:00:
+ * 	thanks!
+ * 	second line
+ *
+ * 2 - deploy-bot POSTED ON 2024-10-27 04:00:00:
+ * build #42 passed
+ *
+ * ```
+ * (Slack sends that text as `Deploy is done &amp; verified &lt;ok&gt;`; the export unescapes it.)
+ *
+ * Memory stays bounded regardless of channel size: history pages are spooled
+ * to a scratch file in pass 1 and rendered in reverse page order in pass 2
+ * (see the module documentation for why). Errors from `call` and abort
+ * rejections propagate after the scratch files (and a partial output file)
+ * have been removed. An invalid `template` or `timeZone` is rejected before
+ * any Slack call is made.
+ */
+export async function exportConversation(call: SlackCall, opts: ExportOptions): Promise<ExportResult> {
+  const { channel, outFile, signal } = opts;
+  const pageSize = opts.pageSize ?? DEFAULT_PAGE_SIZE;
+  if (!Number.isInteger(pageSize) || pageSize < 1) throw new RangeError(`Invalid pageSize: ${opts.pageSize}`);
+  const timeZone = opts.timeZone ?? 'UTC';
+  const formatDate = makeDateFormatter(timeZone);
+  const template = opts.template !== undefined ? await compileTemplate(opts.template) : undefined;
+  const now = opts.now ?? (() => new Date());
+
+  if (signal?.aborted) throw abortError(signal);
+
+  // One shared promise that rejects on abort, raced against every await that could block.
+  let onAbort: (() => void) | undefined;
+  const abortPromise = signal
+    ? new Promise<never>((_resolve, reject) => {
+        onAbort = () => reject(abortError(signal));
+        signal.addEventListener('abort', onAbort, { once: true });
+      })
+    : undefined;
+  abortPromise?.catch(() => undefined); // handled by the races below; avoid an unhandled rejection
+  const guard = <T>(p: Promise<T>): Promise<T> => (abortPromise ? Promise.race([p, abortPromise]) : p);
+  const checkAbort = (): void => {
+    if (signal?.aborted) throw abortError(signal);
+  };
+  const slack = (method: string, params: Record<string, unknown>): Promise<any> => {
+    checkAbort();
+    return guard(Promise.resolve().then(() => call(method, params)));
+  };
+
+  const users = new UserNameCache();
+  const resolveAuthor = async (msg: any): Promise<{ user: string; user_id: string }> => {
+    const id = typeof msg?.user === 'string' ? msg.user : '';
+    if (!id) {
+      const name = msg?.username || msg?.bot_profile?.name || 'bot';
+      return { user: String(name), user_id: typeof msg?.bot_id === 'string' ? msg.bot_id : '' };
+    }
+    const cached = users.get(id);
+    if (cached !== undefined) return { user: cached, user_id: id };
+    let name = id;
+    try {
+      const res = await slack('users.info', { user: id });
+      const u = res?.user;
+      if (u && !u.deleted) name = u.real_name || u.profile?.real_name || u.name || id;
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      const code = slackErrorCode(err);
+      if (code !== 'user_not_found' && code !== 'users_not_found') throw err;
+    }
+    users.set(id, name);
+    return { user: name, user_id: id };
+  };
+
+  const toReply = async (msg: any): Promise<ExportReply> => {
+    const author = await resolveAuthor(msg);
+    const ts = String(msg?.ts ?? '');
+    return { ...author, posted_on: formatDate(ts), ts, text: textOf(msg), files: filesOf(msg) };
+  };
+
+  let scratchDir: string | undefined;
+  let scratch: Sink | undefined;
+  let out: Sink | undefined;
+  let outCreated = false;
+  let ok = false;
+  try {
+    scratchDir = await guard(mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'slack-export-')));
+    const scratchFile = path.join(scratchDir, 'pages.jsonl');
+    scratch = new Sink(createWriteStream(scratchFile), abortPromise);
+
+    // ---- pass 1: collect newest-first pages into the scratch file ----
+    const pages: Array<{ offset: number; length: number }> = [];
+    let messages = 0;
+    let replies = 0;
+    let threads = 0;
+    let files = 0;
+    let nextProgressAt = PROGRESS_EVERY;
+    let cursor: string | undefined;
+    do {
+      const params: Record<string, unknown> = { channel: channel.id, limit: pageSize };
+      if (cursor) params.cursor = cursor;
+      const res = await slack('conversations.history', params);
+      cursor = nextCursor(res);
+      const batch: any[] = Array.isArray(res?.messages) ? res.messages : [];
+      let pageLines = '';
+      for (const msg of batch) {
+        const record: ScratchRecord = { ...(await toReply(msg)), replies: [] };
+        files += record.files.length;
+        const isParent = Number(msg?.reply_count) > 0 && (msg.thread_ts === undefined || msg.thread_ts === msg.ts);
+        if (isParent) {
+          threads++;
+          let rCursor: string | undefined;
+          do {
+            const rParams: Record<string, unknown> = { channel: channel.id, ts: msg.ts, limit: pageSize };
+            if (rCursor) rParams.cursor = rCursor;
+            const rRes = await slack('conversations.replies', rParams);
+            rCursor = nextCursor(rRes);
+            const rBatch: any[] = Array.isArray(rRes?.messages) ? rRes.messages : [];
+            for (const r of rBatch) {
+              // The parent comes first (and some pages repeat it): skip it wherever it appears.
+              if (r?.ts === msg.ts) continue;
+              const reply = await toReply(r);
+              files += reply.files.length;
+              record.replies.push(reply);
+            }
+          } while (rCursor);
+          replies += record.replies.length;
+        }
+        messages++;
+        pageLines += `${JSON.stringify(record)}\n`;
+        if (opts.onProgress && messages + replies >= nextProgressAt) {
+          while (nextProgressAt <= messages + replies) nextProgressAt += PROGRESS_EVERY;
+          await guard(Promise.resolve(opts.onProgress({ messages, replies })));
+        }
+      }
+      if (pageLines) {
+        const offset = scratch.bytes;
+        await scratch.write(pageLines); // one write per page: its records are in memory anyway
+        pages.push({ offset, length: scratch.bytes - offset });
+      }
+    } while (cursor);
+    await guard(scratch.close());
+    scratch = undefined;
+
+    // ---- pass 2: render oldest-first into the output file ----
+    const exportedAt = formatDate(now());
+    out = new Sink(createWriteStream(outFile), abortPromise);
+    outCreated = true;
+    await out.write(
+      `Slack channel #${channel.name} (${channel.id}) conversation history, exported ${exportedAt} ${timeZone}\n\n`,
+    );
+    const channelCtx = { id: channel.id, name: channel.name };
+    const fh = await guard(open(scratchFile, 'r'));
+    try {
+      let number = 0;
+      for (let p = pages.length - 1; p >= 0; p--) {
+        checkAbort();
+        const { offset, length } = pages[p]!;
+        const buf = Buffer.allocUnsafe(length);
+        let read = 0;
+        while (read < length) {
+          const { bytesRead } = await fh.read(buf, read, length - read, offset + read);
+          if (bytesRead === 0) throw new Error('Slack export scratch file is truncated');
+          read += bytesRead;
+        }
+        const lines = buf.toString('utf8').split('\n');
+        let chunk = '';
+        for (let i = lines.length - 1; i >= 0; i--) {
+          const line = lines[i]!;
+          if (!line) continue;
+          const message: ExportMessage = { number: ++number, ...(JSON.parse(line) as ScratchRecord) };
+          let text: string;
+          if (template) {
+            const ctx: ExportTemplateContext = { message, channel: channelCtx, exported_at: exportedAt };
+            try {
+              text = template.render(ctx);
+            } catch (err) {
+              throw new Error(`Export template failed on message ${message.number}: ${cleanTemplateMessage(err)}`, {
+                cause: err,
+              });
+            }
+          } else {
+            text = renderDefault(message);
+          }
+          chunk += text;
+        }
+        await out.write(chunk); // one write per page: the page is in memory anyway
+      }
+    } finally {
+      await fh.close();
+    }
+    await guard(out.close());
+    const bytes = out.bytes;
+    out = undefined;
+    ok = true;
+    return { messages, replies, threads, files, bytes, outFile };
+  } finally {
+    if (onAbort && signal) signal.removeEventListener('abort', onAbort);
+    await scratch?.dispose();
+    await out?.dispose();
+    if (scratchDir) await rm(scratchDir, { recursive: true, force: true }).catch(() => undefined);
+    if (!ok && outCreated) await rm(outFile, { force: true }).catch(() => undefined);
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * fn_slack: the Slack function package.
+ *
+ * - slack_post_message    → post-message.ts
+ * - slack_post_attachment → post-attachment.ts
+ * - slack_archive_channel → archive-channel.ts
+ * Channel resolution and participants: channels.ts. Slack calls and retries:
+ * slack-client.ts. Message layout: format.ts. Export format: export.ts.
+ * Input schemas: customizations/fn_slack/functions/*.json (the runner validates with them).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { FunctionDefinition, FunctionHandler, JsonSchema } from '../../core/plugin.js';
+import { definePlugin } from '../../core/plugin.js';
+import { packageRoot, packageVersion } from '../../core/package-root.js';
+import { archiveChannel } from './archive-channel.js';
+import { SLACK_CONFIG_SCHEMA, type SlackConfig } from './config.js';
+import { postAttachment } from './post-attachment.js';
+import { postMessage } from './post-message.js';
+import { createSlackState, type SlackState } from './state.js';
+import { missingScopes } from './scopes.js';
+
+export const SLACK_PACKAGE = 'fn_slack';
+
+/** A packaged function definition file (customizations/fn_slack/functions/NAME.json). */
+interface FunctionFile {
+  name: string;
+  display_name: string;
+  description: string;
+  destination: string;
+  input_schema: JsonSchema;
+}
+
+export function customizationsDir(): string {
+  return path.join(packageRoot(), 'customizations', SLACK_PACKAGE);
+}
+
+function loadDefinition(name: string, handler: FunctionHandler<SlackState>): FunctionDefinition<SlackState> {
+  const file = path.join(customizationsDir(), 'functions', `${name}.json`);
+  const def = JSON.parse(fs.readFileSync(file, 'utf8')) as FunctionFile;
+  return { name: def.name, displayName: def.display_name, description: def.description, inputSchema: def.input_schema, handler };
+}
+
+export const slackPlugin = definePlugin<SlackConfig, SlackState>({
+  packageName: SLACK_PACKAGE,
+  packageVersion: packageVersion(),
+  configSection: 'fn_slack',
+  configSchema: SLACK_CONFIG_SCHEMA,
+  destination: 'fn_slack',
+  customizationsDir: customizationsDir(),
+  functions: [
+    loadDefinition('slack_post_message', postMessage),
+    loadDefinition('slack_post_attachment', postAttachment),
+    loadDefinition('slack_archive_channel', archiveChannel),
+  ],
+  async setup(ctx) {
+    return createSlackState(ctx.config, ctx.log);
+  },
+  async selftest(state) {
+    try {
+      const res = await state.client.call('auth.test', {});
+      const granted = (res.response_metadata?.scopes ?? []) as string[];
+      const missing = missingScopes(granted);
+      if (missing.length) {
+        return { state: 'failure', reason: `The token lacks scope(s) ${missing.join(', ')}: add them to the Slack app and reinstall it` };
+      }
+      return { state: 'success', reason: `Connected to Slack workspace ${String(res.team)} as ${String(res.user)}` };
+    } catch (err) {
+      return { state: 'failure', reason: (err as Error).message };
+    }
+  },
+});
+
+export default slackPlugin;

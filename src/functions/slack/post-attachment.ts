@@ -1,0 +1,101 @@
+/**
+ * slack_post_attachment: uploads an incident, task or artifact file to a channel.
+ */
+import { FunctionError } from '../../core/errors.js';
+import type { FunctionContext, FunctionResult } from '../../core/plugin.js';
+import { inviteParticipants, recordAssociation, resolveChannel } from './channels.js';
+import { escapeSlackText } from './format.js';
+import { channelInputs } from './post-message.js';
+import { botUserId, channelDeps, intInput, strInput, type SlackState } from './state.js';
+import type { SlackClient, CallOptions } from './slack-client.js';
+
+/** Artifacts of this type are never sent to Slack. */
+export const MALWARE_ARTIFACT_TYPE = 'Malware Sample';
+
+/** How long to wait for Slack to show the file's share (it appears a moment late). */
+const SHARE_WAIT_MS = [100, 200, 400, 800, 1600, 3200];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The ts of the message that shares `fileId` in `channelId`, once files.info shows it. */
+async function shareTs(client: SlackClient, fileId: string, channelId: string, opts: CallOptions): Promise<string | undefined> {
+  for (const delay of [0, ...SHARE_WAIT_MS]) {
+    if (delay) await sleep(delay);
+    const { file } = await client.call('files.info', { file: fileId }, opts);
+    const shares = (file?.shares ?? {}) as Record<string, Record<string, { ts?: string }[]>>;
+    for (const kind of ['public', 'private']) {
+      const ts = shares[kind]?.[channelId]?.[0]?.ts;
+      if (ts) return String(ts);
+    }
+  }
+  return undefined;
+}
+
+export async function postAttachment(ctx: FunctionContext, state: SlackState): Promise<FunctionResult> {
+  const { inputs } = ctx;
+  const target = channelInputs(inputs);
+  const attachmentId = intInput(inputs, 'attachment_id');
+  const artifactId = intInput(inputs, 'artifact_id');
+  if ((attachmentId === undefined) === (artifactId === undefined)) {
+    throw new FunctionError('Give exactly one of attachment_id or artifact_id', 'invalid_inputs');
+  }
+  const info = await ctx.platform.getAttachment({
+    incidentId: target.incidentId,
+    taskId: target.taskId,
+    attachmentId,
+    artifactId,
+  });
+  if (info.artifactType === MALWARE_ARTIFACT_TYPE) {
+    throw new FunctionError(`Artifact ${artifactId} is a ${MALWARE_ARTIFACT_TYPE}; it is never uploaded to Slack`, 'malware_refused');
+  }
+  const maxBytes = state.config.max_upload_mb * 1024 * 1024;
+  if (info.size > maxBytes) {
+    throw new FunctionError(
+      `${info.name} is ${(info.size / 1048576).toFixed(1)} MB, over [fn_slack] max_upload_mb = ${state.config.max_upload_mb}`,
+      'attachment_too_large',
+    );
+  }
+  if (strInput(inputs, 'slack_username')) {
+    await ctx.status('slack_username does not apply to file uploads: Slack shows them as posted by the app');
+  }
+
+  const deps = channelDeps(ctx, state);
+  const { channel, association } = await resolveChannel(ctx, deps, target);
+  await inviteParticipants(ctx, deps, channel, strInput(inputs, 'slack_participant_emails'), await botUserId(state, ctx));
+
+  await ctx.status(`Uploading ${info.name} (${info.size} bytes) to #${channel.name}`);
+  const text = strInput(inputs, 'slack_text');
+  const { fileId } = await state.client.uploadFile(
+    {
+      channelId: channel.id,
+      filename: info.name,
+      title: info.name,
+      size: info.size,
+      open: () => info.open(),
+      ...(text ? { initialComment: escapeSlackText(text) } : {}),
+    },
+    { ...deps.callOpts, what: `#${channel.name}` },
+  );
+  const ts = await shareTs(state.client, fileId, channel.id, deps.callOpts);
+  let url: string;
+  if (ts) {
+    url = String((await state.client.call('chat.getPermalink', { channel: channel.id, message_ts: ts }, deps.callOpts)).permalink);
+  } else {
+    const { file } = await state.client.call('files.info', { file: fileId }, deps.callOpts);
+    url = String(file?.permalink ?? '');
+    await ctx.status('Slack has not shown the file in the channel yet; the link points at the file instead of the message');
+  }
+  await ctx.status(`Uploaded ${info.name} to #${channel.name}`);
+  await recordAssociation(ctx, target, channel, url || null, association);
+  return {
+    content: {
+      channel: channel.name,
+      channel_id: channel.id,
+      file_id: fileId,
+      ts: ts ?? null,
+      url,
+      file_name: info.name,
+      size: info.size,
+    },
+  };
+}

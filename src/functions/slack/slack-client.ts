@@ -1,0 +1,241 @@
+/**
+ * The Slack Web API client the fn_slack functions use: `@slack/web-api`'s WebClient
+ * with the worker's retry rules on top.
+ *
+ * Why not WebClient's own retries: they retry any call after a 5xx or a dropped
+ * connection, which can post a message twice. Here:
+ * - 429 (rate limited) is retried for every method after `Retry-After`: Slack did not
+ *   run the call. Each wait is reported (a progress message) and counted against a
+ *   budget; past the budget the call fails with a retryable error.
+ * - 5xx and connection errors are retried only for methods that have no effect when
+ *   repeated (reads), or when the connection was refused (nothing was sent).
+ * - A Slack error code becomes a {@link SlackApiError} with an actionable message.
+ */
+import { Readable } from 'node:stream';
+import slackWebApi from '@slack/web-api';
+import type { WebClient as WebClientType } from '@slack/web-api';
+import type { Logger } from '../../core/logging.js';
+import { SlackUnavailableError, slackError } from './slack-errors.js';
+
+// @slack/web-api is CommonJS: take runtime values from the default export.
+const { WebClient, ErrorCode, LogLevel } = slackWebApi;
+
+/** Methods with no effect when repeated: safe to retry after an ambiguous failure. */
+const IDEMPOTENT = new Set([
+  'auth.test',
+  'users.info',
+  'users.lookupByEmail',
+  'conversations.info',
+  'conversations.list',
+  'conversations.members',
+  'conversations.history',
+  'conversations.replies',
+  'chat.getPermalink',
+  'files.info',
+  'files.getUploadURLExternal',
+  'team.info',
+]);
+
+/** Connection errors that prove the request never reached Slack. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+
+export interface WaitInfo {
+  method: string;
+  seconds: number;
+  reason: 'rate_limited' | 'unavailable';
+}
+
+export interface CallOptions {
+  /** Overrides the per-method default (reads are idempotent). */
+  idempotent?: boolean;
+  /** Told before each wait, e.g. to send a progress message. */
+  onWait?: (info: WaitInfo) => void | Promise<void>;
+  signal?: AbortSignal;
+  /** Names the object in error messages, e.g. "#inc-2103". */
+  what?: string;
+}
+
+export interface SlackClientOptions {
+  token: string;
+  apiUrl: string;
+  log: Logger;
+  /** Per-request timeout. */
+  timeoutMs: number;
+  /** Total time one call may spend waiting for rate limits and outages. */
+  retryBudgetMs: number;
+  /** First back-off after a 5xx; doubles each time. */
+  backoffMs?: number;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Observes every rate-limit wait (metrics). */
+  onRateLimited?: (method: string, seconds: number) => void;
+}
+
+export interface UploadRequest {
+  channelId: string;
+  filename: string;
+  title?: string;
+  size: number;
+  /** Opens the content; called again if the upload must be retried. */
+  open: () => Promise<Readable>;
+  initialComment?: string;
+  threadTs?: string;
+}
+
+export type SlackResult = Record<string, any> & { ok: true };
+
+function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new SlackUnavailableError('Stopped while waiting for Slack', 'aborted'));
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(new SlackUnavailableError('Stopped while waiting for Slack', 'aborted'));
+      },
+      { once: true },
+    );
+  });
+}
+
+/** The network error code buried in a fetch failure, if any. */
+function networkCode(err: unknown): string | undefined {
+  let cur: any = err;
+  for (let depth = 0; cur && depth < 5; depth++) {
+    if (typeof cur.code === 'string' && !cur.code.startsWith('slack_')) return cur.code;
+    cur = cur.original ?? cur.cause;
+  }
+  return undefined;
+}
+
+export class SlackClient {
+  readonly web: WebClientType;
+  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+
+  constructor(private readonly opts: SlackClientOptions) {
+    this.web = new WebClient(opts.token, {
+      slackApiUrl: opts.apiUrl.endsWith('/') ? opts.apiUrl : `${opts.apiUrl}/`,
+      retryConfig: { retries: 0 },
+      rejectRateLimitedCalls: true,
+      timeout: opts.timeoutMs,
+      logLevel: LogLevel.ERROR,
+      logger: {
+        debug: () => undefined,
+        info: () => undefined,
+        warn: (...m: unknown[]) => opts.log.debug(`slack sdk: ${m.join(' ')}`),
+        error: (...m: unknown[]) => opts.log.debug(`slack sdk: ${m.join(' ')}`),
+        setLevel: () => undefined,
+        getLevel: () => LogLevel.ERROR,
+        setName: () => undefined,
+      },
+    }) as WebClientType;
+    this.sleep = opts.sleep ?? defaultSleep;
+  }
+
+  /** Calls a Web API method with the retry rules above. Resolves with Slack's body. */
+  async call(method: string, params: Record<string, unknown> = {}, callOpts: CallOptions = {}): Promise<SlackResult> {
+    const idempotent = callOpts.idempotent ?? IDEMPOTENT.has(method);
+    const deadline = Date.now() + this.opts.retryBudgetMs;
+    let backoff = this.opts.backoffMs ?? 1000;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await this.web.apiCall(method, params)) as SlackResult;
+      } catch (err) {
+        const e = err as { code?: string; retryAfter?: number; statusCode?: number; data?: Record<string, unknown> };
+        let waitMs: number;
+        let reason: WaitInfo['reason'];
+        if (e.code === ErrorCode.PlatformError) {
+          const data = e.data ?? {};
+          throw slackError(method, String(data.error ?? 'unknown_error'), data, callOpts.what);
+        } else if (e.code === ErrorCode.RateLimitedError) {
+          waitMs = Math.max(1, e.retryAfter ?? 1) * 1000;
+          reason = 'rate_limited';
+          this.opts.onRateLimited?.(method, waitMs / 1000);
+        } else if (e.code === ErrorCode.HTTPError || e.code === ErrorCode.RequestError) {
+          const net = networkCode(err);
+          const status = e.statusCode;
+          const what = status ? `HTTP ${status}` : net ?? (err as Error).message;
+          const retryable = status === undefined || status >= 500 || status === 408;
+          if (!retryable) throw new SlackUnavailableError(`Slack ${method} failed: ${what}`, 'slack_http_error', err);
+          if (!idempotent && !(net && NOT_SENT.has(net))) {
+            // It may have taken effect: do not repeat it here. The runner's redelivery
+            // and the function's own checks decide what happens next.
+            throw new SlackUnavailableError(`Slack ${method} failed (${what}); not repeated here because it may have taken effect`, 'slack_unavailable', err);
+          }
+          waitMs = backoff;
+          backoff = Math.min(backoff * 2, 30_000);
+          reason = 'unavailable';
+        } else {
+          throw err;
+        }
+        if (Date.now() + waitMs > deadline) {
+          throw new SlackUnavailableError(
+            reason === 'rate_limited'
+              ? `Slack kept rate-limiting ${method} beyond the retry budget of ${Math.round(this.opts.retryBudgetMs / 1000)}s`
+              : `Slack ${method} kept failing for longer than the retry budget of ${Math.round(this.opts.retryBudgetMs / 1000)}s`,
+            reason === 'rate_limited' ? 'slack_rate_limited' : 'slack_unavailable',
+            err,
+          );
+        }
+        this.opts.log.debug(`Slack ${method}: ${reason}, waiting ${waitMs} ms (attempt ${attempt})`);
+        await callOpts.onWait?.({ method, seconds: Math.ceil(waitMs / 1000), reason });
+        await this.sleep(waitMs, callOpts.signal);
+      }
+    }
+  }
+
+  /**
+   * Uploads one file with Slack's external upload flow: `files.getUploadURLExternal`,
+   * the bytes streamed to the returned URL, then `files.completeUploadExternal` sharing
+   * it to the channel. The content is streamed, never held whole in memory.
+   */
+  async uploadFile(req: UploadRequest, callOpts: CallOptions = {}): Promise<{ fileId: string }> {
+    const { upload_url: uploadUrl, file_id: fileId } = await this.call(
+      'files.getUploadURLExternal',
+      { filename: req.filename, length: req.size },
+      callOpts,
+    );
+    const deadline = Date.now() + this.opts.retryBudgetMs;
+    let backoff = this.opts.backoffMs ?? 1000;
+    for (;;) {
+      const stream = await req.open();
+      let status: number | undefined;
+      let failure: unknown;
+      try {
+        const res = await fetch(String(uploadUrl), {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(req.size) },
+          body: Readable.toWeb(stream) as unknown as ReadableStream,
+          duplex: 'half',
+          signal: AbortSignal.timeout(Math.max(this.opts.timeoutMs, 60_000)),
+        } as RequestInit);
+        status = res.status;
+        await res.arrayBuffer();
+        if (res.ok) break;
+      } catch (err) {
+        failure = err;
+      } finally {
+        stream.destroy();
+      }
+      // Uploading the bytes again to the same URL has no visible effect: retry within budget.
+      if ((status !== undefined && status < 500 && status !== 429) || Date.now() + backoff > deadline) {
+        throw new SlackUnavailableError(
+          `Uploading ${req.filename} to Slack failed (${status ? `HTTP ${status}` : (failure as Error)?.message ?? 'error'})`,
+          'slack_upload_failed',
+          failure,
+        );
+      }
+      await callOpts.onWait?.({ method: 'file upload', seconds: Math.ceil(backoff / 1000), reason: 'unavailable' });
+      await this.sleep(backoff, callOpts.signal);
+      backoff = Math.min(backoff * 2, 30_000);
+    }
+    const params: Record<string, unknown> = {
+      files: JSON.stringify([{ id: fileId, title: req.title ?? req.filename }]),
+      channel_id: req.channelId,
+    };
+    if (req.initialComment) params.initial_comment = req.initialComment;
+    if (req.threadTs) params.thread_ts = req.threadTs;
+    await this.call('files.completeUploadExternal', params, callOpts);
+    return { fileId: String(fileId) };
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * fn_slack's per-worker state, built once by `setup` from `[fn_slack]`.
+ */
+import type { FunctionContext } from '../../core/plugin.js';
+import type { Logger } from '../../core/logging.js';
+import { ChannelCache, type ChannelDeps } from './channels.js';
+import type { SlackConfig } from './config.js';
+import { SlackClient, type CallOptions } from './slack-client.js';
+
+export interface SlackState {
+  config: SlackConfig;
+  client: SlackClient;
+  channels: ChannelCache;
+  /** The bot's own user id (from auth.test), learnt on first use. */
+  botUserId?: string;
+  log: Logger;
+}
+
+export function createSlackState(config: SlackConfig, log: Logger, onRateLimited?: (method: string, seconds: number) => void): SlackState {
+  const client = new SlackClient({
+    token: config.api_token,
+    apiUrl: config.api_url,
+    log,
+    timeoutMs: config.timeout * 1000,
+    retryBudgetMs: config.retry_budget * 1000,
+    ...(onRateLimited ? { onRateLimited } : {}),
+  });
+  return { config, client, channels: new ChannelCache(config.channel_cache_size), log };
+}
+
+/** Call options that report each rate-limit wait to the caller as a progress message. */
+export function callOptionsFor(ctx: FunctionContext): CallOptions {
+  return {
+    signal: ctx.signal,
+    onWait: (w) =>
+      ctx.status(
+        w.reason === 'rate_limited'
+          ? `Slack is rate-limiting ${w.method}: waiting ${w.seconds}s`
+          : `Slack ${w.method} is unavailable: retrying in ${w.seconds}s`,
+      ),
+  };
+}
+
+export function channelDeps(ctx: FunctionContext, state: SlackState): ChannelDeps {
+  return { client: state.client, cache: state.channels, callOpts: callOptionsFor(ctx) };
+}
+
+/** The bot's user id, so that inviting "everyone" never tries to invite the bot itself. */
+export async function botUserId(state: SlackState, ctx: FunctionContext): Promise<string | undefined> {
+  if (!state.botUserId) {
+    const res = await state.client.call('auth.test', {}, callOptionsFor(ctx));
+    state.botUserId = typeof res.user_id === 'string' ? res.user_id : undefined;
+  }
+  return state.botUserId;
+}
+
+/** Reads an optional integer input (the runner has validated its type). */
+export function intInput(inputs: Record<string, unknown>, name: string): number | undefined {
+  const v = inputs[name];
+  return typeof v === 'number' ? v : undefined;
+}
+
+export function strInput(inputs: Record<string, unknown>, name: string): string | undefined {
+  const v = inputs[name];
+  return typeof v === 'string' && v.trim() !== '' ? v : undefined;
+}
+
+export function boolInput(inputs: Record<string, unknown>, name: string): boolean | undefined {
+  const v = inputs[name];
+  return typeof v === 'boolean' ? v : undefined;
+}

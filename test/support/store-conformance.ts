@@ -1,0 +1,407 @@
+/**
+ * Behaviour every Store implementation must have. Each spec file calls
+ * `storeConformance(name, open, cleanup)` with a factory that returns a fresh,
+ * empty, NOT yet migrated store per call; `cleanup` runs once after the suite.
+ */
+import { expect } from 'chai';
+import type { ConversationRow, Store } from '../../src/core/store/store.js';
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export function conversation(resId: string, overrides: Partial<ConversationRow> = {}): ConversationRow {
+  const m = /^RES-(\d+)(?:-(\d+))?$/.exec(resId);
+  return {
+    resId,
+    incidentId: m ? Number(m[1]) : 1,
+    taskId: m?.[2] !== undefined ? Number(m[2]) : null,
+    channel: `incident-${m ? m[1] : 1}`,
+    channelId: 'C0000000001',
+    channelType: 'Private',
+    permalink: null,
+    time: new Date('2024-05-01T10:11:12.345Z'),
+    archived: false,
+    archivedAt: null,
+    ...overrides,
+  };
+}
+
+/** Resolves when `n` parties have arrived; rejects after `ms` (used to prove parallelism). */
+function barrier(n: number, ms: number): () => Promise<void> {
+  let arrived = 0;
+  let open!: () => void;
+  const opened = new Promise<void>((r) => {
+    open = r;
+  });
+  return () => {
+    arrived++;
+    if (arrived === n) open();
+    return Promise.race([
+      opened,
+      sleep(ms).then(() => {
+        throw new Error(`barrier: only ${arrived} of ${n} parties arrived within ${ms} ms`);
+      }),
+    ]);
+  };
+}
+
+export function storeConformance(name: string, open: () => Promise<Store>, cleanup?: () => Promise<void>): void {
+  describe(`Store conformance: ${name}`, function () {
+    let store: Store;
+
+    beforeEach(async function () {
+      store = await open();
+    });
+
+    afterEach(async function () {
+      await store?.close();
+    });
+
+    if (cleanup) after(cleanup);
+
+    describe('schema', function () {
+      it('reports version 0 before migrate and the expected version after', async function () {
+        const before = await store.schemaStatus();
+        expect(before.current).to.equal(0);
+        expect(before.expected).to.be.greaterThan(0);
+        const applied = await store.migrate();
+        expect(applied).to.have.length.greaterThan(0);
+        expect(applied[applied.length - 1]).to.equal(before.expected);
+        expect(applied).to.deep.equal([...applied].sort((a, b) => a - b));
+        expect(await store.schemaStatus()).to.deep.equal({ current: before.expected, expected: before.expected });
+      });
+
+      it('migrate is idempotent: a second run applies nothing and keeps the data', async function () {
+        await store.migrate();
+        await store.conversations.insertIfAbsent(conversation('RES-1'));
+        expect(await store.migrate()).to.deep.equal([]);
+        expect(await store.migrate()).to.deep.equal([]);
+        expect(await store.conversations.get('RES-1')).to.deep.equal(conversation('RES-1'));
+        const status = await store.schemaStatus();
+        expect(status.current).to.equal(status.expected);
+      });
+
+      it('refuses to use the tables before migrate with a message saying so', async function () {
+        let error: unknown;
+        try {
+          await store.ledger.get('x');
+        } catch (err) {
+          error = err;
+        }
+        expect(error).to.be.instanceOf(Error);
+        expect((error as Error).message).to.match(/migrat/i);
+      });
+
+      it('has kind and location', function () {
+        expect(store.kind).to.be.a('string').and.not.equal('');
+        expect(store.location).to.be.a('string').and.not.equal('');
+      });
+    });
+
+    describe('with the schema migrated', function () {
+      beforeEach(async function () {
+        await store.migrate();
+      });
+
+      describe('invocation ledger', function () {
+        it('begin of a new invocation records attempt 1, running', async function () {
+          const t0 = Date.now();
+          const b = await store.ledger.begin('inv-1', 'slack_post_message');
+          expect(b.finished).to.equal(false);
+          expect(b.interrupted).to.equal(false);
+          expect(b.entry).to.include({
+            invocationId: 'inv-1',
+            functionName: 'slack_post_message',
+            state: 'running',
+            attempts: 1,
+            reply: null,
+          });
+          expect(b.entry.createdAt).to.be.instanceOf(Date);
+          expect(b.entry.createdAt.getTime()).to.be.within(t0 - 5000, Date.now() + 5000);
+          const got = await store.ledger.get('inv-1');
+          expect(got).to.deep.equal(b.entry);
+        });
+
+        it('begin of a running invocation (redelivery) reports interrupted and counts attempt 2', async function () {
+          await store.ledger.begin('inv-2', 'fn');
+          const again = await store.ledger.begin('inv-2', 'fn');
+          expect(again.interrupted).to.equal(true);
+          expect(again.finished).to.equal(false);
+          expect(again.entry.attempts).to.equal(2);
+          expect(again.entry.state).to.equal('running');
+          expect((await store.ledger.get('inv-2'))?.attempts).to.equal(2);
+          const third = await store.ledger.begin('inv-2', 'fn');
+          expect(third.entry.attempts).to.equal(3);
+        });
+
+        it('begin of a finished invocation returns the stored reply and leaves attempts unchanged', async function () {
+          await store.ledger.begin('inv-3', 'fn');
+          const reply = { success: true, content: { channel: 'C1', ts: '1.2' } };
+          await store.ledger.finish('inv-3', 'succeeded', reply);
+          for (let i = 0; i < 2; i++) {
+            const b = await store.ledger.begin('inv-3', 'fn');
+            expect(b.finished).to.equal(true);
+            expect(b.interrupted).to.equal(false);
+            expect(b.entry.state).to.equal('succeeded');
+            expect(b.entry.attempts).to.equal(1);
+            expect(b.entry.reply).to.deep.equal(reply);
+          }
+          expect((await store.ledger.get('inv-3'))?.attempts).to.equal(1);
+        });
+
+        it('finish records state, reply and time; get returns them', async function () {
+          const started = await store.ledger.begin('inv-4', 'slack_archive_channel');
+          await sleep(5);
+          const reply = {
+            success: false,
+            reason: 'channel_not_found — «ünïcödé» 🚀',
+            nested: { list: [1, 'two', null, true, { x: 1.5 }] },
+          };
+          await store.ledger.finish('inv-4', 'failed', reply);
+          const got = await store.ledger.get('inv-4');
+          expect(got).to.not.equal(undefined);
+          expect(got!.state).to.equal('failed');
+          expect(got!.reply).to.deep.equal(reply);
+          expect(got!.functionName).to.equal('slack_archive_channel');
+          expect(got!.createdAt.getTime()).to.equal(started.entry.createdAt.getTime());
+          expect(got!.updatedAt.getTime()).to.be.greaterThan(started.entry.updatedAt.getTime());
+        });
+
+        it('get of an unknown invocation is undefined', async function () {
+          expect(await store.ledger.get('nope')).to.equal(undefined);
+        });
+
+        it('20 concurrent begins of one invocation get attempts 1..20, each once', async function () {
+          const results = await Promise.all(
+            Array.from({ length: 20 }, () => store.ledger.begin('inv-race', 'fn')),
+          );
+          const attempts = results.map((r) => r.entry.attempts).sort((a, b) => a - b);
+          expect(attempts).to.deep.equal(Array.from({ length: 20 }, (_, i) => i + 1));
+          expect(results.filter((r) => !r.interrupted)).to.have.length(1);
+          expect(results.filter((r) => !r.interrupted)[0]!.entry.attempts).to.equal(1);
+          expect(results.every((r) => !r.finished)).to.equal(true);
+          expect((await store.ledger.get('inv-race'))?.attempts).to.equal(20);
+        });
+
+        it('invocations are independent of each other', async function () {
+          await Promise.all([store.ledger.begin('a', 'fn'), store.ledger.begin('b', 'fn'), store.ledger.begin('a', 'fn')]);
+          expect((await store.ledger.get('a'))?.attempts).to.equal(2);
+          expect((await store.ledger.get('b'))?.attempts).to.equal(1);
+        });
+
+        it('prune deletes finished entries older than the cut-off and keeps running ones', async function () {
+          await store.ledger.begin('done-1', 'fn');
+          await store.ledger.finish('done-1', 'succeeded', { ok: 1 });
+          await store.ledger.begin('done-2', 'fn');
+          await store.ledger.finish('done-2', 'failed', { ok: 0 });
+          await store.ledger.begin('still-running', 'fn');
+
+          expect(await store.ledger.prune(new Date(Date.now() - 60_000))).to.equal(0);
+          expect(await store.ledger.get('done-1')).to.not.equal(undefined);
+
+          expect(await store.ledger.prune(new Date(Date.now() + 60_000))).to.equal(2);
+          expect(await store.ledger.get('done-1')).to.equal(undefined);
+          expect(await store.ledger.get('done-2')).to.equal(undefined);
+          expect((await store.ledger.get('still-running'))?.state).to.equal('running');
+          expect(await store.ledger.prune(new Date(Date.now() + 60_000))).to.equal(0);
+        });
+      });
+
+      describe('slack_conversations_db', function () {
+        it('insertIfAbsent stores a new row and returns it', async function () {
+          const row = conversation('RES-2103', { permalink: 'https://x.slack.com/archives/C1/p1' });
+          const r = await store.conversations.insertIfAbsent(row);
+          expect(r.inserted).to.equal(true);
+          expect(r.row).to.deep.equal(row);
+          expect(await store.conversations.get('RES-2103')).to.deep.equal(row);
+        });
+
+        it('insertIfAbsent keeps the existing row and returns it', async function () {
+          const first = conversation('RES-2103', { channel: 'first', channelId: 'C1' });
+          await store.conversations.insertIfAbsent(first);
+          const r = await store.conversations.insertIfAbsent(
+            conversation('RES-2103', { channel: 'second', channelId: 'C2', channelType: 'Public' }),
+          );
+          expect(r.inserted).to.equal(false);
+          expect(r.row).to.deep.equal(first);
+          expect(await store.conversations.get('RES-2103')).to.deep.equal(first);
+        });
+
+        it('50 concurrent inserts for one resId: exactly one is stored and every caller gets it', async function () {
+          const candidates = Array.from({ length: 50 }, (_, i) =>
+            conversation('RES-42', { channel: `candidate-${i}`, channelId: `C${i}` }),
+          );
+          const results = await Promise.all(candidates.map((c) => store.conversations.insertIfAbsent(c)));
+          const winners = results.filter((r) => r.inserted);
+          expect(winners).to.have.length(1);
+          for (const r of results) expect(r.row).to.deep.equal(winners[0]!.row);
+          const stored = await store.conversations.get('RES-42');
+          expect(stored).to.deep.equal(winners[0]!.row);
+          expect(candidates.map((c) => c.channel)).to.include(stored!.channel);
+          expect(await store.conversations.list()).to.have.length(1);
+        });
+
+        it('keeps task rows apart from incident rows', async function () {
+          const incident = conversation('RES-2103', { channel: 'inc-2103', channelId: 'C1' });
+          const task = conversation('RES-2103-7', { channel: 'task-7', channelId: 'C2', channelType: 'Public' });
+          expect((await store.conversations.insertIfAbsent(incident)).inserted).to.equal(true);
+          expect((await store.conversations.insertIfAbsent(task)).inserted).to.equal(true);
+          const gotIncident = await store.conversations.get('RES-2103');
+          const gotTask = await store.conversations.get('RES-2103-7');
+          expect(gotIncident).to.deep.equal(incident);
+          expect(gotIncident!.taskId).to.equal(null);
+          expect(gotTask).to.deep.equal(task);
+          expect(gotTask!.taskId).to.equal(7);
+          expect(gotTask!.incidentId).to.equal(2103);
+        });
+
+        it('get of an unknown resId is undefined', async function () {
+          await store.conversations.insertIfAbsent(conversation('RES-1'));
+          expect(await store.conversations.get('RES-2')).to.equal(undefined);
+          expect(await store.conversations.get('RES-1-1')).to.equal(undefined);
+        });
+
+        it('markArchived flags the row, keeps the first archive time, and reports unknown rows', async function () {
+          await store.conversations.insertIfAbsent(conversation('RES-5'));
+          const at = new Date('2024-06-01T00:00:00.123Z');
+          expect(await store.conversations.markArchived('RES-5', at)).to.equal(true);
+          const got = await store.conversations.get('RES-5');
+          expect(got!.archived).to.equal(true);
+          expect(got!.archivedAt).to.deep.equal(at);
+          expect(got!.channel).to.equal('incident-5');
+
+          expect(await store.conversations.markArchived('RES-5', new Date('2025-01-01T00:00:00Z'))).to.equal(true);
+          expect((await store.conversations.get('RES-5'))!.archivedAt).to.deep.equal(at);
+
+          expect(await store.conversations.markArchived('RES-6', at)).to.equal(false);
+          expect(await store.conversations.get('RES-6')).to.equal(undefined);
+        });
+
+        it('replace supersedes an archived association with a new channel', async function () {
+          await store.conversations.insertIfAbsent(conversation('RES-8', { channel: 'old', channelId: 'COLD' }));
+          await store.conversations.markArchived('RES-8', new Date('2024-06-01T00:00:00Z'));
+          const fresh = conversation('RES-8', {
+            channel: 'new',
+            channelId: 'CNEW',
+            channelType: 'Public',
+            permalink: 'https://x.slack.com/archives/CNEW/p9',
+            time: new Date('2024-07-01T08:00:00.999Z'),
+          });
+          await store.conversations.replace(fresh);
+          expect(await store.conversations.get('RES-8')).to.deep.equal(fresh);
+          expect(await store.conversations.list()).to.have.length(1);
+          expect(await store.conversations.findByChannelId('COLD')).to.deep.equal([]);
+        });
+
+        it('findByChannelId returns every row mapped to the channel, sorted by resId', async function () {
+          const a = conversation('RES-9', { channelId: 'CSHARED' });
+          const b = conversation('RES-9-3', { channelId: 'CSHARED' });
+          const c = conversation('RES-10', { channelId: 'COTHER' });
+          await store.conversations.insertIfAbsent(b);
+          await store.conversations.insertIfAbsent(c);
+          await store.conversations.insertIfAbsent(a);
+          expect(await store.conversations.findByChannelId('CSHARED')).to.deep.equal([a, b]);
+          expect(await store.conversations.findByChannelId('COTHER')).to.deep.equal([c]);
+          expect(await store.conversations.findByChannelId('CNONE')).to.deep.equal([]);
+        });
+
+        it('list returns all rows sorted by resId', async function () {
+          expect(await store.conversations.list()).to.deep.equal([]);
+          const rows = ['RES-3', 'RES-1', 'RES-2-1', 'RES-2'].map((id) => conversation(id));
+          for (const r of rows) await store.conversations.insertIfAbsent(r);
+          const listed = await store.conversations.list();
+          expect(listed.map((r) => r.resId)).to.deep.equal(['RES-1', 'RES-2', 'RES-2-1', 'RES-3']);
+          expect(listed[0]).to.deep.equal(conversation('RES-1'));
+        });
+      });
+
+      describe('withLock', function () {
+        it("returns fn's value", async function () {
+          expect(await store.withLock('k', async () => 42)).to.equal(42);
+        });
+
+        it('never lets two critical sections on one key overlap', async function () {
+          let active = 0;
+          let maxActive = 0;
+          const entered: number[] = [];
+          await Promise.all(
+            Array.from({ length: 8 }, (_, i) =>
+              store.withLock('incident:1', async () => {
+                active++;
+                maxActive = Math.max(maxActive, active);
+                entered.push(i);
+                await sleep(10);
+                active--;
+              }),
+            ),
+          );
+          expect(maxActive).to.equal(1);
+          expect([...entered].sort((a, b) => a - b)).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7]);
+        });
+
+        it('runs critical sections on different keys in parallel', async function () {
+          const arrive = barrier(2, 3000);
+          const results = await Promise.all([
+            store.withLock('incident:A', async () => {
+              await arrive();
+              return 'A';
+            }),
+            store.withLock('incident:B', async () => {
+              await arrive();
+              return 'B';
+            }),
+          ]);
+          expect(results).to.deep.equal(['A', 'B']);
+        });
+
+        it('releases the lock when fn throws', async function () {
+          const boom = new Error('boom');
+          let caught: unknown;
+          try {
+            await store.withLock('incident:2', async () => {
+              throw boom;
+            });
+          } catch (err) {
+            caught = err;
+          }
+          expect(caught).to.equal(boom);
+          const value = await Promise.race([
+            store.withLock('incident:2', async () => 'again'),
+            sleep(3000).then(() => 'still locked'),
+          ]);
+          expect(value).to.equal('again');
+        });
+
+        it('makes check-then-create safe: 10 racing "ensure channel" sections create it once', async function () {
+          let created = 0;
+          await Promise.all(
+            Array.from({ length: 10 }, (_, i) =>
+              store.withLock('RES-77', async () => {
+                const existing = await store.conversations.get('RES-77');
+                if (existing) return existing;
+                await sleep(5); // the Slack call creating the channel
+                created++;
+                return (await store.conversations.insertIfAbsent(conversation('RES-77', { channel: `ch-${i}` }))).row;
+              }),
+            ),
+          );
+          expect(created).to.equal(1);
+        });
+      });
+
+      describe('close', function () {
+        it('closes; later calls reject; closing twice is fine', async function () {
+          await store.ledger.begin('x', 'fn');
+          await store.close();
+          let error: unknown;
+          try {
+            await store.ledger.get('x');
+          } catch (err) {
+            error = err;
+          }
+          expect(error).to.be.instanceOf(Error);
+          await store.close();
+        });
+      });
+    });
+  });
+}

@@ -1,0 +1,215 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
+import { expect } from 'chai';
+import { ConfigError } from '../../../../src/core/errors.js';
+import { openStore, redactStoreLocation } from '../../../../src/core/store/index.js';
+import { SqliteStore } from '../../../../src/core/store/sqlite-store.js';
+import { KeyedMutex } from '../../../../src/core/store/keyed-mutex.js';
+import { storeConformance } from '../../../support/store-conformance.js';
+
+const dirs: string[] = [];
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'sqlite-store-'));
+  dirs.push(dir);
+  return dir;
+}
+async function removeTempDirs(): Promise<void> {
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+}
+
+storeConformance('sqlite (file)', async () => SqliteStore.open(join(await tempDir(), 'worker.db')), removeTempDirs);
+storeConformance('sqlite (:memory:)', async () => SqliteStore.open(':memory:'));
+
+describe('SqliteStore specifics', function () {
+  after(removeTempDirs);
+
+  it('creates parent directories, uses WAL and NORMAL sync, and reports the file as location', async function () {
+    const file = join(await tempDir(), 'a', 'b', 'worker.db');
+    const store = SqliteStore.open(file);
+    try {
+      expect(existsSync(file)).to.equal(true);
+      expect(store.location).to.equal(resolve(file));
+      expect(store.kind).to.equal('sqlite');
+      const db = (store as unknown as { db: Database.Database }).db;
+      expect(db.pragma('synchronous', { simple: true })).to.equal(1); // NORMAL
+      expect(db.pragma('busy_timeout', { simple: true })).to.be.greaterThan(0);
+      await store.migrate();
+      const peek = new Database(file, { readonly: true });
+      try {
+        expect(peek.pragma('journal_mode', { simple: true })).to.equal('wal');
+        const versions = peek.prepare('SELECT version FROM schema_migrations ORDER BY version').all();
+        expect(versions.map((v) => (v as { version: number }).version)).to.deep.equal([1, 2]);
+      } finally {
+        peek.close();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('does not migrate on open', async function () {
+    const store = SqliteStore.open(join(await tempDir(), 'w.db'));
+    try {
+      expect((await store.schemaStatus()).current).to.equal(0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('two stores on one file see each other and share withLock', async function () {
+    const file = join(await tempDir(), 'shared.db');
+    const a = SqliteStore.open(file);
+    const b = SqliteStore.open(file);
+    try {
+      await a.migrate();
+      expect(await b.migrate()).to.deep.equal([]);
+      await a.ledger.begin('inv', 'fn');
+      expect((await b.ledger.begin('inv', 'fn')).entry.attempts).to.equal(2);
+      let active = 0;
+      let maxActive = 0;
+      const section = async () => {
+        active++;
+        maxActive = Math.max(maxActive, active);
+        await new Promise((r) => setTimeout(r, 10));
+        active--;
+      };
+      await Promise.all([a.withLock('k', section), b.withLock('k', section), a.withLock('k', section)]);
+      expect(maxActive).to.equal(1);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('separate processes on one file get distinct, increasing attempts', async function () {
+    this.timeout(60_000);
+    const file = join(await tempDir(), 'procs.db');
+    const setup = SqliteStore.open(file);
+    await setup.migrate();
+    await setup.close();
+    const moduleUrl = pathToFileURL(
+      fileURLToPath(new URL('../../../../src/core/store/sqlite-store.ts', import.meta.url)),
+    ).href;
+    const startAt = Date.now() + 3000;
+    const code = `
+      const { SqliteStore } = await import(${JSON.stringify(moduleUrl)});
+      const store = SqliteStore.open(${JSON.stringify(file)});
+      while (Date.now() < ${startAt}) await new Promise((r) => setTimeout(r, 5));
+      const out = [];
+      for (let i = 0; i < 15; i++) out.push((await store.ledger.begin('inv-x', 'fn')).entry.attempts);
+      await store.close();
+      process.stdout.write(JSON.stringify(out));
+    `;
+    const run = () =>
+      new Promise<number[]>((res, rej) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        child.on('error', rej);
+        child.on('close', (status) =>
+          status === 0 ? res(JSON.parse(out) as number[]) : rej(new Error(`child exited ${status}: ${err}`)),
+        );
+      });
+    const results = await Promise.all([run(), run(), run(), run()]);
+    for (const r of results) expect(r).to.deep.equal([...r].sort((x, y) => x - y));
+    const all = results.flat().sort((x, y) => x - y);
+    expect(all).to.deep.equal(Array.from({ length: 60 }, (_, i) => i + 1));
+  });
+});
+
+describe('KeyedMutex', function () {
+  it('runs same-key callers in order and forgets idle keys', async function () {
+    const m = new KeyedMutex();
+    const order: string[] = [];
+    const p1 = m.run('k', async () => {
+      await new Promise((r) => setTimeout(r, 20));
+      order.push('first');
+    });
+    const p2 = m.run('k', async () => {
+      order.push('second');
+    });
+    const p3 = m.run('other', async () => {
+      order.push('other');
+    });
+    expect(m.size).to.equal(2);
+    await Promise.all([p1, p2, p3]);
+    expect(order).to.deep.equal(['other', 'first', 'second']);
+    expect(m.size).to.equal(0);
+  });
+
+  it('keeps working after a rejected section', async function () {
+    const m = new KeyedMutex();
+    const failed = m.run('k', async () => {
+      throw new Error('x');
+    });
+    const next = m.run('k', async () => 'ok');
+    await failed.then(
+      () => expect.fail('should reject'),
+      (err: Error) => expect(err.message).to.equal('x'),
+    );
+    expect(await next).to.equal('ok');
+    expect(m.size).to.equal(0);
+  });
+});
+
+describe('openStore (sqlite) and redactStoreLocation', function () {
+  const savedHome = process.env.HOME;
+  afterEach(function () {
+    process.env.HOME = savedHome;
+  });
+  after(removeTempDirs);
+
+  it('expands ~/ and migrates when asked', async function () {
+    const home = await tempDir();
+    process.env.HOME = home;
+    const store = await openStore('~/.worker/worker.db', { migrate: true });
+    try {
+      expect(store.kind).to.equal('sqlite');
+      expect(store.location).to.equal(join(home, '.worker', 'worker.db'));
+      const status = await store.schemaStatus();
+      expect(status.current).to.equal(status.expected);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('opens :memory: without migrating by default', async function () {
+    const store = await openStore(':memory:');
+    try {
+      expect(store.location).to.equal(':memory:');
+      expect((await store.schemaStatus()).current).to.equal(0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('rejects an empty location with a ConfigError', async function () {
+    let error: unknown;
+    try {
+      await openStore('  ');
+    } catch (err) {
+      error = err;
+    }
+    expect(error).to.be.instanceOf(ConfigError);
+  });
+
+  it('redacts passwords of PostgreSQL URLs and leaves paths alone', function () {
+    expect(redactStoreLocation('postgres://worker:s3cr%40t@db.example.com:5433/soar')).to.equal(
+      'postgres://worker:***@db.example.com:5433/soar',
+    );
+    expect(redactStoreLocation('postgresql://worker@db/soar')).to.equal('postgresql://worker@db/soar');
+    expect(redactStoreLocation('postgres://u@h/db?password=hunter2&sslmode=require')).to.equal(
+      'postgres://u@h/db?password=***&sslmode=require',
+    );
+    expect(redactStoreLocation('/var/lib/worker/worker.db')).to.equal('/var/lib/worker/worker.db');
+  });
+});
