@@ -12,12 +12,16 @@
  * - A Slack error code becomes a {@link SlackApiError} with an actionable message.
  */
 import { Readable } from 'node:stream';
-import slackWebApi from '@slack/web-api';
+import * as slackWebApiNs from '@slack/web-api';
 import type { WebClient as WebClientType } from '@slack/web-api';
 import type { Logger } from '../../core/logging.js';
 import { SlackUnavailableError, slackError } from './slack-errors.js';
 
-// @slack/web-api is CommonJS: take runtime values from the default export.
+// @slack/web-api is CommonJS. Node's ESM loader exposes it as `default` (and detects
+// only some named exports); loaders that transpile to CommonJS expose the names
+// directly. Take each value from whichever is there. test/integration/dist.test.ts
+// checks the built output under plain Node.
+const slackWebApi = ((slackWebApiNs as unknown as { default?: typeof slackWebApiNs }).default ?? slackWebApiNs) as typeof slackWebApiNs;
 const { WebClient, ErrorCode, LogLevel } = slackWebApi;
 
 /** Methods with no effect when repeated: safe to retry after an ambiguous failure. */

@@ -1,0 +1,108 @@
+/**
+ * Runs a function handler directly (without the broker) with a real store and platform:
+ * the unit-level way to test fn_slack against the Slack emulator.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { FunctionContext, FunctionDefinition, FunctionResult } from '../../src/core/plugin.js';
+import { silentLogger } from '../../src/core/logging.js';
+import { PluginRegistry } from '../../src/core/registry.js';
+import { withoutNulls } from '../../src/core/messages.js';
+import { SqliteStore } from '../../src/core/store/sqlite-store.js';
+import { LocalPlatform } from '../../src/core/platform/local-platform.js';
+import type { Store } from '../../src/core/store/store.js';
+import type { Platform } from '../../src/core/platform/platform.js';
+import { slackPlugin } from '../../src/functions/slack/index.js';
+import type { SlackConfig } from '../../src/functions/slack/config.js';
+import { createSlackState, type SlackState } from '../../src/functions/slack/state.js';
+import { validateSection } from '../../src/core/config.js';
+
+export interface SlackFixture {
+  store: Store;
+  platform: LocalPlatform;
+  platformDir: string;
+  state: SlackState;
+  config: SlackConfig;
+  registry: PluginRegistry;
+  close(): Promise<void>;
+}
+
+/** A SQLite store in a temp file, a local platform in a temp dir, fn_slack state pointed at `apiUrl`. */
+export async function slackFixture(apiUrl: string, token: string, overrides: Record<string, string> = {}): Promise<SlackFixture> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fn-slack-test-'));
+  const store = await SqliteStore.open(path.join(dir, 'worker.db'));
+  await store.migrate();
+  const platformDir = path.join(dir, 'files');
+  fs.mkdirSync(platformDir, { recursive: true });
+  const platform = new LocalPlatform(platformDir);
+  const config = validateSection<SlackConfig>(
+    { file: 'test.config', sections: { fn_slack: { api_token: token, api_url: apiUrl, retry_budget: '10', ...overrides } } },
+    'fn_slack',
+    slackPlugin.configSchema,
+  );
+  const state = createSlackState(config, silentLogger());
+  const registry = new PluginRegistry();
+  registry.add(slackPlugin);
+  return {
+    store,
+    platform,
+    platformDir,
+    state,
+    config,
+    registry,
+    async close() {
+      await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface InvocationRun {
+  result?: FunctionResult;
+  error?: Error & { code?: string; retryable?: boolean };
+  progress: string[];
+}
+
+/** Validates inputs with the function's schema (as the runner does) and runs its handler. */
+export async function runFunction(
+  fx: { store: Store; platform: Platform; state: SlackState; registry: PluginRegistry },
+  name: string,
+  rawInputs: Record<string, unknown>,
+  opts: { invocationId?: string; attempt?: number } = {},
+): Promise<InvocationRun> {
+  const fn = fx.registry.get(name);
+  if (!fn) throw new Error(`no function ${name}`);
+  const progress: string[] = [];
+  const run: InvocationRun = { progress };
+  let inputs: Record<string, unknown>;
+  try {
+    inputs = fx.registry.validateInputs(fn, withoutNulls({ ...rawInputs }));
+  } catch (err) {
+    run.error = err as Error;
+    return run;
+  }
+  const ctx: FunctionContext = {
+    invocationId: opts.invocationId ?? randomUUID(),
+    functionName: name,
+    inputs,
+    origin: {},
+    attempt: opts.attempt ?? 1,
+    status: async (m) => {
+      progress.push(m);
+    },
+    log: silentLogger(),
+    store: fx.store,
+    platform: fx.platform,
+    signal: new AbortController().signal,
+  };
+  try {
+    run.result = await (fn.definition as FunctionDefinition<SlackState>).handler(ctx, fx.state);
+  } catch (err) {
+    run.error = err as Error;
+  }
+  return run;
+}
+
+export { createSlackState };
