@@ -13,6 +13,7 @@ import { invokeFunction, parseInputPairs } from './core/invoke.js';
 import { redact } from './core/redact.js';
 import { loadEnvironment, Worker } from './core/worker.js';
 import { destinationList } from './core/worker-config.js';
+import { runSelftest } from './core/selftest.js';
 
 /** Exit codes shared by the commands (README: Troubleshooting). */
 export const EXIT = {
@@ -166,6 +167,20 @@ export async function main(argv: string[]): Promise<void> {
           messageId: args.messageId as string | undefined,
           json: args.json as boolean,
         }),
+    )
+    .command(
+      'selftest',
+      'Check the config, the store, the broker and each package (Slack: auth.test and scopes); exit non-zero on failure',
+      (y) =>
+        y
+          .option('list', { alias: 'l', type: 'string', array: true, default: [] as string[], describe: 'only these packages, e.g. -l fn_slack' })
+          .epilogue('Exit codes: 0 all passed, 2 config, 6 store, 4 broker, 7 a package failed.'),
+      async (args) => {
+        const report = await runSelftest(args.configFile as string | undefined, builtinPlugins, (args.list as string[]) ?? [], (t) =>
+          process.stdout.write(t),
+        );
+        process.exit(report.exitCode);
+      },
     )
     .command(
       'functions',

@@ -1,0 +1,95 @@
+/**
+ * `worker selftest` run as a person would: the spawned CLI, the real broker and store,
+ * the Slack emulator.
+ */
+import path from 'node:path';
+import { expect } from 'chai';
+import { deleteDestination, runCli, writeConfig, type TestConfig } from '../../support/harness.js';
+import { SlackEmulator } from '../../support/slack-emulator.js';
+import { openStore } from '../../../src/core/store/index.js';
+import { REQUIRED_SCOPES } from '../../../src/functions/slack/scopes.js';
+
+describe('worker selftest', function () {
+  this.timeout(60_000);
+  let emulator: SlackEmulator;
+  let cfg: TestConfig;
+
+  before(async () => {
+    emulator = await SlackEmulator.start();
+  });
+  after(async () => {
+    await emulator.close();
+  });
+  afterEach(async () => {
+    if (cfg) await deleteDestination(cfg.destination);
+  });
+
+  async function configured(fnSlack: Record<string, string> = {}, worker: Record<string, string> = {}, migrate = true): Promise<TestConfig> {
+    cfg = writeConfig({
+      worker,
+      sections: { fn_slack: { api_token: emulator.botToken, api_url: emulator.apiUrl, ...fnSlack } },
+    });
+    if (migrate) await (await openStore(path.join(cfg.dir, 'worker.db'), { migrate: true })).close();
+    return cfg;
+  }
+
+  it('reports each check in order and exits 0 when all pass', async () => {
+    await configured();
+    const res = await runCli(['selftest', '--config-file', cfg.file]);
+    expect(res.code, res.stdout + res.stderr).to.equal(0);
+    const heads = res.stdout.split('\n').filter((l) => /^\S+: (success|failure)$/.test(l));
+    expect(heads).to.deep.equal(['config: success', 'store: success', 'broker: success', 'fn_slack: success', 'fn_test: success']);
+    expect(res.stdout).to.match(/Connected to Slack workspace .* as /);
+    expect(res.stdout).to.match(/Elapsed time: \d+\.\d{3} seconds/);
+    expect(res.stdout.trim().split('\n').pop()).to.equal('selftest: success (5 checks)');
+  });
+
+  it('-l limits the package checks', async () => {
+    await configured();
+    const res = await runCli(['selftest', '--config-file', cfg.file, '-l', 'fn_slack']);
+    expect(res.code).to.equal(0);
+    expect(res.stdout).to.contain('fn_slack: success');
+    expect(res.stdout).not.to.contain('fn_test:');
+  });
+
+  it('exits 7 naming the problem when Slack rejects the token', async () => {
+    await configured({ api_token: 'xoxb-not-a-real-token' });
+    const res = await runCli(['selftest', '--config-file', cfg.file]);
+    expect(res.code).to.equal(7);
+    expect(res.stdout).to.contain('fn_slack: failure');
+    expect(res.stdout).to.contain('Slack rejected the token in [fn_slack] api_token (invalid_auth)');
+    expect(res.stdout).not.to.contain('xoxb-not-a-real-token');
+  });
+
+  it('exits 7 naming the missing scopes', async () => {
+    const scopes = Object.keys(REQUIRED_SCOPES).filter((s) => s !== 'files:write' && s !== 'users:read.email');
+    emulator.addToken('xoxb-few-scopes', { scopes });
+    await configured({ api_token: 'xoxb-few-scopes' });
+    const res = await runCli(['selftest', '--config-file', cfg.file]);
+    expect(res.code).to.equal(7);
+    expect(res.stdout).to.contain('The token lacks scope(s) files:write, users:read.email');
+  });
+
+  it('exits 4 when the broker is down', async () => {
+    await configured({}, { amqp_url: 'amqp://guest:guest@127.0.0.1:1' });
+    const res = await runCli(['selftest', '--config-file', cfg.file]);
+    expect(res.code).to.equal(4);
+    expect(res.stdout).to.contain('broker: failure');
+    expect(res.stdout).not.to.contain('fn_slack:');
+  });
+
+  it('exits 6 when the store schema is not current', async () => {
+    await configured({}, {}, false);
+    const res = await runCli(['selftest', '--config-file', cfg.file]);
+    expect(res.code).to.equal(6);
+    expect(res.stdout).to.contain('schema version 0, this worker needs');
+  });
+
+  it('exits 2 on a bad config', async () => {
+    await configured({ api_token: 'not-a-token' });
+    const res = await runCli(['selftest', '--config-file', cfg.file]);
+    expect(res.code).to.equal(2);
+    expect(res.stdout).to.contain('config: failure');
+    expect(res.stdout).to.contain('[fn_slack] api_token: must match pattern');
+  });
+});
