@@ -14,6 +14,9 @@ import { redact } from './core/redact.js';
 import { loadEnvironment, Worker } from './core/worker.js';
 import { destinationList } from './core/worker-config.js';
 import { runSelftest } from './core/selftest.js';
+import { configSectionsFor, createConfig, updateConfig } from './core/config-writer.js';
+import { resolveConfigPath } from './core/config.js';
+import { slackAppManifest } from './functions/slack/manifest.js';
 
 /** Exit codes shared by the commands (README: Troubleshooting). */
 export const EXIT = {
@@ -126,7 +129,6 @@ export async function main(argv: string[]): Promise<void> {
     .scriptName('worker')
     .usage('$0 <command> [options]\n\nRuns SOAR function invocations from RabbitMQ against Slack (fn_slack).')
     .option('config-file', {
-      alias: 'c',
       type: 'string',
       describe: 'app.config to use (default: $APP_CONFIG_FILE, else ~/.worker/app.config)',
       global: true,
@@ -134,7 +136,7 @@ export async function main(argv: string[]): Promise<void> {
     .command(
       'run',
       'Consume invocations until stopped (foreground; systemd runs this)',
-      (y) => y.example('$0 run -c /etc/worker/app.config', 'run with an explicit config'),
+      (y) => y.example('$0 run --config-file /etc/worker/app.config', 'run with an explicit config'),
       (args) => runCommand(args.configFile as string | undefined),
     )
     .command(
@@ -180,6 +182,45 @@ export async function main(argv: string[]): Promise<void> {
           process.stdout.write(t),
         );
         process.exit(report.exitCode);
+      },
+    )
+    .command(
+      'config [file]',
+      'Write a new commented app.config (-c), or add the sections and keys a config lacks (-u)',
+      (y) =>
+        y
+          .option('create', { alias: 'c', type: 'boolean', describe: 'write a complete app.config with defaults and comments' })
+          .option('update', { alias: 'u', type: 'boolean', describe: 'add missing sections and keys; keep every existing value and comment' })
+          .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'with -c: overwrite an existing file' })
+          .positional('file', { type: 'string', describe: 'the config file' })
+          .usage('$0 config -c|-u [FILE]   (FILE defaults to --config-file, $APP_CONFIG_FILE, ~/.worker/app.config)')
+          .conflicts('create', 'update')
+          .check((a) => {
+            if (!a.create && !a.update) throw new Error('Give -c (create) or -u (update)');
+            return true;
+          }),
+      (args) => {
+        const fileArg = (args.file as string | undefined) ?? (args.configFile as string | undefined);
+        const file = resolveConfigPath(fileArg);
+        const sections = configSectionsFor(builtinPlugins);
+        if (args.create) {
+          const written = createConfig(file, sections, { overwrite: Boolean(args.force) });
+          process.stdout.write(`Wrote ${written}; set SLACK_BOT_TOKEN in the environment, then run \`worker selftest\`\n`);
+        } else {
+          const { added } = updateConfig(file, sections);
+          if (added.length === 0) process.stdout.write(`${file} already has every section and key\n`);
+          for (const a of added) {
+            process.stdout.write(a.newSection ? `Added section [${a.section}]\n` : `Added to [${a.section}]: ${a.keys.join(', ')}\n`);
+          }
+        }
+      },
+    )
+    .command(
+      'slack-manifest',
+      'Print a Slack app manifest (YAML) with exactly the bot scopes the functions need',
+      (y) => y.option('name', { type: 'string', default: 'SOAR Slack Worker', describe: 'the Slack app name' }),
+      (args) => {
+        process.stdout.write(slackAppManifest({ appName: args.name as string }));
       },
     )
     .command(

@@ -24,6 +24,8 @@ export const SLACK_CONFIG_SCHEMA: JsonSchema = {
     api_token: {
       type: 'string',
       pattern: '^xox[bp]-',
+      // Annotation read by `worker config -c/-u`: the variable a new config refers to.
+      'x-env': 'SLACK_BOT_TOKEN',
       description: 'a bot token (xoxb-…); use $SLACK_BOT_TOKEN to keep it out of the file',
     },
     api_url: { type: 'string', pattern: '^https?://', default: 'https://slack.com/api/', description: 'Slack Web API base URL' },

@@ -1,0 +1,164 @@
+/**
+ * systemd/worker.service.
+ *
+ * What is checked:
+ * - by parsing the unit here: the settings the worker relies on (user, config file,
+ *   directories, restart policy, a stop timeout longer than the default shutdown_timeout)
+ *   and that each hardening directive is present with the intended value;
+ * - by `systemd-analyze verify` (when installed): that systemd itself accepts every
+ *   directive and value — no unknown key, no unparsable value, no bad section. A
+ *   negative control (a copy with a bogus key and a bad value) proves the check bites.
+ *
+ * What is not checked: that the service starts. `verify` would also complain that
+ * /usr/local/bin/worker is missing and, on some hosts, that the `integration` user is,
+ * neither of which is about the unit's directives, so it verifies a copy that runs
+ * /bin/true as root. Nor is the sandbox exercised (ProtectSystem and friends need a
+ * running systemd); unrelated warnings about other units on the host are ignored.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import { WORKER_SECTION_SCHEMA } from '../../src/core/worker-config.js';
+
+const UNIT_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../systemd/worker.service');
+const SYSTEMD_ANALYZE = ['/usr/bin/systemd-analyze', '/bin/systemd-analyze'].find((p) => fs.existsSync(p));
+
+type Unit = Record<string, Record<string, string[]>>;
+
+/** A simple parse: sections, `Key=value` (repeatable), `#`/`;` comment lines. */
+function parseUnit(text: string): Unit {
+  const unit: Unit = {};
+  let section: Record<string, string[]> | undefined;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#') || line.startsWith(';')) continue;
+    const header = /^\[(.+)\]$/.exec(line);
+    if (header) {
+      section = unit[header[1]!] ??= {};
+      continue;
+    }
+    const eq = line.indexOf('=');
+    if (eq < 0 || !section) throw new Error(`unexpected line in unit: ${raw}`);
+    (section[line.slice(0, eq).trim()] ??= []).push(line.slice(eq + 1).trim());
+  }
+  return unit;
+}
+
+/** systemd time span in seconds ("45", "45s", "1min 30s"). */
+function seconds(span: string): number {
+  let total = 0;
+  const re = /(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h)?/g;
+  for (let m = re.exec(span); m; m = re.exec(span)) {
+    const n = Number(m[1]);
+    const unit = m[2] ?? 's';
+    total += unit === 'ms' ? n / 1000 : unit === 'm' || unit === 'min' ? n * 60 : unit === 'h' ? n * 3600 : n;
+  }
+  return total;
+}
+
+describe('systemd/worker.service', () => {
+  const text = fs.readFileSync(UNIT_FILE, 'utf8');
+  const unit = parseUnit(text);
+  const service = unit.Service!;
+  const one = (key: string): string | undefined => {
+    const values = service[key];
+    return values ? values[values.length - 1] : undefined;
+  };
+
+  it('has [Unit], [Service] and [Install]', () => {
+    expect(Object.keys(unit)).to.deep.equal(['Unit', 'Service', 'Install']);
+    expect(unit.Unit!.After!.join(' ').split(/\s+/)).to.include.members(['network-online.target', 'rabbitmq-server.service']);
+    expect(unit.Unit!.Wants).to.deep.equal(['network-online.target']);
+    expect(unit.Install!.WantedBy).to.deep.equal(['multi-user.target']);
+  });
+
+  it('runs `worker run` as the unprivileged integration user with the /etc config', () => {
+    expect(one('User')).to.equal('integration');
+    expect(one('Group')).to.equal('integration');
+    expect(one('ExecStart')).to.match(/^\/\S+\/worker run$/);
+    expect(service.Environment).to.include('APP_CONFIG_FILE=/etc/soar-slack-worker/app.config');
+    expect(one('EnvironmentFile')).to.equal('-/etc/soar-slack-worker/env');
+  });
+
+  it('gives the worker its directories and documents the paths to set in app.config', () => {
+    expect(one('RuntimeDirectory')).to.equal('soar-slack-worker');
+    expect(one('StateDirectory')).to.equal('soar-slack-worker');
+    expect(one('LogsDirectory')).to.equal('soar-slack-worker');
+    expect(text).to.match(/^#\s+lock_file\s*=\s*\/run\/soar-slack-worker\/worker\.lock/m);
+    expect(text).to.match(/^#\s+logdir\s*=\s*\/var\/log\/soar-slack-worker/m);
+  });
+
+  it('restarts, and waits longer than the default shutdown_timeout on stop', () => {
+    expect(one('Restart')).to.equal('always');
+    expect(seconds(one('RestartSec')!)).to.equal(5);
+    expect(one('KillSignal')).to.equal('SIGTERM');
+    const shutdownTimeout = (WORKER_SECTION_SCHEMA.properties as Record<string, { default: number }>).shutdown_timeout!.default;
+    expect(shutdownTimeout).to.equal(30);
+    expect(seconds(one('TimeoutStopSec')!)).to.be.greaterThan(shutdownTimeout);
+  });
+
+  it('is hardened', () => {
+    const expected: Record<string, string> = {
+      NoNewPrivileges: 'yes',
+      ProtectSystem: 'strict',
+      PrivateTmp: 'yes',
+      ProtectHome: 'yes',
+      ProtectKernelTunables: 'yes',
+      ProtectKernelModules: 'yes',
+      ProtectControlGroups: 'yes',
+      RestrictSUIDSGID: 'yes',
+      LockPersonality: 'yes',
+      RestrictRealtime: 'yes',
+      CapabilityBoundingSet: '',
+      SystemCallArchitectures: 'native',
+      UMask: '0077',
+    };
+    for (const [key, value] of Object.entries(expected)) {
+      expect(one(key), key).to.equal(value);
+    }
+    const writable = service.ReadWritePaths!.join(' ').split(/\s+/);
+    expect(writable).to.have.members(['/var/lib/soar-slack-worker', '/var/log/soar-slack-worker']);
+    // V8's JIT needs writable+executable memory.
+    expect(service).not.to.have.property('MemoryDenyWriteExecute');
+  });
+
+  describe('systemd-analyze verify', function () {
+    let dir: string;
+    before(function () {
+      // .ci/run installs systemd when systemd-analyze is missing, so this never passes vacuously.
+      if (!SYSTEMD_ANALYZE) throw new Error('systemd-analyze not found: install the systemd package');
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unit-verify-'));
+    });
+    after(() => {
+      if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    /** Verifies a runnable copy; returns the output lines about that copy. */
+    function verify(name: string, extra = ''): string[] {
+      const copy = text
+        .replace(/^ExecStart=.*$/m, 'ExecStart=/bin/true')
+        .replace(/^User=.*$/m, 'User=root')
+        .replace(/^Group=.*$/m, 'Group=root')
+        .replace(/^\[Service\]$/m, `[Service]\n${extra}`);
+      const file = path.join(dir, name);
+      fs.writeFileSync(file, copy);
+      const res = spawnSync(SYSTEMD_ANALYZE!, ['verify', '--man=no', file], { encoding: 'utf8', timeout: 20_000 });
+      if (res.error) throw res.error;
+      return `${res.stdout}\n${res.stderr}`
+        .split('\n')
+        .filter((line) => line.includes(file) || line.includes(name));
+    }
+
+    it('accepts every directive and value', () => {
+      expect(verify('soar-slack-worker.service')).to.deep.equal([]);
+    });
+
+    it('reports a bad directive (negative control)', () => {
+      const problems = verify('bad-copy.service', 'Bogus=1\nRestart=sometimes\n');
+      expect(problems.join('\n')).to.match(/Unknown key.*Bogus/).and.to.match(/sometimes/);
+    });
+  });
+});
