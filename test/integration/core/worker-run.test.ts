@@ -194,6 +194,16 @@ describe('worker run (real RabbitMQ)', function () {
     expect(ids).to.have.length(60);
   });
 
+  it('handles a consumer cancelled by the broker (queue deleted): redeclares and serves again', async () => {
+    await startWorker();
+    await deleteDestination(cfg.destination);
+    await worker!.waitFor(`The broker cancelled the consumer of ${cfg.destination}`);
+    await worker!.waitFor(/Connected to the broker[\s\S]*Connected to the broker/, 30_000);
+    const id = caller.publish(cfg.destination, caller.invocation('test_echo', { text: 'back' }));
+    await caller.waitForFinal([id]);
+    expect((caller.finalReplies(id)[0]!.results as any).content.echoed).to.equal('back');
+  });
+
   it('on SIGTERM finishes in-flight invocations, then exits 0', async () => {
     await startWorker();
     const ids = Array.from({ length: 5 }, () => caller.publish(cfg.destination, caller.invocation('test_sleep', { ms: 1500 })));

@@ -1,0 +1,44 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { createLogger } from '../../../src/core/logging.js';
+import { clearSecrets, redact, registerSecret } from '../../../src/core/redact.js';
+
+describe('logging', () => {
+  afterEach(() => clearSecrets());
+
+  it('masks registered secrets, Slack tokens, URL passwords and bearer headers in the log file', async () => {
+    const logdir = fs.mkdtempSync(path.join(os.tmpdir(), 'log-test-'));
+    registerSecret('soar-api-secret-42');
+    const log = createLogger({ level: 'DEBUG', logdir, console: false });
+    log.info('connecting to amqp://worker:hunter22@rabbit:5672 with key soar-api-secret-42');
+    log.warn('slack said no', { token: 'xoxb-1234-5678-abcdefgh', header: 'Authorization: Bearer xoxb-999-abc', nested: { api_key: 'plain' } });
+    log.debug('child line', { other: 'xoxp-1-2-3' });
+    await new Promise((r) => setTimeout(r, 300));
+    const text = fs.readFileSync(path.join(logdir, 'app.log'), 'utf8');
+    for (const secret of ['hunter22', 'soar-api-secret-42', 'xoxb-1234-5678-abcdefgh', 'xoxb-999-abc', 'xoxp-1-2-3', '"plain"']) {
+      expect(text, secret).not.to.contain(secret);
+    }
+    expect(text).to.contain('amqp://worker:***@rabbit:5672');
+    expect(text).to.match(/INFO connecting/);
+    expect(text).to.match(/DEBUG child line/);
+  });
+
+  it('accepts Python-style level names and filters below the level', async () => {
+    const logdir = fs.mkdtempSync(path.join(os.tmpdir(), 'log-test-'));
+    const log = createLogger({ level: 'WARNING', logdir, console: false });
+    log.info('hidden');
+    log.warn('shown');
+    await new Promise((r) => setTimeout(r, 300));
+    const text = fs.readFileSync(path.join(logdir, 'app.log'), 'utf8');
+    expect(text).to.contain('WARN shown');
+    expect(text).not.to.contain('hidden');
+  });
+
+  it('redact() leaves ordinary text alone', () => {
+    expect(redact('Posted to #inc-2103 at https://emulated.slack.com/archives/C1/p1')).to.equal(
+      'Posted to #inc-2103 at https://emulated.slack.com/archives/C1/p1',
+    );
+  });
+});
