@@ -64,6 +64,17 @@ describe('config', () => {
     expect(lines.some((l) => l.startsWith('/etc/w.config: [worker] amqp_url: must match pattern'))).to.equal(true);
   });
 
+  it('app.config.example is valid for [worker] and [fn_slack]', async () => {
+    const fs = await import('node:fs');
+    const { SLACK_CONFIG_SCHEMA } = await import('../../../src/functions/slack/config.js');
+    const text = fs.readFileSync(new URL('../../../app.config.example', import.meta.url), 'utf8');
+    const cfg = parseConfigText(text, 'app.config.example', { SLACK_BOT_TOKEN: 'xoxb-1-2-3' });
+    expect(readWorkerSection(cfg).destinations).to.equal('fn_slack');
+    const slack = validateSection<Record<string, unknown>>(cfg, 'fn_slack', SLACK_CONFIG_SCHEMA);
+    expect(slack.soar_url).to.equal('https://soar.example.com/#incidents/{incident_id}');
+    expect(slack.api_token).to.equal('xoxb-1-2-3');
+  });
+
   it('reports a required key of a missing section by name', () => {
     const schema = { type: 'object', required: ['api_token'], properties: { api_token: { type: 'string' } } };
     expect(() => validateSection(parseConfigText('', '/c', {}), 'fn_slack', schema)).to.throw(
