@@ -8,10 +8,10 @@ import path from 'node:path';
 import { FunctionError } from '../../core/errors.js';
 import type { FunctionContext, FunctionResult } from '../../core/plugin.js';
 import { channelById, describeTarget, resId } from './channels.js';
-import { exportConversation } from './export.js';
+import { compileTemplate, exportConversation } from './export.js';
 import { channelDeps, intInput, strInput, type SlackState } from './state.js';
 import { SlackApiError } from './slack-errors.js';
-import { POST_EVENT_TYPE } from './post-message.js';
+import { findEarlierPosts, POST_EVENT_TYPE } from './post-message.js';
 
 export const ARCHIVE_NOTICE = 'This channel has been set to be archived';
 
@@ -36,27 +36,7 @@ export async function archiveChannel(ctx: FunctionContext, state: SlackState): P
       'slack_no_channel',
     );
   }
-  const channel = await channelById(deps, channelId);
-  if (channel.isArchived) {
-    if (association?.channelId === channel.id && !association.archived) await ctx.store.conversations.markArchived(key, new Date());
-    throw new FunctionError(`Slack channel #${channel.name} is already archived; nothing to do`, 'slack_channel_already_archived');
-  }
-  await ctx.status(`Found channel #${channel.name}`);
-  if (!channel.isMember && !channel.isPrivate) {
-    await state.client.call('conversations.join', { channel: channel.id }, { ...deps.callOpts, what: `#${channel.name}` });
-  }
-
-  await state.client.call(
-    'chat.postMessage',
-    {
-      channel: channel.id,
-      text: ARCHIVE_NOTICE,
-      metadata: JSON.stringify({ event_type: POST_EVENT_TYPE, event_payload: { invocation_id: ctx.invocationId, part: 0, parts: 1 } }),
-    },
-    { ...deps.callOpts, what: `#${channel.name}` },
-  );
-  await ctx.status(`Posted "${ARCHIVE_NOTICE}" to #${channel.name}`);
-
+  // A bad template is a config error: report it before anything happens in Slack.
   let template: string | undefined;
   if (state.config.template_file) {
     try {
@@ -67,7 +47,34 @@ export async function archiveChannel(ctx: FunctionContext, state: SlackState): P
         'export_template_unreadable',
       );
     }
+    try {
+      await compileTemplate(template);
+    } catch (err) {
+      throw new FunctionError(`[fn_slack] template_file ${state.config.template_file}: ${(err as Error).message}`, 'export_template_invalid');
+    }
   }
+  const channel = await channelById(deps, channelId);
+  if (channel.isArchived) {
+    if (association?.channelId === channel.id && !association.archived) await ctx.store.conversations.markArchived(key, new Date());
+    throw new FunctionError(`Slack channel #${channel.name} is already archived; nothing to do`, 'slack_channel_already_archived');
+  }
+  await ctx.status(`Found channel #${channel.name}`);
+  if (!channel.isMember && !channel.isPrivate) {
+    await state.client.call('conversations.join', { channel: channel.id }, { ...deps.callOpts, what: `#${channel.name}` });
+  }
+
+  // A redelivery whose earlier attempt already posted the notice does not post it again.
+  const noticed = ctx.attempt > 1 && (await findEarlierPosts(deps, channel.id, ctx.invocationId)).has(0);
+  if (!noticed) await state.client.call(
+    'chat.postMessage',
+    {
+      channel: channel.id,
+      text: ARCHIVE_NOTICE,
+      metadata: JSON.stringify({ event_type: POST_EVENT_TYPE, event_payload: { invocation_id: ctx.invocationId, part: 0, parts: 1 } }),
+    },
+    { ...deps.callOpts, what: `#${channel.name}` },
+  );
+  await ctx.status(`Posted "${ARCHIVE_NOTICE}" to #${channel.name}`);
 
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'slack-export-'));
   const fileName = exportFileName(channel.name);

@@ -309,11 +309,13 @@ export async function inviteParticipants(
   const { emails, invalid } = parseEmails(rawEmails);
   const warnings: string[] = invalid.map((e) => `"${e}" is not an email address`);
   const userIds: string[] = [];
+  const emailOf = new Map<string, string>();
   for (const email of emails) {
     try {
       const res = await deps.client.call('users.lookupByEmail', { email }, deps.callOpts);
       const id = String((res.user as Record<string, unknown>).id);
       if (id !== botUserId && !userIds.includes(id)) userIds.push(id);
+      emailOf.set(id, email);
     } catch (err) {
       if (err instanceof SlackApiError && (err.slackError === 'users_not_found' || err.slackError === 'user_not_found')) {
         warnings.push(`No Slack user has the email ${email}`);
@@ -333,7 +335,8 @@ export async function inviteParticipants(
       const failed = new Set<string>();
       for (const e of (res.errors ?? []) as { user?: string; error?: string }[]) {
         if (e.user) failed.add(e.user);
-        warnings.push(e.error === 'already_in_channel' ? `User ${e.user} is already in #${channel.name}` : `Could not invite ${e.user}: ${e.error}`);
+        const who = (e.user && emailOf.get(e.user)) ?? e.user;
+        warnings.push(e.error === 'already_in_channel' ? `${who} is already in #${channel.name}` : `Could not invite ${who}: ${e.error}`);
       }
       invited = userIds.filter((u) => !failed.has(u));
     } catch (err) {

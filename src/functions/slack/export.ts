@@ -286,7 +286,7 @@ function fileLabel(f: ExportFile): string {
 }
 
 /** Compile once, eagerly, so syntax errors surface before any Slack call. nunjucks is loaded lazily (~6 MB). */
-async function compileTemplate(src: string): Promise<Template> {
+export async function compileTemplate(src: string): Promise<Template> {
   const { default: nunjucks } = await import('nunjucks');
   const env = new nunjucks.Environment(null, { autoescape: false });
   try {

@@ -46,7 +46,7 @@ function partOf(message: Record<string, any>, invocationId: string): number | un
  * On a redelivery, finds the parts an earlier attempt already posted (tagged with this
  * invocation id in their metadata), so that they are not posted twice.
  */
-async function findEarlierPosts(deps: ChannelDeps, channelId: string, invocationId: string): Promise<Map<number, string>> {
+export async function findEarlierPosts(deps: ChannelDeps, channelId: string, invocationId: string): Promise<Map<number, string>> {
   const found = new Map<number, string>();
   const history = await deps.client.call(
     'conversations.history',

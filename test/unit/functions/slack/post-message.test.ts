@@ -1,0 +1,343 @@
+/**
+ * slack_post_message against the Slack Web API emulator: layout, escaping, long text,
+ * idempotent redelivery, error mapping and the retry rules.
+ */
+import { randomUUID } from 'node:crypto';
+import { expect } from 'chai';
+import { RetryableError } from '../../../../src/core/errors.js';
+import { DEFAULT_BOT_SCOPES, SlackEmulator, type EmulatedMessage } from '../../../support/slack-emulator.js';
+import { runFunction, slackFixture, type InvocationRun, type SlackFixture } from '../../../support/function-context.js';
+
+const CONTAINER = {
+  'Type of data': 'Incident',
+  'Additional Text': 'Escalated by the night shift',
+  'SOAR URL': { type: 'incident', data: 2103 },
+  'Incident ID': { type: 'string', data: '2103' },
+  Description: { type: 'richtext', data: '<p>Phishing <b>wave</b></p>' },
+  Created: { type: 'datetime', data: 1541066628000 },
+  Confirmed: { type: 'boolean', data: true },
+};
+
+type Block = { type: string; text?: { type: string; text: string }; fields?: { type: string; text: string }[]; elements?: { text: string }[] };
+
+/** The text of every section block (text and fields), in order. */
+function sectionTexts(m: EmulatedMessage): string[] {
+  const out: string[] = [];
+  for (const b of (m.blocks ?? []) as Block[]) {
+    if (b.type !== 'section') continue;
+    if (b.text) out.push(b.text.text);
+    for (const f of b.fields ?? []) out.push(f.text);
+  }
+  return out;
+}
+
+describe('slack_post_message', function () {
+  this.timeout(30_000);
+  let emu: SlackEmulator;
+  let fx: SlackFixture;
+  const extra: SlackFixture[] = [];
+
+  beforeEach(async () => {
+    emu = await SlackEmulator.start();
+    fx = await slackFixture(emu.apiUrl, emu.botToken, { soar_url: 'https://soar.example.com/#incidents/{incident_id}' });
+  });
+
+  afterEach(async () => {
+    for (const f of extra.splice(0)) await f.close();
+    await fx.close();
+    await emu.close();
+  });
+
+  const post = (inputs: Record<string, unknown>, opts: { invocationId?: string; attempt?: number } = {}, on: SlackFixture = fx) =>
+    runFunction(on, 'slack_post_message', { incident_id: 2103, slack_channel: 'inc-2103', slack_is_channel_private: false, slack_text: 'Phishing wave', ...inputs }, opts);
+
+  function ok(run: InvocationRun): Record<string, any> {
+    expect(run.error, run.error?.message).to.equal(undefined);
+    return run.result!.content as Record<string, any>;
+  }
+
+  function failed(run: InvocationRun, code: string): InvocationRun['error'] & {} {
+    expect(run.result, 'expected the function to fail').to.equal(undefined);
+    expect(run.error, 'expected an error').to.not.equal(undefined);
+    expect(run.error!.code, run.error!.message).to.equal(code);
+    return run.error!;
+  }
+
+  function only(channelId: string): EmulatedMessage {
+    const msgs = emu.messages(channelId);
+    expect(msgs).to.have.length(1);
+    return msgs[0]!;
+  }
+
+  describe('layout', () => {
+    it('posts plain text as a section block with the same fallback text', async () => {
+      const content = ok(await post({ slack_text: 'Phishing wave *contained*\nsecond line' }));
+      const m = only(content.channel_id);
+      expect(m.text).to.equal('Phishing wave *contained*\nsecond line');
+      expect(m.blocks).to.deep.equal([
+        { type: 'section', text: { type: 'mrkdwn', text: 'Phishing wave *contained*\nsecond line', verbatim: true } },
+      ]);
+    });
+
+    it('posts a container as header, fields and a SOAR link, with a fallback text carrying the same content', async () => {
+      const content = ok(await post({ slack_text: JSON.stringify(CONTAINER) }));
+      const m = only(content.channel_id);
+      const blocks = m.blocks as Block[];
+      expect(blocks.map((b) => b.type)).to.deep.equal(['header', 'section', 'section', 'context']);
+      expect(blocks[0]!.text).to.deep.include({ type: 'plain_text', text: 'Incident' });
+      expect(blocks[1]!.text!.text).to.equal('Escalated by the night shift');
+      expect(blocks[2]!.fields!.map((f) => f.text)).to.deep.equal([
+        '*Incident ID*\n2103',
+        '*Description*\nPhishing *wave*',
+        '*Created*\n2018-11-01 10:03:48 UTC',
+        '*Confirmed*\nYes',
+      ]);
+      expect(blocks[3]!.elements![0]!.text).to.equal('<https://soar.example.com/#incidents/2103|Open incident 2103 in SOAR>');
+      expect(m.text).to.equal(
+        [
+          'Incident',
+          'Escalated by the night shift',
+          '*Incident ID*: 2103',
+          '*Description*: Phishing *wave*',
+          '*Created*: 2018-11-01 10:03:48 UTC',
+          '*Confirmed*: Yes',
+          '<https://soar.example.com/#incidents/2103|Open incident 2103 in SOAR>',
+        ].join('\n'),
+      );
+    });
+
+    it('escapes untrusted data so that it cannot mention, link or format dates', async () => {
+      const hostile = '<!channel> <!here> <@U0001> <!subteam^S1> <http://evil.example|click> <!date^1|x> & done';
+      const plain = ok(await post({ slack_text: hostile }));
+      const m1 = only(plain.channel_id);
+      const escaped = '&lt;!channel&gt; &lt;!here&gt; &lt;@U0001&gt; &lt;!subteam^S1&gt; &lt;http://evil.example|click&gt; &lt;!date^1|x&gt; &amp; done';
+      expect(m1.text).to.equal(escaped);
+      expect(sectionTexts(m1)).to.deep.equal([escaped]);
+
+      const container = ok(
+        await post({
+          incident_id: 2104,
+          slack_channel: 'inc-2104',
+          slack_text: JSON.stringify({ 'Type of data': '<!here>', 'Additional Text': '<!channel> now', 'Owner <@U0001>': '<!everyone>' }),
+        }),
+      );
+      const m2 = only(container.channel_id);
+      const all = JSON.stringify(m2.blocks) + m2.text;
+      for (const token of ['<!channel>', '<!here>', '<@U0001>', '<!everyone>']) expect(all).to.not.contain(token);
+      expect(m2.text).to.contain('&lt;!channel&gt; now');
+      expect(sectionTexts(m2)).to.include('*Owner &lt;@U0001&gt;*\n&lt;!everyone&gt;');
+    });
+
+    it('continues a 100,000-character text in the thread, in order, losing nothing', async () => {
+      let text = '';
+      for (let i = 0; text.length < 100_000; i++) text += `word${i} `;
+      text = text.slice(0, 100_000);
+      const run = await post({ slack_text: text });
+      const content = ok(run);
+      const top = only(content.channel_id);
+      expect(top.ts).to.equal(content.ts);
+      const replies = emu.replies(content.channel_id, content.ts);
+      expect(replies.length).to.be.greaterThan(0);
+      expect(content.thread_ts).to.equal(content.ts);
+      expect(content.continuation_ts).to.deep.equal(replies.map((r) => r.ts));
+      const parts = [top, ...replies];
+      expect(parts.map((p) => sectionTexts(p).join('')).join('')).to.equal(text);
+      for (const p of parts) expect(p.text.length).to.be.at.most(40_000);
+      const total = parts.length;
+      expect(JSON.stringify(top.blocks)).to.contain(`(1/${total}, continued in thread)`);
+      replies.forEach((r, i) => expect(JSON.stringify(r.blocks)).to.contain(`(continued ${i + 2}/${total})`));
+      expect(run.progress).to.include(`Posted the message to #inc-2103 (${total - 1} continuation(s) in its thread)`);
+      replies.forEach((r, i) => expect(r.metadata?.event_payload).to.deep.include({ part: i + 1, parts: total }));
+    });
+
+    it('posts plain_text blocks and mrkdwn false with slack_mrkdwn false', async () => {
+      const content = ok(await post({ slack_text: 'not *bold*', slack_mrkdwn: false }));
+      const m = only(content.channel_id);
+      expect(m.mrkdwn).to.equal(false);
+      expect(m.blocks).to.deep.equal([{ type: 'section', text: { type: 'plain_text', text: 'not *bold*', emoji: true } }]);
+      expect(String(emu.callLog.find((c) => c.method === 'chat.postMessage')!.params.mrkdwn)).to.equal('false');
+    });
+
+    it('keeps Slack formatting on by default', async () => {
+      const content = ok(await post({ slack_text: 'is *bold*' }));
+      expect(only(content.channel_id).mrkdwn).to.equal(undefined);
+      expect(String(emu.callLog.find((c) => c.method === 'chat.postMessage')!.params.mrkdwn)).to.equal('true');
+    });
+
+    it('passes slack_username to Slack', async () => {
+      const content = ok(await post({ slack_username: 'Night Shift' }));
+      expect(only(content.channel_id).username).to.equal('Night Shift');
+    });
+
+    it('uses [fn_slack] username when slack_username is not given', async () => {
+      const named = await slackFixture(emu.apiUrl, emu.botToken, { username: 'SOAR' });
+      extra.push(named);
+      const content = ok(await post({}, {}, named));
+      expect(only(content.channel_id).username).to.equal('SOAR');
+    });
+
+    it('reports that slack_as_user has no effect, and posts anyway', async () => {
+      const run = await post({ slack_as_user: true });
+      const content = ok(run);
+      expect(run.progress).to.include('slack_as_user has no effect with a bot token: the message is posted by the app');
+      expect(only(content.channel_id).bot_id).to.equal(emu.botId);
+    });
+
+    it('returns channel, channel_id, ts, url (the permalink) and members', async () => {
+      const alice = emu.addUser({ name: 'alice', email: 'alice@example.com' });
+      const run = await post({ slack_participant_emails: 'alice@example.com' });
+      const content = ok(run);
+      const ch = emu.channelByName('inc-2103')!;
+      const m = only(ch.id);
+      expect(content.channel).to.equal('inc-2103');
+      expect(content.channel_id).to.equal(ch.id);
+      expect(content.ts).to.equal(m.ts);
+      expect(content.url).to.equal(`https://emulated.slack.com/archives/${ch.id}/p${m.ts.replace('.', '')}`);
+      expect(content.members).to.have.members([emu.botUserId, alice.id]);
+      expect(content.is_private).to.equal(false);
+      expect(content.thread_ts).to.equal(null);
+      expect(content.continuation_ts).to.deep.equal([]);
+      expect(run.progress).to.include('Posted the message to #inc-2103');
+    });
+
+    it('tags each post with the invocation id in its metadata', async () => {
+      const invocationId = randomUUID();
+      const content = ok(await post({}, { invocationId }));
+      expect(only(content.channel_id).metadata).to.deep.equal({
+        event_type: 'soar_worker_post',
+        event_payload: { invocation_id: invocationId, part: 0, parts: 1 },
+      });
+    });
+  });
+
+  describe('redelivery', () => {
+    it('does not post again when an earlier attempt of the same invocation already posted', async () => {
+      const invocationId = randomUUID();
+      // Attempt 1 posts, then fails afterwards (the permalink lookup is unavailable).
+      emu.failNext('chat.getPermalink', { error: 'service_unavailable' });
+      const first = await post({ slack_text: 'once only' }, { invocationId, attempt: 1 });
+      expect(first.error?.retryable).to.equal(true);
+      const ch = emu.channelByName('inc-2103')!;
+      const posted = only(ch.id);
+
+      const run = await post({ slack_text: 'once only' }, { invocationId, attempt: 2 });
+      const content = ok(run);
+      expect(emu.messages(ch.id)).to.have.length(1);
+      expect(emu.calls('chat.postMessage')).to.equal(1);
+      expect(content.ts).to.equal(posted.ts);
+      expect(run.progress).to.include('Found 1 part(s) posted by an earlier attempt; not posting them again');
+      expect((await fx.store.conversations.get('RES-2103'))?.channelId).to.equal(ch.id);
+    });
+
+    it('posts only the parts an interrupted earlier attempt did not post', async () => {
+      const invocationId = randomUUID();
+      const text = 'x '.repeat(50_000); // three parts
+      emu.failNext('chat.postMessage', {}); // the first part goes through
+      emu.failNext('chat.postMessage', { status: 500 }); // the second one fails
+      const first = await post({ slack_text: text }, { invocationId, attempt: 1 });
+      expect(first.error?.retryable).to.equal(true);
+      const ch = emu.channelByName('inc-2103')!;
+      const top = only(ch.id);
+      expect(emu.replies(ch.id, top.ts)).to.have.length(0);
+
+      const content = ok(await post({ slack_text: text }, { invocationId, attempt: 2 }));
+      expect(content.ts).to.equal(top.ts);
+      expect(emu.messages(ch.id)).to.have.length(1);
+      const replies = emu.replies(ch.id, top.ts);
+      expect(replies.map((r) => r.metadata?.event_payload.part)).to.deep.equal([1, 2]);
+      expect([top, ...replies].map((p) => sectionTexts(p).join('')).join('')).to.equal(text);
+    });
+
+    it('a new invocation (another id) posts again', async () => {
+      ok(await post({ slack_text: 'same text' }, { invocationId: randomUUID() }));
+      ok(await post({ slack_text: 'same text' }, { invocationId: randomUUID(), attempt: 2 }));
+      expect(emu.messages(emu.channelByName('inc-2103')!.id)).to.have.length(2);
+    });
+  });
+
+  describe('Slack errors', () => {
+    it('explains not_in_channel on a private channel the app is not in', async () => {
+      ok(await post({ incident_id: 1, slack_channel: 'secret', slack_is_channel_private: true }));
+      // The app was removed from the channel between the lookup and the post.
+      emu.failNext('chat.postMessage', { error: 'not_in_channel' });
+      const err = failed(await post({ incident_id: 1, slack_channel: 'secret', slack_is_channel_private: true }), 'slack_not_in_channel');
+      expect(err.message).to.equal(
+        'The Slack app is not a member of the channel #secret: invite it there (/invite @<app name>) and run the function again',
+      );
+      expect(err.retryable).to.equal(false);
+    });
+
+    it('explains a private channel the app cannot see when given by id', async () => {
+      const ch = emu.seedChannel({ name: 'hidden', isPrivate: true, members: [emu.adminUserId] });
+      const err = failed(await post({ slack_channel: undefined, slack_channel_id: ch.id }), 'slack_channel_not_found');
+      expect(err.message).to.contain(ch.id);
+      expect(err.message).to.contain('a private channel must have the app as a member');
+      expect(emu.calls('chat.postMessage')).to.equal(0);
+    });
+
+    it('names the missing scope', async () => {
+      emu.addToken('xoxb-limited', { scopes: DEFAULT_BOT_SCOPES.filter((s) => s !== 'chat:write'), name: 'limited-bot' });
+      const limited = await slackFixture(emu.apiUrl, 'xoxb-limited');
+      extra.push(limited);
+      const err = failed(await post({}, {}, limited), 'slack_missing_scope');
+      expect(err.message).to.contain('lacks the scope "chat:write" needed by chat.postMessage');
+      expect(err.message).to.contain('reinstall the app');
+      expect(err.retryable).to.equal(false);
+    });
+
+    it('explains invalid_auth without showing the token', async () => {
+      const bad = await slackFixture(emu.apiUrl, 'xoxb-not-a-real-token');
+      extra.push(bad);
+      const err = failed(await post({}, {}, bad), 'slack_auth_failed');
+      expect(err.message).to.contain('Slack rejected the token in [fn_slack] api_token (invalid_auth)');
+      expect(err.message).to.not.contain('xoxb-not-a-real-token');
+      expect(emu.calls('chat.postMessage')).to.equal(0);
+    });
+  });
+
+  describe('retries', () => {
+    it('waits out a 429 with Retry-After 1 and succeeds, saying so', async () => {
+      emu.failNext('chat.postMessage', { retryAfter: 1 });
+      const started = Date.now();
+      const run = await post({});
+      const content = ok(run);
+      expect(Date.now() - started).to.be.at.least(900);
+      expect(run.progress).to.include('Slack is rate-limiting chat.postMessage: waiting 1s');
+      expect(emu.calls('chat.postMessage')).to.equal(2);
+      expect(only(content.channel_id).ts).to.equal(content.ts);
+    });
+
+    it('gives up with a retryable error when rate limiting lasts beyond the retry budget', async () => {
+      const tight = await slackFixture(emu.apiUrl, emu.botToken, { retry_budget: '1' });
+      extra.push(tight);
+      emu.failNext('chat.postMessage', { retryAfter: 3 });
+      const err = failed(await post({}, {}, tight), 'slack_rate_limited');
+      expect(err).to.be.instanceOf(RetryableError);
+      expect(err.retryable).to.equal(true);
+      expect(err.message).to.contain('beyond the retry budget of 1s');
+      expect(emu.calls('chat.postMessage')).to.equal(1);
+      expect(emu.messages(emu.channelByName('inc-2103')!.id)).to.have.length(0);
+    });
+
+    it('does not repeat chat.postMessage after a 500: retryable error, one call', async () => {
+      emu.failNext('chat.postMessage', { status: 500 });
+      const err = failed(await post({}), 'slack_unavailable');
+      expect(err.retryable).to.equal(true);
+      expect(err.message).to.contain('HTTP 500');
+      expect(emu.calls('chat.postMessage')).to.equal(1);
+      expect(emu.messages(emu.channelByName('inc-2103')!.id).length).to.be.at.most(1);
+      expect(await fx.store.conversations.get('RES-2103')).to.equal(undefined);
+    });
+
+    it('retries conversations.info after a 500 and succeeds', async () => {
+      const ch = emu.seedChannel({ name: 'flaky' });
+      emu.failNext('conversations.info', { status: 500 });
+      const run = await post({ slack_channel: undefined, slack_channel_id: ch.id });
+      const content = ok(run);
+      expect(content.channel_id).to.equal(ch.id);
+      expect(emu.calls('conversations.info')).to.equal(2);
+      expect(run.progress).to.include('Slack conversations.info is unavailable: retrying in 1s');
+      expect(emu.messages(ch.id)).to.have.length(1);
+    });
+  });
+});
