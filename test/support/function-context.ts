@@ -18,6 +18,7 @@ import { slackPlugin } from '../../src/functions/slack/index.js';
 import type { SlackConfig } from '../../src/functions/slack/config.js';
 import { createSlackState, type SlackState } from '../../src/functions/slack/state.js';
 import { validateSection } from '../../src/core/config.js';
+import { expect } from 'chai';
 
 export interface SlackFixture {
   store: Store;
@@ -103,6 +104,25 @@ export async function runFunction(
     run.error = err as Error;
   }
   return run;
+}
+
+/** Asserts the run succeeded and returns its result content. */
+export function expectOk(run: InvocationRun): Record<string, any> {
+  expect(run.error, run.error?.message).to.equal(undefined);
+  return run.result!.content as Record<string, any>;
+}
+
+/** Asserts the run failed with `code` and returns the error. */
+export function expectFailure(run: InvocationRun, code: string): NonNullable<InvocationRun['error']> {
+  expect(run.result, 'expected the function to fail').to.equal(undefined);
+  expect(run.error, 'expected an error').to.not.equal(undefined);
+  expect(run.error!.code, run.error!.message).to.equal(code);
+  return run.error!;
+}
+
+/** {@link expectFailure}, returning the error's message. */
+export function expectFailureMessage(run: InvocationRun, code: string): string {
+  return expectFailure(run, code).message;
 }
 
 export { createSlackState };

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { SlackEmulator, type EmulatedUser } from '../../../support/slack-emulator.js';
-import { runFunction, slackFixture, type InvocationRun, type SlackFixture } from '../../../support/function-context.js';
+import { runFunction, slackFixture, type SlackFixture, expectOk, expectFailureMessage } from '../../../support/function-context.js';
 
 const NOTICE = 'This channel has been set to be archived';
 const POSTED_ON = / POSTED ON \d{4}-\d\d-\d\d \d\d:\d\d:\d\d:$/;
@@ -35,18 +35,6 @@ describe('slack_archive_channel', function () {
     await emu.close();
   });
 
-  function ok(run: InvocationRun): Record<string, any> {
-    expect(run.error, run.error?.message).to.equal(undefined);
-    return run.result!.content as Record<string, any>;
-  }
-
-  function failed(run: InvocationRun, code: string): string {
-    expect(run.result, 'expected the function to fail').to.equal(undefined);
-    expect(run.error, 'expected an error').to.not.equal(undefined);
-    expect(run.error!.code, run.error!.message).to.equal(code);
-    return run.error!.message;
-  }
-
   /** Creates the incident (and task) folder, and a channel associated with it by a first post. */
   async function channelFor(on: SlackFixture, incident: number, name: string, task?: number): Promise<string> {
     const dir = path.join(on.platformDir, 'incidents', String(incident), ...(task ? ['tasks', String(task)] : []));
@@ -58,7 +46,7 @@ describe('slack_archive_channel', function () {
       slack_is_channel_private: true,
       slack_text: 'Incident opened',
     });
-    return ok(run).channel_id as string;
+    return expectOk(run).channel_id as string;
   }
 
   const archive = (inputs: Record<string, unknown>, on: SlackFixture = fx) => runFunction(on, 'slack_archive_channel', inputs);
@@ -82,7 +70,7 @@ describe('slack_archive_channel', function () {
     const first = await runFunction(fx, 'slack_archive_channel', { incident_id: 2110 }, { invocationId: 'inv-archive-1' });
     expect(first.error?.code).to.equal('slack_unavailable');
     const second = await runFunction(fx, 'slack_archive_channel', { incident_id: 2110 }, { invocationId: 'inv-archive-1', attempt: 2 });
-    expect(ok(second).archived).to.equal(true);
+    expect(expectOk(second).archived).to.equal(true);
     expect(emu.messages(channelId).filter((m) => m.text === NOTICE)).to.have.length(1);
     expect(emu.channel(channelId)!.isArchived).to.equal(true);
   });
@@ -94,7 +82,7 @@ describe('slack_archive_channel', function () {
     const fileId = (seeded[0]!.files![0] as { id: string }).id;
 
     const run = await archive({ incident_id: 2103 });
-    const content = ok(run);
+    const content = expectOk(run);
 
     // Slack side
     expect(emu.channel(channelId)!.isArchived).to.equal(true);
@@ -158,7 +146,7 @@ describe('slack_archive_channel', function () {
   it("saves a task's export on the task", async () => {
     const channelId = await channelFor(fx, 2103, 'task-7', 7);
     emu.seedMessages(channelId, 3);
-    const content = ok(await archive({ incident_id: 2103, task_id: 7 }));
+    const content = expectOk(await archive({ incident_id: 2103, task_id: 7 }));
     expect(attachmentsOf(fx, '2103', 'tasks', '7')).to.deep.equal(['1/slack_msg_export_channel_task-7.txt']);
     expect(attachmentsOf(fx, '2103')).to.deep.equal([]);
     expect(content.messages).to.equal(5);
@@ -170,7 +158,7 @@ describe('slack_archive_channel', function () {
     fs.mkdirSync(path.join(fx.platformDir, 'incidents', '55'), { recursive: true });
     const ch = emu.seedChannel({ name: 'loose-channel' });
     emu.seedMessages(ch.id, 2);
-    const content = ok(await archive({ incident_id: 55, slack_channel_id: ch.id }));
+    const content = expectOk(await archive({ incident_id: 55, slack_channel_id: ch.id }));
     expect(content.channel).to.equal('loose-channel');
     expect(emu.channel(ch.id)!.isArchived).to.equal(true);
     expect(attachmentsOf(fx, '55')).to.deep.equal(['1/slack_msg_export_channel_loose-channel.txt']);
@@ -178,9 +166,9 @@ describe('slack_archive_channel', function () {
 
   it('refuses an already archived channel clearly', async () => {
     const channelId = await channelFor(fx, 2103, 'inc-2103');
-    ok(await archive({ incident_id: 2103 }));
+    expectOk(await archive({ incident_id: 2103 }));
     const posts = emu.calls('chat.postMessage');
-    const message = failed(await archive({ incident_id: 2103 }), 'slack_channel_already_archived');
+    const message = expectFailureMessage(await archive({ incident_id: 2103 }), 'slack_channel_already_archived');
     expect(message).to.equal('Slack channel #inc-2103 is already archived; nothing to do');
     expect(emu.calls('conversations.archive')).to.equal(1);
     expect(emu.calls('chat.postMessage')).to.equal(posts);
@@ -191,19 +179,19 @@ describe('slack_archive_channel', function () {
   it('marks the association archived when the channel was archived in Slack directly', async () => {
     const channelId = await channelFor(fx, 2103, 'inc-2103');
     emu.channel(channelId)!.isArchived = true;
-    failed(await archive({ incident_id: 2103 }), 'slack_channel_already_archived');
+    expectFailureMessage(await archive({ incident_id: 2103 }), 'slack_channel_already_archived');
     expect((await fx.store.conversations.get('RES-2103'))!.archived).to.equal(true);
   });
 
   it('needs an association or slack_channel_id, and says so before any Slack call', async () => {
-    const message = failed(await archive({ incident_id: 404 }), 'slack_no_channel');
+    const message = expectFailureMessage(await archive({ incident_id: 404 }), 'slack_no_channel');
     expect(message).to.equal('No Slack channel is associated with incident 404: give slack_channel_id to archive a channel');
     expect(emu.calls()).to.equal(0);
   });
 
   it('after archiving, a post without a channel is refused, and a new channel takes over the association', async () => {
     await channelFor(fx, 2103, 'inc-2103');
-    ok(await archive({ incident_id: 2103 }));
+    expectOk(await archive({ incident_id: 2103 }));
     const refused = await runFunction(fx, 'slack_post_message', { incident_id: 2103, slack_text: 'more' });
     expect(refused.error?.code).to.equal('slack_channel_archived');
     expect(refused.error?.message).to.contain('#inc-2103 associated with incident 2103 was archived');
@@ -213,7 +201,7 @@ describe('slack_archive_channel', function () {
       slack_channel: 'inc-2103-b',
       slack_is_channel_private: false,
     });
-    const content = ok(next);
+    const content = expectOk(next);
     const row = await fx.store.conversations.get('RES-2103');
     expect(row).to.include({ channel: 'inc-2103-b', channelId: content.channel_id, archived: false, channelType: 'Public' });
   });
@@ -224,7 +212,7 @@ describe('slack_archive_channel', function () {
     extra.push(custom);
     const channelId = await channelFor(custom, 9, 'inc-9');
     emu.seedMessages(channelId, 2, { threads: 1, repliesPerThread: 3, users: [alice.id] });
-    ok(await archive({ incident_id: 9 }, custom));
+    expectOk(await archive({ incident_id: 9 }, custom));
     const text = fs.readFileSync(path.join(custom.platformDir, 'incidents', '9', 'attachments', '1', 'slack_msg_export_channel_inc-9.txt'), 'utf8');
     const lines = text.split('\n');
     expect(lines[0]).to.match(/^Slack channel #inc-9 \(C[A-Z0-9]+\) conversation history, exported /);
@@ -244,7 +232,7 @@ describe('slack_archive_channel', function () {
     extra.push(custom);
     const channelId = await channelFor(custom, 9, 'inc-9');
     const posts = emu.calls('chat.postMessage');
-    const message = failed(await archive({ incident_id: 9 }, custom), 'export_template_invalid');
+    const message = expectFailureMessage(await archive({ incident_id: 9 }, custom), 'export_template_invalid');
     expect(message).to.contain('Invalid export template').and.contain(tpl);
     expect(emu.channel(channelId)!.isArchived).to.equal(false);
     expect(emu.calls('conversations.archive')).to.equal(0);
@@ -258,7 +246,7 @@ describe('slack_archive_channel', function () {
     extra.push(custom);
     const channelId = await channelFor(custom, 9, 'inc-9');
     const posts = emu.calls('chat.postMessage');
-    const message = failed(await archive({ incident_id: 9 }, custom), 'export_template_unreadable');
+    const message = expectFailureMessage(await archive({ incident_id: 9 }, custom), 'export_template_unreadable');
     expect(message).to.contain('no-such-template.njk');
     expect(emu.channel(channelId)!.isArchived).to.equal(false);
     expect(emu.calls('chat.postMessage')).to.equal(posts);
@@ -269,7 +257,7 @@ describe('slack_archive_channel', function () {
     const channelId = await channelFor(fx, 5000, 'inc-big');
     emu.seedMessages(channelId, 5000, { threads: 100, repliesPerThread: 3, users: [alice.id, bob.id] });
     const run = await archive({ incident_id: 5000 });
-    const content = ok(run);
+    const content = expectOk(run);
     expect(content).to.deep.include({ messages: 5002, replies: 300, threads: 100 });
     const text = fs.readFileSync(content.export_location as string, 'utf8');
     const lines = text.split('\n');

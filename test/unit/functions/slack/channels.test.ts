@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { SlackEmulator } from '../../../support/slack-emulator.js';
-import { runFunction, slackFixture, type InvocationRun, type SlackFixture } from '../../../support/function-context.js';
+import { runFunction, slackFixture, type SlackFixture, expectOk, expectFailureMessage } from '../../../support/function-context.js';
 
 describe('fn_slack channel resolution and participants (slack_post_message)', function () {
   this.timeout(30_000);
@@ -24,22 +24,10 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
   const post = (inputs: Record<string, unknown>, opts: { invocationId?: string; attempt?: number } = {}) =>
     runFunction(fx, 'slack_post_message', { slack_text: 'hello from SOAR', ...inputs }, opts);
 
-  function ok(run: InvocationRun): Record<string, any> {
-    expect(run.error, run.error?.message).to.equal(undefined);
-    return run.result!.content as Record<string, any>;
-  }
-
-  function failed(run: InvocationRun, code: string): string {
-    expect(run.result, 'expected the function to fail').to.equal(undefined);
-    expect(run.error, 'expected an error').to.not.equal(undefined);
-    expect(run.error!.code, run.error!.message).to.equal(code);
-    return run.error!.message;
-  }
-
   describe('which channel', () => {
     it('fails clearly, before any Slack call, with no channel input and no association', async () => {
       const run = await post({ incident_id: 2103 });
-      const message = failed(run, 'slack_no_channel');
+      const message = expectFailureMessage(run, 'slack_no_channel');
       expect(message).to.contain('No Slack channel is associated with incident 2103');
       expect(message).to.contain('slack_channel');
       expect(emu.calls()).to.equal(0);
@@ -47,9 +35,9 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
     });
 
     it('uses the associated channel when no channel input is given', async () => {
-      const first = ok(await post({ incident_id: 2103, slack_channel: 'inc-2103', slack_is_channel_private: false }));
+      const first = expectOk(await post({ incident_id: 2103, slack_channel: 'inc-2103', slack_is_channel_private: false }));
       const run = await post({ incident_id: 2103, slack_text: 'second update' });
-      const second = ok(run);
+      const second = expectOk(run);
       expect(second.channel_id).to.equal(first.channel_id);
       expect(second.channel).to.equal('inc-2103');
       expect(run.progress).to.include('Found channel #inc-2103 associated with incident 2103');
@@ -59,12 +47,12 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
     });
 
     it("does not let a task's association serve its incident, nor the incident's serve a task", async () => {
-      ok(await post({ incident_id: 100, task_id: 7, slack_channel: 'task-7', slack_is_channel_private: false }));
+      expectOk(await post({ incident_id: 100, task_id: 7, slack_channel: 'task-7', slack_is_channel_private: false }));
       expect((await fx.store.conversations.get('RES-100-7'))?.channel).to.equal('task-7');
-      failed(await post({ incident_id: 100 }), 'slack_no_channel');
+      expectFailureMessage(await post({ incident_id: 100 }), 'slack_no_channel');
 
-      ok(await post({ incident_id: 200, slack_channel: 'inc-200', slack_is_channel_private: false }));
-      const message = failed(await post({ incident_id: 200, task_id: 8 }), 'slack_no_channel');
+      expectOk(await post({ incident_id: 200, slack_channel: 'inc-200', slack_is_channel_private: false }));
+      const message = expectFailureMessage(await post({ incident_id: 200, task_id: 8 }), 'slack_no_channel');
       expect(message).to.contain('task 8 of incident 200');
       expect((await fx.store.conversations.list()).map((r) => r.resId).sort()).to.deep.equal(['RES-100-7', 'RES-200']);
     });
@@ -72,7 +60,7 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
     it('finds a channel given by slack_channel_id with conversations.info (no listing)', async () => {
       const ch = emu.seedChannel({ name: 'by-id', isPrivate: true });
       const run = await post({ incident_id: 1, slack_channel_id: ch.id });
-      const content = ok(run);
+      const content = expectOk(run);
       expect(content.channel).to.equal('by-id');
       expect(content.channel_id).to.equal(ch.id);
       expect(emu.calls('conversations.info')).to.be.greaterThan(0);
@@ -89,7 +77,7 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
       ['a dot', 'inc.2103', 'has characters Slack does not allow'],
     ] as const) {
       it(`refuses a channel name with ${label} before any Slack call`, async () => {
-        const message = failed(
+        const message = expectFailureMessage(
           await post({ incident_id: 1, slack_channel: name, slack_is_channel_private: false }),
           'invalid_channel_name',
         );
@@ -101,8 +89,8 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
 
     it('accepts an 80-character name and drops a leading #', async () => {
       const long = 'b'.repeat(80);
-      expect(ok(await post({ incident_id: 1, slack_channel: long, slack_is_channel_private: false })).channel).to.equal(long);
-      const content = ok(await post({ incident_id: 2, slack_channel: '#inc-hash', slack_is_channel_private: true }));
+      expect(expectOk(await post({ incident_id: 1, slack_channel: long, slack_is_channel_private: false })).channel).to.equal(long);
+      const content = expectOk(await post({ incident_id: 2, slack_channel: '#inc-hash', slack_is_channel_private: true }));
       expect(content.channel).to.equal('inc-hash');
       expect(emu.channelByName('inc-hash')?.isPrivate).to.equal(true);
       expect(emu.channels().some((c) => c.name.startsWith('#'))).to.equal(false);
@@ -111,7 +99,7 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
     it('uses an existing channel found by name instead of creating one', async () => {
       const ch = emu.seedChannel({ name: 'soc-alerts' });
       const run = await post({ incident_id: 5, slack_channel: 'soc-alerts', slack_is_channel_private: false });
-      expect(ok(run).channel_id).to.equal(ch.id);
+      expect(expectOk(run).channel_id).to.equal(ch.id);
       expect(emu.calls('conversations.create')).to.equal(0);
       expect(emu.messages(ch.id).map((m) => m.text)).to.deep.equal(['hello from SOAR']);
       expect(run.progress).to.include('Found channel #soc-alerts');
@@ -119,13 +107,13 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
 
     it('uses an existing channel when slack_is_channel_private is not given', async () => {
       const ch = emu.seedChannel({ name: 'soc-private', isPrivate: true });
-      expect(ok(await post({ incident_id: 5, slack_channel: 'soc-private' })).channel_id).to.equal(ch.id);
+      expect(expectOk(await post({ incident_id: 5, slack_channel: 'soc-private' })).channel_id).to.equal(ch.id);
       expect(emu.calls('conversations.create')).to.equal(0);
     });
 
     it('refuses an archived channel, and posts nothing', async () => {
       const ch = emu.seedChannel({ name: 'old-case', archived: true });
-      const message = failed(await post({ incident_id: 5, slack_channel: 'old-case', slack_is_channel_private: false }), 'slack_channel_archived');
+      const message = expectFailureMessage(await post({ incident_id: 5, slack_channel: 'old-case', slack_is_channel_private: false }), 'slack_channel_archived');
       expect(message).to.contain('#old-case');
       expect(message).to.contain('is archived');
       expect(emu.messages(ch.id)).to.have.length(0);
@@ -135,24 +123,24 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
 
     it('refuses an archived channel given by id', async () => {
       const ch = emu.seedChannel({ name: 'old-by-id', archived: true });
-      failed(await post({ incident_id: 5, slack_channel_id: ch.id }), 'slack_channel_archived');
+      expectFailureMessage(await post({ incident_id: 5, slack_channel_id: ch.id }), 'slack_channel_archived');
       expect(emu.messages(ch.id)).to.have.length(0);
     });
 
     it('refuses a privacy mismatch and names the value to set', async () => {
       emu.seedChannel({ name: 'public-one' });
-      const m1 = failed(await post({ incident_id: 5, slack_channel: 'public-one', slack_is_channel_private: true }), 'slack_channel_privacy_mismatch');
+      const m1 = expectFailureMessage(await post({ incident_id: 5, slack_channel: 'public-one', slack_is_channel_private: true }), 'slack_channel_privacy_mismatch');
       expect(m1).to.contain('#public-one is public');
       expect(m1).to.contain('set slack_is_channel_private to false');
 
       emu.seedChannel({ name: 'private-one', isPrivate: true });
-      const m2 = failed(await post({ incident_id: 6, slack_channel: 'private-one', slack_is_channel_private: false }), 'slack_channel_privacy_mismatch');
+      const m2 = expectFailureMessage(await post({ incident_id: 6, slack_channel: 'private-one', slack_is_channel_private: false }), 'slack_channel_privacy_mismatch');
       expect(m2).to.contain('set slack_is_channel_private to true');
       expect(emu.calls('chat.postMessage')).to.equal(0);
     });
 
     it('asks for slack_is_channel_private when the channel does not exist, and creates nothing', async () => {
-      const message = failed(await post({ incident_id: 5, slack_channel: 'brand-new' }), 'slack_privacy_required');
+      const message = expectFailureMessage(await post({ incident_id: 5, slack_channel: 'brand-new' }), 'slack_privacy_required');
       expect(message).to.contain('#brand-new does not exist');
       expect(message).to.contain('slack_is_channel_private');
       expect(emu.calls('conversations.create')).to.equal(0);
@@ -161,7 +149,7 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
 
     it('creates a private channel when asked', async () => {
       const run = await post({ incident_id: 5, slack_channel: 'new-private', slack_is_channel_private: true });
-      const content = ok(run);
+      const content = expectOk(run);
       const ch = emu.channelByName('new-private')!;
       expect(ch.isPrivate).to.equal(true);
       expect(content.channel_id).to.equal(ch.id);
@@ -175,13 +163,13 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
       const run = await post({ incident_id: 5, slack_channel: 'new-public', slack_is_channel_private: false });
       const ch = emu.channelByName('new-public')!;
       expect(ch.isPrivate).to.equal(false);
-      expect(ok(run).is_private).to.equal(false);
+      expect(expectOk(run).is_private).to.equal(false);
       expect(run.progress).to.include('Created public channel #new-public');
     });
 
     it('joins a public channel the app is not a member of, then posts', async () => {
       const ch = emu.seedChannel({ name: 'people-only', members: [emu.adminUserId] });
-      const content = ok(await post({ incident_id: 5, slack_channel: 'people-only', slack_is_channel_private: false }));
+      const content = expectOk(await post({ incident_id: 5, slack_channel: 'people-only', slack_is_channel_private: false }));
       expect(content.channel_id).to.equal(ch.id);
       expect(emu.calls('conversations.join')).to.equal(1);
       expect(emu.members(ch.id)).to.include(emu.botUserId);
@@ -201,7 +189,7 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
         }
         return res;
       };
-      const message = failed(
+      const message = expectFailureMessage(
         await post({ incident_id: 5, slack_channel: 'race-archived', slack_is_channel_private: false }),
         'slack_name_taken_archived',
       );
@@ -219,14 +207,14 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
         if (method === 'conversations.list' && !seededId) seededId = emu.seedChannel({ name: 'race-live' }).id;
         return res;
       };
-      const content = ok(await post({ incident_id: 5, slack_channel: 'race-live', slack_is_channel_private: false }));
+      const content = expectOk(await post({ incident_id: 5, slack_channel: 'race-live', slack_is_channel_private: false }));
       expect(content.channel_id).to.equal(seededId);
       expect(emu.messages(seededId)).to.have.length(1);
     });
 
     it('refuses a name held by an archived channel the listing shows', async () => {
       emu.seedChannel({ name: 'taken-archived', archived: true, isPrivate: true });
-      const message = failed(
+      const message = expectFailureMessage(
         await post({ incident_id: 5, slack_channel: 'taken-archived', slack_is_channel_private: true }),
         'slack_channel_archived',
       );
@@ -239,45 +227,45 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
       const target = emu.seedChannel({ name: 'zz-target' });
       expect(emu.channels()).to.have.length(2502);
 
-      const first = ok(await post({ incident_id: 1, slack_channel: 'zz-target', slack_is_channel_private: false }));
+      const first = expectOk(await post({ incident_id: 1, slack_channel: 'zz-target', slack_is_channel_private: false }));
       expect(first.channel_id).to.equal(target.id);
       const listedFirst = emu.calls('conversations.list');
       expect(listedFirst).to.equal(3); // 2,502 channels, 1,000 a page
 
-      const second = ok(await post({ incident_id: 2, slack_channel: 'zz-target', slack_is_channel_private: false }));
+      const second = expectOk(await post({ incident_id: 2, slack_channel: 'zz-target', slack_is_channel_private: false }));
       expect(second.channel_id).to.equal(target.id);
       expect(emu.calls('conversations.list')).to.equal(listedFirst);
 
       // Every name seen on the way was cached too.
-      const other = ok(await post({ incident_id: 3, slack_channel: 'bulk-1234', slack_is_channel_private: false }));
+      const other = expectOk(await post({ incident_id: 3, slack_channel: 'bulk-1234', slack_is_channel_private: false }));
       expect(other.channel_id).to.equal(emu.channelByName('bulk-1234')!.id);
       expect(emu.calls('conversations.list')).to.equal(listedFirst);
       expect(emu.messages(target.id)).to.have.length(2);
     });
 
     it('notices a cached channel that was renamed away and looks the name up again', async () => {
-      ok(await post({ incident_id: 1, slack_channel: 'renamed', slack_is_channel_private: false }));
+      expectOk(await post({ incident_id: 1, slack_channel: 'renamed', slack_is_channel_private: false }));
       const listed = emu.calls('conversations.list');
       // The cache holds "renamed" → id; point it at a channel with another name.
       const other = emu.seedChannel({ name: 'other-name' });
       fx.state.channels.set('renamed', other.id);
-      const content = ok(await post({ incident_id: 2, slack_channel: 'renamed', slack_is_channel_private: false }));
+      const content = expectOk(await post({ incident_id: 2, slack_channel: 'renamed', slack_is_channel_private: false }));
       expect(content.channel_id).to.equal(emu.channelByName('renamed')!.id);
       expect(emu.calls('conversations.list')).to.equal(listed + 1);
     });
 
     it('says so in a progress message when posting to a channel other than the associated one', async () => {
-      ok(await post({ incident_id: 9, slack_channel: 'first-chan', slack_is_channel_private: false }));
+      expectOk(await post({ incident_id: 9, slack_channel: 'first-chan', slack_is_channel_private: false }));
       const run = await post({ incident_id: 9, slack_channel: 'second-chan', slack_is_channel_private: false });
-      ok(run);
+      expectOk(run);
       expect(run.progress).to.include('Posting to #second-chan, which is not the channel associated with incident 9 (#first-chan)');
       expect((await fx.store.conversations.get('RES-9'))?.channel).to.equal('first-chan');
     });
 
     it('does not mention another channel when posting to the associated one', async () => {
-      ok(await post({ incident_id: 9, slack_channel: 'same-chan', slack_is_channel_private: false }));
+      expectOk(await post({ incident_id: 9, slack_channel: 'same-chan', slack_is_channel_private: false }));
       const run = await post({ incident_id: 9, slack_channel: 'same-chan', slack_is_channel_private: false });
-      ok(run);
+      expectOk(run);
       expect(run.progress.some((p) => p.includes('not the channel associated'))).to.equal(false);
     });
   });
@@ -296,7 +284,7 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
         slack_is_channel_private: false,
         slack_participant_emails: 'alice@example.com, bob@example.com; nobody@example.com carol@example.com,soar-bot@example.com, not-an-email',
       });
-      const content = ok(run);
+      const content = expectOk(run);
 
       expect(emu.calls('users.lookupByEmail')).to.equal(5);
       expect(emu.calls('conversations.invite')).to.equal(1);
@@ -323,7 +311,7 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
         slack_channel: 'inc-43',
         slack_participant_emails: 'carol@example.com, ghost@example.com',
       });
-      ok(run);
+      expectOk(run);
       expect(emu.calls('conversations.invite')).to.equal(1);
       expect(run.progress).to.include('Warning: Everyone listed is already in #inc-43');
       expect(run.progress).to.include('Warning: No Slack user has the email ghost@example.com');
@@ -337,7 +325,7 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
         slack_is_channel_private: true,
         slack_participant_emails: 'ghost@example.com',
       });
-      ok(run);
+      expectOk(run);
       expect(emu.calls('users.lookupByEmail')).to.equal(1);
       expect(emu.calls('conversations.invite')).to.equal(0);
       expect(run.progress).to.include('Warning: No Slack user has the email ghost@example.com');
@@ -351,7 +339,7 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
         slack_is_channel_private: false,
         slack_participant_emails: 'soar-bot@example.com',
       });
-      ok(run);
+      expectOk(run);
       expect(emu.calls('conversations.invite')).to.equal(0);
       expect(run.progress.filter((p) => p.startsWith('Warning'))).to.deep.equal([]);
     });
@@ -360,7 +348,7 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
   describe('association', () => {
     it('records the first successful post, and a later post does not change it', async () => {
       const before = Date.now();
-      const first = ok(await post({ incident_id: 77, slack_channel: 'inc-77', slack_is_channel_private: true }));
+      const first = expectOk(await post({ incident_id: 77, slack_channel: 'inc-77', slack_is_channel_private: true }));
       const after = Date.now();
       const row = await fx.store.conversations.get('RES-77');
       expect(row).to.not.equal(undefined);
@@ -375,14 +363,14 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
       expect(row!.time.getTime()).to.be.within(before - 1000, after + 1000);
       expect(row!.archived).to.equal(false);
 
-      ok(await post({ incident_id: 77, slack_channel: 'inc-77-b', slack_is_channel_private: false }));
-      ok(await post({ incident_id: 77 }));
+      expectOk(await post({ incident_id: 77, slack_channel: 'inc-77-b', slack_is_channel_private: false }));
+      expectOk(await post({ incident_id: 77 }));
       expect(await fx.store.conversations.get('RES-77')).to.deep.equal(row);
       expect(await fx.store.conversations.list()).to.have.length(1);
     });
 
     it('records a task association with its task id and a Public type', async () => {
-      const content = ok(await post({ incident_id: 78, task_id: 3, slack_channel: 'task-3', slack_is_channel_private: false }));
+      const content = expectOk(await post({ incident_id: 78, task_id: 3, slack_channel: 'task-3', slack_is_channel_private: false }));
       const row = await fx.store.conversations.get('RES-78-3');
       expect(row).to.include({ resId: 'RES-78-3', incidentId: 78, taskId: 3, channel: 'task-3', channelType: 'Public', channelId: content.channel_id });
       expect(await fx.store.conversations.get('RES-78')).to.equal(undefined);
@@ -390,7 +378,7 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
 
     it('does not record an association when the post fails', async () => {
       emu.failNext('chat.postMessage', { error: 'restricted_action' });
-      failed(await post({ incident_id: 79, slack_channel: 'inc-79', slack_is_channel_private: false }), 'slack_restricted');
+      expectFailureMessage(await post({ incident_id: 79, slack_channel: 'inc-79', slack_is_channel_private: false }), 'slack_restricted');
       expect(await fx.store.conversations.get('RES-79')).to.equal(undefined);
     });
 
@@ -399,8 +387,8 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
         post({ incident_id: 300, slack_channel: 'inc-300', slack_is_channel_private: false, slack_text: 'first' }),
         post({ incident_id: 300, slack_channel: 'inc-300', slack_is_channel_private: false, slack_text: 'second' }),
       ]);
-      const ca = ok(a);
-      const cb = ok(b);
+      const ca = expectOk(a);
+      const cb = expectOk(b);
       expect(ca.channel_id).to.equal(cb.channel_id);
       expect(emu.calls('conversations.create')).to.equal(1);
       expect(emu.channels().filter((c) => c.name === 'inc-300')).to.have.length(1);

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import type { Platform } from '../../../../src/core/platform/platform.js';
 import { SlackEmulator, UPLOAD_METHOD } from '../../../support/slack-emulator.js';
-import { runFunction, slackFixture, type InvocationRun, type SlackFixture } from '../../../support/function-context.js';
+import { runFunction, slackFixture, type SlackFixture, expectOk, expectFailureMessage } from '../../../support/function-context.js';
 
 function writeFile(dir: string, name: string, bytes: Buffer): void {
   fs.mkdirSync(dir, { recursive: true });
@@ -48,18 +48,6 @@ describe('slack_post_attachment', function () {
   const upload = (inputs: Record<string, unknown>, on: { store: SlackFixture['store']; platform: Platform; state: SlackFixture['state']; registry: SlackFixture['registry'] } = fx) =>
     runFunction(on, 'slack_post_attachment', { incident_id: 2103, slack_channel: 'inc-2103', slack_is_channel_private: false, ...inputs });
 
-  function ok(run: InvocationRun): Record<string, any> {
-    expect(run.error, run.error?.message).to.equal(undefined);
-    return run.result!.content as Record<string, any>;
-  }
-
-  function failed(run: InvocationRun, code: string): string {
-    expect(run.result, 'expected the function to fail').to.equal(undefined);
-    expect(run.error, 'expected an error').to.not.equal(undefined);
-    expect(run.error!.code, run.error!.message).to.equal(code);
-    return run.error!.message;
-  }
-
   function expectNoUpload(): void {
     expect(emu.calls('files.getUploadURLExternal')).to.equal(0);
     expect(emu.calls(UPLOAD_METHOD)).to.equal(0);
@@ -71,7 +59,7 @@ describe('slack_post_attachment', function () {
     const bytes = randomBytes(200_000);
     incidentAttachment(2103, 4, 'capture.pcap', bytes);
     const run = await upload({ attachment_id: 4, slack_text: '<!here> the capture & the <@U0001> notes' });
-    const content = ok(run);
+    const content = expectOk(run);
 
     const ch = emu.channelByName('inc-2103')!;
     expect(content.channel).to.equal('inc-2103');
@@ -96,7 +84,7 @@ describe('slack_post_attachment', function () {
   it("uploads a task's attachment and associates the channel with the task", async () => {
     const bytes = Buffer.from('task evidence\n'.repeat(100));
     taskAttachment(2103, 7, 2, 'notes.txt', bytes);
-    const content = ok(await upload({ task_id: 7, attachment_id: 2, slack_channel: 'task-7', slack_is_channel_private: true }));
+    const content = expectOk(await upload({ task_id: 7, attachment_id: 2, slack_channel: 'task-7', slack_is_channel_private: true }));
     expect(emu.fileBytes(content.file_id as string)!.equals(bytes)).to.equal(true);
     expect(content.file_name).to.equal('notes.txt');
     expect(emu.channelByName('task-7')!.isPrivate).to.equal(true);
@@ -107,7 +95,7 @@ describe('slack_post_attachment', function () {
   it('does not take an incident attachment for a task attachment of the same id', async () => {
     incidentAttachment(2103, 2, 'incident.txt', Buffer.from('incident'));
     fs.mkdirSync(path.join(fx.platformDir, 'incidents', '2103', 'tasks', '7'), { recursive: true });
-    const message = failed(await upload({ task_id: 7, attachment_id: 2 }), 'not_found');
+    const message = expectFailureMessage(await upload({ task_id: 7, attachment_id: 2 }), 'not_found');
     expect(message).to.contain('Attachment 2 of task 7 of incident 2103');
     expectNoUpload();
   });
@@ -115,7 +103,7 @@ describe('slack_post_attachment', function () {
   it('uploads an artifact file', async () => {
     const bytes = randomBytes(5000);
     artifact(2103, 11, 'Log File', 'auth.log', bytes);
-    const content = ok(await upload({ artifact_id: 11, slack_text: 'auth log' }));
+    const content = expectOk(await upload({ artifact_id: 11, slack_text: 'auth log' }));
     expect(emu.fileBytes(content.file_id as string)!.equals(bytes)).to.equal(true);
     expect(content.file_name).to.equal('auth.log');
     expect(emu.messages(content.channel_id as string)[0]!.text).to.equal('auth log');
@@ -123,7 +111,7 @@ describe('slack_post_attachment', function () {
 
   it('refuses a Malware Sample artifact without any Slack call', async () => {
     artifact(2103, 12, 'Malware Sample', 'dropper.exe', randomBytes(100));
-    const message = failed(await upload({ artifact_id: 12 }), 'malware_refused');
+    const message = expectFailureMessage(await upload({ artifact_id: 12 }), 'malware_refused');
     expect(message).to.equal('Artifact 12 is a Malware Sample; it is never uploaded to Slack');
     expectNoUpload();
     expect(emu.calls()).to.equal(0);
@@ -149,7 +137,7 @@ describe('slack_post_attachment', function () {
       saveExport: (t, n, p) => small.platform.saveExport(t, n, p),
       check: () => small.platform.check(),
     };
-    const message = failed(await upload({ attachment_id: 5 }, { ...small, platform: spy }), 'attachment_too_large');
+    const message = expectFailureMessage(await upload({ attachment_id: 5 }, { ...small, platform: spy }), 'attachment_too_large');
     expect(message).to.contain('big.zip');
     expect(message).to.contain('max_upload_mb = 0.001');
     expect(opened).to.equal(0);
@@ -160,16 +148,16 @@ describe('slack_post_attachment', function () {
     const small = await slackFixture(emu.apiUrl, emu.botToken, { max_upload_mb: '0.001' });
     extra.push(small);
     incidentAttachment(2103, 5, 'small.txt', Buffer.alloc(1000, 'a'), small.platformDir);
-    const content = ok(await upload({ attachment_id: 5 }, small));
+    const content = expectOk(await upload({ attachment_id: 5 }, small));
     expect(emu.fileBytes(content.file_id as string)!.length).to.equal(1000);
   });
 
   it('wants exactly one of attachment_id and artifact_id', async () => {
     incidentAttachment(2103, 1, 'a.txt', Buffer.from('a'));
     artifact(2103, 1, 'Log File', 'b.log', Buffer.from('b'));
-    const both = failed(await upload({ attachment_id: 1, artifact_id: 1 }), 'invalid_inputs');
+    const both = expectFailureMessage(await upload({ attachment_id: 1, artifact_id: 1 }), 'invalid_inputs');
     expect(both).to.equal('Give exactly one of attachment_id or artifact_id');
-    const neither = failed(await upload({}), 'invalid_inputs');
+    const neither = expectFailureMessage(await upload({}), 'invalid_inputs');
     expect(neither).to.equal('Give exactly one of attachment_id or artifact_id');
     expect(emu.calls()).to.equal(0);
   });
@@ -178,7 +166,7 @@ describe('slack_post_attachment', function () {
     emu.shareDelayMs = 300;
     incidentAttachment(2103, 3, 'late.txt', Buffer.from('late share'));
     const run = await upload({ attachment_id: 3 });
-    const content = ok(run);
+    const content = expectOk(run);
     const ch = emu.channelByName('inc-2103')!;
     const m = emu.messages(ch.id)[0]!;
     expect(content.ts).to.equal(m.ts);
@@ -192,7 +180,7 @@ describe('slack_post_attachment', function () {
     emu.shareDelayMs = 60_000;
     incidentAttachment(2103, 3, 'never.txt', Buffer.from('never shared visibly'));
     const run = await upload({ attachment_id: 3 });
-    const content = ok(run);
+    const content = expectOk(run);
     expect(content.ts).to.equal(null);
     expect(content.url).to.equal(`https://emulated.slack.com/files/${emu.botUserId}/${content.file_id}/never.txt`);
     expect(run.progress).to.include('Slack has not shown the file in the channel yet; the link points at the file instead of the message');
@@ -202,9 +190,9 @@ describe('slack_post_attachment', function () {
   it('uploads to the associated channel when no channel is given, and notes that slack_username does not apply', async () => {
     incidentAttachment(2103, 1, 'first.txt', Buffer.from('1'));
     incidentAttachment(2103, 2, 'second.txt', Buffer.from('2'));
-    const first = ok(await upload({ attachment_id: 1 }));
+    const first = expectOk(await upload({ attachment_id: 1 }));
     const run = await upload({ attachment_id: 2, slack_channel: undefined, slack_is_channel_private: undefined, slack_username: 'Night Shift' });
-    const second = ok(run);
+    const second = expectOk(run);
     expect(second.channel_id).to.equal(first.channel_id);
     expect(run.progress).to.include('slack_username does not apply to file uploads: Slack shows them as posted by the app');
     expect(emu.messages(first.channel_id as string)).to.have.length(2);
@@ -212,7 +200,7 @@ describe('slack_post_attachment', function () {
 
   it('reports a missing attachment clearly', async () => {
     fs.mkdirSync(path.join(fx.platformDir, 'incidents', '2103'), { recursive: true });
-    const message = failed(await upload({ attachment_id: 99 }), 'not_found');
+    const message = expectFailureMessage(await upload({ attachment_id: 99 }), 'not_found');
     expect(message).to.contain('Attachment 99 of incident 2103 not found');
     expectNoUpload();
   });

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { RetryableError } from '../../../../src/core/errors.js';
 import { DEFAULT_BOT_SCOPES, SlackEmulator, type EmulatedMessage } from '../../../support/slack-emulator.js';
-import { runFunction, slackFixture, type InvocationRun, type SlackFixture } from '../../../support/function-context.js';
+import { runFunction, slackFixture, type SlackFixture, expectOk, expectFailure } from '../../../support/function-context.js';
 
 const CONTAINER = {
   'Type of data': 'Incident',
@@ -51,18 +51,6 @@ describe('slack_post_message', function () {
   const post = (inputs: Record<string, unknown>, opts: { invocationId?: string; attempt?: number } = {}, on: SlackFixture = fx) =>
     runFunction(on, 'slack_post_message', { incident_id: 2103, slack_channel: 'inc-2103', slack_is_channel_private: false, slack_text: 'Phishing wave', ...inputs }, opts);
 
-  function ok(run: InvocationRun): Record<string, any> {
-    expect(run.error, run.error?.message).to.equal(undefined);
-    return run.result!.content as Record<string, any>;
-  }
-
-  function failed(run: InvocationRun, code: string): InvocationRun['error'] & {} {
-    expect(run.result, 'expected the function to fail').to.equal(undefined);
-    expect(run.error, 'expected an error').to.not.equal(undefined);
-    expect(run.error!.code, run.error!.message).to.equal(code);
-    return run.error!;
-  }
-
   function only(channelId: string): EmulatedMessage {
     const msgs = emu.messages(channelId);
     expect(msgs).to.have.length(1);
@@ -71,7 +59,7 @@ describe('slack_post_message', function () {
 
   describe('layout', () => {
     it('posts plain text as a section block with the same fallback text', async () => {
-      const content = ok(await post({ slack_text: 'Phishing wave *contained*\nsecond line' }));
+      const content = expectOk(await post({ slack_text: 'Phishing wave *contained*\nsecond line' }));
       const m = only(content.channel_id);
       expect(m.text).to.equal('Phishing wave *contained*\nsecond line');
       expect(m.blocks).to.deep.equal([
@@ -80,7 +68,7 @@ describe('slack_post_message', function () {
     });
 
     it('posts a container as header, fields and a SOAR link, with a fallback text carrying the same content', async () => {
-      const content = ok(await post({ slack_text: JSON.stringify(CONTAINER) }));
+      const content = expectOk(await post({ slack_text: JSON.stringify(CONTAINER) }));
       const m = only(content.channel_id);
       const blocks = m.blocks as Block[];
       expect(blocks.map((b) => b.type)).to.deep.equal(['header', 'section', 'section', 'context']);
@@ -108,13 +96,13 @@ describe('slack_post_message', function () {
 
     it('escapes untrusted data so that it cannot mention, link or format dates', async () => {
       const hostile = '<!channel> <!here> <@U0001> <!subteam^S1> <http://evil.example|click> <!date^1|x> & done';
-      const plain = ok(await post({ slack_text: hostile }));
+      const plain = expectOk(await post({ slack_text: hostile }));
       const m1 = only(plain.channel_id);
       const escaped = '&lt;!channel&gt; &lt;!here&gt; &lt;@U0001&gt; &lt;!subteam^S1&gt; &lt;http://evil.example|click&gt; &lt;!date^1|x&gt; &amp; done';
       expect(m1.text).to.equal(escaped);
       expect(sectionTexts(m1)).to.deep.equal([escaped]);
 
-      const container = ok(
+      const container = expectOk(
         await post({
           incident_id: 2104,
           slack_channel: 'inc-2104',
@@ -133,7 +121,7 @@ describe('slack_post_message', function () {
       for (let i = 0; text.length < 100_000; i++) text += `word${i} `;
       text = text.slice(0, 100_000);
       const run = await post({ slack_text: text });
-      const content = ok(run);
+      const content = expectOk(run);
       const top = only(content.channel_id);
       expect(top.ts).to.equal(content.ts);
       const replies = emu.replies(content.channel_id, content.ts);
@@ -151,7 +139,7 @@ describe('slack_post_message', function () {
     });
 
     it('posts plain_text blocks and mrkdwn false with slack_mrkdwn false', async () => {
-      const content = ok(await post({ slack_text: 'not *bold*', slack_mrkdwn: false }));
+      const content = expectOk(await post({ slack_text: 'not *bold*', slack_mrkdwn: false }));
       const m = only(content.channel_id);
       expect(m.mrkdwn).to.equal(false);
       expect(m.blocks).to.deep.equal([{ type: 'section', text: { type: 'plain_text', text: 'not *bold*', emoji: true } }]);
@@ -159,26 +147,26 @@ describe('slack_post_message', function () {
     });
 
     it('keeps Slack formatting on by default', async () => {
-      const content = ok(await post({ slack_text: 'is *bold*' }));
+      const content = expectOk(await post({ slack_text: 'is *bold*' }));
       expect(only(content.channel_id).mrkdwn).to.equal(undefined);
       expect(String(emu.callLog.find((c) => c.method === 'chat.postMessage')!.params.mrkdwn)).to.equal('true');
     });
 
     it('passes slack_username to Slack', async () => {
-      const content = ok(await post({ slack_username: 'Night Shift' }));
+      const content = expectOk(await post({ slack_username: 'Night Shift' }));
       expect(only(content.channel_id).username).to.equal('Night Shift');
     });
 
     it('uses [fn_slack] username when slack_username is not given', async () => {
       const named = await slackFixture(emu.apiUrl, emu.botToken, { username: 'SOAR' });
       extra.push(named);
-      const content = ok(await post({}, {}, named));
+      const content = expectOk(await post({}, {}, named));
       expect(only(content.channel_id).username).to.equal('SOAR');
     });
 
     it('reports that slack_as_user has no effect, and posts anyway', async () => {
       const run = await post({ slack_as_user: true });
-      const content = ok(run);
+      const content = expectOk(run);
       expect(run.progress).to.include('slack_as_user has no effect with a bot token: the message is posted by the app');
       expect(only(content.channel_id).bot_id).to.equal(emu.botId);
     });
@@ -186,7 +174,7 @@ describe('slack_post_message', function () {
     it('returns channel, channel_id, ts, url (the permalink) and members', async () => {
       const alice = emu.addUser({ name: 'alice', email: 'alice@example.com' });
       const run = await post({ slack_participant_emails: 'alice@example.com' });
-      const content = ok(run);
+      const content = expectOk(run);
       const ch = emu.channelByName('inc-2103')!;
       const m = only(ch.id);
       expect(content.channel).to.equal('inc-2103');
@@ -202,7 +190,7 @@ describe('slack_post_message', function () {
 
     it('tags each post with the invocation id in its metadata', async () => {
       const invocationId = randomUUID();
-      const content = ok(await post({}, { invocationId }));
+      const content = expectOk(await post({}, { invocationId }));
       expect(only(content.channel_id).metadata).to.deep.equal({
         event_type: 'soar_worker_post',
         event_payload: { invocation_id: invocationId, part: 0, parts: 1 },
@@ -221,7 +209,7 @@ describe('slack_post_message', function () {
       const posted = only(ch.id);
 
       const run = await post({ slack_text: 'once only' }, { invocationId, attempt: 2 });
-      const content = ok(run);
+      const content = expectOk(run);
       expect(emu.messages(ch.id)).to.have.length(1);
       expect(emu.calls('chat.postMessage')).to.equal(1);
       expect(content.ts).to.equal(posted.ts);
@@ -240,7 +228,7 @@ describe('slack_post_message', function () {
       const top = only(ch.id);
       expect(emu.replies(ch.id, top.ts)).to.have.length(0);
 
-      const content = ok(await post({ slack_text: text }, { invocationId, attempt: 2 }));
+      const content = expectOk(await post({ slack_text: text }, { invocationId, attempt: 2 }));
       expect(content.ts).to.equal(top.ts);
       expect(emu.messages(ch.id)).to.have.length(1);
       const replies = emu.replies(ch.id, top.ts);
@@ -249,18 +237,18 @@ describe('slack_post_message', function () {
     });
 
     it('a new invocation (another id) posts again', async () => {
-      ok(await post({ slack_text: 'same text' }, { invocationId: randomUUID() }));
-      ok(await post({ slack_text: 'same text' }, { invocationId: randomUUID(), attempt: 2 }));
+      expectOk(await post({ slack_text: 'same text' }, { invocationId: randomUUID() }));
+      expectOk(await post({ slack_text: 'same text' }, { invocationId: randomUUID(), attempt: 2 }));
       expect(emu.messages(emu.channelByName('inc-2103')!.id)).to.have.length(2);
     });
   });
 
   describe('Slack errors', () => {
     it('explains not_in_channel on a private channel the app is not in', async () => {
-      ok(await post({ incident_id: 1, slack_channel: 'secret', slack_is_channel_private: true }));
+      expectOk(await post({ incident_id: 1, slack_channel: 'secret', slack_is_channel_private: true }));
       // The app was removed from the channel between the lookup and the post.
       emu.failNext('chat.postMessage', { error: 'not_in_channel' });
-      const err = failed(await post({ incident_id: 1, slack_channel: 'secret', slack_is_channel_private: true }), 'slack_not_in_channel');
+      const err = expectFailure(await post({ incident_id: 1, slack_channel: 'secret', slack_is_channel_private: true }), 'slack_not_in_channel');
       expect(err.message).to.equal(
         'The Slack app is not a member of the channel #secret: invite it there (/invite @<app name>) and run the function again',
       );
@@ -269,7 +257,7 @@ describe('slack_post_message', function () {
 
     it('explains a private channel the app cannot see when given by id', async () => {
       const ch = emu.seedChannel({ name: 'hidden', isPrivate: true, members: [emu.adminUserId] });
-      const err = failed(await post({ slack_channel: undefined, slack_channel_id: ch.id }), 'slack_channel_not_found');
+      const err = expectFailure(await post({ slack_channel: undefined, slack_channel_id: ch.id }), 'slack_channel_not_found');
       expect(err.message).to.contain(ch.id);
       expect(err.message).to.contain('a private channel must have the app as a member');
       expect(emu.calls('chat.postMessage')).to.equal(0);
@@ -279,7 +267,7 @@ describe('slack_post_message', function () {
       emu.addToken('xoxb-limited', { scopes: DEFAULT_BOT_SCOPES.filter((s) => s !== 'chat:write'), name: 'limited-bot' });
       const limited = await slackFixture(emu.apiUrl, 'xoxb-limited');
       extra.push(limited);
-      const err = failed(await post({}, {}, limited), 'slack_missing_scope');
+      const err = expectFailure(await post({}, {}, limited), 'slack_missing_scope');
       expect(err.message).to.contain('lacks the scope "chat:write" needed by chat.postMessage');
       expect(err.message).to.contain('reinstall the app');
       expect(err.retryable).to.equal(false);
@@ -288,7 +276,7 @@ describe('slack_post_message', function () {
     it('explains invalid_auth without showing the token', async () => {
       const bad = await slackFixture(emu.apiUrl, 'xoxb-not-a-real-token');
       extra.push(bad);
-      const err = failed(await post({}, {}, bad), 'slack_auth_failed');
+      const err = expectFailure(await post({}, {}, bad), 'slack_auth_failed');
       expect(err.message).to.contain('Slack rejected the token in [fn_slack] api_token (invalid_auth)');
       expect(err.message).to.not.contain('xoxb-not-a-real-token');
       expect(emu.calls('chat.postMessage')).to.equal(0);
@@ -300,7 +288,7 @@ describe('slack_post_message', function () {
       emu.failNext('chat.postMessage', { retryAfter: 1 });
       const started = Date.now();
       const run = await post({});
-      const content = ok(run);
+      const content = expectOk(run);
       expect(Date.now() - started).to.be.at.least(900);
       expect(run.progress).to.include('Slack is rate-limiting chat.postMessage: waiting 1s');
       expect(emu.calls('chat.postMessage')).to.equal(2);
@@ -311,7 +299,7 @@ describe('slack_post_message', function () {
       const tight = await slackFixture(emu.apiUrl, emu.botToken, { retry_budget: '1' });
       extra.push(tight);
       emu.failNext('chat.postMessage', { retryAfter: 3 });
-      const err = failed(await post({}, {}, tight), 'slack_rate_limited');
+      const err = expectFailure(await post({}, {}, tight), 'slack_rate_limited');
       expect(err).to.be.instanceOf(RetryableError);
       expect(err.retryable).to.equal(true);
       expect(err.message).to.contain('beyond the retry budget of 1s');
@@ -321,7 +309,7 @@ describe('slack_post_message', function () {
 
     it('does not repeat chat.postMessage after a 500: retryable error, one call', async () => {
       emu.failNext('chat.postMessage', { status: 500 });
-      const err = failed(await post({}), 'slack_unavailable');
+      const err = expectFailure(await post({}), 'slack_unavailable');
       expect(err.retryable).to.equal(true);
       expect(err.message).to.contain('HTTP 500');
       expect(emu.calls('chat.postMessage')).to.equal(1);
@@ -333,7 +321,7 @@ describe('slack_post_message', function () {
       const ch = emu.seedChannel({ name: 'flaky' });
       emu.failNext('conversations.info', { status: 500 });
       const run = await post({ slack_channel: undefined, slack_channel_id: ch.id });
-      const content = ok(run);
+      const content = expectOk(run);
       expect(content.channel_id).to.equal(ch.id);
       expect(emu.calls('conversations.info')).to.equal(2);
       expect(run.progress).to.include('Slack conversations.info is unavailable: retrying in 1s');
