@@ -376,36 +376,16 @@ export function formatTs(micros: number): string {
   return `${sec}.${String(frac).padStart(6, '0')}`;
 }
 
-/** first index i with arr[i] >= x */
-function lowerBound(arr: number[], x: number): number {
+/**
+ * Binary search in a sorted array: the first index i with arr[i] >= x, or with
+ * arr[i] > x when `after` is set (lower and upper bound).
+ */
+function bisect<T extends number | string>(arr: readonly T[], x: T, after = false): number {
   let lo = 0;
   let hi = arr.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (arr[mid] < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/** first index i with arr[i] > x */
-function upperBound(arr: number[], x: number): number {
-  let lo = 0;
-  let hi = arr.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (arr[mid] <= x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-function lowerBoundStr(arr: string[], x: string): number {
-  let lo = 0;
-  let hi = arr.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (arr[mid] < x) lo = mid + 1;
+    if (arr[mid]! < x || (after && arr[mid] === x)) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -1375,7 +1355,7 @@ export class SlackEmulator {
   private findTop(st: ChannelState, ts: string): EmulatedMessage | undefined {
     const n = parseTs(ts);
     if (Number.isNaN(n)) return undefined;
-    const i = lowerBound(st.topTs, n);
+    const i = bisect(st.topTs, n);
     return i < st.topTs.length && st.topTs[i] === n ? st.top[i] : undefined;
   }
 
@@ -1619,12 +1599,12 @@ export class SlackEmulator {
     if (oldestS) {
       const o = parseTs(oldestS);
       if (Number.isNaN(o)) fail('invalid_ts_oldest');
-      lo = inclusive ? lowerBound(arr, o) : upperBound(arr, o);
+      lo = bisect(arr, o, !inclusive);
     }
     if (latestS) {
       const l = parseTs(latestS);
       if (Number.isNaN(l)) fail('invalid_ts_latest');
-      hi = inclusive ? upperBound(arr, l) : lowerBound(arr, l);
+      hi = bisect(arr, l, inclusive);
     }
     return [lo, Math.max(lo, hi)];
   }
@@ -1739,7 +1719,7 @@ export class SlackEmulator {
     const excludeArchived = bool(p, 'exclude_archived');
     const limit = limitOf(p, LIMITS.listDefaultLimit, LIMITS.listMaxLimit);
     const from = this.decodeCursor(p, 'channel:');
-    let i = from === undefined ? 0 : lowerBoundStr(this.channelOrder, from);
+    let i = from === undefined ? 0 : bisect(this.channelOrder, from);
     const channels: Body[] = [];
     let next = '';
     for (; i < this.channelOrder.length; i++) {
@@ -1855,7 +1835,7 @@ export class SlackEmulator {
     const [lo, hi0] = this.timeRange(p, st.topTs);
     let hi = hi0;
     const cur = this.decodeTsCursor(p);
-    if (cur !== undefined) hi = Math.max(lo, Math.min(hi, upperBound(st.topTs, cur)));
+    if (cur !== undefined) hi = Math.max(lo, Math.min(hi, bisect(st.topTs, cur, true)));
     const start = Math.max(lo, hi - limit);
     const messages: Body[] = new Array<Body>(hi - start);
     for (let i = hi - 1, j = 0; i >= start; i--, j++) messages[j] = this.renderMessage(st.top[i], tok, withMeta);
@@ -1897,7 +1877,7 @@ export class SlackEmulator {
     const limit = limitOf(p, LIMITS.repliesDefaultLimit, LIMITS.repliesMaxLimit);
     let [lo, hi] = this.timeRange(p, rts);
     const cur = this.decodeTsCursor(p);
-    if (cur !== undefined) lo = Math.min(hi, Math.max(lo, lowerBound(rts, cur)));
+    if (cur !== undefined) lo = Math.min(hi, Math.max(lo, bisect(rts, cur)));
     const end = Math.min(hi, lo + limit);
     const messages: Body[] = [this.renderMessage(parent, tok, withMeta)];
     for (let i = lo; i < end; i++) messages.push(this.renderMessage((th as Thread).replies[i], tok, withMeta));
