@@ -2,9 +2,8 @@
  * Opens the configured store: `postgres://` / `postgresql://` URLs give the shared
  * PostgreSQL store, anything else is a SQLite file path (`~/` expanded) or `:memory:`.
  */
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
+import { expandHome } from '../config.js';
 import { PostgresStore, redactPostgresUrl } from './postgres-store.js';
 import { SqliteStore } from './sqlite-store.js';
 import type { Store } from './store.js';
@@ -27,13 +26,6 @@ const POSTGRES_URL = /^postgres(ql)?:\/\//i;
 
 export function isPostgresLocation(location: string): boolean {
   return POSTGRES_URL.test(location.trim());
-}
-
-/** Expands a leading `~/` (or a lone `~`) to the home directory. */
-export function expandHome(path: string): string {
-  if (path === '~') return homedir();
-  if (path.startsWith('~/')) return join(homedir(), path.slice(2));
-  return path;
 }
 
 /** The store location fit for logs and messages: a PostgreSQL URL loses its password. */
