@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { FunctionError } from '../../core/errors.js';
 import type { FunctionContext, FunctionResult } from '../../core/plugin.js';
-import { channelById, describeTarget, resId } from './channels.js';
+import { channelById, describeTarget, ensureMember, resId } from './channels.js';
 import { compileTemplate, exportConversation } from './export.js';
 import { channelDeps, intInput, strInput, type SlackState } from './state.js';
 import { SlackApiError } from './slack-errors.js';
@@ -59,9 +59,7 @@ export async function archiveChannel(ctx: FunctionContext, state: SlackState): P
     throw new FunctionError(`Slack channel #${channel.name} is already archived; nothing to do`, 'slack_channel_already_archived');
   }
   await ctx.status(`Found channel #${channel.name}`);
-  if (!channel.isMember && !channel.isPrivate) {
-    await state.client.call('conversations.join', { channel: channel.id }, { ...deps.callOpts, what: `#${channel.name}` });
-  }
+  await ensureMember(deps, channel);
 
   // A redelivery whose earlier attempt already posted the notice does not post it again.
   const noticed = ctx.attempt > 1 && (await findEarlierPosts(deps, channel.id, ctx.invocationId)).has(0);

@@ -172,7 +172,7 @@ function checkUsable(channel: ChannelInfo, inputs: ChannelInputs, explicitPrivac
 }
 
 /** Makes sure the app can post: joins a public channel it is not in; a private one must invite it. */
-async function ensureMember(deps: ChannelDeps, channel: ChannelInfo): Promise<void> {
+export async function ensureMember(deps: ChannelDeps, channel: ChannelInfo): Promise<void> {
   if (channel.isMember) return;
   if (channel.isPrivate) {
     throw new FunctionError(

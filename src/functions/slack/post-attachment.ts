@@ -17,18 +17,28 @@ const SHARE_WAIT_MS = [100, 200, 400, 800, 1600, 3200];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The ts of the message that shares `fileId` in `channelId`, once files.info shows it. */
-async function shareTs(client: SlackClient, fileId: string, channelId: string, opts: CallOptions): Promise<string | undefined> {
+/**
+ * Polls files.info until the share of `fileId` in `channelId` shows: the ts of the
+ * sharing message, if it appeared, and the file's own permalink (the fallback link).
+ */
+async function findShare(
+  client: SlackClient,
+  fileId: string,
+  channelId: string,
+  opts: CallOptions,
+): Promise<{ ts: string | undefined; filePermalink: string }> {
+  let filePermalink = '';
   for (const delay of [0, ...SHARE_WAIT_MS]) {
     if (delay) await sleep(delay);
     const { file } = await client.call('files.info', { file: fileId }, opts);
+    filePermalink = String(file?.permalink ?? '');
     const shares = (file?.shares ?? {}) as Record<string, Record<string, { ts?: string }[]>>;
     for (const kind of ['public', 'private']) {
       const ts = shares[kind]?.[channelId]?.[0]?.ts;
-      if (ts) return String(ts);
+      if (ts) return { ts: String(ts), filePermalink };
     }
   }
-  return undefined;
+  return { ts: undefined, filePermalink };
 }
 
 export async function postAttachment(ctx: FunctionContext, state: SlackState): Promise<FunctionResult> {
@@ -76,13 +86,12 @@ export async function postAttachment(ctx: FunctionContext, state: SlackState): P
     },
     { ...deps.callOpts, what: `#${channel.name}` },
   );
-  const ts = await shareTs(state.client, fileId, channel.id, deps.callOpts);
+  const { ts, filePermalink } = await findShare(state.client, fileId, channel.id, deps.callOpts);
   let url: string;
   if (ts) {
     url = String((await state.client.call('chat.getPermalink', { channel: channel.id, message_ts: ts }, deps.callOpts)).permalink);
   } else {
-    const { file } = await state.client.call('files.info', { file: fileId }, deps.callOpts);
-    url = String(file?.permalink ?? '');
+    url = filePermalink;
     await ctx.status('Slack has not shown the file in the channel yet; the link points at the file instead of the message');
   }
   await ctx.status(`Uploaded ${info.name} to #${channel.name}`);
