@@ -8,6 +8,7 @@ import { redact } from './redact.js';
 import { declareDestination, openConnection } from './amqp-transport.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/store.js';
+import type { Platform } from './platform/platform.js';
 import { createPlatform, loadEnvironment, type WorkerEnvironment } from './worker.js';
 import { destinationList } from './worker-config.js';
 
@@ -61,15 +62,15 @@ export async function runSelftest(
 
   let env: WorkerEnvironment | undefined;
   let selected: Plugin<any, any>[] = [];
-  report(
-    await timed('config', async () => {
-      env = await loadEnvironment(configFile, builtins, log, false);
-      selected = env.registry.only(packages);
-      createPlatform(env.section);
-      return `${env.config.file} is valid (${env.registry.plugins.map((p) => p.packageName).join(', ')})`;
-    }),
-  );
-  if (!env) return done(SELFTEST_EXIT.config);
+  let platform: Platform | undefined;
+  const configCheck = await timed('config', async () => {
+    env = await loadEnvironment(configFile, builtins, log, false);
+    selected = env.registry.only(packages);
+    platform = createPlatform(env.section);
+    return `${env.config.file} is valid (${env.registry.plugins.map((p) => p.packageName).join(', ')})`;
+  });
+  report(configCheck);
+  if (configCheck.state === 'failure' || !env || !platform) return done(SELFTEST_EXIT.config);
   const { section } = env;
 
   let store: Store | undefined;
@@ -106,10 +107,9 @@ export async function runSelftest(
   }
 
   let pluginFailed = false;
-  const platform = createPlatform(section);
   for (const plugin of selected) {
     const check = await timed(plugin.packageName, async () => {
-      const ctx = { config: env!.pluginConfigs.get(plugin.packageName) ?? {}, log, store: store!, platform };
+      const ctx = { config: env!.pluginConfigs.get(plugin.packageName) ?? {}, log, store: store!, platform: platform! };
       const state = await plugin.setup(ctx);
       try {
         const outcome = await plugin.selftest(state, ctx);

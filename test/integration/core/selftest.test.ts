@@ -52,6 +52,15 @@ describe('worker selftest', function () {
     expect(res.stdout).not.to.contain('fn_test:');
   });
 
+  it('exits 2 and stops at the config check when -l names an unknown package', async () => {
+    await configured();
+    const res = await runCli(['selftest', '--config-file', cfg.file, '-l', 'fn_nope']);
+    expect(res.code).to.equal(2);
+    expect(res.stdout).to.contain('config: failure');
+    expect(res.stdout).to.contain('Unknown package(s): fn_nope');
+    expect(res.stdout).not.to.contain('store:');
+  });
+
   it('exits 7 naming the problem when Slack rejects the token', async () => {
     await configured({ api_token: 'xoxb-not-a-real-token' });
     const res = await runCli(['selftest', '--config-file', cfg.file]);
