@@ -87,8 +87,9 @@ interface Session {
 }
 
 /**
- * Events: `connected`, `disconnected` (err), `reconnect-scheduled` ({attempt, delayMs}),
- * `consumer-cancelled` (destination).
+ * Events: `connected` (after the first connect and after each reconnect), `reconnected`
+ * (total reconnects so far; after the `connected` of a reconnect), `disconnected` (err),
+ * `reconnect-scheduled` ({attempt, delayMs}), `consumer-cancelled` (destination).
  */
 export class AmqpTransport extends EventEmitter {
   private session: Session | undefined;
@@ -106,6 +107,11 @@ export class AmqpTransport extends EventEmitter {
 
   get connected(): boolean {
     return Boolean(this.session && !this.session.closed);
+  }
+
+  /** True between `start` and `stopConsuming`/`close`: deliveries are wanted. */
+  get isConsuming(): boolean {
+    return this.consuming;
   }
 
   /** Connects, declares the topology and starts consuming. Rejects if the first connect fails. */
@@ -296,6 +302,7 @@ export class AmqpTransport extends EventEmitter {
       this.connect().then(
         () => {
           this.reconnects++;
+          this.emit('reconnected', this.reconnects);
         },
         (err: Error) => {
           this.opts.log.warn(`Reconnect attempt ${this.reconnectAttempt} failed: ${redact(err.message)}`);

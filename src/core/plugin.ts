@@ -68,6 +68,15 @@ export interface SelftestOutcome {
   reason?: string;
 }
 
+/**
+ * What a plugin may report to the worker's metrics (`/metrics`). Core knows nothing
+ * about Slack: any plugin that waits on an upstream API's rate limit reports it here.
+ */
+export interface PluginMetrics {
+  /** The upstream API asked the plugin to wait `seconds` before calling `method` again. */
+  rateLimitWait(method: string, seconds: number): void;
+}
+
 /** What `setup` receives. */
 export interface PluginSetupContext<C> {
   /** The plugin's config section, validated against `configSchema` with defaults applied. */
@@ -75,6 +84,12 @@ export interface PluginSetupContext<C> {
   log: Logger;
   store: Store;
   platform: Platform;
+  /**
+   * Where the plugin reports its own metrics. `worker run` always passes it (a no-op
+   * when the listener is off); `selftest` and hand-built contexts may leave it out, so
+   * plugins use it as `ctx.metrics?.rateLimitWait(...)`.
+   */
+  metrics?: PluginMetrics;
 }
 
 export interface Plugin<C = Record<string, unknown>, S = unknown> {

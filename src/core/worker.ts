@@ -13,6 +13,8 @@ import type { Plugin, PluginSetupContext } from './plugin.js';
 import { PluginRegistry } from './registry.js';
 import { Runner, type InvocationOutcome } from './runner.js';
 import { AmqpTransport } from './amqp-transport.js';
+import { HealthServer, type ReadinessCheck } from './health-server.js';
+import { NO_PLUGIN_METRICS, WorkerMetrics } from './metrics.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/store.js';
 import type { Platform } from './platform/platform.js';
@@ -87,6 +89,8 @@ export class Worker {
   private store: Store | undefined;
   private transport: AmqpTransport | undefined;
   private runner: Runner | undefined;
+  private metricsRegistry: WorkerMetrics | undefined;
+  private health: HealthServer | undefined;
   private lock: LockHandle | undefined;
   private pluginStates = new Map<string, unknown>();
   private pruneTimer: NodeJS.Timeout | undefined;
@@ -119,6 +123,16 @@ export class Worker {
     return this.transport;
   }
 
+  /** The metrics, when `[worker] metrics_port` is set (after `start`). */
+  get metrics(): WorkerMetrics | undefined {
+    return this.metricsRegistry;
+  }
+
+  /** The health and metrics listener, when `[worker] metrics_port` is set (after `start`). */
+  get healthServer(): HealthServer | undefined {
+    return this.health;
+  }
+
   /** Takes the lock, opens the store, sets up the plugins and starts consuming. */
   async start(): Promise<void> {
     const { section, log, registry, config } = this.env;
@@ -127,15 +141,26 @@ export class Worker {
     try {
       this.store = await openStore(section.store, { migrate: true });
       const platform = createPlatform(section);
+      const metrics = section.metrics_port === undefined ? undefined : new WorkerMetrics();
+      this.metricsRegistry = metrics;
       for (const plugin of registry.plugins) {
         const ctx: PluginSetupContext<Record<string, unknown>> = {
           config: this.env.pluginConfigs.get(plugin.packageName) ?? {},
           log: log.child({ package: plugin.packageName }),
           store: this.store,
           platform,
+          metrics: metrics?.forPlugin(plugin.packageName) ?? NO_PLUGIN_METRICS,
         };
         this.pluginStates.set(plugin.packageName, await plugin.setup(ctx));
       }
+      const onOutcome = this.onOutcome;
+      const report =
+        metrics || onOutcome
+          ? (o: InvocationOutcome) => {
+              metrics?.observeOutcome(o);
+              onOutcome?.(o);
+            }
+          : undefined;
       this.runner = new Runner({
         registry,
         pluginStates: this.pluginStates,
@@ -144,7 +169,7 @@ export class Worker {
         log,
         maxAttempts: section.max_attempts,
         maxMessageBytes: section.max_message_bytes,
-        ...(this.onOutcome ? { onOutcome: this.onOutcome } : {}),
+        ...(report ? { onOutcome: report } : {}),
       });
       this.transport = new AmqpTransport({
         url: section.amqp_url,
@@ -155,7 +180,27 @@ export class Worker {
         reconnectMaxDelayMs: section.reconnect_max_delay * 1000,
       });
       const runner = this.runner;
-      await this.transport.start((delivery) => runner.handle(delivery));
+      const transport = this.transport;
+      if (metrics) {
+        transport.on('connected', () => metrics.setBrokerConnected(true));
+        transport.on('disconnected', () => metrics.setBrokerConnected(false));
+        transport.on('reconnected', () => metrics.brokerReconnected());
+        this.health = await HealthServer.start({
+          host: section.metrics_host,
+          port: section.metrics_port!,
+          metrics,
+          log,
+          checks: this.readinessChecks(),
+        });
+      }
+      await transport.start(async (delivery) => {
+        const done = metrics?.invocationStarted();
+        try {
+          return await runner.handle(delivery);
+        } finally {
+          done?.();
+        }
+      });
       this.schedulePrune();
       log.info(
         `Worker ready: ${registry.functionNames().length} function(s) from ${registry.plugins.map((p) => p.packageName).join(', ') || 'no plugins'}; ` +
@@ -211,6 +256,28 @@ export class Worker {
     if (timedOut) throw timedOut;
   }
 
+  /** What `/readyz` asks: consuming from the broker, and a store that answers. */
+  private readinessChecks(): ReadinessCheck[] {
+    return [
+      {
+        name: 'broker',
+        check: () => {
+          if (!this.transport?.connected) throw new Error('not connected to the broker');
+          if (!this.transport.isConsuming) throw new Error('not consuming (stopping)');
+        },
+      },
+      {
+        name: 'store',
+        check: async () => {
+          // schemaStatus is the cheapest existing call that really reaches the store: one
+          // or two tiny catalog queries, no table scan, no lock.
+          if (!this.store) throw new Error('the store is closed');
+          await this.store.schemaStatus();
+        },
+      },
+    ];
+  }
+
   private schedulePrune(): void {
     const { section, log } = this.env;
     const prune = () => {
@@ -228,6 +295,9 @@ export class Worker {
   private async release(): Promise<void> {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     await this.transport?.close().catch(() => undefined);
+    this.metricsRegistry?.setBrokerConnected(false);
+    await this.health?.close().catch(() => undefined);
+    this.health = undefined;
     for (const plugin of this.env.registry.plugins) {
       if (!plugin.teardown || !this.pluginStates.has(plugin.packageName)) continue;
       await plugin.teardown(this.pluginStates.get(plugin.packageName)).catch((err: Error) =>

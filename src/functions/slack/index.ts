@@ -54,7 +54,9 @@ export const slackPlugin = definePlugin<SlackConfig, SlackState>({
     loadDefinition('slack_archive_channel', archiveChannel),
   ],
   async setup(ctx) {
-    return createSlackState(ctx.config, ctx.log);
+    // Each Retry-After wait is counted in the worker's metrics (when it has them).
+    const metrics = ctx.metrics;
+    return createSlackState(ctx.config, ctx.log, metrics ? (method, seconds) => metrics.rateLimitWait(method, seconds) : undefined);
   },
   async selftest(state) {
     try {

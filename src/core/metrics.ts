@@ -1,0 +1,161 @@
+/**
+ * The worker's Prometheus metrics (prom-client), kept on a registry of their own.
+ *
+ * Why a private registry and not prom-client's global one: a plugin or an embedding
+ * program that also uses prom-client must not see its metrics mixed with ours (or
+ * collide on a name), and tests can build as many WorkerMetrics as they like.
+ *
+ * Every label value comes from a bounded set the worker controls — registered function
+ * names (a caller's unknown name is reported as `(unparsed)` by the runner), the fixed
+ * outcome list, plugin package names and the upstream API method names a plugin
+ * reports — so a caller cannot blow up the series count, and no label ever carries an
+ * input, an id, a URL or a secret.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { PluginMetrics } from './plugin.js';
+import type { InvocationOutcome } from './runner.js';
+
+export type { PluginMetrics };
+
+/** For plugins set up without metrics (listener off, selftest, tests). */
+export const NO_PLUGIN_METRICS: PluginMetrics = Object.freeze({
+  rateLimitWait() {
+    // metrics are off
+  },
+});
+
+/**
+ * Seconds. Chosen for invocations that are a handful of Slack Web API calls:
+ * - 0.05–0.5: one call takes ~50–500 ms, so a post to a known channel lands here;
+ * - 1–5: a post that finds or creates the channel, invites people and fetches the
+ *   permalink (4–6 calls), or an upload (URL, bytes, complete, files.info polling);
+ * - 10–120: Retry-After waits are whole seconds (usually 1–60 for Slack's tiers) and
+ *   fn_slack's default retry budget is 120 s, so these buckets tell "rate-limited a
+ *   little" from "waited out the whole budget";
+ * - 300–600: an archive that exports a long history page by page (conversations.history
+ *   and .replies are tier-3 methods, ~50 calls a minute).
+ */
+export const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+
+export interface WorkerMetricsOptions {
+  /**
+   * Also collect prom-client's default process and Node.js metrics (CPU, memory, file
+   * descriptors, event loop lag, GC) on this registry. Default true. They keep their
+   * standard names (`process_*`, `nodejs_*`) so stock dashboards work with them.
+   */
+  processMetrics?: boolean;
+}
+
+export class WorkerMetrics {
+  readonly registry = new Registry();
+  private readonly invocations: Counter<'function' | 'outcome'>;
+  private readonly duration: Histogram<'function'>;
+  private readonly inFlight: Gauge;
+  private readonly rateLimitWaits: Counter<'package' | 'method'>;
+  private readonly rateLimitWaitSeconds: Counter<'package' | 'method'>;
+  private readonly reconnects: Counter;
+  private readonly ledgerReplays: Counter;
+  private readonly brokerConnected: Gauge;
+
+  constructor(opts: WorkerMetricsOptions = {}) {
+    const registers = [this.registry];
+    this.invocations = new Counter({
+      name: 'worker_invocations_total',
+      help: 'Finished invocations by function and outcome (succeeded, failed, requeued, dead-lettered, replayed, rejected)',
+      labelNames: ['function', 'outcome'],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'worker_invocation_duration_seconds',
+      help: 'Time from receiving an invocation to its final reply (or hand-back to the broker), by function',
+      labelNames: ['function'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.inFlight = new Gauge({
+      name: 'worker_invocations_in_flight',
+      help: 'Invocations being handled right now (at most num_workers)',
+      registers,
+    });
+    this.rateLimitWaits = new Counter({
+      name: 'worker_upstream_rate_limit_waits_total',
+      help: 'Times an upstream API (e.g. Slack) rate-limited a call and the plugin waited, by plugin package and API method',
+      labelNames: ['package', 'method'],
+      registers,
+    });
+    this.rateLimitWaitSeconds = new Counter({
+      name: 'worker_upstream_rate_limit_wait_seconds_total',
+      help: 'Seconds upstream APIs asked the worker to wait (Retry-After), by plugin package and API method',
+      labelNames: ['package', 'method'],
+      registers,
+    });
+    this.reconnects = new Counter({
+      name: 'worker_broker_reconnects_total',
+      help: 'Times the worker reconnected to the broker after losing the connection',
+      registers,
+    });
+    this.ledgerReplays = new Counter({
+      name: 'worker_ledger_replays_total',
+      help: 'Redelivered invocations that had already finished, answered from the invocation ledger without running again',
+      registers,
+    });
+    this.brokerConnected = new Gauge({
+      name: 'worker_broker_connected',
+      help: '1 while the worker holds a connection to the broker, else 0',
+      registers,
+    });
+    if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Records one finished invocation as the runner reports it. */
+  observeOutcome(o: InvocationOutcome): void {
+    this.invocations.inc({ function: o.functionName, outcome: o.outcome });
+    this.duration.observe({ function: o.functionName }, Math.max(0, o.durationMs) / 1000);
+    if (o.outcome === 'replayed') this.ledgerReplays.inc();
+  }
+
+  /** Counts an invocation as in flight; call the returned function when it is done (once). */
+  invocationStarted(): () => void {
+    this.inFlight.inc();
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.inFlight.dec();
+    };
+  }
+
+  /** The broker connection came up (`true`) or went away (`false`). */
+  setBrokerConnected(connected: boolean): void {
+    this.brokerConnected.set(connected ? 1 : 0);
+  }
+
+  /** The transport reconnected after losing the broker. */
+  brokerReconnected(): void {
+    this.reconnects.inc();
+  }
+
+  /**
+   * The hook one plugin gets. The package label is bound here, not passed by the
+   * plugin, so a plugin can only report under its own name.
+   */
+  forPlugin(packageName: string): PluginMetrics {
+    return {
+      rateLimitWait: (method: string, seconds: number) => {
+        const labels = { package: packageName, method: String(method) };
+        this.rateLimitWaits.inc(labels);
+        if (Number.isFinite(seconds) && seconds > 0) this.rateLimitWaitSeconds.inc(labels, seconds);
+      },
+    };
+  }
+
+  /** The `Content-Type` of {@link render}'s text (Prometheus text format 0.0.4). */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** Every metric in the Prometheus text format. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
