@@ -266,7 +266,7 @@ export interface ItemOutcome {
   kind: CustomizationItem['kind'];
   name: string;
   target: string | undefined;
-  result: 'created' | 'updated' | 'unchanged' | 'skipped' | 'example' | 'would-create' | 'would-update' | 'failed';
+  result: 'created' | 'updated' | 'unchanged' | 'skipped' | 'example' | 'not-imported' | 'would-create' | 'would-update' | 'failed';
   detail: string;
 }
 
@@ -356,7 +356,7 @@ export async function runCustomize(opts: CustomizeOptions): Promise<CustomizeRep
             kind: item.kind,
             name: item.name,
             target: undefined,
-            result: 'example',
+            result: example ? 'example' : 'not-imported',
             detail: example ? 'imported into SOAR only when a SOAR platform is configured' : 'no configured target holds it',
           });
         }
