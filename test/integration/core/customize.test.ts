@@ -170,6 +170,8 @@ describe('worker customize (spawned CLI, real broker and stores)', function () {
     def.input_schema.properties.loud = { type: 'boolean', description: 'shout it' };
     fs.writeFileSync(fnFile, JSON.stringify(def, null, 2));
 
+    const listed = await runCli(['functions', '--config-file', cfg.file], env);
+    expect(listed.stdout).to.contain(`  ${names.functionName}: Echoes its text [this worker has a newer definition: run \`worker customize\`]\n`);
     const dry = await customize(['--dry-run', '-l', CUSTOM_PACKAGE]);
     expect(dry.stdout).to.match(new RegExp(`function ${names.functionName} → store: would update \\(recorded .* differs\\)`));
     const res = await customize(['-y', '-l', CUSTOM_PACKAGE]);
