@@ -14,6 +14,9 @@ import { redact } from './core/redact.js';
 import { loadEnvironment, Worker } from './core/worker.js';
 import { destinationList } from './core/worker-config.js';
 import { runSelftest } from './core/selftest.js';
+import { runCustomize } from './core/customize.js';
+import { listFunctions } from './core/functions-list.js';
+import { linePrompt } from './core/prompt.js';
 import { configSectionsFor, createConfig, updateConfig } from './core/config-writer.js';
 import { resolveConfigPath } from './core/config.js';
 import { slackAppManifest } from './functions/slack/manifest.js';
@@ -110,18 +113,27 @@ async function invokeCommand(args: {
 
 async function functionsCommand(configFile: string | undefined): Promise<void> {
   const env = await loadEnvironment(configFile, builtinPlugins, silentLogger(), false);
-  for (const plugin of env.registry.plugins) {
-    process.stdout.write(`${plugin.packageName} ${plugin.packageVersion} (destination ${plugin.destination})\n`);
-    for (const fn of plugin.functions) {
-      process.stdout.write(`  ${fn.name}: ${fn.description}\n`);
-      const schema = fn.inputSchema as { properties?: Record<string, { type?: unknown; description?: string }>; required?: string[] };
-      for (const [input, spec] of Object.entries(schema.properties ?? {})) {
-        const required = schema.required?.includes(input) ? ' (required)' : '';
-        const type = Array.isArray(spec.type) ? spec.type.filter((t) => t !== 'null').join('|') : String(spec.type ?? 'any');
-        process.stdout.write(`    ${input}: ${type}${required}${spec.description ? ` — ${spec.description}` : ''}\n`);
-      }
-    }
+  process.stdout.write(await listFunctions(env.registry, env.section.store));
+}
+
+async function customizeCommand(args: { configFile?: string | undefined; list: string[]; yes: boolean; dryRun: boolean }): Promise<void> {
+  const prompt = args.yes || args.dryRun ? undefined : linePrompt(process.stdin, (t) => process.stdout.write(t));
+  let exitCode: number;
+  try {
+    const report = await runCustomize({
+      configFile: args.configFile,
+      builtins: builtinPlugins,
+      packages: args.list,
+      yes: args.yes,
+      dryRun: args.dryRun,
+      ask: prompt ? prompt.ask : async () => false,
+      print: (t) => process.stdout.write(t),
+    });
+    exitCode = report.exitCode;
+  } finally {
+    prompt?.close();
   }
+  process.exit(exitCode);
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -185,6 +197,25 @@ export async function main(argv: string[]): Promise<void> {
       },
     )
     .command(
+      'customize',
+      "Import the packages' definitions: message destinations (broker queues), data tables (store), functions (store)",
+      (y) =>
+        y
+          .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'import without asking' })
+          .option('list', { alias: 'l', type: 'string', array: true, default: [] as string[], describe: 'only these packages, e.g. -l fn_slack' })
+          .option('dry-run', { type: 'boolean', default: false, describe: 'show what would be imported; change nothing' })
+          .example('$0 customize -y', 'import everything without asking')
+          .example("printf 'y\\nn\\n' | $0 customize", 'answer the questions from a pipe (end of input answers no)')
+          .epilogue('Exit codes: 0 done (or nothing to do), 2 config or a packaged file invalid, 6 store, 4 broker, 1 other.'),
+      (args) =>
+        customizeCommand({
+          configFile: args.configFile as string | undefined,
+          list: (args.list as string[]) ?? [],
+          yes: Boolean(args.yes),
+          dryRun: Boolean(args.dryRun),
+        }),
+    )
+    .command(
       'config [file]',
       'Write a new commented app.config (-c), or add the sections and keys a config lacks (-u)',
       (y) =>
@@ -225,7 +256,7 @@ export async function main(argv: string[]): Promise<void> {
     )
     .command(
       'functions',
-      'List the functions this worker provides, with their inputs',
+      'List the functions with their inputs: as recorded by `worker customize`, else as loaded',
       (y) => y,
       (args) => functionsCommand(args.configFile as string | undefined),
     )

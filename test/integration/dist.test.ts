@@ -23,7 +23,7 @@ describe('built dist/ under plain Node', function () {
   it('`worker --help` lists every command', () => {
     const res = spawnSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' });
     expect(res.status, res.stderr).to.equal(0);
-    for (const cmd of ['worker run', 'worker invoke <function>', 'worker selftest', 'worker functions']) {
+    for (const cmd of ['worker run', 'worker invoke <function>', 'worker selftest', 'worker customize', 'worker functions']) {
       expect(res.stdout).to.contain(cmd);
     }
   });

@@ -4,7 +4,7 @@
  * empty, NOT yet migrated store per call; `cleanup` runs once after the suite.
  */
 import { expect } from 'chai';
-import type { ConversationRow, Store } from '../../src/core/store/store.js';
+import type { ConversationRow, FunctionDefinitionRecord, Store } from '../../src/core/store/store.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -21,6 +21,28 @@ export function conversation(resId: string, overrides: Partial<ConversationRow> 
     time: new Date('2024-05-01T10:11:12.345Z'),
     archived: false,
     archivedAt: null,
+    ...overrides,
+  };
+}
+
+export function functionDefinition(
+  name: string,
+  overrides: Partial<Omit<FunctionDefinitionRecord, 'importedAt'>> = {},
+): Omit<FunctionDefinitionRecord, 'importedAt'> {
+  return {
+    name,
+    packageName: 'fn_test',
+    displayName: `Test: ${name}`,
+    description: 'A function «ünïcödé» for the conformance suite',
+    destination: 'fn_test',
+    // Key order matters: `worker functions` lists inputs in schema order, so the store
+    // must give back the properties in the order they were recorded (not sorted).
+    inputSchema: {
+      type: 'object',
+      required: ['zeta'],
+      properties: { zeta: { type: 'integer', description: 'first' }, alpha: { type: ['string', 'null'] }, mid: { type: 'boolean' } },
+    },
+    hash: 'hash-1',
     ...overrides,
   };
 }
@@ -311,6 +333,48 @@ export function storeConformance(name: string, open: () => Promise<Store>, clean
           const listed = await store.conversations.list();
           expect(listed.map((r) => r.resId)).to.deep.equal(['RES-1', 'RES-2', 'RES-2-1', 'RES-3']);
           expect(listed[0]).to.deep.equal(conversation('RES-1'));
+        });
+      });
+
+      describe('function definitions', function () {
+        it('upsert creates, then reports unchanged for the same hash without rewriting', async function () {
+          const def = functionDefinition('fn_b');
+          expect(await store.definitions.upsert(def)).to.equal('created');
+          const first = await store.definitions.get('fn_b');
+          expect(first).to.not.equal(undefined);
+          const { importedAt, ...rest } = first!;
+          expect(rest).to.deep.equal(def);
+          expect(importedAt).to.be.instanceOf(Date);
+          expect(Object.keys((rest.inputSchema as { properties: object }).properties)).to.deep.equal(['zeta', 'alpha', 'mid']);
+          await sleep(5);
+          expect(await store.definitions.upsert(def)).to.equal('unchanged');
+          expect(await store.definitions.get('fn_b')).to.deep.equal(first);
+        });
+
+        it('upsert with another hash updates every column and the import time', async function () {
+          await store.definitions.upsert(functionDefinition('fn_c'));
+          const before = (await store.definitions.get('fn_c'))!;
+          await sleep(5);
+          const changed = functionDefinition('fn_c', {
+            packageName: 'fn_other',
+            displayName: 'Changed',
+            description: 'changed',
+            destination: 'q2',
+            inputSchema: { type: 'object', properties: {} },
+            hash: 'hash-2',
+          });
+          expect(await store.definitions.upsert(changed)).to.equal('updated');
+          const after = (await store.definitions.get('fn_c'))!;
+          const { importedAt, ...rest } = after;
+          expect(rest).to.deep.equal(changed);
+          expect(importedAt.getTime()).to.be.greaterThan(before.importedAt.getTime());
+        });
+
+        it('list returns every definition sorted by name; get of an unknown name is undefined', async function () {
+          expect(await store.definitions.list()).to.deep.equal([]);
+          for (const n of ['fn_z', 'fn_a', 'fn_m']) await store.definitions.upsert(functionDefinition(n));
+          expect((await store.definitions.list()).map((d) => d.name)).to.deep.equal(['fn_a', 'fn_m', 'fn_z']);
+          expect(await store.definitions.get('fn_nope')).to.equal(undefined);
         });
       });
 

@@ -21,6 +21,8 @@ import type { Migration } from './migration.js';
 import type {
   ConversationRow,
   ConversationTable,
+  DefinitionTable,
+  FunctionDefinitionRecord,
   InvocationLedger,
   LedgerBegin,
   LedgerEntry,
@@ -63,6 +65,24 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
     steps: [
       'CREATE INDEX invocation_ledger_state_updated ON invocation_ledger (state, updated_at)',
       'CREATE INDEX slack_conversations_db_channel_id ON slack_conversations_db (slack_db_channel_id)',
+    ],
+  },
+  {
+    version: 3,
+    description: 'function definitions recorded by worker customize',
+    // input_schema is JSON, not JSONB: JSONB reorders keys, and the order of a schema's
+    // properties is the order `worker functions` lists the inputs in.
+    steps: [
+      `CREATE TABLE function_definitions (
+         name            TEXT PRIMARY KEY,
+         package         TEXT NOT NULL,
+         display_name    TEXT NOT NULL,
+         description     TEXT NOT NULL,
+         destination     TEXT NOT NULL,
+         input_schema    JSON NOT NULL,
+         definition_hash TEXT NOT NULL,
+         imported_at     TIMESTAMPTZ NOT NULL DEFAULT now()
+       )`,
     ],
   },
 ];
@@ -171,6 +191,30 @@ interface ConversationRecord {
   slack_db_archived_at: Date | null;
 }
 
+interface DefinitionRecord {
+  name: string;
+  package: string;
+  display_name: string;
+  description: string;
+  destination: string;
+  input_schema: Record<string, unknown>;
+  definition_hash: string;
+  imported_at: Date;
+}
+
+function toDefinition(r: DefinitionRecord): FunctionDefinitionRecord {
+  return {
+    name: r.name,
+    packageName: r.package,
+    displayName: r.display_name,
+    description: r.description,
+    destination: r.destination,
+    inputSchema: r.input_schema,
+    hash: r.definition_hash,
+    importedAt: r.imported_at,
+  };
+}
+
 function toLedgerEntry(r: LedgerRecord): LedgerEntry {
   return {
     invocationId: r.invocation_id,
@@ -225,6 +269,7 @@ export class PostgresStore implements Store {
   readonly schema: string;
   readonly ledger: InvocationLedger;
   readonly conversations: ConversationTable;
+  readonly definitions: DefinitionTable;
   private readonly localLocks = new KeyedMutex();
   private closed: Promise<void> | undefined;
 
@@ -337,6 +382,35 @@ export class PostgresStore implements Store {
           'SELECT * FROM slack_conversations_db ORDER BY slack_db_res_id',
         );
         return rows.map(toConversationRow);
+      },
+    };
+
+    this.definitions = {
+      list: async () => {
+        const { rows } = await this.query<DefinitionRecord>('SELECT * FROM function_definitions ORDER BY name');
+        return rows.map(toDefinition);
+      },
+      get: async (name) => {
+        const { rows } = await this.query<DefinitionRecord>('SELECT * FROM function_definitions WHERE name = $1', [name]);
+        return rows[0] === undefined ? undefined : toDefinition(rows[0]);
+      },
+      upsert: async (d) => {
+        // The WHERE makes an equal hash a no-op (no row returned); `xmax = 0` holds only
+        // for a freshly inserted row version.
+        const { rows } = await this.query<{ inserted: boolean }>(
+          `INSERT INTO function_definitions AS f (name, package, display_name, description, destination,
+             input_schema, definition_hash, imported_at)
+           VALUES ($1, $2, $3, $4, $5, $6::json, $7, now())
+           ON CONFLICT (name) DO UPDATE SET package = EXCLUDED.package, display_name = EXCLUDED.display_name,
+             description = EXCLUDED.description, destination = EXCLUDED.destination,
+             input_schema = EXCLUDED.input_schema, definition_hash = EXCLUDED.definition_hash,
+             imported_at = EXCLUDED.imported_at
+           WHERE f.definition_hash <> EXCLUDED.definition_hash
+           RETURNING (f.xmax = 0) AS inserted`,
+          [d.name, d.packageName, d.displayName, d.description, d.destination, JSON.stringify(d.inputSchema), d.hash],
+        );
+        if (rows[0] === undefined) return 'unchanged';
+        return rows[0].inserted ? 'created' : 'updated';
       },
     };
   }

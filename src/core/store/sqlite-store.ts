@@ -21,6 +21,8 @@ import type { Migration } from './migration.js';
 import type {
   ConversationRow,
   ConversationTable,
+  DefinitionTable,
+  FunctionDefinitionRecord,
   InvocationLedger,
   LedgerBegin,
   LedgerEntry,
@@ -66,6 +68,22 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX slack_conversations_db_channel_id ON slack_conversations_db (slack_db_channel_id)',
     ],
   },
+  {
+    version: 3,
+    description: 'function definitions recorded by worker customize',
+    steps: [
+      `CREATE TABLE function_definitions (
+         name            TEXT PRIMARY KEY,
+         package         TEXT NOT NULL,
+         display_name    TEXT NOT NULL,
+         description     TEXT NOT NULL,
+         destination     TEXT NOT NULL,
+         input_schema    TEXT NOT NULL,
+         definition_hash TEXT NOT NULL,
+         imported_at     INTEGER NOT NULL
+       )`,
+    ],
+  },
 ];
 
 /** Shared by every SqliteStore in this process; keys are prefixed with the database identity. */
@@ -93,6 +111,30 @@ interface ConversationRecord {
   slack_db_time: number;
   slack_db_archived: number;
   slack_db_archived_at: number | null;
+}
+
+interface DefinitionRecord {
+  name: string;
+  package: string;
+  display_name: string;
+  description: string;
+  destination: string;
+  input_schema: string;
+  definition_hash: string;
+  imported_at: number;
+}
+
+function toDefinition(r: DefinitionRecord): FunctionDefinitionRecord {
+  return {
+    name: r.name,
+    packageName: r.package,
+    displayName: r.display_name,
+    description: r.description,
+    destination: r.destination,
+    inputSchema: JSON.parse(r.input_schema) as Record<string, unknown>,
+    hash: r.definition_hash,
+    importedAt: new Date(r.imported_at),
+  };
 }
 
 function toLedgerEntry(r: LedgerRecord): LedgerEntry {
@@ -186,6 +228,18 @@ function prepareStatements(db: Database.Database) {
       'SELECT * FROM slack_conversations_db WHERE slack_db_channel_id = ? ORDER BY slack_db_res_id',
     ),
     convList: db.prepare<[], ConversationRecord>('SELECT * FROM slack_conversations_db ORDER BY slack_db_res_id'),
+    defGet: db.prepare<[string], DefinitionRecord>('SELECT * FROM function_definitions WHERE name = ?'),
+    defList: db.prepare<[], DefinitionRecord>('SELECT * FROM function_definitions ORDER BY name'),
+    defUpsert: db.prepare<[Record<string, unknown>]>(
+      `INSERT INTO function_definitions (name, package, display_name, description, destination, input_schema,
+         definition_hash, imported_at)
+       VALUES (@name, @package, @display_name, @description, @destination, @input_schema, @hash, @imported_at)
+       ON CONFLICT (name) DO UPDATE SET package = excluded.package, display_name = excluded.display_name,
+         description = excluded.description, destination = excluded.destination,
+         input_schema = excluded.input_schema, definition_hash = excluded.definition_hash,
+         imported_at = excluded.imported_at
+       WHERE function_definitions.definition_hash <> excluded.definition_hash`,
+    ),
   };
 }
 
@@ -195,6 +249,7 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   readonly ledger: InvocationLedger;
   readonly conversations: ConversationTable;
+  readonly definitions: DefinitionTable;
   private statements: Statements | undefined;
   private readonly lockPrefix: string;
   private closed = false;
@@ -236,6 +291,31 @@ export class SqliteStore implements Store {
       markArchived: async (resId, at) => this.stmts().convArchive.run(at.getTime(), resId).changes === 1,
       findByChannelId: async (channelId) => this.stmts().convByChannel.all(channelId).map(toConversationRow),
       list: async () => this.stmts().convList.all().map(toConversationRow),
+    };
+    this.definitions = {
+      list: async () => this.stmts().defList.all().map(toDefinition),
+      get: async (name) => {
+        const r = this.stmts().defGet.get(name);
+        return r === undefined ? undefined : toDefinition(r);
+      },
+      upsert: async (d) => {
+        const s = this.stmts();
+        return this.db.transaction(() => {
+          const existed = s.defGet.get(d.name) !== undefined;
+          const changes = s.defUpsert.run({
+            name: d.name,
+            package: d.packageName,
+            display_name: d.displayName,
+            description: d.description,
+            destination: d.destination,
+            input_schema: JSON.stringify(d.inputSchema),
+            hash: d.hash,
+            imported_at: Date.now(),
+          }).changes;
+          if (changes === 0) return 'unchanged' as const;
+          return existed ? ('updated' as const) : ('created' as const);
+        }).immediate();
+      },
     };
   }
 

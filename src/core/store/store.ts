@@ -71,6 +71,41 @@ export interface ConversationTable {
   list(): Promise<ConversationRow[]>;
 }
 
+/**
+ * A function definition as `worker customize` recorded it, so callers can list the
+ * functions and their inputs (`worker functions`) from the store.
+ */
+export interface FunctionDefinitionRecord {
+  /** The function's programmatic name (primary key). */
+  name: string;
+  /** The plugin package that ships it, e.g. `fn_slack`. */
+  packageName: string;
+  displayName: string;
+  description: string;
+  /** The message destination (queue) it is called on. */
+  destination: string;
+  /** The JSON Schema its inputs are validated with, key order kept. */
+  inputSchema: Record<string, unknown>;
+  /** A digest of everything above; equal digests mean "nothing to update". */
+  hash: string;
+  /** When this version was recorded (unchanged by an `unchanged` upsert). */
+  importedAt: Date;
+}
+
+/** What an upsert did: `unchanged` means the stored hash was equal and nothing was written. */
+export type UpsertOutcome = 'created' | 'updated' | 'unchanged';
+
+export interface DefinitionTable {
+  /** All recorded definitions, sorted by name. */
+  list(): Promise<FunctionDefinitionRecord[]>;
+  get(name: string): Promise<FunctionDefinitionRecord | undefined>;
+  /** Records the definition unless one with the same name and hash is stored. */
+  upsert(definition: Omit<FunctionDefinitionRecord, 'importedAt'>): Promise<UpsertOutcome>;
+}
+
+/** The data tables whose schema every store carries (created by its migrations). */
+export const STORE_DATA_TABLES: readonly string[] = ['slack_conversations_db'];
+
 export interface Store {
   /** `sqlite` or `postgres`, for logs and selftest. */
   readonly kind: string;
@@ -78,6 +113,8 @@ export interface Store {
   readonly location: string;
   readonly ledger: InvocationLedger;
   readonly conversations: ConversationTable;
+  /** Function definitions recorded by `worker customize`. */
+  readonly definitions: DefinitionTable;
   /** Creates or upgrades the schema. Idempotent. Returns the versions applied. */
   migrate(): Promise<number[]>;
   /** Current schema version and the version this code expects. */
