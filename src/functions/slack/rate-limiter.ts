@@ -179,7 +179,8 @@ class Bucket {
     return this.waiters.length === 0 && now >= this.pausedUntil && this.tokens >= this.capacity;
   }
 
-  take(signal?: AbortSignal): Promise<void> {
+  /** Resolves when the caller got a token; `first` jumps the queue (a retry's turn). */
+  take(signal?: AbortSignal, first = false): Promise<void> {
     if (signal?.aborted) return Promise.reject(abortError());
     if (this.waiters.length === 0 && this.tryTake()) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
@@ -195,7 +196,8 @@ class Bucket {
         cleanup: () => signal?.removeEventListener('abort', onAbort),
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiters.push(waiter);
+      if (first) this.waiters.unshift(waiter);
+      else this.waiters.push(waiter);
       this.schedule();
     });
   }
@@ -373,34 +375,37 @@ export class RateLimiter {
     const bucket = this.bucketFor(method);
 
     const expected = this.expectedWaitMs(lane, bucket);
-    // Join the lane before anything is awaited, so that posts keep the order in which
-    // they were asked for even while a report is being sent.
-    const entered = lane ? lane.enter(callOpts.signal) : Promise.resolve();
-    entered.catch(() => undefined); // observed below; avoids an unhandled rejection meanwhile
-    if (expected >= this.reportAfterMs && callOpts.onWait) {
-      try {
-        await callOpts.onWait({ method, seconds: Math.ceil(expected / 1000), ...(channel ? { channel } : {}) });
-      } catch (err) {
-        entered.then(() => lane?.leave(), () => undefined);
-        throw err;
-      }
-    }
-    await entered;
+    // Join the queue (the lane for a post, else the method's bucket) before anything is
+    // awaited: posts keep the order in which they were asked for, and the next caller's
+    // estimate counts this one, even while a report is being sent.
+    const first: Promise<void> = lane ? lane.enter(callOpts.signal) : bucket ? bucket.take(callOpts.signal) : Promise.resolve();
+    first.catch(() => undefined); // observed below; avoids an unhandled rejection meanwhile
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
       lane?.leave();
     };
-    const takeTokens = async (signal?: AbortSignal) => {
-      if (lane) await lane.bucket.take(signal);
-      if (bucket) await bucket.take(signal);
+    if (expected >= this.reportAfterMs && callOpts.onWait) {
+      try {
+        await callOpts.onWait({ method, seconds: Math.ceil(expected / 1000), ...(channel ? { channel } : {}) });
+      } catch (err) {
+        first.then(release, () => undefined);
+        throw err;
+      }
+    }
+    await first;
+    const takeTokens = async (signal?: AbortSignal, retry = false) => {
+      if (lane) await lane.bucket.take(signal, retry);
+      if (bucket) await bucket.take(signal, retry);
     };
-    try {
-      await takeTokens(callOpts.signal);
-    } catch (err) {
-      release();
-      throw err;
+    if (lane) {
+      try {
+        await takeTokens(callOpts.signal);
+      } catch (err) {
+        release();
+        throw err;
+      }
     }
     return {
       ...(channel ? { channel } : {}),
@@ -410,7 +415,8 @@ export class RateLimiter {
         target?.pause(ms);
         return target !== undefined && target !== null;
       },
-      again: (o: AcquireOptions = {}) => takeTokens(o.signal),
+      // A retry already had its turn: it goes before callers that came later.
+      again: (o: AcquireOptions = {}) => takeTokens(o.signal, true),
       release,
     };
   }
