@@ -138,6 +138,36 @@ describe('fn_slack rate-limit scheduling (Slack emulator with enforced limits)',
     expect(Number(inB[4]!.ts)).to.be.below(Number(inA[0]!.ts));
   });
 
+  it("does not count the scheduler's own waits against retry_budget, only Slack's", async () => {
+    // conversations.create at 40/min, no burst: the second call waits 1.5 s in the scheduler.
+    const fx = await fixture({ rate_limits: 'on', rate_limit_burst: '1', rate_limit_overrides: 'conversations.create:40', retry_budget: '1' });
+    await fx.state.client.call('conversations.create', { name: 'rl-budget-0' });
+    emu.failNext('conversations.create', { retryAfter: 1 });
+    const waits: WaitInfo[] = [];
+    const started = Date.now();
+    const res = await fx.state.client.call('conversations.create', { name: 'rl-budget-1' }, { onWait: (w) => void waits.push(w) });
+    expect(res.ok).to.equal(true);
+    // 1.5 s of pacing + Slack's 1 s: past the 1 s budget in wall time, within it in Slack's waits.
+    expect(Date.now() - started).to.be.at.least(2400);
+    expect(waits.map((w) => w.reason)).to.deep.equal(['scheduled', 'rate_limited']);
+  });
+
+  it('stops a call waiting in the scheduler when the invocation is aborted', async () => {
+    const fx = await fixture({ rate_limits: 'on', rate_limit_burst: '1', rate_limit_overrides: 'conversations.create:1' });
+    await fx.state.client.call('conversations.create', { name: 'rl-abort-0' });
+    const ac = new AbortController();
+    const pending = fx.state.client.call('conversations.create', { name: 'rl-abort-1' }, { signal: ac.signal });
+    setTimeout(() => ac.abort(), 100);
+    const started = Date.now();
+    const err = await pending.then(
+      () => undefined,
+      (e: { code?: string }) => e,
+    );
+    expect(err?.code).to.equal('aborted');
+    expect(Date.now() - started).to.be.below(5_000); // not the 60 s the budget would make it wait
+    expect(emu.calls('conversations.create')).to.equal(1);
+  });
+
   it('slack_post_message invocations sharing a channel stay under the limit and say why they wait', async () => {
     // Real time: Slack's one post per second per channel, enforced strictly (burst 1).
     emu.setRateLimits({ perChannelPostsPerSecond: 1, burst: 1, timeScale: 1 });
