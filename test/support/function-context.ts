@@ -39,7 +39,9 @@ export async function slackFixture(apiUrl: string, token: string, overrides: Rec
   fs.mkdirSync(platformDir, { recursive: true });
   const platform = new LocalPlatform(platformDir);
   const config = validateSection<SlackConfig>(
-    { file: 'test.config', sections: { fn_slack: { api_token: token, api_url: apiUrl, retry_budget: '10', ...overrides } } },
+    // Pacing off unless a test asks for it: tests that are not about rate limits would
+    // otherwise wait at Slack's real per-minute rates (the rate-limit tests turn it on).
+    { file: 'test.config', sections: { fn_slack: { api_token: token, api_url: apiUrl, retry_budget: '10', rate_limits: 'off', ...overrides } } },
     'fn_slack',
     slackPlugin.configSchema,
   );

@@ -1,6 +1,7 @@
 /**
  * The `[fn_slack]` config section.
  */
+import { ConfigError } from '../../core/errors.js';
 import type { JsonSchema } from '../../core/plugin.js';
 
 export interface SlackConfig {
@@ -14,6 +15,11 @@ export interface SlackConfig {
   retry_budget: number;
   time_zone: string;
   channel_cache_size: number;
+  rate_limits: 'on' | 'off';
+  rate_limit_overrides: string;
+  rate_limit_burst: number;
+  channel_posts_per_second: number;
+  channel_post_burst: number;
 }
 
 export const SLACK_CONFIG_SCHEMA: JsonSchema = {
@@ -46,5 +52,63 @@ export const SLACK_CONFIG_SCHEMA: JsonSchema = {
     },
     time_zone: { type: 'string', default: 'UTC', description: 'time zone of dates in messages and exports' },
     channel_cache_size: { type: 'integer', minimum: 0, default: 10000, description: 'channel names remembered (name → id)' },
+    // Defaults follow Slack's documented limits (rate-limiter.ts cites them): a workspace
+    // that Slack granted more can raise them; nothing here exceeds what Slack promises.
+    rate_limits: {
+      type: 'string',
+      enum: ['on', 'off'],
+      default: 'on',
+      description: "on: pace Slack calls to stay within Slack's rate limits (per method, and per channel for posts); off: call at once and rely on Retry-After",
+    },
+    rate_limit_overrides: {
+      type: 'string',
+      default: '',
+      description: 'calls per minute per method where Slack grants other limits than its documented tiers, e.g. conversations.create:50, users.lookupByEmail:100',
+    },
+    rate_limit_burst: {
+      type: 'integer',
+      minimum: 1,
+      default: 5,
+      description: 'calls of one method that may go back to back before they are spaced at its rate',
+    },
+    channel_posts_per_second: {
+      type: 'number',
+      exclusiveMinimum: 0,
+      default: 1,
+      description: 'messages and files posted per second into one channel (Slack: about 1)',
+    },
+    channel_post_burst: {
+      type: 'integer',
+      minimum: 1,
+      default: 3,
+      description: 'posts to one channel that may go back to back before they are spaced',
+    },
   },
 };
+
+/** A method name as Slack writes them: dotted words, e.g. `users.lookupByEmail`. */
+const METHOD_NAME = /^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9_]*)+$/;
+
+/**
+ * Parses `rate_limit_overrides` (`method:perMinute, method:perMinute`). A bad entry
+ * stops the worker with an error naming it and showing the expected form.
+ */
+export function parseRateLimitOverrides(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const raw of text.split(',')) {
+    const entry = raw.trim();
+    if (entry === '') continue;
+    const m = /^([^:\s]+)\s*:\s*(\S+)$/.exec(entry);
+    const where = `[fn_slack] rate_limit_overrides: ${JSON.stringify(entry)}`;
+    if (!m) throw new ConfigError(`${where} is not method:perMinute (e.g. conversations.create:50)`);
+    const [, method, value] = m;
+    if (!METHOD_NAME.test(method)) throw new ConfigError(`${where}: ${JSON.stringify(method)} is not a Slack method name (e.g. conversations.create)`);
+    const perMinute = Number(value);
+    if (!/^\d+(\.\d+)?$/.test(value) || !(perMinute > 0)) {
+      throw new ConfigError(`${where}: the calls per minute must be a positive number (got ${JSON.stringify(value)})`);
+    }
+    if (method in out) throw new ConfigError(`${where}: ${method} is listed twice`);
+    out[method] = perMinute;
+  }
+  return out;
+}

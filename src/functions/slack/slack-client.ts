@@ -10,11 +10,17 @@
  * - 5xx and connection errors are retried only for methods that have no effect when
  *   repeated (reads), or when the connection was refused (nothing was sent).
  * - A Slack error code becomes a {@link SlackApiError} with an actionable message.
+ *
+ * With a {@link RateLimiter} (the default, `rate_limits = on`), every call first waits
+ * for its turn there, so that 429s are the exception. The limiter's own waits do not
+ * count against the retry budget, which is for waits Slack imposes (Retry-After,
+ * outages); a post keeps its channel's lane across its retries, so order is kept.
  */
 import { Readable } from 'node:stream';
 import * as slackWebApiNs from '@slack/web-api';
 import type { WebClient as WebClientType } from '@slack/web-api';
 import type { Logger } from '../../core/logging.js';
+import type { Lease, RateLimiter } from './rate-limiter.js';
 import { SlackUnavailableError, slackError } from './slack-errors.js';
 
 // @slack/web-api is CommonJS. Node's ESM loader exposes it as `default` (and detects
@@ -46,7 +52,11 @@ const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CON
 export interface WaitInfo {
   method: string;
   seconds: number;
-  reason: 'rate_limited' | 'unavailable';
+  /**
+   * rate_limited: Slack answered 429; unavailable: a 5xx or connection failure;
+   * scheduled: the worker's own pacing (rate limiter) holds the call back.
+   */
+  reason: 'rate_limited' | 'unavailable' | 'scheduled';
 }
 
 export interface CallOptions {
@@ -72,6 +82,8 @@ export interface SlackClientOptions {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Observes every rate-limit wait (metrics). */
   onRateLimited?: (method: string, seconds: number) => void;
+  /** Paces calls within Slack's limits; shared by every invocation. None: no pacing. */
+  limiter?: RateLimiter;
 }
 
 export interface UploadRequest {
@@ -138,16 +150,35 @@ export class SlackClient {
 
   /** Calls a Web API method with the retry rules above. Resolves with Slack's body. */
   async call(method: string, params: Record<string, unknown> = {}, callOpts: CallOptions = {}): Promise<SlackResult> {
+    const limiter = this.opts.limiter;
+    const onWait = callOpts.onWait;
+    const lease: Lease | undefined = limiter
+      ? await limiter.acquire(method, params, {
+          ...(callOpts.signal ? { signal: callOpts.signal } : {}),
+          ...(onWait ? { onWait: (w) => onWait({ method: w.method, seconds: w.seconds, reason: 'scheduled' }) } : {}),
+        })
+      : undefined;
+    try {
+      return await this.attempts(method, params, callOpts, lease);
+    } finally {
+      lease?.release();
+    }
+  }
+
+  private async attempts(method: string, params: Record<string, unknown>, callOpts: CallOptions, lease: Lease | undefined): Promise<SlackResult> {
     const idempotent = callOpts.idempotent ?? IDEMPOTENT.has(method);
-    const deadline = Date.now() + this.opts.retryBudgetMs;
+    // Only waits that Slack imposes (Retry-After, outages) count against the budget.
+    let waitedMs = 0;
     let backoff = this.opts.backoffMs ?? 1000;
     for (let attempt = 1; ; attempt++) {
+      if (attempt > 1 && lease) await lease.again(callOpts.signal ? { signal: callOpts.signal } : {});
       try {
         return (await this.web.apiCall(method, params)) as SlackResult;
       } catch (err) {
         const e = err as { code?: string; retryAfter?: number; statusCode?: number; data?: Record<string, unknown> };
         let waitMs: number;
         let reason: WaitInfo['reason'];
+        let pausedByLimiter = false;
         if (e.code === ErrorCode.PlatformError) {
           const data = e.data ?? {};
           throw slackError(method, String(data.error ?? 'unknown_error'), data, callOpts.what);
@@ -155,6 +186,8 @@ export class SlackClient {
           waitMs = Math.max(1, e.retryAfter ?? 1) * 1000;
           reason = 'rate_limited';
           this.opts.onRateLimited?.(method, waitMs / 1000);
+          // Every caller of this method (or poster to this channel) waits, not only us.
+          if (lease) pausedByLimiter = lease.rateLimited(waitMs / 1000);
         } else if (e.code === ErrorCode.HTTPError || e.code === ErrorCode.RequestError) {
           const net = networkCode(err);
           const status = e.statusCode;
@@ -172,7 +205,7 @@ export class SlackClient {
         } else {
           throw err;
         }
-        if (Date.now() + waitMs > deadline) {
+        if (waitedMs + waitMs > this.opts.retryBudgetMs) {
           throw new SlackUnavailableError(
             reason === 'rate_limited'
               ? `Slack kept rate-limiting ${method} beyond the retry budget of ${Math.round(this.opts.retryBudgetMs / 1000)}s`
@@ -181,9 +214,11 @@ export class SlackClient {
             err,
           );
         }
+        waitedMs += waitMs;
         this.opts.log.debug(`Slack ${method}: ${reason}, waiting ${waitMs} ms (attempt ${attempt})`);
         await callOpts.onWait?.({ method, seconds: Math.ceil(waitMs / 1000), reason });
-        await this.sleep(waitMs, callOpts.signal);
+        // A pause in the limiter is waited out by lease.again() before the next attempt.
+        if (!pausedByLimiter) await this.sleep(waitMs, callOpts.signal);
       }
     }
   }

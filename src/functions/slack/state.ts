@@ -4,19 +4,45 @@
 import type { FunctionContext } from '../../core/plugin.js';
 import type { Logger } from '../../core/logging.js';
 import { ChannelCache, type ChannelDeps } from './channels.js';
-import type { SlackConfig } from './config.js';
+import { parseRateLimitOverrides, type SlackConfig } from './config.js';
+import { RateLimiter, methodBudgets, type Clock } from './rate-limiter.js';
 import { SlackClient, type CallOptions } from './slack-client.js';
 
 export interface SlackState {
   config: SlackConfig;
   client: SlackClient;
+  /** Paces every Slack call of the process; absent with `rate_limits = off`. */
+  limiter?: RateLimiter;
   channels: ChannelCache;
   /** The bot's own user id (from auth.test), learnt on first use. */
   botUserId?: string;
   log: Logger;
 }
 
-export function createSlackState(config: SlackConfig, log: Logger, onRateLimited?: (method: string, seconds: number) => void): SlackState {
+export interface SlackStateOptions {
+  /** The rate limiter's clock (tests use a fake one). */
+  clock?: Clock;
+}
+
+/** The rate limiter `[fn_slack]` asks for, or undefined with `rate_limits = off`. */
+export function createRateLimiter(config: SlackConfig, clock?: Clock): RateLimiter | undefined {
+  if (config.rate_limits === 'off') return undefined;
+  return new RateLimiter({
+    perMinute: methodBudgets(parseRateLimitOverrides(config.rate_limit_overrides ?? '')),
+    burst: config.rate_limit_burst ?? 5,
+    channelPostsPerSecond: config.channel_posts_per_second ?? 1,
+    channelBurst: config.channel_post_burst ?? 3,
+    ...(clock ? { clock } : {}),
+  });
+}
+
+export function createSlackState(
+  config: SlackConfig,
+  log: Logger,
+  onRateLimited?: (method: string, seconds: number) => void,
+  options: SlackStateOptions = {},
+): SlackState {
+  const limiter = createRateLimiter(config, options.clock);
   const client = new SlackClient({
     token: config.api_token,
     apiUrl: config.api_url,
@@ -24,20 +50,36 @@ export function createSlackState(config: SlackConfig, log: Logger, onRateLimited
     timeoutMs: config.timeout * 1000,
     retryBudgetMs: config.retry_budget * 1000,
     ...(onRateLimited ? { onRateLimited } : {}),
+    ...(limiter ? { limiter } : {}),
   });
-  return { config, client, channels: new ChannelCache(config.channel_cache_size), log };
+  return { config, client, ...(limiter ? { limiter } : {}), channels: new ChannelCache(config.channel_cache_size), log };
 }
+
+/**
+ * Pacing reports per invocation are at most one per this many ms: an export that makes
+ * hundreds of paced calls says why it is slow without flooding the caller.
+ */
+const SCHEDULED_REPORT_INTERVAL_MS = 30_000;
+const lastScheduledReport = new WeakMap<FunctionContext, number>();
 
 /** Call options that report each rate-limit wait to the caller as a progress message. */
 export function callOptionsFor(ctx: FunctionContext): CallOptions {
   return {
     signal: ctx.signal,
-    onWait: (w) =>
-      ctx.status(
+    onWait: (w) => {
+      if (w.reason === 'scheduled') {
+        const now = Date.now();
+        const last = lastScheduledReport.get(ctx);
+        if (last !== undefined && now - last < SCHEDULED_REPORT_INTERVAL_MS) return;
+        lastScheduledReport.set(ctx, now);
+        return ctx.status(`Pacing Slack calls to stay within Slack's rate limits: ${w.method} waits about ${w.seconds}s`);
+      }
+      return ctx.status(
         w.reason === 'rate_limited'
           ? `Slack is rate-limiting ${w.method}: waiting ${w.seconds}s`
           : `Slack ${w.method} is unavailable: retrying in ${w.seconds}s`,
-      ),
+      );
+    },
   };
 }
 
