@@ -185,7 +185,6 @@ export class SlackClient {
         } else if (e.code === ErrorCode.RateLimitedError) {
           waitMs = Math.max(1, e.retryAfter ?? 1) * 1000;
           reason = 'rate_limited';
-          this.opts.onRateLimited?.(method, waitMs / 1000);
           // Every caller of this method (or poster to this channel) waits, not only us.
           if (lease) pausedByLimiter = lease.rateLimited(waitMs / 1000);
         } else if (e.code === ErrorCode.HTTPError || e.code === ErrorCode.RequestError) {
@@ -215,6 +214,8 @@ export class SlackClient {
           );
         }
         waitedMs += waitMs;
+        // Reported only once we know we will wait (a 429 past the budget is not a wait).
+        if (reason === 'rate_limited') this.opts.onRateLimited?.(method, waitMs / 1000);
         this.opts.log.debug(`Slack ${method}: ${reason}, waiting ${waitMs} ms (attempt ${attempt})`);
         await callOpts.onWait?.({ method, seconds: Math.ceil(waitMs / 1000), reason });
         // A pause in the limiter is waited out by lease.again() before the next attempt.
