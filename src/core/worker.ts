@@ -17,6 +17,9 @@ import { openStore } from './store/index.js';
 import type { Store } from './store/store.js';
 import type { Platform } from './platform/platform.js';
 import { LocalPlatform } from './platform/local-platform.js';
+import { readSoarSection } from './platform/soar-config.js';
+import { clientOptionsFromSection, SoarClient } from './platform/soar-client.js';
+import { SoarPlatform } from './platform/soar-platform.js';
 import { destinationList, readWorkerSection, type WorkerSection } from './worker-config.js';
 
 export interface WorkerCreateOptions {
@@ -65,10 +68,17 @@ export async function loadEnvironment(
   return { config, section, log: logger, registry, pluginConfigs };
 }
 
-/** Builds the configured platform. */
-export function createPlatform(section: WorkerSection): Platform {
+/**
+ * Builds the configured platform. `soar` reads the `[soar]` section of `config`, so it
+ * needs the loaded config; `local` needs only `[worker] platform_dir`.
+ */
+export function createPlatform(section: WorkerSection, config?: LoadedConfig): Platform {
   if (section.platform === 'local') return new LocalPlatform(section.platform_dir);
-  throw new ConfigError(`[worker] platform = ${section.platform} is not available in this version; use local`);
+  if (section.platform === 'soar') {
+    if (!config) throw new ConfigError('[worker] platform = soar: the [soar] section was not given to createPlatform');
+    return new SoarPlatform(new SoarClient(clientOptionsFromSection(readSoarSection(config))));
+  }
+  throw new ConfigError(`[worker] platform = ${String(section.platform)} is not known; use local or soar`);
 }
 
 /** Warns when the config file, which may hold secrets, is readable by other users. */
@@ -126,7 +136,7 @@ export class Worker {
     this.lock = acquireLock(section.lock_file);
     try {
       this.store = await openStore(section.store, { migrate: true });
-      const platform = createPlatform(section);
+      const platform = createPlatform(section, config);
       for (const plugin of registry.plugins) {
         const ctx: PluginSetupContext<Record<string, unknown>> = {
           config: this.env.pluginConfigs.get(plugin.packageName) ?? {},
