@@ -20,6 +20,7 @@ import { LocalPlatform } from './platform/local-platform.js';
 import { readSoarSection } from './platform/soar-config.js';
 import { clientOptionsFromSection, SoarClient } from './platform/soar-client.js';
 import { SoarPlatform } from './platform/soar-platform.js';
+import { withSoarDataTable } from './platform/soar-data-table.js';
 import { destinationList, readWorkerSection, type WorkerSection } from './worker-config.js';
 
 export interface WorkerCreateOptions {
@@ -76,7 +77,8 @@ export function createPlatform(section: WorkerSection, config?: LoadedConfig): P
   if (section.platform === 'local') return new LocalPlatform(section.platform_dir);
   if (section.platform === 'soar') {
     if (!config) throw new ConfigError('[worker] platform = soar: the [soar] section was not given to createPlatform');
-    return new SoarPlatform(new SoarClient(clientOptionsFromSection(readSoarSection(config))));
+    const soar = readSoarSection(config);
+    return new SoarPlatform(new SoarClient(clientOptionsFromSection(soar)), soar.data_table);
   }
   throw new ConfigError(`[worker] platform = ${String(section.platform)} is not known; use local or soar`);
 }
@@ -137,6 +139,7 @@ export class Worker {
     try {
       this.store = await openStore(section.store, { migrate: true });
       const platform = createPlatform(section, config);
+      this.store = withSoarDataTable(this.store, platform, log);
       for (const plugin of registry.plugins) {
         const ctx: PluginSetupContext<Record<string, unknown>> = {
           config: this.env.pluginConfigs.get(plugin.packageName) ?? {},

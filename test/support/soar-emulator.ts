@@ -21,7 +21,8 @@
  *   named `file`, parsed as they stream in; the bytes are kept for tests to compare.
  * - Customization endpoints: `/functions` and `/message_destinations` (lists wrapped in
  *   `{entities}`), `/types/__function/fields` (a bare list), `/types/{type_name}` for
- *   data tables, `/incidents/{id}/table_data/{table}/row_data`.
+ *   data tables, `/incidents/{id}/table_data/{table}` (rows) and its `row_data` (POST, PUT
+ *   `row_data/{row_id}`; a cell for a column the table lacks → 400).
  * - Injectable failures (`fail`): a status n times, a connection reset, a delay; and a
  *   log of every request (`requests`).
  */
@@ -150,7 +151,7 @@ export class SoarEmulator {
   readonly functionFields = new Map<string, Json>();
   readonly messageDestinations = new Map<number, Json>();
   readonly dataTables = new Map<string, Json>();
-  readonly rows: { incidentId: number; table: string; cells: Json }[] = [];
+  readonly rows: { id: number; incidentId: number; table: string; cells: Json }[] = [];
   /** When true, `handle_format=names` is ignored (an older server): artifact types come as ids. */
   ignoreHandleFormat = false;
   private faults: (Fault & { left: number })[] = [];
@@ -407,15 +408,38 @@ export class SoarEmulator {
       return;
     }
 
-    if ((m = /^\/incidents\/(\d+)\/table_data\/([\w]+)\/row_data$/.exec(rest)) && method === 'POST') {
+    if ((m = /^\/incidents\/(\d+)\/table_data\/(\w+)(?:\/row_data(?:\/(\d+))?)?$/.exec(rest))) {
+      const incidentId = Number(m[1]);
+      const tableName = m[2]!;
+      const isRowData = rest.includes('/row_data');
+      if (!this.incidents.has(incidentId)) throw new HttpError(404, `Incident ${incidentId} not found`);
+      const table = this.dataTables.get(tableName);
+      if (!table) throw new HttpError(404, `Data table ${tableName} not found`);
+      if (method === 'GET' && !isRowData) {
+        this.need(key, 'read_all_incidents');
+        send({ id: table.id, rows: this.rows.filter((r) => r.incidentId === incidentId && r.table === tableName).map((r) => ({ id: r.id, cells: r.cells })) });
+        return;
+      }
       this.need(key, 'edit_all_incidents_fields');
-      if (!this.incidents.has(Number(m[1]))) throw new HttpError(404, `Incident ${m[1]} not found`);
-      if (!this.dataTables.has(m[2]!)) throw new HttpError(404, `Data table ${m[2]} not found`);
       const body = await this.readJson(req);
-      const row = { incidentId: Number(m[1]), table: m[2]!, cells: body.cells ?? {} };
-      this.rows.push(row);
-      send({ id: this.rows.length, cells: row.cells });
-      return;
+      const cells = (body.cells ?? {}) as Json;
+      for (const name of Object.keys(cells)) {
+        if (!table.fields?.[name]) throw new HttpError(400, `Data table ${tableName} has no column ${name}`);
+      }
+      if (method === 'POST' && isRowData && !m[3]) {
+        const row = { id: this.nextId++, incidentId, table: tableName, cells };
+        this.rows.push(row);
+        send({ id: row.id, cells: row.cells });
+        return;
+      }
+      if (method === 'PUT' && m[3]) {
+        const row = this.rows.find((r) => r.id === Number(m![3]) && r.incidentId === incidentId && r.table === tableName);
+        if (!row) throw new HttpError(404, `Row ${m[3]} not found`);
+        row.cells = { ...row.cells, ...cells };
+        send({ id: row.id, cells: row.cells });
+        return;
+      }
+      throw new HttpError(405, 'Method not allowed');
     }
 
     if (rest === '/functions' || (m = /^\/functions\/(\d+)$/.exec(rest))) {

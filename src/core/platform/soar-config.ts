@@ -21,6 +21,7 @@ export interface SoarSection {
   retries: number;
   retry_max_delay: number;
   proxy: string;
+  data_table: boolean;
 }
 
 /** The section's schema; its descriptions are the comments `worker config -c` writes. */
@@ -76,6 +77,11 @@ export const SOAR_SECTION_SCHEMA: JsonSchema = {
       default: '',
       pattern: '^(https?://.+)?$',
       description: 'HTTP proxy, e.g. http://user:password@proxy.example.com:3128 (CONNECT tunnel for https)',
+    },
+    data_table: {
+      type: 'boolean',
+      default: false,
+      description: "also copy the incident/channel mapping to SOAR's slack_conversations_db data table, visible on the incident",
     },
   },
 };

@@ -89,7 +89,14 @@ function quoteFileName(name: string): string {
 export class SoarPlatform implements Platform {
   readonly kind = 'soar';
 
-  constructor(readonly client: SoarClient) {}
+  /**
+   * @param mirrorDataTable `[soar] data_table`: also keep the incident ↔ channel mapping in
+   *   SOAR's data table (see soar-data-table.ts; the worker wraps its store for it).
+   */
+  constructor(
+    readonly client: SoarClient,
+    readonly mirrorDataTable = false,
+  ) {}
 
   async getAttachment(ref: AttachmentRef): Promise<AttachmentInfo> {
     const incidentId = checkId(ref.incidentId, 'incident_id');

@@ -22,11 +22,21 @@ describe('fn_slack end to end with platform = soar (RabbitMQ + worker run + SOAR
   before(async () => {
     slack = await SlackEmulator.start();
     soar = await SoarEmulator.start();
+    // [soar] data_table = true: the mapping is also copied to this table on the incident.
+    soar.dataTables.set('slack_conversations_db', {
+      type_name: 'slack_conversations_db',
+      type_id: 8,
+      fields: Object.fromEntries(
+        ['slack_db_time', 'slack_db_res_id', 'slack_db_channel', 'slack_db_channel_id', 'slack_db_channel_type', 'slack_db_permalink', 'slack_db_archived'].map(
+          (name) => [name, { name, input_type: 'text' }],
+        ),
+      ),
+    });
     cfg = writeConfig({
       worker: { platform: 'soar' },
       sections: {
         fn_slack: { api_token: slack.botToken, api_url: slack.apiUrl },
-        soar: { base_url: soar.baseUrl, org_id: soar.orgId, api_key_id: soar.apiKeyId, api_key_secret: '$SOAR_TEST_SECRET' },
+        soar: { base_url: soar.baseUrl, org_id: soar.orgId, api_key_id: soar.apiKeyId, api_key_secret: '$SOAR_TEST_SECRET', data_table: 'true' },
       },
     });
     worker = WorkerProcess.start(cfg.file, { SOAR_TEST_SECRET: soar.apiKeySecret });
@@ -113,5 +123,15 @@ describe('fn_slack end to end with platform = soar (RabbitMQ + worker run + SOAR
     expect(text).to.match(/^Slack channel #inc-2300 \(C[A-Z0-9]+\) conversation history, exported /);
     expect(text).to.match(/\n1 - soar-bot POSTED ON [^\n]+:\nIncident 2300 opened\n/);
     expect(text.match(/^\t.+ POSTED A REPLY ON /gm)).to.have.length(2);
+
+    // The mapping, copied to SOAR's data table on the incident, is marked archived there too.
+    const rows = soar.rows.filter((r) => r.incidentId === 2300);
+    expect(rows).to.have.length(1);
+    expect(rows[0]!.cells).to.deep.include({
+      slack_db_res_id: { value: 'RES-2300' },
+      slack_db_channel: { value: 'inc-2300' },
+      slack_db_channel_id: { value: ch.id },
+      slack_db_archived: { value: true },
+    });
   });
 });
