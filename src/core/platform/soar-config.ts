@@ -10,6 +10,7 @@ import { ConfigError } from '../errors.js';
 import { expandHome, validateSection, type LoadedConfig } from '../config.js';
 import type { JsonSchema } from '../plugin.js';
 import { registerSecret } from '../redact.js';
+import type { ConfigSectionSpec } from '../config-writer.js';
 
 export interface SoarSection {
   base_url: string;
@@ -84,6 +85,18 @@ export const SOAR_SECTION_SCHEMA: JsonSchema = {
       description: "also copy the incident/channel mapping to SOAR's slack_conversations_db data table, visible on the incident",
     },
   },
+};
+
+/**
+ * `[soar]` for `worker config -c / -u` when `platform = soar` is chosen. Not in
+ * `configSectionsFor` by default: a local install must not need SOAR variables set (the
+ * required secrets are written as active `$SOAR_API_KEY_ID` / `$SOAR_API_KEY_SECRET`
+ * references); app.config.example carries the section commented out instead.
+ */
+export const SOAR_CONFIG_SECTION: ConfigSectionSpec = {
+  name: 'soar',
+  schema: SOAR_SECTION_SCHEMA,
+  comment: 'The SOAR platform ([worker] platform = soar): attachments in, archive exports out, over the SOAR REST API.',
 };
 
 /**

@@ -7,7 +7,8 @@ import { expect } from 'chai';
 import { parseConfigText } from '../../../../src/core/config.js';
 import { ConfigError } from '../../../../src/core/errors.js';
 import { clearSecrets, redact } from '../../../../src/core/redact.js';
-import { readSoarSection, SOAR_SECTION_SCHEMA, verifyDisabled } from '../../../../src/core/platform/soar-config.js';
+import { readSoarSection, SOAR_CONFIG_SECTION, SOAR_SECTION_SCHEMA, verifyDisabled } from '../../../../src/core/platform/soar-config.js';
+import { renderConfig } from '../../../../src/core/config-writer.js';
 import { createPlatform } from '../../../../src/core/worker.js';
 import { readWorkerSection } from '../../../../src/core/worker-config.js';
 
@@ -70,6 +71,17 @@ describe('[soar] config', function () {
     const s = readSoarSection(cfg);
     expect(Object.keys(cfg.sections.soar!)).to.deep.equal(Object.keys(SOAR_SECTION_SCHEMA.properties as object));
     expect(s.org_id).to.equal(201);
+  });
+
+  it('renders through the config writer with the secrets as $VAR references', () => {
+    const text = renderConfig([SOAR_CONFIG_SECTION]);
+    expect(text).to.include('\napi_key_id = $SOAR_API_KEY_ID\n');
+    expect(text).to.include('\napi_key_secret = $SOAR_API_KEY_SECRET\n');
+    const cfg = parseConfigText(`[worker]\nplatform = soar\n${text.replace('base_url =', 'base_url = https://soar.example.com').replace('org_id =', 'org_id = 3')}`, 'c', {
+      SOAR_API_KEY_ID: 'id',
+      SOAR_API_KEY_SECRET: 'secret-1',
+    });
+    expect(readSoarSection(cfg)).to.deep.include({ org_id: 3, api_key_secret: 'secret-1', data_table: false });
   });
 
   it('createPlatform builds the soar platform from the loaded config, and needs that config', () => {
