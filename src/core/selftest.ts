@@ -13,7 +13,7 @@ import { createPlatform, loadEnvironment, type WorkerEnvironment } from './worke
 import { destinationList } from './worker-config.js';
 
 /** Exit codes of `worker selftest` (README: Troubleshooting). */
-export const SELFTEST_EXIT = { ok: 0, config: 2, broker: 4, store: 6, plugin: 7 } as const;
+export const SELFTEST_EXIT = { ok: 0, config: 2, platform: 3, broker: 4, store: 6, plugin: 7 } as const;
 
 export interface CheckReport {
   name: string;
@@ -66,7 +66,7 @@ export async function runSelftest(
   const configCheck = await timed('config', async () => {
     env = await loadEnvironment(configFile, builtins, log, false);
     selected = env.registry.only(packages);
-    platform = createPlatform(env.section);
+    platform = createPlatform(env.section, env.config);
     return `${env.config.file} is valid (${env.registry.plugins.map((p) => p.packageName).join(', ')})`;
   });
   report(configCheck);
@@ -104,6 +104,17 @@ export async function runSelftest(
   if (brokerCheck.state === 'failure') {
     await (store as Store | undefined)?.close().catch(() => undefined);
     return done(SELFTEST_EXIT.broker);
+  }
+
+  // The SOAR platform is a remote service with its own credentials: check it like the
+  // broker. (The local platform's folder is checked by the functions that use it.)
+  if (platform.kind === 'soar') {
+    const platformCheck = await timed('platform', () => platform!.check());
+    report(platformCheck);
+    if (platformCheck.state === 'failure') {
+      await (store as Store | undefined)?.close().catch(() => undefined);
+      return done(SELFTEST_EXIT.platform);
+    }
   }
 
   let pluginFailed = false;

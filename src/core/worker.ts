@@ -19,6 +19,10 @@ import { openStore } from './store/index.js';
 import type { Store } from './store/store.js';
 import type { Platform } from './platform/platform.js';
 import { LocalPlatform } from './platform/local-platform.js';
+import { readSoarSection } from './platform/soar-config.js';
+import { clientOptionsFromSection, SoarClient } from './platform/soar-client.js';
+import { SoarPlatform } from './platform/soar-platform.js';
+import { withSoarDataTable } from './platform/soar-data-table.js';
 import { destinationList, readWorkerSection, type WorkerSection } from './worker-config.js';
 
 export interface WorkerCreateOptions {
@@ -67,10 +71,18 @@ export async function loadEnvironment(
   return { config, section, log: logger, registry, pluginConfigs };
 }
 
-/** Builds the configured platform. */
-export function createPlatform(section: WorkerSection): Platform {
+/**
+ * Builds the configured platform. `soar` reads the `[soar]` section of `config`, so it
+ * needs the loaded config; `local` needs only `[worker] platform_dir`.
+ */
+export function createPlatform(section: WorkerSection, config?: LoadedConfig): Platform {
   if (section.platform === 'local') return new LocalPlatform(section.platform_dir);
-  throw new ConfigError(`[worker] platform = ${section.platform} is not available in this version; use local`);
+  if (section.platform === 'soar') {
+    if (!config) throw new ConfigError('[worker] platform = soar: the [soar] section was not given to createPlatform');
+    const soar = readSoarSection(config);
+    return new SoarPlatform(new SoarClient(clientOptionsFromSection(soar)), soar.data_table);
+  }
+  throw new ConfigError(`[worker] platform = ${String(section.platform)} is not known; use local or soar`);
 }
 
 /** Warns when the config file, which may hold secrets, is readable by other users. */
@@ -140,7 +152,8 @@ export class Worker {
     this.lock = acquireLock(section.lock_file);
     try {
       this.store = await openStore(section.store, { migrate: true });
-      const platform = createPlatform(section);
+      const platform = createPlatform(section, config);
+      this.store = withSoarDataTable(this.store, platform, log);
       const metrics = section.metrics_port === undefined ? undefined : new WorkerMetrics();
       this.metricsRegistry = metrics;
       for (const plugin of registry.plugins) {
