@@ -9,9 +9,12 @@
  *    reaches the ledger or a handler;
  * 2. `ledger.begin` — a redelivery of a finished invocation is answered from the ledger;
  * 3. run the handler, forwarding its progress messages;
- * 4. `ledger.finish` with the final reply, *then* send the reply, *then* ack. A crash
- *    between any two steps leads to a redelivery that the ledger answers, so the caller
- *    always gets its reply and the handler's effect happens once.
+ * 4. `ledger.finish` with the final reply, *then* send the reply, *then* record in the
+ *    ledger that the broker confirmed it, *then* ack. A crash between any two steps leads
+ *    to a redelivery that the ledger answers, so the caller always gets its reply and the
+ *    handler's effect happens once. A broker redelivery (the `redelivered` flag) of an
+ *    invocation whose reply is recorded as confirmed is acked without a second reply; a
+ *    caller publishing the same message_id again still gets the stored reply.
  */
 import os from 'node:os';
 import {
@@ -203,10 +206,17 @@ export class Runner {
     try {
       const begun = await store.ledger.begin(invocation.id, name);
       if (begun.finished && begun.entry.reply) {
+        if (delivery.redelivered && begun.entry.repliedAt) {
+          // The worker that handled it died (or lost the broker) after the caller's reply
+          // was confirmed but before the ack: the caller has its answer already.
+          invLog.info(`Invocation already ${begun.entry.state} and answered; acking the broker's redelivery without a second reply`);
+          this.report({ functionName: name, outcome: 'replayed', code: 'already_replied', durationMs: Date.now() - started });
+          return 'ack';
+        }
         invLog.info(`Invocation already ${begun.entry.state}; answering from the ledger`);
-        await this.sendFinal(delivery, begun.entry.reply as unknown as FinalReply);
+        const sent = await this.sendFinal(delivery, begun.entry.reply as unknown as FinalReply, invocation.id);
         this.report({ functionName: name, outcome: 'replayed', durationMs: Date.now() - started });
-        return 'ack';
+        return sent ? 'ack' : 'requeue';
       }
       attempt = begun.entry.attempts;
       if (begun.interrupted) invLog.warn(`Delivery ${attempt} of an invocation that did not finish before`);
@@ -261,7 +271,7 @@ export class Runner {
         host: this.host,
       });
       await store.ledger.finish(invocation.id, 'succeeded', reply as unknown as Record<string, unknown>);
-      const sent = await this.sendFinal(delivery, reply);
+      const sent = await this.sendFinal(delivery, reply, invocation.id);
       invLog.info(`Completed ${name} in ${Date.now() - started} ms`);
       this.report({ functionName: name, outcome: 'succeeded', durationMs: Date.now() - started });
       return sent ? 'ack' : 'requeue';
@@ -304,7 +314,7 @@ export class Runner {
       invLog.error(`Could not record the failure in the ledger: ${(err as Error).message}`);
       return 'requeue';
     }
-    const sent = await this.sendFinal(delivery, reply);
+    const sent = await this.sendFinal(delivery, reply, invocation.id);
     this.report({
       functionName: name,
       outcome: decision.disposition === 'dead-letter' ? 'dead-lettered' : 'failed',
@@ -314,15 +324,27 @@ export class Runner {
     return sent ? decision.disposition : 'requeue';
   }
 
-  /** Sends a final reply; false when it could not be confirmed (the message is then redelivered). */
-  private async sendFinal(delivery: Delivery, reply: FinalReply): Promise<boolean> {
+  /**
+   * Sends a final reply; false when it could not be confirmed (the message is then
+   * redelivered). With an `invocationId` (the ledger holds the invocation) a confirmed
+   * reply is recorded, so that a broker redelivery is not answered a second time.
+   */
+  private async sendFinal(delivery: Delivery, reply: FinalReply, invocationId?: string): Promise<boolean> {
     try {
       await delivery.reply(reply);
-      return true;
     } catch (err) {
       this.opts.log.warn(`Could not send the final reply to ${delivery.replyTo ?? '(none)'}: ${(err as Error).message}`);
       return false;
     }
+    if (invocationId !== undefined && delivery.replyTo) {
+      try {
+        await this.opts.store.ledger.markReplied(invocationId);
+      } catch (err) {
+        // Not fatal: a redelivery would then answer once more from the ledger (same reply).
+        this.opts.log.warn(`Could not record the confirmed reply of ${invocationId} in the ledger: ${(err as Error).message}`);
+      }
+    }
+    return true;
   }
 
   private report(outcome: InvocationOutcome): void {

@@ -114,6 +114,7 @@ export function storeConformance(name: string, open: () => Promise<Store>, clean
             state: 'running',
             attempts: 1,
             reply: null,
+            repliedAt: null,
           });
           expect(b.entry.createdAt).to.be.instanceOf(Date);
           expect(b.entry.createdAt.getTime()).to.be.within(t0 - 5000, Date.now() + 5000);
@@ -164,6 +165,27 @@ export function storeConformance(name: string, open: () => Promise<Store>, clean
           expect(got!.functionName).to.equal('slack_archive_channel');
           expect(got!.createdAt.getTime()).to.equal(started.entry.createdAt.getTime());
           expect(got!.updatedAt.getTime()).to.be.greaterThan(started.entry.updatedAt.getTime());
+        });
+
+        it('markReplied marks a finished entry once, keeps the first time, and ignores running or unknown ones', async function () {
+          await store.ledger.begin('inv-r', 'fn');
+          expect((await store.ledger.get('inv-r'))?.repliedAt).to.equal(null);
+          expect(await store.ledger.markReplied('inv-r')).to.equal(false);
+          expect((await store.ledger.get('inv-r'))?.repliedAt).to.equal(null);
+          await store.ledger.finish('inv-r', 'succeeded', { ok: true });
+          expect((await store.ledger.get('inv-r'))?.repliedAt).to.equal(null);
+          const t0 = Date.now();
+          expect(await store.ledger.markReplied('inv-r')).to.equal(true);
+          const first = (await store.ledger.get('inv-r'))!.repliedAt;
+          expect(first).to.be.instanceOf(Date);
+          expect(first!.getTime()).to.be.within(t0 - 5000, Date.now() + 5000);
+          await sleep(5);
+          expect(await store.ledger.markReplied('inv-r')).to.equal(true);
+          expect((await store.ledger.get('inv-r'))!.repliedAt!.getTime()).to.equal(first!.getTime());
+          const again = await store.ledger.begin('inv-r', 'fn');
+          expect(again.finished).to.equal(true);
+          expect(again.entry.repliedAt!.getTime()).to.equal(first!.getTime());
+          expect(await store.ledger.markReplied('nope')).to.equal(false);
         });
 
         it('get of an unknown invocation is undefined', async function () {

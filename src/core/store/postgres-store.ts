@@ -65,6 +65,11 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX slack_conversations_db_channel_id ON slack_conversations_db (slack_db_channel_id)',
     ],
   },
+  {
+    version: 3,
+    description: 'invocation_ledger.replied_at: when the final reply was confirmed',
+    steps: ['ALTER TABLE invocation_ledger ADD COLUMN replied_at TIMESTAMPTZ'],
+  },
 ];
 
 export interface PostgresStoreOptions {
@@ -154,6 +159,7 @@ interface LedgerRecord {
   state: LedgerState;
   attempts: number;
   reply: Record<string, unknown> | null;
+  replied_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -178,6 +184,7 @@ function toLedgerEntry(r: LedgerRecord): LedgerEntry {
     state: r.state,
     attempts: r.attempts,
     reply: r.reply,
+    repliedAt: r.replied_at,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -267,6 +274,14 @@ export class PostgresStore implements Store {
              updated_at = EXCLUDED.updated_at`,
           [invocationId, state, JSON.stringify(reply)],
         );
+      },
+      markReplied: async (invocationId) => {
+        const result = await this.query(
+          `UPDATE invocation_ledger SET replied_at = COALESCE(replied_at, now())
+           WHERE invocation_id = $1 AND state <> 'running'`,
+          [invocationId],
+        );
+        return result.rowCount === 1;
       },
       get: async (invocationId) => {
         const { rows } = await this.query<LedgerRecord>('SELECT * FROM invocation_ledger WHERE invocation_id = $1', [

@@ -66,6 +66,11 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX slack_conversations_db_channel_id ON slack_conversations_db (slack_db_channel_id)',
     ],
   },
+  {
+    version: 3,
+    description: 'invocation_ledger.replied_at: when the final reply was confirmed',
+    steps: ['ALTER TABLE invocation_ledger ADD COLUMN replied_at INTEGER'],
+  },
 ];
 
 /** Shared by every SqliteStore in this process; keys are prefixed with the database identity. */
@@ -78,6 +83,7 @@ interface LedgerRecord {
   state: LedgerState;
   attempts: number;
   reply: string | null;
+  replied_at: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -102,6 +108,7 @@ function toLedgerEntry(r: LedgerRecord): LedgerEntry {
     state: r.state,
     attempts: r.attempts,
     reply: r.reply === null ? null : (JSON.parse(r.reply) as Record<string, unknown>),
+    repliedAt: r.replied_at === null ? null : new Date(r.replied_at),
     createdAt: new Date(r.created_at),
     updatedAt: new Date(r.updated_at),
   };
@@ -153,6 +160,10 @@ function prepareStatements(db: Database.Database) {
        VALUES (?, '', ?, 1, ?, ?, ?)
        ON CONFLICT (invocation_id) DO UPDATE SET state = excluded.state, reply = excluded.reply,
          updated_at = excluded.updated_at`,
+    ),
+    ledgerReplied: db.prepare<[number, string]>(
+      `UPDATE invocation_ledger SET replied_at = COALESCE(replied_at, ?)
+       WHERE invocation_id = ? AND state <> 'running'`,
     ),
     ledgerPrune: db.prepare<[number]>(`DELETE FROM invocation_ledger WHERE state <> 'running' AND updated_at < ?`),
     convGet: db.prepare<[string], ConversationRecord>('SELECT * FROM slack_conversations_db WHERE slack_db_res_id = ?'),
@@ -210,6 +221,7 @@ export class SqliteStore implements Store {
         const now = Date.now();
         this.stmts().ledgerFinish.run(invocationId, state, JSON.stringify(reply), now, now);
       },
+      markReplied: async (invocationId) => this.stmts().ledgerReplied.run(Date.now(), invocationId).changes === 1,
       get: async (invocationId) => {
         const r = this.stmts().ledgerGet.get(invocationId);
         return r === undefined ? undefined : toLedgerEntry(r);
