@@ -1,0 +1,60 @@
+/**
+ * Checks shared by the fault and scale integration tests: what the Slack emulator holds
+ * per invocation, and what a caller received per invocation.
+ */
+import net from 'node:net';
+import { expect } from 'chai';
+import type { Caller } from './harness.js';
+import type { SlackEmulator } from './slack-emulator.js';
+
+/** The event type slack_post_message tags its posts with (src/functions/slack/post-message.ts). */
+const POST_EVENT_TYPE = 'soar_worker_post';
+
+/** Top-level messages in every channel, grouped by the invocation id in their metadata. */
+export function postsByInvocation(emu: SlackEmulator): Map<string, { channel: string; ts: string }[]> {
+  const found = new Map<string, { channel: string; ts: string }[]>();
+  for (const ch of emu.channels()) {
+    for (const m of emu.messages(ch.id)) {
+      if (m.metadata?.event_type !== POST_EVENT_TYPE) continue;
+      const id = String(m.metadata.event_payload.invocation_id);
+      const list = found.get(id) ?? [];
+      list.push({ channel: ch.name, ts: m.ts });
+      found.set(id, list);
+    }
+  }
+  return found;
+}
+
+/**
+ * Every invocation (by correlation id) has at least one final reply, a successful one, and
+ * every final reply it got is the same. Returns the correlation ids answered more than once.
+ */
+export function expectAnsweredSuccessfully(caller: Caller, correlationIds: string[]): string[] {
+  const twice: string[] = [];
+  for (const id of correlationIds) {
+    const finals = caller.finalReplies(id);
+    expect(finals.length, `final replies of ${id}`).to.be.greaterThan(0);
+    expect(finals[0]!.message, JSON.stringify(finals[0])).to.equal('Completed');
+    for (const f of finals.slice(1)) expect(f, `repeated final reply of ${id}`).to.deep.equal(finals[0]);
+    if (finals.length > 1) twice.push(id);
+  }
+  return twice;
+}
+
+/** Resolves once something accepts TCP connections on host:port. */
+export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect({ port, host });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${host}:${port} did not accept connections within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
