@@ -103,7 +103,9 @@ describe('fault: worker killed (SIGKILL) mid-batch and restarted', function () {
     const second = WorkerProcess.start(cfg.file);
     workers.push(second);
     await second.waitFor();
-    await caller.waitForFinal(ids, 90_000);
+    await caller.waitForFinal(ids, 90_000).catch((err: Error) => {
+      throw new Error(`${err.message}; restarted worker said:\n${second.output.slice(-4000)}`);
+    });
     // Redeliveries acked without a reply may still be in flight: let them settle before counting.
     const settle = Date.now() + 10_000;
     while ((await queueDepth(cfg.destination)) > 0 && Date.now() < settle) await new Promise((r) => setTimeout(r, 100));

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { openStore, type Store } from '../../../src/core/store/index.js';
 import { expectAnsweredSuccessfully, postsByInvocation, tempPostgresDatabase } from '../../support/fault-checks.js';
-import { Caller, deleteDestination, uniqueName, WorkerProcess, writeConfig } from '../../support/harness.js';
+import { Caller, deleteDestination, tempDir, uniqueName, WorkerProcess, writeConfig } from '../../support/harness.js';
 import { SlackEmulator } from '../../support/slack-emulator.js';
 
 /** Pairs per run: each pair is one new incident; more pairs, more chances for a race to show. */
@@ -42,19 +42,15 @@ describe('fault: two invocations for the same new incident at once', function ()
   });
 
   async function run(storeLocation: (dir: string) => string, processes: number): Promise<Store> {
-    let location = '';
+    const location = storeLocation(tempDir());
     for (let i = 0; i < processes; i++) {
+      // Each process has its own config, logs and lock file; all share the queue and the store.
       const cfg = writeConfig({
         destination,
-        worker: { num_workers: 2 * INCIDENTS },
+        worker: { num_workers: 2 * INCIDENTS, store: location },
         sections: { fn_slack: { api_token: emu.botToken, api_url: emu.apiUrl } },
       });
-      location ||= storeLocation(cfg.dir);
-      // All processes share the first one's store.
-      const fs = await import('node:fs');
-      fs.writeFileSync(cfg.file, fs.readFileSync(cfg.file, 'utf8').replace(/^store = .*$/m, `store = ${location}`));
-      const w = WorkerProcess.start(cfg.file);
-      workers.push(w);
+      workers.push(WorkerProcess.start(cfg.file));
     }
     for (const w of workers) await w.waitFor();
 
