@@ -40,6 +40,7 @@ import {
 import type { FunctionContext } from './plugin.js';
 import type { PluginRegistry, RegisteredFunction } from './registry.js';
 import type { Platform } from './platform/platform.js';
+import { KeyedMutex } from './store/keyed-mutex.js';
 import type { Store } from './store/store.js';
 
 /** One request message as the transport hands it over. */
@@ -105,6 +106,8 @@ export class Runner {
   private idleWaiters: (() => void)[] = [];
   private readonly abort = new AbortController();
   private stopping = false;
+  /** Serialises deliveries whose earlier delivery ended with its process (see isolateIfSuspect). */
+  private readonly suspects = new KeyedMutex();
 
   constructor(private readonly opts: RunnerOptions) {
     this.host = opts.host ?? os.hostname();
@@ -178,13 +181,34 @@ export class Runner {
     // the second waits for the first, then is answered from the ledger.
     const previous = this.inFlight.get(invocation.id);
     if (previous) await previous.catch(() => undefined);
-    const work = this.run(delivery, invocation, fn, started);
+    const work = this.isolateIfSuspect(invocation.id, () => this.run(delivery, invocation, fn, started));
     this.inFlight.set(invocation.id, work);
     try {
       return await work;
     } finally {
       if (this.inFlight.get(invocation.id) === work) this.inFlight.delete(invocation.id);
     }
+  }
+
+  /**
+   * An invocation whose earlier delivery began and neither finished nor was handed back
+   * ended with its worker process (or its broker connection): it may be what killed the
+   * process. Such deliveries run one at a time, so that if one kills the process again
+   * the others are not running, and their delivery counts are not charged for a crash
+   * they did not cause (which would dead-letter innocent invocations after
+   * `max_attempts` crashes caused by one poison message).
+   */
+  private async isolateIfSuspect<T>(invocationId: string, work: () => Promise<T>): Promise<T> {
+    let suspect = false;
+    try {
+      const entry = await this.opts.store.ledger.get(invocationId);
+      suspect = entry?.state === 'running' && entry.inFlight;
+    } catch {
+      // The ledger is unreachable: run() finds out and hands the message back.
+    }
+    if (!suspect) return work();
+    this.opts.log.info(`Invocation ${invocationId}: its earlier delivery ended with its worker; running it alone among such deliveries`);
+    return this.suspects.run('crash-suspects', work);
   }
 
   private async run(delivery: Delivery, invocation: Invocation, fn: RegisteredFunction, started: number): Promise<Disposition> {
@@ -295,6 +319,10 @@ export class Runner {
     const name = invocation.functionName;
     if (!decision.replyNow) {
       invLog.warn(`Attempt ${attempt} of ${this.opts.maxAttempts} failed, will retry: ${error.message}`, { code: error.code });
+      // Handed back, not crashed: its next delivery need not run in isolation.
+      await this.opts.store.ledger.release(invocation.id).catch((err: Error) => {
+        invLog.warn(`Could not record the retry in the ledger: ${err.message}`);
+      });
       await delivery
         .reply(progressReply(`Attempt ${attempt} failed (${error.message}); retrying`))
         .catch(() => undefined);

@@ -27,7 +27,7 @@ const plugin = definePlugin<Record<string, never>, null>({
         process.kill(process.pid, 'SIGKILL');
         // SIGKILL is not delivered synchronously everywhere: never return a result.
         await new Promise(() => undefined);
-        return { content: null };
+        return { content: {} };
       },
     },
   ],

@@ -115,6 +115,7 @@ export function storeConformance(name: string, open: () => Promise<Store>, clean
             attempts: 1,
             reply: null,
             repliedAt: null,
+            inFlight: true,
           });
           expect(b.entry.createdAt).to.be.instanceOf(Date);
           expect(b.entry.createdAt.getTime()).to.be.within(t0 - 5000, Date.now() + 5000);
@@ -165,6 +166,27 @@ export function storeConformance(name: string, open: () => Promise<Store>, clean
           expect(got!.functionName).to.equal('slack_archive_channel');
           expect(got!.createdAt.getTime()).to.equal(started.entry.createdAt.getTime());
           expect(got!.updatedAt.getTime()).to.be.greaterThan(started.entry.updatedAt.getTime());
+        });
+
+        it('inFlight: set by begin, cleared by release and finish; a release of a finished entry changes nothing', async function () {
+          await store.ledger.begin('inv-f', 'fn');
+          expect((await store.ledger.get('inv-f'))?.inFlight).to.equal(true);
+          await store.ledger.release('inv-f');
+          const released = (await store.ledger.get('inv-f'))!;
+          expect(released.inFlight).to.equal(false);
+          expect(released.state).to.equal('running');
+          expect(released.attempts).to.equal(1);
+          const again = await store.ledger.begin('inv-f', 'fn');
+          expect(again.entry.inFlight).to.equal(true);
+          expect(again.entry.attempts).to.equal(2);
+          await store.ledger.finish('inv-f', 'succeeded', { ok: true });
+          expect((await store.ledger.get('inv-f'))?.inFlight).to.equal(false);
+          await store.ledger.begin('inv-f', 'fn');
+          await store.ledger.release('inv-f');
+          const done = (await store.ledger.get('inv-f'))!;
+          expect(done).to.include({ state: 'succeeded', attempts: 2, inFlight: false });
+          await store.ledger.release('unknown');
+          expect(await store.ledger.get('unknown')).to.equal(undefined);
         });
 
         it('markReplied marks a finished entry once, keeps the first time, and ignores running or unknown ones', async function () {

@@ -67,8 +67,11 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 3,
-    description: 'invocation_ledger.replied_at: when the final reply was confirmed',
-    steps: ['ALTER TABLE invocation_ledger ADD COLUMN replied_at TIMESTAMPTZ'],
+    description: 'invocation_ledger: replied_at (final reply confirmed), in_flight (a delivery is running)',
+    steps: [
+      'ALTER TABLE invocation_ledger ADD COLUMN replied_at TIMESTAMPTZ',
+      'ALTER TABLE invocation_ledger ADD COLUMN in_flight BOOLEAN NOT NULL DEFAULT false',
+    ],
   },
 ];
 
@@ -160,6 +163,7 @@ interface LedgerRecord {
   attempts: number;
   reply: Record<string, unknown> | null;
   replied_at: Date | null;
+  in_flight: boolean;
   created_at: Date;
   updated_at: Date;
 }
@@ -185,6 +189,7 @@ function toLedgerEntry(r: LedgerRecord): LedgerEntry {
     attempts: r.attempts,
     reply: r.reply,
     repliedAt: r.replied_at,
+    inFlight: r.in_flight,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -252,11 +257,12 @@ export class PostgresStore implements Store {
         // here, so the returned state is the state before this delivery; `xmax = 0`
         // holds only for a freshly inserted row version.
         const { rows } = await this.query<LedgerRecord & { inserted: boolean }>(
-          `INSERT INTO invocation_ledger AS l (invocation_id, function_name, state, attempts, reply, created_at, updated_at)
-           VALUES ($1, $2, 'running', 1, NULL, now(), now())
+          `INSERT INTO invocation_ledger AS l (invocation_id, function_name, state, attempts, reply, created_at, updated_at, in_flight)
+           VALUES ($1, $2, 'running', 1, NULL, now(), now(), true)
            ON CONFLICT (invocation_id) DO UPDATE SET
              attempts   = CASE WHEN l.state = 'running' THEN l.attempts + 1 ELSE l.attempts END,
-             updated_at = CASE WHEN l.state = 'running' THEN now() ELSE l.updated_at END
+             updated_at = CASE WHEN l.state = 'running' THEN now() ELSE l.updated_at END,
+             in_flight  = (l.state = 'running') OR l.in_flight
            RETURNING l.*, (l.xmax = 0) AS inserted`,
           [invocationId, functionName],
         );
@@ -271,9 +277,14 @@ export class PostgresStore implements Store {
           `INSERT INTO invocation_ledger AS l (invocation_id, function_name, state, attempts, reply, created_at, updated_at)
            VALUES ($1, '', $2, 1, $3::jsonb, now(), now())
            ON CONFLICT (invocation_id) DO UPDATE SET state = EXCLUDED.state, reply = EXCLUDED.reply,
-             updated_at = EXCLUDED.updated_at`,
+             updated_at = EXCLUDED.updated_at, in_flight = false`,
           [invocationId, state, JSON.stringify(reply)],
         );
+      },
+      release: async (invocationId) => {
+        await this.query(`UPDATE invocation_ledger SET in_flight = false WHERE invocation_id = $1 AND state = 'running'`, [
+          invocationId,
+        ]);
       },
       markReplied: async (invocationId) => {
         const result = await this.query(

@@ -10,10 +10,15 @@
  * `Restart=always` would. The ledger counts the deliveries the crashes interrupted, so
  * after `max_attempts` crashes the next delivery is dead-lettered with an error reply
  * instead of being run: the crash loop is bounded, and the worker then serves others.
+ * Invocations that were in flight with it at each crash are not charged for those
+ * crashes (the runner runs crash suspects one at a time): they complete, with one effect.
  */
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
+import { SqliteStore } from '../../../src/core/store/sqlite-store.js';
+import { expectAnsweredSuccessfully } from '../../support/fault-checks.js';
 import { Caller, deleteDestination, ECHO_PLUGIN, queueDepth, REPO_ROOT, WorkerProcess, writeConfig, type TestConfig } from '../../support/harness.js';
 
 const CRASH_PLUGIN = path.join(REPO_ROOT, 'test', 'support', 'crash-plugin.ts');
@@ -29,7 +34,8 @@ describe('fault: a message that kills the worker process every time', function (
 
   before(async () => {
     cfg = writeConfig({
-      worker: { max_attempts: MAX_ATTEMPTS, plugins: `${ECHO_PLUGIN}, ${CRASH_PLUGIN}` },
+      // All of the batch in flight at once, so that every crash hits the innocent ones too.
+      worker: { num_workers: 25, max_attempts: MAX_ATTEMPTS, plugins: `${ECHO_PLUGIN}, ${CRASH_PLUGIN}` },
       sections: { fn_test_crash: {} },
     });
     caller = await Caller.open();
@@ -45,18 +51,36 @@ describe('fault: a message that kills the worker process every time', function (
   it(`is dead-lettered with an error reply after ${MAX_ATTEMPTS} crashes; the restarted worker goes on`, async () => {
     // The supervisor: start the worker, and start it again each time it dies.
     const crashes: (NodeJS.Signals | null)[] = [];
+    const unconfirmed = new Set<string>();
+    let innocents: string[] = [];
     const startOne = async (): Promise<void> => {
       const w = WorkerProcess.start(cfg.file);
       current = w;
-      void w.exited.then((exit) => {
+      void w.exited.then(async (exit) => {
         if (!supervising) return;
         crashes.push(exit.signal);
+        // Which invocations had finished without their reply recorded as confirmed: the
+        // only ones that may be answered twice (README, delivery guarantees).
+        const store = SqliteStore.open(path.join(cfg.dir, 'worker.db'));
+        try {
+          for (const id of innocents) {
+            const entry = await store.ledger.get(id);
+            if (entry && entry.state !== 'running' && entry.repliedAt === null) unconfirmed.add(id);
+          }
+        } finally {
+          await store.close();
+        }
         void startOne();
       });
       await w.waitFor();
     };
     await startOne();
 
+    // Innocent invocations in flight with the poison message, on every crash.
+    innocents = Array.from({ length: 12 }, () => {
+      const id = randomUUID();
+      return caller.publish(cfg.destination, caller.invocation('test_sleep', { ms: 500 }), { messageId: id, correlationId: id });
+    });
     const poison = randomUUID();
     caller.publish(cfg.destination, caller.invocation('test_kill_worker', {}), { messageId: poison, correlationId: poison });
     await caller.waitForFinal([poison], 60_000).catch((err: Error) => {
@@ -69,6 +93,15 @@ describe('fault: a message that kills the worker process every time', function (
     expect(String(reply!.message)).to.contain(`delivered ${MAX_ATTEMPTS + 1} times without finishing (limit: max_attempts = ${MAX_ATTEMPTS})`);
     expect(crashes).to.deep.equal(Array(MAX_ATTEMPTS).fill('SIGKILL'));
 
+    // The crashes are not charged to the innocent ones: each completes, once.
+    await caller.waitForFinal(innocents, 60_000);
+    for (const id of expectAnsweredSuccessfully(caller, innocents)) {
+      expect(unconfirmed.has(id), `${id} answered twice although its reply was recorded as confirmed`).to.equal(true);
+    }
+    for (const id of innocents) {
+      expect(fs.readFileSync(path.join(cfg.effectsDir, `${id}.effect`), 'utf8'), `effects of ${id}`).to.equal('x\n');
+    }
+
     const deadline = Date.now() + 5000;
     while ((await queueDepth(`${cfg.destination}.dead`)) < 1 && Date.now() < deadline) await sleep(100);
     expect(await queueDepth(`${cfg.destination}.dead`)).to.equal(1);
@@ -80,5 +113,6 @@ describe('fault: a message that kills the worker process every time', function (
     await sleep(500);
     expect(crashes).to.have.length(MAX_ATTEMPTS);
     expect(current!.child.exitCode).to.equal(null);
+    expect(current!.output).to.contain('running it alone');
   });
 });
