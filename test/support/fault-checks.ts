@@ -4,7 +4,7 @@
  */
 import net from 'node:net';
 import { expect } from 'chai';
-import type { Caller } from './harness.js';
+import { Caller } from './harness.js';
 import type { SlackEmulator } from './slack-emulator.js';
 
 /** The event type slack_post_message tags its posts with (src/functions/slack/post-message.ts). */
@@ -81,4 +81,33 @@ export async function tempPostgresDatabase(prefix: string): Promise<{ url: strin
   const url = new URL(PG_URL);
   url.pathname = `/${name}`;
   return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`) };
+}
+
+const closedCallers = new WeakMap<Caller, string>();
+
+/**
+ * Opens a Caller and remembers if its broker connection closes. On the shared test broker
+ * another test's `rabbitmqctl close_all_connections` or `stop_app` takes the caller's
+ * exclusive reply queue with it, and with it any reply not yet consumed.
+ */
+export async function openWatchedCaller(): Promise<Caller> {
+  const caller = await Caller.open();
+  caller.connection.on('close', (err?: Error) => closedCallers.set(caller, err?.message ?? 'closed'));
+  return caller;
+}
+
+/**
+ * Caller.waitForFinal, failing with what explains a missing reply: whether the caller's
+ * own connection was closed by the broker, and the end of a worker's output.
+ */
+export async function waitForFinal(caller: Caller, ids: string[], timeoutMs: number, workerOutput: () => string): Promise<void> {
+  try {
+    await caller.waitForFinal(ids, timeoutMs);
+  } catch (err) {
+    const closed = closedCallers.get(caller);
+    const why = closed
+      ? `the caller's own broker connection was closed (${closed}), losing replies with its reply queue`
+      : "the caller's broker connection stayed up";
+    throw new Error(`${(err as Error).message}; ${why}; a worker said:\n${workerOutput().slice(-3000)}`);
+  }
 }

@@ -17,8 +17,8 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { expect } from 'chai';
 import { SqliteStore } from '../../../src/core/store/sqlite-store.js';
-import { expectAnsweredSuccessfully, postsByInvocation } from '../../support/fault-checks.js';
-import { Caller, deleteDestination, queueDepth, WorkerProcess, writeConfig, type TestConfig } from '../../support/harness.js';
+import { expectAnsweredSuccessfully, openWatchedCaller, postsByInvocation, waitForFinal } from '../../support/fault-checks.js';
+import { type Caller, deleteDestination, queueDepth, WorkerProcess, writeConfig, type TestConfig } from '../../support/harness.js';
 import { SlackEmulator } from '../../support/slack-emulator.js';
 
 /** Issue #5 asks for at least 200 invocations. */
@@ -39,7 +39,7 @@ describe('fault: worker killed (SIGKILL) mid-batch and restarted', function () {
       worker: { num_workers: 25, max_attempts: 5 },
       sections: { fn_slack: { api_token: emu.botToken, api_url: emu.apiUrl } },
     });
-    caller = await Caller.open();
+    caller = await openWatchedCaller();
   });
 
   after(async () => {
@@ -103,9 +103,7 @@ describe('fault: worker killed (SIGKILL) mid-batch and restarted', function () {
     const second = WorkerProcess.start(cfg.file);
     workers.push(second);
     await second.waitFor();
-    await caller.waitForFinal(ids, 90_000).catch((err: Error) => {
-      throw new Error(`${err.message}; restarted worker said:\n${second.output.slice(-4000)}`);
-    });
+    await waitForFinal(caller, ids, 90_000, () => second.output);
     // Redeliveries acked without a reply may still be in flight: let them settle before counting.
     const settle = Date.now() + 10_000;
     while ((await queueDepth(cfg.destination)) > 0 && Date.now() < settle) await new Promise((r) => setTimeout(r, 100));

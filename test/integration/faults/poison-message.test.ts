@@ -18,8 +18,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { SqliteStore } from '../../../src/core/store/sqlite-store.js';
-import { expectAnsweredSuccessfully } from '../../support/fault-checks.js';
-import { Caller, deleteDestination, ECHO_PLUGIN, queueDepth, REPO_ROOT, WorkerProcess, writeConfig, type TestConfig } from '../../support/harness.js';
+import { expectAnsweredSuccessfully, openWatchedCaller, waitForFinal } from '../../support/fault-checks.js';
+import { type Caller, deleteDestination, ECHO_PLUGIN, queueDepth, REPO_ROOT, WorkerProcess, writeConfig, type TestConfig } from '../../support/harness.js';
 
 const CRASH_PLUGIN = path.join(REPO_ROOT, 'test', 'support', 'crash-plugin.ts');
 const MAX_ATTEMPTS = 3;
@@ -38,7 +38,7 @@ describe('fault: a message that kills the worker process every time', function (
       worker: { num_workers: 25, max_attempts: MAX_ATTEMPTS, plugins: `${ECHO_PLUGIN}, ${CRASH_PLUGIN}` },
       sections: { fn_test_crash: {} },
     });
-    caller = await Caller.open();
+    caller = await openWatchedCaller();
   });
 
   after(async () => {
@@ -83,9 +83,7 @@ describe('fault: a message that kills the worker process every time', function (
     });
     const poison = randomUUID();
     caller.publish(cfg.destination, caller.invocation('test_kill_worker', {}), { messageId: poison, correlationId: poison });
-    await caller.waitForFinal([poison], 60_000).catch((err: Error) => {
-      throw new Error(`${err.message}; worker exits so far: ${crashes.join(', ')}; last worker said:\n${current?.output.slice(-3000)}`);
-    });
+    await waitForFinal(caller, [poison], 60_000, () => `(exits so far: ${crashes.join(', ')})\n${current?.output ?? ''}`);
     const [reply, ...more] = caller.finalReplies(poison);
     expect(more).to.have.length(0);
     expect(reply!.message_type).to.equal(1);
@@ -94,7 +92,7 @@ describe('fault: a message that kills the worker process every time', function (
     expect(crashes).to.deep.equal(Array(MAX_ATTEMPTS).fill('SIGKILL'));
 
     // The crashes are not charged to the innocent ones: each completes, once.
-    await caller.waitForFinal(innocents, 60_000);
+    await waitForFinal(caller, innocents, 60_000, () => current?.output ?? '');
     for (const id of expectAnsweredSuccessfully(caller, innocents)) {
       expect(unconfirmed.has(id), `${id} answered twice although its reply was recorded as confirmed`).to.equal(true);
     }
@@ -108,7 +106,7 @@ describe('fault: a message that kills the worker process every time', function (
 
     // The worker that dead-lettered it is still up and serves the next invocations.
     const ok = Array.from({ length: 5 }, () => caller.publish(cfg.destination, caller.invocation('test_echo', { text: 'after' })));
-    await caller.waitForFinal(ok);
+    await waitForFinal(caller, ok, 30_000, () => current?.output ?? '');
     for (const id of ok) expect(caller.finalReplies(id)[0]!.message).to.equal('Completed');
     await sleep(500);
     expect(crashes).to.have.length(MAX_ATTEMPTS);

@@ -10,8 +10,8 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { expect } from 'chai';
 import { openStore, type Store } from '../../../src/core/store/index.js';
-import { expectAnsweredSuccessfully, postsByInvocation, tempPostgresDatabase } from '../../support/fault-checks.js';
-import { Caller, deleteDestination, tempDir, uniqueName, WorkerProcess, writeConfig } from '../../support/harness.js';
+import { expectAnsweredSuccessfully, openWatchedCaller, postsByInvocation, tempPostgresDatabase, waitForFinal } from '../../support/fault-checks.js';
+import { type Caller, deleteDestination, tempDir, uniqueName, WorkerProcess, writeConfig } from '../../support/harness.js';
 import { SlackEmulator } from '../../support/slack-emulator.js';
 
 /** Pairs per run: each pair is one new incident; more pairs, more chances for a race to show. */
@@ -27,7 +27,7 @@ describe('fault: two invocations for the same new incident at once', function ()
 
   beforeEach(async () => {
     emu = await SlackEmulator.start();
-    caller = await Caller.open();
+    caller = await openWatchedCaller();
     destination = uniqueName('same_inc');
   });
 
@@ -72,7 +72,7 @@ describe('fault: two invocations for the same new incident at once', function ()
         );
       }
     }
-    await caller.waitForFinal(ids, 90_000);
+    await waitForFinal(caller, ids, 90_000, () => workers.map((w) => w.output.slice(-1000)).join('\n---\n'));
     expect(expectAnsweredSuccessfully(caller, ids)).to.deep.equal([]);
     const posts = postsByInvocation(emu);
     for (const id of ids) expect(posts.get(id) ?? []).to.have.length(1);

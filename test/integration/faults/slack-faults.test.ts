@@ -12,8 +12,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import { expectAnsweredSuccessfully, postsByInvocation } from '../../support/fault-checks.js';
-import { Caller, deleteDestination, queueDepth, WorkerProcess, writeConfig, type TestConfig } from '../../support/harness.js';
+import { expectAnsweredSuccessfully, openWatchedCaller, postsByInvocation, waitForFinal } from '../../support/fault-checks.js';
+import { type Caller, deleteDestination, queueDepth, WorkerProcess, writeConfig, type TestConfig } from '../../support/harness.js';
 import { SlackEmulator } from '../../support/slack-emulator.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -27,7 +27,7 @@ describe('fault: Slack rate limits and outages', function () {
 
   beforeEach(async () => {
     emu = await SlackEmulator.start();
-    caller = await Caller.open();
+    caller = await openWatchedCaller();
   });
 
   afterEach(async () => {
@@ -72,7 +72,7 @@ describe('fault: Slack rate limits and outages', function () {
     emu.failNext('chat.getPermalink', { status: 503, times: 3 });
     emu.failNext('conversations.members', { retryAfter: 2, times: 2 });
     const ids = publishPosts(24, `rl-${randomUUID().slice(0, 6)}`);
-    await caller.waitForFinal(ids, 90_000);
+    await waitForFinal(caller, ids, 90_000, () => worker!.output);
     await sleep(300);
 
     const twice = expectAnsweredSuccessfully(caller, ids);
@@ -96,7 +96,7 @@ describe('fault: Slack rate limits and outages', function () {
     await start({ retry_budget: 2 }, 2);
     emu.setDown(true);
     const ids = publishPosts(3, `down-${randomUUID().slice(0, 6)}`);
-    await caller.waitForFinal(ids, 60_000);
+    await waitForFinal(caller, ids, 60_000, () => worker!.output);
     for (const id of ids) {
       const replies = caller.replies.get(id)!;
       const finals = replies.filter((r) => r.complete === true);

@@ -12,8 +12,8 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { openStore } from '../../../src/core/store/index.js';
-import { expectAnsweredSuccessfully, postsByInvocation, tempPostgresDatabase } from '../../support/fault-checks.js';
-import { Caller, deleteDestination, queueDepth, uniqueName, WorkerProcess, writeConfig } from '../../support/harness.js';
+import { expectAnsweredSuccessfully, openWatchedCaller, postsByInvocation, tempPostgresDatabase, waitForFinal } from '../../support/fault-checks.js';
+import { type Caller, deleteDestination, queueDepth, uniqueName, WorkerProcess, writeConfig } from '../../support/harness.js';
 import { SlackEmulator } from '../../support/slack-emulator.js';
 
 const WORKERS = 3;
@@ -30,7 +30,7 @@ describe('three workers on one queue and one PostgreSQL store', function () {
 
   before(async () => {
     emu = await SlackEmulator.start();
-    caller = await Caller.open();
+    caller = await openWatchedCaller();
     db = await tempPostgresDatabase('multi_worker');
   });
 
@@ -83,7 +83,7 @@ describe('three workers on one queue and one PostgreSQL store', function () {
     const answeredAtStop = answered();
     expect(answeredAtStop, 'the worker must stop in the middle of the batch').to.be.lessThan(INVOCATIONS);
 
-    await caller.waitForFinal(ids, 120_000);
+    await waitForFinal(caller, ids, 120_000, () => workers.map((w) => w.output.slice(-1000)).join('\n---\n'));
     await new Promise((r) => setTimeout(r, 500));
 
     expect(expectAnsweredSuccessfully(caller, ids), 'invocations answered twice').to.deep.equal([]);
