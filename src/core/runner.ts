@@ -181,7 +181,7 @@ export class Runner {
     // the second waits for the first, then is answered from the ledger.
     const previous = this.inFlight.get(invocation.id);
     if (previous) await previous.catch(() => undefined);
-    const work = this.isolateIfSuspect(invocation.id, () => this.run(delivery, invocation, fn, started));
+    const work = this.isolateIfSuspect(delivery, invocation.id, () => this.run(delivery, invocation, fn, started));
     this.inFlight.set(invocation.id, work);
     try {
       return await work;
@@ -196,9 +196,11 @@ export class Runner {
    * process. Such deliveries run one at a time, so that if one kills the process again
    * the others are not running, and their delivery counts are not charged for a crash
    * they did not cause (which would dead-letter innocent invocations after
-   * `max_attempts` crashes caused by one poison message).
+   * `max_attempts` crashes caused by one poison message). Only broker redeliveries can be
+   * suspects, so a first delivery costs no extra ledger read.
    */
-  private async isolateIfSuspect<T>(invocationId: string, work: () => Promise<T>): Promise<T> {
+  private async isolateIfSuspect<T>(delivery: Delivery, invocationId: string, work: () => Promise<T>): Promise<T> {
+    if (!delivery.redelivered) return work();
     let suspect = false;
     try {
       const entry = await this.opts.store.ledger.get(invocationId);
