@@ -9,9 +9,12 @@
  *    reaches the ledger or a handler;
  * 2. `ledger.begin` — a redelivery of a finished invocation is answered from the ledger;
  * 3. run the handler, forwarding its progress messages;
- * 4. `ledger.finish` with the final reply, *then* send the reply, *then* ack. A crash
- *    between any two steps leads to a redelivery that the ledger answers, so the caller
- *    always gets its reply and the handler's effect happens once.
+ * 4. `ledger.finish` with the final reply, *then* send the reply, *then* record in the
+ *    ledger that the broker confirmed it, *then* ack. A crash between any two steps leads
+ *    to a redelivery that the ledger answers, so the caller always gets its reply and the
+ *    handler's effect happens once. A broker redelivery (the `redelivered` flag) of an
+ *    invocation whose reply is recorded as confirmed is acked without a second reply; a
+ *    caller publishing the same message_id again still gets the stored reply.
  */
 import os from 'node:os';
 import {
@@ -37,6 +40,7 @@ import {
 import type { FunctionContext } from './plugin.js';
 import type { PluginRegistry, RegisteredFunction } from './registry.js';
 import type { Platform } from './platform/platform.js';
+import { KeyedMutex } from './store/keyed-mutex.js';
 import type { Store } from './store/store.js';
 
 /** One request message as the transport hands it over. */
@@ -102,6 +106,8 @@ export class Runner {
   private idleWaiters: (() => void)[] = [];
   private readonly abort = new AbortController();
   private stopping = false;
+  /** Serialises deliveries whose earlier delivery ended with its process (see isolateIfSuspect). */
+  private readonly suspects = new KeyedMutex();
 
   constructor(private readonly opts: RunnerOptions) {
     this.host = opts.host ?? os.hostname();
@@ -175,13 +181,36 @@ export class Runner {
     // the second waits for the first, then is answered from the ledger.
     const previous = this.inFlight.get(invocation.id);
     if (previous) await previous.catch(() => undefined);
-    const work = this.run(delivery, invocation, fn, started);
+    const work = this.isolateIfSuspect(delivery, invocation.id, () => this.run(delivery, invocation, fn, started));
     this.inFlight.set(invocation.id, work);
     try {
       return await work;
     } finally {
       if (this.inFlight.get(invocation.id) === work) this.inFlight.delete(invocation.id);
     }
+  }
+
+  /**
+   * An invocation whose earlier delivery began and neither finished nor was handed back
+   * ended with its worker process (or its broker connection): it may be what killed the
+   * process. Such deliveries run one at a time, so that if one kills the process again
+   * the others are not running, and their delivery counts are not charged for a crash
+   * they did not cause (which would dead-letter innocent invocations after
+   * `max_attempts` crashes caused by one poison message). Only broker redeliveries can be
+   * suspects, so a first delivery costs no extra ledger read.
+   */
+  private async isolateIfSuspect<T>(delivery: Delivery, invocationId: string, work: () => Promise<T>): Promise<T> {
+    if (!delivery.redelivered) return work();
+    let suspect = false;
+    try {
+      const entry = await this.opts.store.ledger.get(invocationId);
+      suspect = entry?.state === 'running' && entry.inFlight;
+    } catch {
+      // The ledger is unreachable: run() finds out and hands the message back.
+    }
+    if (!suspect) return work();
+    this.opts.log.info(`Invocation ${invocationId}: its earlier delivery ended with its worker; running it alone among such deliveries`);
+    return this.suspects.run('crash-suspects', work);
   }
 
   private async run(delivery: Delivery, invocation: Invocation, fn: RegisteredFunction, started: number): Promise<Disposition> {
@@ -203,10 +232,17 @@ export class Runner {
     try {
       const begun = await store.ledger.begin(invocation.id, name);
       if (begun.finished && begun.entry.reply) {
+        if (delivery.redelivered && begun.entry.repliedAt) {
+          // The worker that handled it died (or lost the broker) after the caller's reply
+          // was confirmed but before the ack: the caller has its answer already.
+          invLog.info(`Invocation already ${begun.entry.state} and answered; acking the broker's redelivery without a second reply`);
+          this.report({ functionName: name, outcome: 'replayed', code: 'already_replied', durationMs: Date.now() - started });
+          return 'ack';
+        }
         invLog.info(`Invocation already ${begun.entry.state}; answering from the ledger`);
-        await this.sendFinal(delivery, begun.entry.reply as unknown as FinalReply);
+        const sent = await this.sendFinal(delivery, begun.entry.reply as unknown as FinalReply, invocation.id);
         this.report({ functionName: name, outcome: 'replayed', durationMs: Date.now() - started });
-        return 'ack';
+        return sent ? 'ack' : 'requeue';
       }
       attempt = begun.entry.attempts;
       if (begun.interrupted) invLog.warn(`Delivery ${attempt} of an invocation that did not finish before`);
@@ -261,7 +297,7 @@ export class Runner {
         host: this.host,
       });
       await store.ledger.finish(invocation.id, 'succeeded', reply as unknown as Record<string, unknown>);
-      const sent = await this.sendFinal(delivery, reply);
+      const sent = await this.sendFinal(delivery, reply, invocation.id);
       invLog.info(`Completed ${name} in ${Date.now() - started} ms`);
       this.report({ functionName: name, outcome: 'succeeded', durationMs: Date.now() - started });
       return sent ? 'ack' : 'requeue';
@@ -285,6 +321,10 @@ export class Runner {
     const name = invocation.functionName;
     if (!decision.replyNow) {
       invLog.warn(`Attempt ${attempt} of ${this.opts.maxAttempts} failed, will retry: ${error.message}`, { code: error.code });
+      // Handed back, not crashed: its next delivery need not run in isolation.
+      await this.opts.store.ledger.release(invocation.id).catch((err: Error) => {
+        invLog.warn(`Could not record the retry in the ledger: ${err.message}`);
+      });
       await delivery
         .reply(progressReply(`Attempt ${attempt} failed (${error.message}); retrying`))
         .catch(() => undefined);
@@ -304,7 +344,7 @@ export class Runner {
       invLog.error(`Could not record the failure in the ledger: ${(err as Error).message}`);
       return 'requeue';
     }
-    const sent = await this.sendFinal(delivery, reply);
+    const sent = await this.sendFinal(delivery, reply, invocation.id);
     this.report({
       functionName: name,
       outcome: decision.disposition === 'dead-letter' ? 'dead-lettered' : 'failed',
@@ -314,15 +354,27 @@ export class Runner {
     return sent ? decision.disposition : 'requeue';
   }
 
-  /** Sends a final reply; false when it could not be confirmed (the message is then redelivered). */
-  private async sendFinal(delivery: Delivery, reply: FinalReply): Promise<boolean> {
+  /**
+   * Sends a final reply; false when it could not be confirmed (the message is then
+   * redelivered). With an `invocationId` (the ledger holds the invocation) a confirmed
+   * reply is recorded, so that a broker redelivery is not answered a second time.
+   */
+  private async sendFinal(delivery: Delivery, reply: FinalReply, invocationId?: string): Promise<boolean> {
     try {
       await delivery.reply(reply);
-      return true;
     } catch (err) {
       this.opts.log.warn(`Could not send the final reply to ${delivery.replyTo ?? '(none)'}: ${(err as Error).message}`);
       return false;
     }
+    if (invocationId !== undefined && delivery.replyTo) {
+      try {
+        await this.opts.store.ledger.markReplied(invocationId);
+      } catch (err) {
+        // Not fatal: a redelivery would then answer once more from the ledger (same reply).
+        this.opts.log.warn(`Could not record the confirmed reply of ${invocationId} in the ledger: ${(err as Error).message}`);
+      }
+    }
+    return true;
   }
 
   private report(outcome: InvocationOutcome): void {

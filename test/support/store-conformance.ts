@@ -136,6 +136,8 @@ export function storeConformance(name: string, open: () => Promise<Store>, clean
             state: 'running',
             attempts: 1,
             reply: null,
+            repliedAt: null,
+            inFlight: true,
           });
           expect(b.entry.createdAt).to.be.instanceOf(Date);
           expect(b.entry.createdAt.getTime()).to.be.within(t0 - 5000, Date.now() + 5000);
@@ -186,6 +188,48 @@ export function storeConformance(name: string, open: () => Promise<Store>, clean
           expect(got!.functionName).to.equal('slack_archive_channel');
           expect(got!.createdAt.getTime()).to.equal(started.entry.createdAt.getTime());
           expect(got!.updatedAt.getTime()).to.be.greaterThan(started.entry.updatedAt.getTime());
+        });
+
+        it('inFlight: set by begin, cleared by release and finish; a release of a finished entry changes nothing', async function () {
+          await store.ledger.begin('inv-f', 'fn');
+          expect((await store.ledger.get('inv-f'))?.inFlight).to.equal(true);
+          await store.ledger.release('inv-f');
+          const released = (await store.ledger.get('inv-f'))!;
+          expect(released.inFlight).to.equal(false);
+          expect(released.state).to.equal('running');
+          expect(released.attempts).to.equal(1);
+          const again = await store.ledger.begin('inv-f', 'fn');
+          expect(again.entry.inFlight).to.equal(true);
+          expect(again.entry.attempts).to.equal(2);
+          await store.ledger.finish('inv-f', 'succeeded', { ok: true });
+          expect((await store.ledger.get('inv-f'))?.inFlight).to.equal(false);
+          await store.ledger.begin('inv-f', 'fn');
+          await store.ledger.release('inv-f');
+          const done = (await store.ledger.get('inv-f'))!;
+          expect(done).to.include({ state: 'succeeded', attempts: 2, inFlight: false });
+          await store.ledger.release('unknown');
+          expect(await store.ledger.get('unknown')).to.equal(undefined);
+        });
+
+        it('markReplied marks a finished entry once, keeps the first time, and ignores running or unknown ones', async function () {
+          await store.ledger.begin('inv-r', 'fn');
+          expect((await store.ledger.get('inv-r'))?.repliedAt).to.equal(null);
+          expect(await store.ledger.markReplied('inv-r')).to.equal(false);
+          expect((await store.ledger.get('inv-r'))?.repliedAt).to.equal(null);
+          await store.ledger.finish('inv-r', 'succeeded', { ok: true });
+          expect((await store.ledger.get('inv-r'))?.repliedAt).to.equal(null);
+          const t0 = Date.now();
+          expect(await store.ledger.markReplied('inv-r')).to.equal(true);
+          const first = (await store.ledger.get('inv-r'))!.repliedAt;
+          expect(first).to.be.instanceOf(Date);
+          expect(first!.getTime()).to.be.within(t0 - 5000, Date.now() + 5000);
+          await sleep(5);
+          expect(await store.ledger.markReplied('inv-r')).to.equal(true);
+          expect((await store.ledger.get('inv-r'))!.repliedAt!.getTime()).to.equal(first!.getTime());
+          const again = await store.ledger.begin('inv-r', 'fn');
+          expect(again.finished).to.equal(true);
+          expect(again.entry.repliedAt!.getTime()).to.equal(first!.getTime());
+          expect(await store.ledger.markReplied('nope')).to.equal(false);
         });
 
         it('get of an unknown invocation is undefined', async function () {

@@ -85,6 +85,14 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
        )`,
     ],
   },
+  {
+    version: 4,
+    description: 'invocation_ledger: replied_at (final reply confirmed), in_flight (a delivery is running)',
+    steps: [
+      'ALTER TABLE invocation_ledger ADD COLUMN replied_at TIMESTAMPTZ',
+      'ALTER TABLE invocation_ledger ADD COLUMN in_flight BOOLEAN NOT NULL DEFAULT false',
+    ],
+  },
 ];
 
 export interface PostgresStoreOptions {
@@ -174,6 +182,8 @@ interface LedgerRecord {
   state: LedgerState;
   attempts: number;
   reply: Record<string, unknown> | null;
+  replied_at: Date | null;
+  in_flight: boolean;
   created_at: Date;
   updated_at: Date;
 }
@@ -222,6 +232,8 @@ function toLedgerEntry(r: LedgerRecord): LedgerEntry {
     state: r.state,
     attempts: r.attempts,
     reply: r.reply,
+    repliedAt: r.replied_at,
+    inFlight: r.in_flight,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -290,11 +302,12 @@ export class PostgresStore implements Store {
         // here, so the returned state is the state before this delivery; `xmax = 0`
         // holds only for a freshly inserted row version.
         const { rows } = await this.query<LedgerRecord & { inserted: boolean }>(
-          `INSERT INTO invocation_ledger AS l (invocation_id, function_name, state, attempts, reply, created_at, updated_at)
-           VALUES ($1, $2, 'running', 1, NULL, now(), now())
+          `INSERT INTO invocation_ledger AS l (invocation_id, function_name, state, attempts, reply, created_at, updated_at, in_flight)
+           VALUES ($1, $2, 'running', 1, NULL, now(), now(), true)
            ON CONFLICT (invocation_id) DO UPDATE SET
              attempts   = CASE WHEN l.state = 'running' THEN l.attempts + 1 ELSE l.attempts END,
-             updated_at = CASE WHEN l.state = 'running' THEN now() ELSE l.updated_at END
+             updated_at = CASE WHEN l.state = 'running' THEN now() ELSE l.updated_at END,
+             in_flight  = (l.state = 'running') OR l.in_flight
            RETURNING l.*, (l.xmax = 0) AS inserted`,
           [invocationId, functionName],
         );
@@ -309,9 +322,22 @@ export class PostgresStore implements Store {
           `INSERT INTO invocation_ledger AS l (invocation_id, function_name, state, attempts, reply, created_at, updated_at)
            VALUES ($1, '', $2, 1, $3::jsonb, now(), now())
            ON CONFLICT (invocation_id) DO UPDATE SET state = EXCLUDED.state, reply = EXCLUDED.reply,
-             updated_at = EXCLUDED.updated_at`,
+             updated_at = EXCLUDED.updated_at, in_flight = false`,
           [invocationId, state, JSON.stringify(reply)],
         );
+      },
+      release: async (invocationId) => {
+        await this.query(`UPDATE invocation_ledger SET in_flight = false WHERE invocation_id = $1 AND state = 'running'`, [
+          invocationId,
+        ]);
+      },
+      markReplied: async (invocationId) => {
+        const result = await this.query(
+          `UPDATE invocation_ledger SET replied_at = COALESCE(replied_at, now())
+           WHERE invocation_id = $1 AND state <> 'running'`,
+          [invocationId],
+        );
+        return result.rowCount === 1;
       },
       get: async (invocationId) => {
         const { rows } = await this.query<LedgerRecord>('SELECT * FROM invocation_ledger WHERE invocation_id = $1', [

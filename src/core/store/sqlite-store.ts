@@ -84,6 +84,14 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
        )`,
     ],
   },
+  {
+    version: 4,
+    description: 'invocation_ledger: replied_at (final reply confirmed), in_flight (a delivery is running)',
+    steps: [
+      'ALTER TABLE invocation_ledger ADD COLUMN replied_at INTEGER',
+      'ALTER TABLE invocation_ledger ADD COLUMN in_flight INTEGER NOT NULL DEFAULT 0 CHECK (in_flight IN (0, 1))',
+    ],
+  },
 ];
 
 /** Shared by every SqliteStore in this process; keys are prefixed with the database identity. */
@@ -96,6 +104,8 @@ interface LedgerRecord {
   state: LedgerState;
   attempts: number;
   reply: string | null;
+  replied_at: number | null;
+  in_flight: number;
   created_at: number;
   updated_at: number;
 }
@@ -144,6 +154,8 @@ function toLedgerEntry(r: LedgerRecord): LedgerEntry {
     state: r.state,
     attempts: r.attempts,
     reply: r.reply === null ? null : (JSON.parse(r.reply) as Record<string, unknown>),
+    repliedAt: r.replied_at === null ? null : new Date(r.replied_at),
+    inFlight: r.in_flight === 1,
     createdAt: new Date(r.created_at),
     updatedAt: new Date(r.updated_at),
   };
@@ -183,18 +195,25 @@ function prepareStatements(db: Database.Database) {
   return {
     ledgerGet: db.prepare<[string], LedgerRecord>('SELECT * FROM invocation_ledger WHERE invocation_id = ?'),
     ledgerInsert: db.prepare<[string, string, number, number]>(
-      `INSERT INTO invocation_ledger (invocation_id, function_name, state, attempts, reply, created_at, updated_at)
-       VALUES (?, ?, 'running', 1, NULL, ?, ?)`,
+      `INSERT INTO invocation_ledger (invocation_id, function_name, state, attempts, reply, created_at, updated_at, in_flight)
+       VALUES (?, ?, 'running', 1, NULL, ?, ?, 1)`,
     ),
     ledgerRetry: db.prepare<[number, string]>(
-      `UPDATE invocation_ledger SET attempts = attempts + 1, updated_at = ?
+      `UPDATE invocation_ledger SET attempts = attempts + 1, updated_at = ?, in_flight = 1
        WHERE invocation_id = ? AND state = 'running'`,
     ),
     ledgerFinish: db.prepare<[string, string, string | null, number, number]>(
       `INSERT INTO invocation_ledger (invocation_id, function_name, state, attempts, reply, created_at, updated_at)
        VALUES (?, '', ?, 1, ?, ?, ?)
        ON CONFLICT (invocation_id) DO UPDATE SET state = excluded.state, reply = excluded.reply,
-         updated_at = excluded.updated_at`,
+         updated_at = excluded.updated_at, in_flight = 0`,
+    ),
+    ledgerRelease: db.prepare<[string]>(
+      `UPDATE invocation_ledger SET in_flight = 0 WHERE invocation_id = ? AND state = 'running'`,
+    ),
+    ledgerReplied: db.prepare<[number, string]>(
+      `UPDATE invocation_ledger SET replied_at = COALESCE(replied_at, ?)
+       WHERE invocation_id = ? AND state <> 'running'`,
     ),
     ledgerPrune: db.prepare<[number]>(`DELETE FROM invocation_ledger WHERE state <> 'running' AND updated_at < ?`),
     convGet: db.prepare<[string], ConversationRecord>('SELECT * FROM slack_conversations_db WHERE slack_db_res_id = ?'),
@@ -265,6 +284,10 @@ export class SqliteStore implements Store {
         const now = Date.now();
         this.stmts().ledgerFinish.run(invocationId, state, JSON.stringify(reply), now, now);
       },
+      release: async (invocationId) => {
+        this.stmts().ledgerRelease.run(invocationId);
+      },
+      markReplied: async (invocationId) => this.stmts().ledgerReplied.run(Date.now(), invocationId).changes === 1,
       get: async (invocationId) => {
         const r = this.stmts().ledgerGet.get(invocationId);
         return r === undefined ? undefined : toLedgerEntry(r);

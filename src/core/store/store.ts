@@ -15,6 +15,17 @@ export interface LedgerEntry {
   attempts: number;
   /** The final reply body, kept so a redelivery gets the same answer. */
   reply: Record<string, unknown> | null;
+  /**
+   * When the broker confirmed the final reply (null until then). A broker redelivery of
+   * an invocation whose reply was confirmed is acked without answering again.
+   */
+  repliedAt: Date | null;
+  /**
+   * True from `begin` until the delivery finished or was handed back (`release`). Still
+   * true at the next `begin`, the earlier delivery ended with the worker process or its
+   * broker connection: a crash, maybe caused by this very invocation.
+   */
+  inFlight: boolean;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -36,6 +47,13 @@ export interface InvocationLedger {
   begin(invocationId: string, functionName: string): Promise<LedgerBegin>;
   /** Records the final outcome and the reply sent. */
   finish(invocationId: string, state: Exclude<LedgerState, 'running'>, reply: Record<string, unknown>): Promise<void>;
+  /** Records that a delivery was handed back to the broker without finishing (a retry). */
+  release(invocationId: string): Promise<void>;
+  /**
+   * Records that the broker confirmed the final reply. Only a finished entry is marked;
+   * the first time is kept. Returns whether a finished entry exists.
+   */
+  markReplied(invocationId: string): Promise<boolean>;
   get(invocationId: string): Promise<LedgerEntry | undefined>;
   /** Deletes finished entries older than `before`; returns how many. */
   prune(before: Date): Promise<number>;

@@ -1,0 +1,177 @@
+/**
+ * Fault: the broker goes away mid-batch (issue #5).
+ *
+ * - The broker closing every connection (`rabbitmqctl close_all_connections`) is covered
+ *   by test/integration/core/worker-run.test.ts ("survives the broker closing its
+ *   connections mid-batch"): the worker reconnects and every invocation has one effect.
+ * - Here the broker application is stopped and started again (`rabbitmqctl stop_app` /
+ *   `start_app`). The caller uses a durable reply queue, as a SOAR platform does, so
+ *   replies survive the restart and no invocation needs to be published again: the
+ *   worker must reconnect by itself and answer every invocation, each with one effect.
+ *
+ * The broker is shared with other tests: it is stopped for a few seconds only, always
+ * started again (also when the test fails), and the test waits until it accepts
+ * connections before going on.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import amqp, { type ChannelModel } from 'amqplib';
+import { expect } from 'chai';
+import { waitForPort } from '../../support/fault-checks.js';
+import { AMQP_URL, deleteDestination, queueDepth, uniqueName, WorkerProcess, writeConfig, type TestConfig } from '../../support/harness.js';
+
+const INVOCATIONS = 80;
+/** With 10 in flight, the batch takes about INVOCATIONS / 10 × SLEEP_MS: long enough to stop the broker in it. */
+const SLEEP_MS = 800;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs rabbitmqctl without blocking the event loop (the reply consumer keeps going meanwhile). */
+async function rabbitmqctl(...args: string[]): Promise<void> {
+  await promisify(execFile)('rabbitmqctl', args, { timeout: 60_000 });
+}
+
+/** Starts the broker application (a no-op when it runs) and waits until it takes connections. */
+async function ensureBrokerUp(): Promise<void> {
+  await rabbitmqctl('start_app');
+  await waitForPort(5672);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      const c = await amqp.connect(AMQP_URL);
+      await c.close();
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(250);
+    }
+  }
+}
+
+/** A caller's durable reply queue, consumed again after each reconnect. */
+class DurableReplies {
+  readonly finals = new Map<string, Record<string, unknown>[]>();
+  private connection: ChannelModel | undefined;
+
+  constructor(readonly queue: string) {}
+
+  async connect(): Promise<void> {
+    const connection = await amqp.connect(AMQP_URL);
+    connection.on('error', () => undefined);
+    const ch = await connection.createChannel();
+    ch.on('error', () => undefined);
+    await ch.assertQueue(this.queue, { durable: true });
+    await ch.consume(this.queue, (msg) => {
+      if (!msg) return;
+      const body = JSON.parse(msg.content.toString('utf8')) as Record<string, unknown>;
+      // A reply this consumer had received but not yet acked when the broker stopped is
+      // delivered to it again (redelivered): that is the caller's duplicate, not the worker's.
+      if (body.complete === true && !(msg.fields.redelivered && this.finals.has(String(msg.properties.correlationId)))) {
+        const id = String(msg.properties.correlationId);
+        this.finals.set(id, [...(this.finals.get(id) ?? []), body]);
+      }
+      ch.ack(msg);
+    });
+    this.connection = connection;
+  }
+
+  async close(): Promise<void> {
+    await this.connection?.close().catch(() => undefined);
+  }
+}
+
+describe('fault: broker stopped and started again (rabbitmqctl stop_app / start_app)', function () {
+  this.timeout(180_000);
+  let cfg: TestConfig;
+  let worker: WorkerProcess | undefined;
+  let replies: DurableReplies;
+
+  before(async () => {
+    cfg = writeConfig({ worker: { num_workers: 10, reconnect_max_delay: 1 } });
+    replies = new DurableReplies(uniqueName('durable_replies'));
+    await replies.connect();
+  });
+
+  after(async () => {
+    await ensureBrokerUp();
+    await worker?.stop('SIGKILL');
+    await replies?.close();
+    await deleteDestination(cfg.destination);
+    const c = await amqp.connect(AMQP_URL);
+    const ch = await c.createChannel();
+    await ch.deleteQueue(replies.queue).catch(() => undefined);
+    await c.close();
+  });
+
+  it('the worker reconnects by itself and every invocation is answered, each with one effect', async () => {
+    worker = WorkerProcess.start(cfg.file);
+    await worker.waitFor();
+    const ids: string[] = [];
+    const publisher = await amqp.connect(AMQP_URL);
+    try {
+      const ch = await publisher.createConfirmChannel();
+      for (let i = 0; i < INVOCATIONS; i++) {
+        const id = randomUUID();
+        ids.push(id);
+        const body = { function: { name: 'test_sleep' }, inputs: { ms: SLEEP_MS } };
+        ch.sendToQueue(cfg.destination, Buffer.from(JSON.stringify(body)), {
+          messageId: id,
+          correlationId: id,
+          replyTo: replies.queue,
+          contentType: 'application/json',
+          persistent: true,
+        });
+      }
+      await ch.waitForConfirms();
+    } finally {
+      await publisher.close();
+    }
+
+    // Stop the broker once part of the batch is answered and more is in flight.
+    const deadline = Date.now() + 60_000;
+    while (replies.finals.size < INVOCATIONS / 4) {
+      if (Date.now() > deadline) throw new Error(`only ${replies.finals.size} answered:\n${worker.output}`);
+      await sleep(10);
+    }
+    let answeredAtStop: number;
+    try {
+      await rabbitmqctl('stop_app');
+      answeredAtStop = replies.finals.size;
+      await worker.waitFor('Lost the broker connection', 30_000);
+      await sleep(2000);
+    } finally {
+      await ensureBrokerUp();
+    }
+    await replies.close();
+    await replies.connect();
+    expect(answeredAtStop, 'the broker must stop in the middle of the batch').to.be.lessThan(INVOCATIONS);
+
+    const answerDeadline = Date.now() + 90_000;
+    while (ids.some((id) => !replies.finals.has(id))) {
+      if (Date.now() > answerDeadline) {
+        const missing = ids.filter((id) => !replies.finals.has(id)).length;
+        throw new Error(`${missing} of ${INVOCATIONS} unanswered after the restart:\n${worker.output.slice(-4000)}`);
+      }
+      await sleep(100);
+    }
+    await sleep(500);
+
+    expect(worker.child.exitCode, 'the worker kept running').to.equal(null);
+    expect(worker.output).to.match(/Lost the broker connection[\s\S]*Connected to the broker/);
+    let twice = 0;
+    for (const id of ids) {
+      const finals = replies.finals.get(id)!;
+      expect(finals[0]!.message, JSON.stringify(finals[0])).to.equal('Completed');
+      for (const f of finals.slice(1)) expect(f).to.deep.equal(finals[0]);
+      if (finals.length > 1) twice++;
+      const effect = path.join(cfg.effectsDir, `${id}.effect`);
+      expect(fs.readFileSync(effect, 'utf8'), `effects of ${id}`).to.equal('x\n');
+    }
+    expect(await queueDepth(cfg.destination)).to.equal(0);
+    expect(await queueDepth(`${cfg.destination}.dead`)).to.equal(0);
+    const replayed = (worker.output.match(/answering from the ledger/g) ?? []).length;
+    console.log(`      broker stopped after ${answeredAtStop}/${INVOCATIONS} answered; ${replayed} answered from the ledger after the restart; ${twice} answered twice`);
+  });
+});

@@ -1,0 +1,117 @@
+/**
+ * Several workers (issue #6): three `worker run` processes consume one queue and share
+ * one PostgreSQL store. A few hundred slack_post_message invocations across incidents,
+ * the first posts of each incident arriving at several workers at once; one worker is
+ * stopped (SIGTERM, as systemd does) in the middle.
+ *
+ * What it proves: each invocation is answered exactly once and posted exactly once, no
+ * channel is created twice and each incident has one data table row (the advisory lock
+ * of `withLock` holds across processes), every worker took part, and the stopped worker
+ * lost nothing (what it had not started went back to the queue for the others).
+ */
+import { randomUUID } from 'node:crypto';
+import { expect } from 'chai';
+import { openStore } from '../../../src/core/store/index.js';
+import { expectAnsweredSuccessfully, openWatchedCaller, postsByInvocation, tempPostgresDatabase, waitForFinal } from '../../support/fault-checks.js';
+import { type Caller, deleteDestination, queueDepth, uniqueName, WorkerProcess, writeConfig } from '../../support/harness.js';
+import { SlackEmulator } from '../../support/slack-emulator.js';
+
+const WORKERS = 3;
+const INVOCATIONS = 300;
+const INCIDENTS = 30;
+
+describe('three workers on one queue and one PostgreSQL store', function () {
+  this.timeout(180_000);
+  let emu: SlackEmulator;
+  let caller: Caller;
+  const destination = uniqueName('multi_worker');
+  const workers: WorkerProcess[] = [];
+  let db: { url: string; drop: () => Promise<void> };
+
+  before(async () => {
+    emu = await SlackEmulator.start();
+    caller = await openWatchedCaller();
+    db = await tempPostgresDatabase('multi_worker');
+  });
+
+  after(async () => {
+    for (const w of workers) await w.stop('SIGKILL');
+    await caller?.close();
+    await deleteDestination(destination);
+    await emu?.close();
+    await db?.drop();
+  });
+
+  it(`${INVOCATIONS} invocations over ${INCIDENTS} incidents, one worker stopped midway: each answered and posted once`, async () => {
+    for (let i = 0; i < WORKERS; i++) {
+      const cfg = writeConfig({
+        destination,
+        worker: { num_workers: 10, store: db.url, shutdown_timeout: 30 },
+        sections: { fn_slack: { api_token: emu.botToken, api_url: emu.apiUrl } },
+      });
+      workers.push(WorkerProcess.start(cfg.file));
+    }
+    await Promise.all(workers.map((w) => w.waitFor()));
+
+    const tag = randomUUID().slice(0, 6);
+    const ids: string[] = [];
+    for (let i = 0; i < INVOCATIONS; i++) {
+      const incident = 8000 + (i % INCIDENTS);
+      const id = randomUUID();
+      ids.push(id);
+      caller.publish(
+        destination,
+        caller.invocation('slack_post_message', {
+          incident_id: incident,
+          slack_channel: `mw-${tag}-${incident}`,
+          slack_is_channel_private: false,
+          slack_text: `update ${i} for incident ${incident}`,
+        }),
+        { messageId: id, correlationId: id },
+      );
+    }
+
+    const answered = () => ids.filter((id) => caller.finalReplies(id).length > 0).length;
+    const deadline = Date.now() + 90_000;
+    while (answered() < INVOCATIONS / 3) {
+      if (Date.now() > deadline) throw new Error(`only ${answered()} answered`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const stopped = workers[1]!;
+    const exit = await stopped.stop('SIGTERM');
+    expect(exit.code, stopped.output.slice(-2000)).to.equal(0);
+    const answeredAtStop = answered();
+    expect(answeredAtStop, 'the worker must stop in the middle of the batch').to.be.lessThan(INVOCATIONS);
+
+    await waitForFinal(caller, ids, 120_000, () => workers.map((w) => w.output.slice(-1000)).join('\n---\n'));
+    await new Promise((r) => setTimeout(r, 500));
+
+    expect(expectAnsweredSuccessfully(caller, ids), 'invocations answered twice').to.deep.equal([]);
+    const posts = postsByInvocation(emu);
+    for (const id of ids) expect(posts.get(id) ?? [], `Slack messages of ${id}`).to.have.length(1);
+    const channels = emu.channels().filter((c) => c.name.startsWith(`mw-${tag}-`));
+    expect(channels).to.have.length(INCIDENTS);
+    expect(emu.calls('conversations.create'), 'channels created').to.equal(INCIDENTS);
+
+    const store = await openStore(db.url);
+    try {
+      const rows = await store.conversations.list();
+      expect(rows).to.have.length(INCIDENTS);
+      for (const row of rows) expect(row.channelId).to.equal(emu.channelByName(`mw-${tag}-${row.incidentId}`)!.id);
+      for (const id of ids) {
+        const entry = await store.ledger.get(id);
+        expect(entry?.state, id).to.equal('succeeded');
+        expect(entry?.repliedAt, id).to.be.instanceOf(Date);
+      }
+    } finally {
+      await store.close();
+    }
+
+    const done = workers.map((w) => (w.output.match(/Completed slack_post_message/g) ?? []).length);
+    for (const n of done) expect(n, `invocations per worker: ${done.join(', ')}`).to.be.greaterThan(0);
+    expect(done.reduce((a, b) => a + b, 0)).to.equal(INVOCATIONS);
+    expect(await queueDepth(destination)).to.equal(0);
+    expect(await queueDepth(`${destination}.dead`)).to.equal(0);
+    console.log(`      per worker: ${done.join(', ')} (worker 2 stopped after ${answeredAtStop}/${INVOCATIONS} answered)`);
+  });
+});
