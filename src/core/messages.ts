@@ -31,6 +31,16 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
+/** Strict: a body with bytes that are not UTF-8 is refused, not patched with U+FFFD. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
+/** Names a parsed JSON value's kind for an error message ("null", "an array", "a number"). */
+function describeJson(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+}
+
 /** Longest function name accepted; longer ones are certainly not ours. */
 const MAX_FUNCTION_NAME = 200;
 
@@ -46,15 +56,29 @@ export function parseInvocation(envelope: RequestEnvelope, maxBytes: number): In
       'message_too_large',
     );
   }
+  let text: string;
+  try {
+    text = UTF8.decode(envelope.body);
+  } catch (err) {
+    // Decoding leniently would turn the bad bytes into U+FFFD and run the invocation
+    // with inputs the caller never sent; refusing says what to fix instead.
+    throw new InvalidMessageError('Message body is not valid UTF-8: send the JSON encoded as UTF-8', 'invalid_encoding', err);
+  }
+  if (text.trim() === '') {
+    throw new InvalidMessageError(
+      'Message body is empty: send a JSON object like {"function": {"name": …}, "inputs": {…}}',
+      'invalid_json',
+    );
+  }
   let body: unknown;
   try {
-    body = JSON.parse(envelope.body.toString('utf8'));
+    body = JSON.parse(text);
   } catch (err) {
     throw new InvalidMessageError(`Message body is not valid JSON: ${(err as Error).message}`, 'invalid_json', err);
   }
   if (!isPlainObject(body)) {
     throw new InvalidMessageError(
-      `Message body must be a JSON object like {"function": {"name": …}, "inputs": {…}}, got ${Array.isArray(body) ? 'an array' : typeof body}`,
+      `Message body must be a JSON object like {"function": {"name": …}, "inputs": {…}}, got ${describeJson(body)}`,
     );
   }
   const fn = body.function;
@@ -67,7 +91,7 @@ export function parseInvocation(envelope: RequestEnvelope, maxBytes: number): In
   }
   const inputs = body.inputs ?? {};
   if (!isPlainObject(inputs)) {
-    throw new InvalidMessageError(`"inputs" must be a JSON object of input name → value, got ${Array.isArray(inputs) ? 'an array' : typeof inputs}`);
+    throw new InvalidMessageError(`"inputs" must be a JSON object of input name → value, got ${describeJson(inputs)}`);
   }
   const origin: InvocationOrigin = {};
   if (isPlainObject(body.workflow)) origin.workflow = body.workflow;
@@ -86,9 +110,10 @@ export function parseInvocation(envelope: RequestEnvelope, maxBytes: number): In
 
 /** SOAR sends every input of a function, with null for the ones not set: drop those. */
 export function withoutNulls(inputs: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(inputs)) if (v !== null && v !== undefined) out[k] = v;
-  return out;
+  // Object.fromEntries defines own properties: an input named "__proto__" stays an
+  // (unknown, refused) input instead of replacing the object's prototype, which would
+  // let a body smuggle in inherited inputs that schema validation does not see.
+  return Object.fromEntries(Object.entries(inputs).filter(([, v]) => v !== null && v !== undefined));
 }
 
 export interface ProgressReply {
