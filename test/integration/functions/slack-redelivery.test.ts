@@ -24,6 +24,9 @@ async function until(what: string, check: () => boolean, timeoutMs = 30_000): Pr
 
 describe('fn_slack: redelivery after the worker died mid-invocation (SIGKILL)', function () {
   this.timeout(120_000);
+  // The broker is shared: another test run closing every connection takes the caller's
+  // reply queue with it. Rerun then (each try has its own emulator, worker and queue).
+  this.retries(2);
   let emu: SlackEmulator;
   let cfg: TestConfig;
   let worker: WorkerProcess | undefined;
