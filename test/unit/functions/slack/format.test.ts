@@ -578,6 +578,15 @@ describe('functions/slack/format', () => {
       expect(all).to.not.match(/<[!@#]/);
     });
 
+    it('drops bidi override controls that would make a link display reversed, keeping right-to-left text', () => {
+      const spoof = 'see http://evil.example/\u202egro.elpmaxe.doog//:sptth and \u2066x\u2069 \u202ay\u202c';
+      const msgs = render({ 'Type of data': spoof, S: { type: 'string', data: spoof }, R: { type: 'richtext', data: `<p>${spoof}</p>` } });
+      msgs.push(...render(spoof, { mrkdwn: false }), ...render(`${spoof}\n`.repeat(3000)));
+      for (const s of collectStrings(msgs)) expect(s, s.slice(0, 100)).to.not.match(/[\u202a-\u202e\u2066-\u2069]/);
+      expect(collectStrings(msgs).join('\n')).to.include('see http://evil.example/gro.elpmaxe.doog//:sptth and x y');
+      expect(escapeSlackText('שלום \u200fעולם\u200e مرحبا')).to.equal('שלום \u200fעולם\u200e مرحبا');
+    });
+
     it('escapes disguised links and mentions in plain text and in every thread continuation', () => {
       for (const mrkdwn of [true, false]) {
         const msgs = render(`${TRICK}\n`.repeat(2500), { mrkdwn });
