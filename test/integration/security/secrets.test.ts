@@ -215,18 +215,19 @@ describe('secrets never appear in logs, replies or output', function () {
   });
 
   describe('config file permissions', () => {
-    const warning = /readable by every user and may hold secrets; run: chmod 600/;
+    const warning = /readable by (every user|its group) and may hold secrets; run: chmod 600/;
 
     it('warns at start when the config file is readable by other users, and not when it is 600', async () => {
       await worker?.stop('SIGKILL'); // the lock file is shared with the test above
       worker = undefined;
-      fs.chmodSync(cfg.file, 0o644);
-      const open = WorkerProcess.start(cfg.file, env);
-      await open.waitFor();
-      await open.stop('SIGTERM');
-      written.push({ source: 'worker run 644', text: open.output });
-      expect(open.output).to.match(warning);
-      expect(open.output).to.contain(cfg.file);
+      for (const [mode, who] of [[0o644, 'every user'], [0o640, 'its group']] as const) {
+        fs.chmodSync(cfg.file, mode);
+        const open = WorkerProcess.start(cfg.file, env);
+        await open.waitFor();
+        await open.stop('SIGTERM');
+        written.push({ source: `worker run ${mode.toString(8)}`, text: open.output });
+        expect(open.output).to.contain(`WARN ${cfg.file} is readable by ${who} and may hold secrets; run: chmod 600 ${cfg.file}`);
+      }
 
       fs.chmodSync(cfg.file, 0o600);
       const closed = WorkerProcess.start(cfg.file, env);
