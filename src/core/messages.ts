@@ -41,6 +41,16 @@ function describeJson(v: unknown): string {
   return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
+/** Control, format (zero-width, bidi), surrogate, private-use and unassigned code points. */
+const INVISIBLE = /\p{C}/u;
+
+/** `s` as a JSON string with every invisible code point written as `\uXXXX`. */
+function visible(s: string): string {
+  return JSON.stringify(s).replace(/\p{C}/gu, (c) =>
+    [...Array(c.length).keys()].map((i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''),
+  );
+}
+
 /** Longest function name accepted; longer ones are certainly not ours. */
 const MAX_FUNCTION_NAME = 200;
 
@@ -88,6 +98,14 @@ export function parseInvocation(envelope: RequestEnvelope, maxBytes: number): In
   }
   if (name.length > MAX_FUNCTION_NAME) {
     throw new UnknownFunctionError(`Function name is ${name.length} characters long; no function has such a name`, 'unknown_function');
+  }
+  if (INVISIBLE.test(name)) {
+    // Said with the name JSON-escaped: a control or format character (zero-width, bidi
+    // override) would otherwise make the error show a name that looks like a valid one.
+    throw new UnknownFunctionError(
+      `Function name ${visible(name)} contains control or invisible characters; no function has such a name`,
+      'unknown_function',
+    );
   }
   const inputs = body.inputs ?? {};
   if (!isPlainObject(inputs)) {

@@ -73,6 +73,20 @@ describe('messages', () => {
     expect(bad('{"function":{"name":"f"},"inputs":"x"}').message).to.match(/"inputs" must be a JSON object .* got a string$/);
   });
 
+  it('names a function name with invisible characters JSON-escaped, so the error shows them', () => {
+    for (const [name, shown] of [['test_\u202eohce', '"test_\\u202eohce"'], ['test_echo\u200b', '"test_echo\\u200b"'], ['\u{f0000}', '"\\udb80\\udc00"'], ['a\u0000', '"a\\u0000"'], ['\ud800x', '"\\ud800x"']]) {
+      let err: UnknownFunctionError | undefined;
+      try {
+        parseInvocation(env({ function: { name } }), 1000);
+      } catch (e) {
+        err = e as UnknownFunctionError;
+      }
+      expect(err, name).to.be.instanceOf(UnknownFunctionError);
+      expect(err!.code).to.equal('unknown_function');
+      expect(err!.message).to.equal(`Function name ${shown} contains control or invisible characters; no function has such a name`);
+    }
+  });
+
   it('keeps an input named __proto__ as an own (unknown) input instead of a prototype', () => {
     const inv = parseInvocation(env('{"function":{"name":"f"},"inputs":{"__proto__":{"text":"inherited"},"a":null}}'), 1000);
     const inputs = withoutNulls(inv.inputs);
