@@ -44,11 +44,21 @@ function describeJson(v: unknown): string {
 /** Control, format (zero-width, bidi), surrogate, private-use and unassigned code points. */
 const INVISIBLE = /\p{C}/u;
 
-/** `s` as a JSON string with every invisible code point written as `\uXXXX`. */
-function visible(s: string): string {
-  return JSON.stringify(s).replace(/\p{C}/gu, (c) =>
+/**
+ * `s` as a JSON string with every invisible code point written as `\uXXXX`, cut to
+ * `max` characters: how a caller-supplied name is shown in an error message, so that
+ * neither invisible characters nor a megabyte-long name make the message unreadable.
+ */
+export function visible(s: string, max = 1000): string {
+  const cut = s.length > max ? `${s.slice(0, max)}…` : s;
+  return JSON.stringify(cut).replace(/\p{C}/gu, (c) =>
     [...Array(c.length).keys()].map((i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''),
   );
+}
+
+/** Whether a caller-supplied name needs {@link visible} to be shown clearly. */
+export function needsEscaping(s: string, max = 100): boolean {
+  return s.length > max || INVISIBLE.test(s);
 }
 
 /** Longest function name accepted; longer ones are certainly not ours. */

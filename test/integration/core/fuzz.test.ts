@@ -267,6 +267,11 @@ function generate(r: Prng, i: number): FuzzCase {
     }
     case 18: {
       const inv = validEcho(r);
+      if (r.chance(0.3)) {
+        // An input name far too long to repeat in an error message.
+        (inv.inputs as Record<string, unknown>)[`${randomString(r, 5)}${'k'.repeat(r.int(1000, 100_000))}`] = 1;
+        return { kind: 'huge-key', body: json(inv), expect: 'error', code: 'invalid_inputs' };
+      }
       (inv.inputs as Record<string, unknown>)[randomString(r, 12) || 'k'] = randomValue(r);
       return { kind: 'unicode-keys', body: json(inv), expect: 'any' };
     }
