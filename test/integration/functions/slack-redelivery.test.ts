@@ -41,10 +41,10 @@ describe('fn_slack: redelivery after the worker died mid-invocation (SIGKILL)', 
   });
 
   afterEach(async () => {
-    await caller.close();
+    await caller?.close();
     await worker?.stop('SIGKILL');
-    await deleteDestination(cfg.destination);
-    await emu.close();
+    await deleteDestination(cfg.destination).catch(() => undefined);
+    await emu?.close();
   });
 
   /** Kills the worker, starts a new one on the same config, returns the invocation's final reply. */
