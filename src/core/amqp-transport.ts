@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import { EventEmitter } from 'node:events';
 import amqp from 'amqplib';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
-import type { Disposition } from './errors.js';
+import { ConfigError, type Disposition } from './errors.js';
 import type { Logger } from './logging.js';
 import type { Reply } from './messages.js';
 import { redact } from './redact.js';
@@ -62,12 +62,26 @@ export async function declareDestination(channel: Channel, destination: string):
   await channel.assertQueue(destination, queueArguments(destination));
 }
 
-/** Socket options for amqplib: Nagle off (request/reply is latency-bound) and TLS files. */
+/** Reads a TLS file named by a `[worker]` key; a failure names the key and the file. */
+function readTlsFile(key: string, file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new ConfigError(`[worker] ${key}: cannot read ${file} (${code})`, err);
+  }
+}
+
+/**
+ * Socket options for amqplib: Nagle off (request/reply is latency-bound) and the TLS
+ * files (used by amqplib for `amqps://` URLs): the CA that signed the broker's
+ * certificate, and the client certificate and key when the broker asks for one.
+ */
 export function socketOptions(tls?: TransportTls): Record<string, unknown> {
   const opts: Record<string, unknown> = { noDelay: true, timeout: 10_000 };
-  if (tls?.caFile) opts.ca = [fs.readFileSync(tls.caFile)];
-  if (tls?.certFile) opts.cert = fs.readFileSync(tls.certFile);
-  if (tls?.keyFile) opts.key = fs.readFileSync(tls.keyFile);
+  if (tls?.caFile) opts.ca = [readTlsFile('ca_file', tls.caFile)];
+  if (tls?.certFile) opts.cert = readTlsFile('cert_file', tls.certFile);
+  if (tls?.keyFile) opts.key = readTlsFile('key_file', tls.keyFile);
   return opts;
 }
 

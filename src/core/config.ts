@@ -13,7 +13,7 @@ import ini from 'ini';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { ConfigError } from './errors.js';
 import type { JsonSchema } from './plugin.js';
-import { isSecretKey, registerSecret } from './redact.js';
+import { isSecretKey, registerSecret, registerUrlPassword } from './redact.js';
 
 /** Used when neither `--config-file` nor `APP_CONFIG_FILE` names a file. */
 export const DEFAULT_CONFIG_FILE = '~/.worker/app.config';
@@ -104,6 +104,7 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
       }
       const value = substituteEnv(String(raw ?? ''), env, `${file}: [${name}] ${key}`);
       if (isSecretKey(key)) registerSecret(value);
+      registerUrlPassword(value);
       section[key] = value;
     }
     sections[name] = section;

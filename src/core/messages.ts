@@ -31,6 +31,36 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
+/** Strict: a body with bytes that are not UTF-8 is refused, not patched with U+FFFD. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
+/** Names a parsed JSON value's kind for an error message ("null", "an array", "a number"). */
+function describeJson(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+}
+
+/** Control, format (zero-width, bidi), surrogate, private-use and unassigned code points. */
+const INVISIBLE = /\p{C}/u;
+
+/**
+ * `s` as a JSON string with every invisible code point written as `\uXXXX`, cut to
+ * `max` characters: how a caller-supplied name is shown in an error message, so that
+ * neither invisible characters nor a megabyte-long name make the message unreadable.
+ */
+export function visible(s: string, max = 1000): string {
+  const cut = s.length > max ? `${s.slice(0, max)}…` : s;
+  return JSON.stringify(cut).replace(/\p{C}/gu, (c) =>
+    [...Array(c.length).keys()].map((i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''),
+  );
+}
+
+/** Whether a caller-supplied name needs {@link visible} to be shown clearly. */
+export function needsEscaping(s: string, max = 100): boolean {
+  return s.length > max || INVISIBLE.test(s);
+}
+
 /** Longest function name accepted; longer ones are certainly not ours. */
 const MAX_FUNCTION_NAME = 200;
 
@@ -46,15 +76,29 @@ export function parseInvocation(envelope: RequestEnvelope, maxBytes: number): In
       'message_too_large',
     );
   }
+  let text: string;
+  try {
+    text = UTF8.decode(envelope.body);
+  } catch (err) {
+    // Decoding leniently would turn the bad bytes into U+FFFD and run the invocation
+    // with inputs the caller never sent; refusing says what to fix instead.
+    throw new InvalidMessageError('Message body is not valid UTF-8: send the JSON encoded as UTF-8', 'invalid_encoding', err);
+  }
+  if (text.trim() === '') {
+    throw new InvalidMessageError(
+      'Message body is empty: send a JSON object like {"function": {"name": …}, "inputs": {…}}',
+      'invalid_json',
+    );
+  }
   let body: unknown;
   try {
-    body = JSON.parse(envelope.body.toString('utf8'));
+    body = JSON.parse(text);
   } catch (err) {
     throw new InvalidMessageError(`Message body is not valid JSON: ${(err as Error).message}`, 'invalid_json', err);
   }
   if (!isPlainObject(body)) {
     throw new InvalidMessageError(
-      `Message body must be a JSON object like {"function": {"name": …}, "inputs": {…}}, got ${Array.isArray(body) ? 'an array' : typeof body}`,
+      `Message body must be a JSON object like {"function": {"name": …}, "inputs": {…}}, got ${describeJson(body)}`,
     );
   }
   const fn = body.function;
@@ -65,9 +109,17 @@ export function parseInvocation(envelope: RequestEnvelope, maxBytes: number): In
   if (name.length > MAX_FUNCTION_NAME) {
     throw new UnknownFunctionError(`Function name is ${name.length} characters long; no function has such a name`, 'unknown_function');
   }
+  if (INVISIBLE.test(name)) {
+    // Said with the name JSON-escaped: a control or format character (zero-width, bidi
+    // override) would otherwise make the error show a name that looks like a valid one.
+    throw new UnknownFunctionError(
+      `Function name ${visible(name)} contains control or invisible characters; no function has such a name`,
+      'unknown_function',
+    );
+  }
   const inputs = body.inputs ?? {};
   if (!isPlainObject(inputs)) {
-    throw new InvalidMessageError(`"inputs" must be a JSON object of input name → value, got ${Array.isArray(inputs) ? 'an array' : typeof inputs}`);
+    throw new InvalidMessageError(`"inputs" must be a JSON object of input name → value, got ${describeJson(inputs)}`);
   }
   const origin: InvocationOrigin = {};
   if (isPlainObject(body.workflow)) origin.workflow = body.workflow;
@@ -86,9 +138,10 @@ export function parseInvocation(envelope: RequestEnvelope, maxBytes: number): In
 
 /** SOAR sends every input of a function, with null for the ones not set: drop those. */
 export function withoutNulls(inputs: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(inputs)) if (v !== null && v !== undefined) out[k] = v;
-  return out;
+  // Object.fromEntries defines own properties: an input named "__proto__" stays an
+  // (unknown, refused) input instead of replacing the object's prototype, which would
+  // let a body smuggle in inherited inputs that schema validation does not see.
+  return Object.fromEntries(Object.entries(inputs).filter(([, v]) => v !== null && v !== undefined));
 }
 
 export interface ProgressReply {

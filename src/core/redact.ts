@@ -25,6 +25,23 @@ export function registerSecret(value: string | undefined | null): void {
   if (typeof value === 'string' && value.length >= MIN_SECRET_LENGTH) secrets.add(value);
 }
 
+/**
+ * Registers the password of a `scheme://user:password@host` value (the broker or store
+ * URL), raw and percent-decoded: the URL pattern below only catches it inside a URL,
+ * while a broker error or a caller's message may carry it on its own.
+ */
+export function registerUrlPassword(value: string): void {
+  for (const m of value.matchAll(new RegExp(URL_CREDENTIALS.source, 'gi'))) {
+    const password = m[2]!;
+    registerSecret(password);
+    try {
+      registerSecret(decodeURIComponent(password));
+    } catch {
+      // not valid percent-encoding: the raw form is registered
+    }
+  }
+}
+
 /** Forgets all registered secrets (tests). */
 export function clearSecrets(): void {
   secrets.clear();

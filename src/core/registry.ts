@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { InputValidationError, PluginLoadError, type InputProblem } from './errors.js';
 import type { FunctionDefinition, Plugin } from './plugin.js';
+import { needsEscaping, visible } from './messages.js';
 
 export interface RegisteredFunction {
   plugin: Plugin<any, any>;
@@ -30,10 +31,14 @@ export function describeInputErrors(errors: ErrorObject[] | null | undefined): I
         field = field ? `${field}.${String(params.missingProperty)}` : String(params.missingProperty);
         problem = 'is required';
         break;
-      case 'additionalProperties':
-        field = field ? `${field}.${String(params.additionalProperty)}` : String(params.additionalProperty);
+      case 'additionalProperties': {
+        // The name comes from the caller: shown escaped when it is long or has invisible characters.
+        const name = String(params.additionalProperty);
+        const shown = needsEscaping(name) ? visible(name, 100) : name;
+        field = field ? `${field}.${shown}` : shown;
         problem = 'is not an input of this function';
         break;
+      }
       case 'enum':
         problem = `must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
         break;

@@ -89,9 +89,9 @@ export function createPlatform(section: WorkerSection, config?: LoadedConfig): P
 export function checkConfigPermissions(file: string, log: Logger): void {
   try {
     const mode = fs.statSync(file).mode;
-    if (mode & 0o004) {
-      log.warn(`${file} is readable by every user and may hold secrets; run: chmod 600 ${file}`);
-    }
+    // Group members are other users too: a shared group (e.g. "users") would let them read the token.
+    const who = mode & 0o004 ? 'every user' : mode & 0o040 ? 'its group' : undefined;
+    if (who) log.warn(`${file} is readable by ${who} and may hold secrets; run: chmod 600 ${file}`);
   } catch {
     // it was read a moment ago; a stat failure is not worth stopping for
   }

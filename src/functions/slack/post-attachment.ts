@@ -41,6 +41,62 @@ async function findShare(
   return { ts: undefined, filePermalink };
 }
 
+/**
+ * How far before the invocation's first delivery an earlier attempt's upload may be
+ * dated: Slack's clock and the worker's differ a little. Small, because a match inside
+ * this window that is not ours (the same file uploaded by another invocation a moment
+ * before) would be taken for ours.
+ */
+const RECONCILE_SKEW_SECONDS = 60;
+/** Pages of channel history (200 messages each) searched for the earlier upload. */
+const RECONCILE_PAGES = 5;
+
+/** An upload found in the channel: the file and the message that shares it. */
+export interface EarlierUpload {
+  fileId: string;
+  ts: string;
+  filePermalink: string;
+}
+
+/**
+ * On a redelivery, finds the upload an interrupted earlier attempt already made: a
+ * message in the channel posted by the bot since the invocation began, sharing a file
+ * with the same name and size. Uploads cannot carry message metadata, so this is the
+ * closest Slack offers to the invocation tag that slack_post_message uses.
+ */
+export async function findEarlierUpload(
+  client: SlackClient,
+  opts: CallOptions,
+  q: { channelId: string; since: Date; botUserId: string | undefined; name: string; size: number },
+): Promise<EarlierUpload | undefined> {
+  const oldest = (Math.floor(q.since.getTime() / 1000) - RECONCILE_SKEW_SECONDS).toFixed(6);
+  let cursor: string | undefined;
+  for (let page = 0; page < RECONCILE_PAGES; page++) {
+    const params: Record<string, unknown> = { channel: q.channelId, oldest, limit: 200 };
+    if (cursor) params.cursor = cursor;
+    const res = await client.call('conversations.history', params, opts);
+    // Newest first: the latest matching upload is the earlier attempt's.
+    for (const m of (res.messages ?? []) as Record<string, any>[]) {
+      if (!Array.isArray(m.files) || (q.botUserId && m.user !== q.botUserId)) continue;
+      const file = (m.files as Record<string, any>[]).find((f) => f.name === q.name && Number(f.size) === q.size);
+      if (file?.id) return { fileId: String(file.id), ts: String(m.ts), filePermalink: String(file.permalink ?? '') };
+    }
+    cursor = (res.response_metadata?.next_cursor as string | undefined) || undefined;
+    if (!cursor) break;
+  }
+  return undefined;
+}
+
+/** When the invocation's first delivery began (the ledger's record); undefined if unknown. */
+async function invocationStart(ctx: FunctionContext): Promise<Date | undefined> {
+  try {
+    return (await ctx.store.ledger.get(ctx.invocationId))?.createdAt;
+  } catch (err) {
+    ctx.log.warn(`Could not read when the invocation began: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
 export async function postAttachment(ctx: FunctionContext, state: SlackState): Promise<FunctionResult> {
   const { inputs } = ctx;
   const target = channelInputs(inputs);
@@ -73,20 +129,40 @@ export async function postAttachment(ctx: FunctionContext, state: SlackState): P
   const { channel, association } = await resolveChannel(ctx, deps, target);
   await inviteParticipants(ctx, deps, channel, strInput(inputs, 'slack_participant_emails'), await botUserId(state, ctx));
 
-  await ctx.status(`Uploading ${info.name} (${info.size} bytes) to #${channel.name}`);
-  const text = strInput(inputs, 'slack_text');
-  const { fileId } = await state.client.uploadFile(
-    {
-      channelId: channel.id,
-      filename: info.name,
-      title: info.name,
-      size: info.size,
-      open: () => info.open(),
-      ...(text ? { initialComment: escapeSlackText(text) } : {}),
-    },
-    { ...deps.callOpts, what: `#${channel.name}` },
-  );
-  const { ts, filePermalink } = await findShare(state.client, fileId, channel.id, deps.callOpts);
+  // A redelivery after an interrupted attempt: the upload may have reached Slack already.
+  const since = ctx.attempt > 1 ? await invocationStart(ctx) : undefined;
+  const earlier = since
+    ? await findEarlierUpload(state.client, deps.callOpts, {
+        channelId: channel.id,
+        since,
+        botUserId: await botUserId(state, ctx),
+        name: info.name,
+        size: info.size,
+      })
+    : undefined;
+
+  let fileId: string;
+  let ts: string | undefined;
+  let filePermalink: string;
+  if (earlier) {
+    await ctx.status(`Found ${info.name} uploaded to #${channel.name} by an earlier attempt; not uploading it again`);
+    ({ fileId, ts, filePermalink } = earlier);
+  } else {
+    await ctx.status(`Uploading ${info.name} (${info.size} bytes) to #${channel.name}`);
+    const text = strInput(inputs, 'slack_text');
+    ({ fileId } = await state.client.uploadFile(
+      {
+        channelId: channel.id,
+        filename: info.name,
+        title: info.name,
+        size: info.size,
+        open: () => info.open(),
+        ...(text ? { initialComment: escapeSlackText(text) } : {}),
+      },
+      { ...deps.callOpts, what: `#${channel.name}` },
+    ));
+    ({ ts, filePermalink } = await findShare(state.client, fileId, channel.id, deps.callOpts));
+  }
   let url: string;
   if (ts) {
     url = String((await state.client.call('chat.getPermalink', { channel: channel.id, message_ts: ts }, deps.callOpts)).permalink);

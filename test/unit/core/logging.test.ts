@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { createLogger } from '../../../src/core/logging.js';
-import { clearSecrets, redact, registerSecret } from '../../../src/core/redact.js';
+import { clearSecrets, redact, registerSecret, registerUrlPassword } from '../../../src/core/redact.js';
 
 describe('logging', () => {
   afterEach(() => clearSecrets());
@@ -23,6 +23,14 @@ describe('logging', () => {
     expect(text).to.contain('amqp://worker:***@rabbit:5672');
     expect(text).to.match(/INFO connecting/);
     expect(text).to.match(/DEBUG child line/);
+  });
+
+  it('masks a URL password registered from the config wherever it appears, raw or percent-decoded', () => {
+    registerUrlPassword('amqp://worker:Pw%2Fs3cret-99@rabbit:5672/vhost');
+    expect(redact('login refused for Pw/s3cret-99 and Pw%2Fs3cret-99')).to.equal('login refused for *** and ***');
+    expect(redact('amqp://worker:Pw%2Fs3cret-99@rabbit')).to.equal('amqp://worker:***@rabbit');
+    registerUrlPassword('postgres://worker@db/test');
+    expect(redact('worker@db')).to.equal('worker@db');
   });
 
   it('accepts Python-style level names and filters below the level', async () => {

@@ -53,6 +53,48 @@ describe('messages', () => {
     }
   });
 
+  it('refuses bodies that are not UTF-8, empty, or JSON of the wrong kind, saying which', () => {
+    const bad = (body: Buffer | string) => {
+      try {
+        parseInvocation({ body: Buffer.isBuffer(body) ? body : Buffer.from(body) }, 10_000);
+      } catch (err) {
+        return err as InvalidMessageError;
+      }
+      throw new Error('accepted');
+    };
+    const latin1 = Buffer.from('{"function":{"name":"f"},"inputs":{"text":"caf\u00e9"}}', 'latin1');
+    expect(bad(latin1)).to.include({ code: 'invalid_encoding', message: 'Message body is not valid UTF-8: send the JSON encoded as UTF-8' });
+    expect(bad(Buffer.from([0xff, 0xfe, 0x7b, 0x7d]))).to.include({ code: 'invalid_encoding' });
+    expect(bad('')).to.include({ code: 'invalid_json' }).and.property('message').that.matches(/^Message body is empty/);
+    expect(bad('  \n')).to.include({ code: 'invalid_json' }).and.property('message').that.matches(/^Message body is empty/);
+    expect(bad('null').message).to.match(/got null$/);
+    expect(bad('12').message).to.match(/got a number$/);
+    expect(bad('[]').message).to.match(/got an array$/);
+    expect(bad('{"function":{"name":"f"},"inputs":"x"}').message).to.match(/"inputs" must be a JSON object .* got a string$/);
+  });
+
+  it('names a function name with invisible characters JSON-escaped, so the error shows them', () => {
+    for (const [name, shown] of [['test_\u202eohce', '"test_\\u202eohce"'], ['test_echo\u200b', '"test_echo\\u200b"'], ['\u{f0000}', '"\\udb80\\udc00"'], ['a\u0000', '"a\\u0000"'], ['\ud800x', '"\\ud800x"']]) {
+      let err: UnknownFunctionError | undefined;
+      try {
+        parseInvocation(env({ function: { name } }), 1000);
+      } catch (e) {
+        err = e as UnknownFunctionError;
+      }
+      expect(err, name).to.be.instanceOf(UnknownFunctionError);
+      expect(err!.code).to.equal('unknown_function');
+      expect(err!.message).to.equal(`Function name ${shown} contains control or invisible characters; no function has such a name`);
+    }
+  });
+
+  it('keeps an input named __proto__ as an own (unknown) input instead of a prototype', () => {
+    const inv = parseInvocation(env('{"function":{"name":"f"},"inputs":{"__proto__":{"text":"inherited"},"a":null}}'), 1000);
+    const inputs = withoutNulls(inv.inputs);
+    expect(Object.getPrototypeOf(inputs)).to.equal(Object.prototype);
+    expect(Object.keys(inputs)).to.deep.equal(['__proto__']);
+    expect((inputs as Record<string, unknown>).text).to.equal(undefined);
+  });
+
   it('drops null inputs (SOAR sends unset inputs as null)', () => {
     expect(withoutNulls({ a: null, b: 0, c: '', d: false })).to.deep.equal({ b: 0, c: '', d: false });
   });

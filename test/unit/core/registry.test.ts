@@ -94,6 +94,22 @@ describe('plugin registry', () => {
     ]);
   });
 
+  it('shows an unknown input name escaped and cut when it has invisible characters or is very long', async () => {
+    const registry = await PluginRegistry.load(
+      [plugin('fn_a', ['f'], { type: 'object', additionalProperties: false, properties: { text: { type: 'string' } } })],
+      '',
+      '/',
+    );
+    let err: InputValidationError | undefined;
+    try {
+      registry.validateInputs(registry.get('f')!, { 'te\u202ext': 1, ['k'.repeat(50_000)]: 2, plain_extra: 3 });
+    } catch (e) {
+      err = e as InputValidationError;
+    }
+    expect(err!.problems.map((p) => p.field)).to.deep.equal(['"te\\u202ext"', `"${'k'.repeat(100)}…"`, 'plain_extra']);
+    expect(err!.message.length).to.be.lessThan(400);
+  });
+
   it('-l selects packages and names unknown ones', async () => {
     const registry = await PluginRegistry.load([plugin('fn_a', ['a']), plugin('fn_b', ['b'])], '', '/');
     expect(registry.only(['fn_b']).map((p) => p.packageName)).to.deep.equal(['fn_b']);

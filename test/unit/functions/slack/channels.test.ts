@@ -4,7 +4,9 @@
  */
 import { expect } from 'chai';
 import { SlackEmulator } from '../../../support/slack-emulator.js';
-import { runFunction, slackFixture, type SlackFixture, expectOk, expectFailureMessage } from '../../../support/function-context.js';
+import { randomUUID } from 'node:crypto';
+import { runFunction, slackFixture, type SlackFixture, expectOk, expectFailureMessage, createSlackState } from '../../../support/function-context.js';
+import { silentLogger } from '../../../../src/core/logging.js';
 
 describe('fn_slack channel resolution and participants (slack_post_message)', function () {
   this.timeout(30_000);
@@ -397,6 +399,62 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
       expect(rows[0]!.channelId).to.equal(ca.channel_id);
       expect(emu.messages(ca.channel_id as string).map((m) => m.text).sort()).to.deep.equal(['first', 'second']);
       expect([...a.progress, ...b.progress].filter((p) => p.startsWith('Associated #inc-300'))).to.have.length(1);
+    });
+  });
+  describe('redelivery after an interrupted channel creation', () => {
+    /** Attempt 1 creates the channel, then the worker "dies" before posting. */
+    async function interruptedCreation(invocationId: string, name: string): Promise<string> {
+      const client = fx.state.client;
+      const original = client.call.bind(client);
+      client.call = async (m, params, opts) => {
+        const res = await original(m, params, opts);
+        if (m === 'conversations.create') throw new Error('worker died after conversations.create');
+        return res;
+      };
+      const first = await post({ incident_id: 77, slack_channel: name, slack_is_channel_private: false, slack_text: 'once' }, { invocationId, attempt: 1 });
+      expect(first.error?.message).to.equal('worker died after conversations.create');
+      const created = emu.channelByName(name)!;
+      expect(emu.messages(created.id)).to.have.length(0);
+      return created.id;
+    }
+
+    /** The redelivery runs in a new worker process: fresh Slack state, empty channel cache. */
+    const freshProcess = () => ({ ...fx, state: createSlackState(fx.config, silentLogger()) });
+
+    it('finds the channel the earlier attempt created by name, and creates no second one', async () => {
+      const invocationId = randomUUID();
+      const id = await interruptedCreation(invocationId, 'inc-77');
+      const run = await runFunction(freshProcess(), 'slack_post_message', { incident_id: 77, slack_channel: 'inc-77', slack_is_channel_private: false, slack_text: 'once' }, { invocationId, attempt: 2 });
+      expect(expectOk(run).channel_id).to.equal(id);
+      expect(emu.calls('conversations.create')).to.equal(1);
+      expect(emu.channels().filter((c) => c.name === 'inc-77')).to.have.length(1);
+      expect(emu.messages(id).map((m) => m.text)).to.deep.equal(['once']);
+      expect(run.progress).to.include('Found channel #inc-77');
+      expect((await fx.store.conversations.get('RES-77'))?.channelId).to.equal(id);
+    });
+
+    it('when the listing does not show it yet: create answers name_taken, and the channel is found and used', async () => {
+      const invocationId = randomUUID();
+      const id = await interruptedCreation(invocationId, 'inc-78');
+      const fresh = freshProcess();
+      const original = fresh.state.client.call.bind(fresh.state.client);
+      let stale = true;
+      fresh.state.client.call = async (m, params, opts) => {
+        const res = await original(m, params, opts);
+        if (m === 'conversations.list' && stale) {
+          // Slack's listing lags a moment behind a creation.
+          stale = false;
+          return { ...res, channels: (res.channels as { name: string }[]).filter((c) => c.name !== 'inc-78') };
+        }
+        return res;
+      };
+      const run = await runFunction(fresh, 'slack_post_message', { incident_id: 77, slack_channel: 'inc-78', slack_is_channel_private: false, slack_text: 'once' }, { invocationId, attempt: 2 });
+      expect(expectOk(run).channel_id).to.equal(id);
+      expect(emu.calls('conversations.create')).to.equal(2); // the second was answered name_taken
+      expect(emu.channels().filter((c) => c.name === 'inc-78')).to.have.length(1);
+      expect(emu.messages(id).map((m) => m.text)).to.deep.equal(['once']);
+      expect(run.progress).to.include('Found channel #inc-78');
+      expect(run.progress.some((p) => p.startsWith('Created'))).to.equal(false);
     });
   });
 });

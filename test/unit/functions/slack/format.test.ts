@@ -541,6 +541,64 @@ describe('functions/slack/format', () => {
       for (const m of [...plain.slice(1), ...container.slice(1)]) expect(m.text).to.include('&lt;!channel&gt;');
     });
 
+    /** Disguised links, plain-text mentions and zero-width variants of the special mentions. */
+    const TRICKS = [
+      '<http://evil.example|http://good.example>',
+      '<mailto:x@evil.example|help@good.example>',
+      '@channel', '@here', '@everyone',
+      '<\u200b!channel>', '<!chan\u200bnel>', '\u200b<!here>\u200b', '<\u2060@U123>', '\ufeff<!everyone>',
+      '&lt;!channel&gt;', '&#60;!here&#62;',
+    ];
+    const TRICK = TRICKS.join(' ');
+
+    it('escapes disguised links, zero-width mention variants and entities in every field kind and the fallback text', () => {
+      const msgs = render({
+        'Type of data': TRICK,
+        'Additional Text': TRICK,
+        [TRICK]: TRICK,
+        S: { type: 'string', data: TRICK },
+        R: { type: 'richtext', data: `<p>${TRICK}</p><a href="http://evil.example">http://good.example</a>` },
+        D: { type: 'datetime', data: TRICK },
+        B: { type: 'boolean', data: TRICK },
+        N: { type: 'number', data: TRICK },
+        L: { type: 'string', data: [TRICK, { k: TRICK }] },
+      });
+      assertNoLeak(msgs);
+      for (const m of msgs) {
+        // The fallback text is what notifications and old clients show: checked on its own.
+        expect(m.text).to.not.match(/<(?!https:\/\/soar\.example\.com)/);
+        expect(m.text).to.include('&lt;http://evil.example|http://good.example&gt;');
+      }
+      const all = collectStrings(msgs).join('\n');
+      // An anchor shows where it really goes; its text never becomes a link label.
+      expect(all).to.include('http://good.example (http://evil.example)');
+      // Plain-text mentions stay plain text: chat.postMessage is called without
+      // link_names / parse=full, so Slack does not turn them into mentions.
+      expect(all).to.include('@channel @here @everyone');
+      expect(all).to.not.match(/<[!@#]/);
+    });
+
+    it('drops bidi override controls that would make a link display reversed, keeping right-to-left text', () => {
+      const spoof = 'see http://evil.example/\u202egro.elpmaxe.doog//:sptth and \u2066x\u2069 \u202ay\u202c';
+      const msgs = render({ 'Type of data': spoof, S: { type: 'string', data: spoof }, R: { type: 'richtext', data: `<p>${spoof}</p>` } });
+      msgs.push(...render(spoof, { mrkdwn: false }), ...render(`${spoof}\n`.repeat(3000)));
+      for (const s of collectStrings(msgs)) expect(s, s.slice(0, 100)).to.not.match(/[\u202a-\u202e\u2066-\u2069]/);
+      expect(collectStrings(msgs).join('\n')).to.include('see http://evil.example/gro.elpmaxe.doog//:sptth and x y');
+      expect(escapeSlackText('שלום \u200fעולם\u200e مرحبا')).to.equal('שלום \u200fעולם\u200e مرحبا');
+    });
+
+    it('escapes disguised links and mentions in plain text and in every thread continuation', () => {
+      for (const mrkdwn of [true, false]) {
+        const msgs = render(`${TRICK}\n`.repeat(2500), { mrkdwn });
+        expect(msgs.length, `mrkdwn=${mrkdwn}`).to.be.greaterThan(1);
+        assertNoLeak(msgs);
+        for (const m of msgs) {
+          expect(m.text).to.include('&lt;http://evil.example|http://good.example&gt;');
+          expect(collectStrings(m.blocks).join('\n')).to.include('&lt;\u200b!channel&gt;');
+        }
+      }
+    });
+
     it('cannot forge a link by splitting an escape entity across chunks', () => {
       // '<' at every position so any split could cut inside &lt;
       const msgs = render('<'.repeat(50000));

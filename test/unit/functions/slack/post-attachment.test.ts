@@ -5,13 +5,14 @@
  *   incidents/<id>/tasks/<task>/attachments/<att>/<file>
  *   incidents/<id>/artifacts/<art>/artifact.json + <file>
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import type { Platform } from '../../../../src/core/platform/platform.js';
 import { SlackEmulator, UPLOAD_METHOD } from '../../../support/slack-emulator.js';
 import { runFunction, slackFixture, type SlackFixture, expectOk, expectFailureMessage } from '../../../support/function-context.js';
+import { findEarlierUpload } from '../../../../src/functions/slack/post-attachment.js';
 
 function writeFile(dir: string, name: string, bytes: Buffer): void {
   fs.mkdirSync(dir, { recursive: true });
@@ -43,6 +44,38 @@ describe('slack_post_attachment', function () {
     const dir = path.join(fx.platformDir, 'incidents', String(incident), 'artifacts', String(art));
     writeFile(dir, name, bytes);
     fs.writeFileSync(path.join(dir, 'artifact.json'), JSON.stringify({ type, value: name }));
+  }
+
+  const uploadAs = (invocationId: string, attempt: number, inputs: Record<string, unknown>) =>
+    runFunction(fx, 'slack_post_attachment', { incident_id: 2103, slack_channel: 'inc-2103', slack_is_channel_private: false, ...inputs }, { invocationId, attempt });
+
+  /** Makes the worker "die" (throw) right after Slack answered `method`, once. */
+  function dieAfter(method: string): void {
+    const client = fx.state.client;
+    const original = client.call.bind(client);
+    let died = false;
+    client.call = async (m, params, opts) => {
+      const res = await original(m, params, opts);
+      if (m === method && !died) {
+        died = true;
+        throw new Error(`worker died after ${method}`);
+      }
+      return res;
+    };
+  }
+
+  /** Makes the worker "die" right before calling `method`, once. */
+  function dieBefore(method: string): void {
+    const client = fx.state.client;
+    const original = client.call.bind(client);
+    let died = false;
+    client.call = async (m, params, opts) => {
+      if (m === method && !died) {
+        died = true;
+        throw new Error(`worker died before ${method}`);
+      }
+      return original(m, params, opts);
+    };
   }
 
   const upload = (inputs: Record<string, unknown>, on: { store: SlackFixture['store']; platform: Platform; state: SlackFixture['state']; registry: SlackFixture['registry'] } = fx) =>
@@ -203,5 +236,83 @@ describe('slack_post_attachment', function () {
     const message = expectFailureMessage(await upload({ attachment_id: 99 }), 'not_found');
     expect(message).to.contain('Attachment 99 of incident 2103 not found');
     expectNoUpload();
+  });
+  describe('redelivery after an interrupted attempt', () => {
+    it('finds the file the earlier attempt uploaded and does not upload it again', async () => {
+      const bytes = randomBytes(3000);
+      incidentAttachment(2103, 4, 'capture.pcap', bytes);
+      const id = randomUUID();
+      await fx.store.ledger.begin(id, 'slack_post_attachment');
+      dieAfter('files.completeUploadExternal');
+      const first = await uploadAs(id, 1, { attachment_id: 4, slack_text: 'the capture' });
+      expect(first.error?.message).to.equal('worker died after files.completeUploadExternal');
+      expect(emu.files()).to.have.length(1);
+
+      await fx.store.ledger.begin(id, 'slack_post_attachment');
+      const run = await uploadAs(id, 2, { attachment_id: 4, slack_text: 'the capture' });
+      const content = expectOk(run);
+      expect(run.progress).to.include('Found capture.pcap uploaded to #inc-2103 by an earlier attempt; not uploading it again');
+      expect(run.progress.some((p) => p.startsWith('Uploading'))).to.equal(false);
+      expect(emu.calls('files.getUploadURLExternal')).to.equal(1);
+      expect(emu.calls('files.completeUploadExternal')).to.equal(1);
+      const ch = emu.channelByName('inc-2103')!;
+      const [m, ...more] = emu.messages(ch.id);
+      expect(more).to.have.length(0);
+      expect(content.file_id).to.equal(emu.files()[0]!.id);
+      expect(content.ts).to.equal(m!.ts);
+      expect(content.url).to.equal(`https://emulated.slack.com/archives/${ch.id}/p${m!.ts.replace('.', '')}`);
+      expect((await fx.store.conversations.get('RES-2103'))?.permalink).to.equal(content.url);
+    });
+
+    it('uploads once when the earlier attempt stopped before its upload reached the channel', async () => {
+      incidentAttachment(2103, 4, 'capture.pcap', randomBytes(3000));
+      const id = randomUUID();
+      await fx.store.ledger.begin(id, 'slack_post_attachment');
+      dieBefore('files.completeUploadExternal');
+      expect((await uploadAs(id, 1, { attachment_id: 4 })).error?.message).to.equal('worker died before files.completeUploadExternal');
+
+      await fx.store.ledger.begin(id, 'slack_post_attachment');
+      const run = await uploadAs(id, 2, { attachment_id: 4 });
+      const content = expectOk(run);
+      expect(run.progress).to.include('Uploading capture.pcap (3000 bytes) to #inc-2103');
+      expect(emu.calls('files.completeUploadExternal')).to.equal(1);
+      const ch = emu.channelByName('inc-2103')!;
+      expect(emu.messages(ch.id).map((m) => m.files!.map((f) => f.id))).to.deep.equal([[content.file_id]]);
+    });
+
+    it('does not take a file of the same name but another size, or posted by someone else, for its own', async () => {
+      incidentAttachment(2103, 4, 'capture.pcap', randomBytes(3000));
+      const ch = emu.seedChannel({ name: 'inc-2103', members: [emu.botUserId, emu.adminUserId] });
+      const other = await slackFixture(emu.apiUrl, emu.botToken);
+      extra.push(other);
+      // The bot uploads a capture.pcap of another size; the admin one of the same size.
+      incidentAttachment(2103, 5, 'capture.pcap', randomBytes(2999), other.platformDir);
+      expectOk(await runFunction(other, 'slack_post_attachment', { incident_id: 2103, slack_channel_id: ch.id, attachment_id: 5 }));
+      const admin = `xoxp-admin-${randomUUID()}`;
+      emu.addToken(admin, { scopes: ['files:write', 'chat:write'], userType: 'user', botUserId: emu.adminUserId });
+      const adminFx = await slackFixture(emu.apiUrl, admin);
+      extra.push(adminFx);
+      incidentAttachment(2103, 6, 'capture.pcap', randomBytes(3000), adminFx.platformDir);
+      await adminFx.state.client.uploadFile({ channelId: ch.id, filename: 'capture.pcap', size: 3000, open: async () => fs.createReadStream(path.join(adminFx.platformDir, 'incidents', '2103', 'attachments', '6', 'capture.pcap')) });
+
+      const id = randomUUID();
+      await fx.store.ledger.begin(id, 'slack_post_attachment');
+      await fx.store.ledger.begin(id, 'slack_post_attachment');
+      const run = await uploadAs(id, 2, { attachment_id: 4, slack_channel: undefined, slack_is_channel_private: undefined, slack_channel_id: ch.id });
+      const content = expectOk(run);
+      expect(run.progress).to.include('Uploading capture.pcap (3000 bytes) to #inc-2103');
+      expect(emu.messages(ch.id)).to.have.length(3);
+      expect(emu.messages(ch.id).filter((m) => m.files?.[0]?.id === content.file_id)).to.have.length(1);
+    });
+
+    it('searches only from shortly before the invocation began', async () => {
+      incidentAttachment(2103, 4, 'capture.pcap', randomBytes(3000));
+      const done = expectOk(await upload({ attachment_id: 4 }));
+      const q = { channelId: done.channel_id as string, botUserId: emu.botUserId, name: 'capture.pcap', size: 3000 };
+      const found = await findEarlierUpload(fx.state.client, {}, { ...q, since: new Date() });
+      expect(found).to.deep.include({ fileId: done.file_id, ts: done.ts });
+      // An invocation that began two minutes after that upload does not take it.
+      expect(await findEarlierUpload(fx.state.client, {}, { ...q, since: new Date(Date.now() + 120_000) })).to.equal(undefined);
+    });
   });
 });

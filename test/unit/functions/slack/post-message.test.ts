@@ -152,6 +152,20 @@ describe('slack_post_message', function () {
       expect(String(emu.callLog.find((c) => c.method === 'chat.postMessage')!.params.mrkdwn)).to.equal('true');
     });
 
+    it('never asks Slack to link plain-text names: @channel stays text in the post and every continuation', async () => {
+      const text = `@channel @here @everyone @alice #general <!here>\n`.repeat(1500);
+      const content = expectOk(await post({ slack_text: text }));
+      const posts = emu.callLog.filter((c) => c.method === 'chat.postMessage');
+      expect(posts.length).to.be.greaterThan(1);
+      for (const c of posts) {
+        expect(c.params).to.not.have.property('link_names');
+        expect(c.params.parse === undefined || c.params.parse === 'none', String(c.params.parse)).to.equal(true);
+        expect(String(c.params.text)).to.include('@channel @here @everyone @alice #general &lt;!here&gt;');
+        expect(String(c.params.text) + String(c.params.blocks)).to.not.match(/<[!@#]/);
+      }
+      expect(content.continuation_ts).to.have.length(posts.length - 1);
+    });
+
     it('passes slack_username to Slack', async () => {
       const content = expectOk(await post({ slack_username: 'Night Shift' }));
       expect(only(content.channel_id).username).to.equal('Night Shift');
