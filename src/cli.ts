@@ -188,7 +188,7 @@ export async function main(argv: string[]): Promise<void> {
       (y) =>
         y
           .option('list', { alias: 'l', type: 'string', array: true, default: [] as string[], describe: 'only these packages, e.g. -l fn_slack' })
-          .epilogue('Exit codes: 0 all passed, 2 config, 6 store, 4 broker, 7 a package failed.'),
+          .epilogue('Exit codes: 0 all passed, 2 config, 6 store, 4 broker, 3 SOAR (platform = soar), 7 a package failed.'),
       async (args) => {
         const report = await runSelftest(args.configFile as string | undefined, builtinPlugins, (args.list as string[]) ?? [], (t) =>
           process.stdout.write(t),
@@ -198,7 +198,7 @@ export async function main(argv: string[]): Promise<void> {
     )
     .command(
       'customize',
-      "Import the packages' definitions: message destinations (broker queues), data tables (store), functions (store)",
+      "Import the packages' definitions: message destinations (broker queues), data tables (store), functions (store); with platform = soar also into SOAR",
       (y) =>
         y
           .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'import without asking' })
@@ -206,7 +206,7 @@ export async function main(argv: string[]): Promise<void> {
           .option('dry-run', { type: 'boolean', default: false, describe: 'show what would be imported; change nothing' })
           .example('$0 customize -y', 'import everything without asking')
           .example("printf 'y\\nn\\n' | $0 customize", 'answer the questions from a pipe (end of input answers no)')
-          .epilogue('Exit codes: 0 done (or nothing to do), 2 config or a packaged file invalid, 6 store, 4 broker, 1 other.'),
+          .epilogue('Exit codes: 0 done (or nothing to do), 2 config or a packaged file invalid, 3 SOAR (platform = soar), 6 store, 4 broker, 1 other.'),
       (args) =>
         customizeCommand({
           configFile: args.configFile as string | undefined,
