@@ -23,8 +23,10 @@ import { readSoarSection } from './soar-config.js';
 import { applySoarImport, planSoarImport, type SoarImportItem } from './soar-customize.js';
 
 /** Why workflows and rules stay examples even with SOAR configured (shown per item). */
-export const SOAR_EXAMPLE_DETAIL =
-  'an example: SOAR needs a workflow as a BPMN diagram, which this file does not carry; build it in the SOAR workflow editor from this file';
+export const SOAR_EXAMPLE_DETAIL: Record<'workflow' | 'rule', string> = {
+  workflow: "SOAR keeps a workflow as a BPMN diagram, which this file does not carry; build it in SOAR's workflow editor from this file",
+  rule: 'a rule runs workflows this package ships only as examples; create it in SOAR once its workflows exist',
+};
 
 /** The SOAR import item for a customization item; undefined for kinds SOAR does not take from us. */
 export function soarImportItem(item: CustomizationItem): SoarImportItem | undefined {
@@ -85,12 +87,15 @@ export class SoarTarget implements CustomizeTarget {
     const message = redact(err instanceof Error ? err.message : String(err));
     if (err instanceof WorkerError && err.code === 'invalid_customization') return new CustomizationError(message, err);
     const hint = err instanceof WorkerError && err.code === 'not_found' ? '; check [soar] base_url and org_id' : '';
-    return new TargetError(`SOAR at ${new URL(this.client.baseUrl).origin}: ${message}${hint}`, CUSTOMIZE_EXIT.platform, err);
+    // Connection errors already say "SOAR at <url>"; the others get it in front.
+    const origin = new URL(this.client.baseUrl).origin;
+    const prefix = message.includes(origin) ? '' : `SOAR at ${origin}: `;
+    return new TargetError(`${prefix}${message}${hint}`, CUSTOMIZE_EXIT.platform, err);
   }
 
   async plan(item: CustomizationItem): Promise<Plan> {
     const soarItem = soarImportItem(item);
-    if (!soarItem) return { action: 'not-applicable', detail: SOAR_EXAMPLE_DETAIL };
+    if (!soarItem) return { action: 'not-applicable', detail: SOAR_EXAMPLE_DETAIL[item.kind as 'workflow' | 'rule'] };
     let action;
     try {
       action = await planSoarImport(this.client, soarItem);
@@ -103,7 +108,9 @@ export class SoarTarget implements CustomizeTarget {
 
   async apply(item: CustomizationItem): Promise<string> {
     const soarItem = soarImportItem(item);
-    if (!soarItem) throw new TargetError(`SOAR: ${item.kind} ${item.name} is not imported (${SOAR_EXAMPLE_DETAIL})`, CUSTOMIZE_EXIT.failed);
+    if (!soarItem) {
+      throw new TargetError(`SOAR: ${item.kind} ${item.name} is not imported (${SOAR_EXAMPLE_DETAIL[item.kind as 'workflow' | 'rule']})`, CUSTOMIZE_EXIT.failed);
+    }
     let done;
     try {
       done = await applySoarImport(this.client, soarItem);

@@ -73,7 +73,8 @@ describe('worker customize with platform = soar (spawned CLI, SOAR emulator)', f
       `  data table slack_conversations_db → SOAR: created (created in ${where()})`,
       `  function ${names.functionName} → SOAR: created (created in ${where()})`,
     ]);
-    expect(first.stdout).to.contain(`  workflow ${names.workflow}: example (SOAR: an example: SOAR needs a workflow as a BPMN diagram`);
+    expect(first.stdout).to.contain(`  workflow ${names.workflow}: example (SOAR: SOAR keeps a workflow as a BPMN diagram, which this file does not carry`);
+    expect(first.stdout).to.contain(`  rule ${names.rule}: example (SOAR: a rule runs workflows this package ships only as examples`);
     expect(first.stdout).to.contain('customize: 6 created, 0 updated, 0 unchanged, 0 skipped; 2 example(s) not imported (see above)');
     // SOAR's state: the destination (usable by the importing key), the table, the function with its inputs.
     const destination = [...soar.messageDestinations.values()];

@@ -95,7 +95,10 @@ describe('SoarTarget (worker customize into SOAR)', function () {
     const target = await connect();
     const examples = ITEMS.filter((i) => i.kind === 'workflow' || i.kind === 'rule');
     expect(examples).to.have.length(6);
-    for (const item of examples) expect(await target.plan(item)).to.deep.equal({ action: 'not-applicable', detail: SOAR_EXAMPLE_DETAIL });
+    for (const item of examples) {
+      expect(await target.plan(item)).to.deep.equal({ action: 'not-applicable', detail: SOAR_EXAMPLE_DETAIL[item.kind as 'workflow' | 'rule'] });
+    }
+    expect(SOAR_EXAMPLE_DETAIL.workflow).to.contain('BPMN');
     expect(soar.requests.filter((r) => r.path.includes('workflow') || r.path.includes('rule'))).to.deep.equal([]);
   });
 
