@@ -17,7 +17,7 @@ import { runSelftest } from './core/selftest.js';
 import { runCustomize } from './core/customize.js';
 import { listFunctions } from './core/functions-list.js';
 import { linePrompt } from './core/prompt.js';
-import { configSectionsFor, createConfig, updateConfig } from './core/config-writer.js';
+import { configSectionsFor, configuredPlatform, createConfig, updateConfig } from './core/config-writer.js';
 import { resolveConfigPath } from './core/config.js';
 import { slackAppManifest } from './functions/slack/manifest.js';
 
@@ -188,7 +188,7 @@ export async function main(argv: string[]): Promise<void> {
       (y) =>
         y
           .option('list', { alias: 'l', type: 'string', array: true, default: [] as string[], describe: 'only these packages, e.g. -l fn_slack' })
-          .epilogue('Exit codes: 0 all passed, 2 config, 6 store, 4 broker, 7 a package failed.'),
+          .epilogue('Exit codes: 0 all passed, 2 config, 6 store, 4 broker, 3 SOAR (platform = soar), 7 a package failed.'),
       async (args) => {
         const report = await runSelftest(args.configFile as string | undefined, builtinPlugins, (args.list as string[]) ?? [], (t) =>
           process.stdout.write(t),
@@ -198,7 +198,7 @@ export async function main(argv: string[]): Promise<void> {
     )
     .command(
       'customize',
-      "Import the packages' definitions: message destinations (broker queues), data tables (store), functions (store)",
+      "Import the packages' definitions: message destinations (broker queues), data tables (store), functions (store); with platform = soar also into SOAR",
       (y) =>
         y
           .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'import without asking' })
@@ -206,7 +206,7 @@ export async function main(argv: string[]): Promise<void> {
           .option('dry-run', { type: 'boolean', default: false, describe: 'show what would be imported; change nothing' })
           .example('$0 customize -y', 'import everything without asking')
           .example("printf 'y\\nn\\n' | $0 customize", 'answer the questions from a pipe (end of input answers no)')
-          .epilogue('Exit codes: 0 done (or nothing to do), 2 config or a packaged file invalid, 6 store, 4 broker, 1 other.'),
+          .epilogue('Exit codes: 0 done (or nothing to do), 2 config or a packaged file invalid, 3 SOAR (platform = soar), 6 store, 4 broker, 1 other.'),
       (args) =>
         customizeCommand({
           configFile: args.configFile as string | undefined,
@@ -223,25 +223,39 @@ export async function main(argv: string[]): Promise<void> {
           .option('create', { alias: 'c', type: 'boolean', describe: 'write a complete app.config with defaults and comments' })
           .option('update', { alias: 'u', type: 'boolean', describe: 'add missing sections and keys; keep every existing value and comment' })
           .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'with -c: overwrite an existing file' })
+          .option('platform', {
+            type: 'string',
+            choices: ['local', 'soar'],
+            describe: 'with -c: the [worker] platform to write; soar writes an active [soar] section (default: local, [soar] commented out)',
+          })
           .positional('file', { type: 'string', describe: 'the config file' })
           .usage('$0 config -c|-u [FILE]   (FILE defaults to --config-file, $APP_CONFIG_FILE, ~/.worker/app.config)')
           .conflicts('create', 'update')
           .check((a) => {
             if (!a.create && !a.update) throw new Error('Give -c (create) or -u (update)');
+            if (a.update && a.platform !== undefined) {
+              throw new Error('--platform goes with -c only; -u follows the [worker] platform already in the file');
+            }
             return true;
           }),
       (args) => {
         const fileArg = (args.file as string | undefined) ?? (args.configFile as string | undefined);
         const file = resolveConfigPath(fileArg);
-        const sections = configSectionsFor(builtinPlugins);
         if (args.create) {
+          const soar = args.platform === 'soar';
+          const sections = configSectionsFor(builtinPlugins, { platform: args.platform as string | undefined });
           const written = createConfig(file, sections, { overwrite: Boolean(args.force) });
-          process.stdout.write(`Wrote ${written}; set SLACK_BOT_TOKEN in the environment, then run \`worker selftest\`\n`);
+          const todo = soar
+            ? 'set SLACK_BOT_TOKEN, SOAR_API_KEY_ID and SOAR_API_KEY_SECRET in the environment and [soar] base_url and org_id in the file'
+            : 'set SLACK_BOT_TOKEN in the environment';
+          process.stdout.write(`Wrote ${written}; ${todo}, then run \`worker selftest\`\n`);
         } else {
+          const sections = configSectionsFor(builtinPlugins, { platform: configuredPlatform(file) });
           const { added } = updateConfig(file, sections);
           if (added.length === 0) process.stdout.write(`${file} already has every section and key\n`);
           for (const a of added) {
-            process.stdout.write(a.newSection ? `Added section [${a.section}]\n` : `Added to [${a.section}]: ${a.keys.join(', ')}\n`);
+            const how = a.commentedOut ? ' (commented out: [worker] platform is not soar)' : '';
+            process.stdout.write(a.newSection ? `Added section [${a.section}]${how}\n` : `Added to [${a.section}]${how}: ${a.keys.join(', ')}\n`);
           }
         }
       },

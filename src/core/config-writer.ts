@@ -19,6 +19,13 @@
  * comment is kept byte for byte, new keys go after the last key of their section, new
  * sections at the end. A key that is present only commented out (`;key = value`)
  * counts as present: someone turned it off on purpose.
+ *
+ * `[soar]` is always written, like resilient-circuits' `[resilient]`, but commented out
+ * (`;[soar]`, `;key = value`) unless `[worker] platform = soar`: an active `[soar]` refers
+ * to `$SOAR_API_KEY_ID` / `$SOAR_API_KEY_SECRET`, and a local install must load without
+ * them. `-u` reads the file's `[worker] platform` to decide: it adds a commented-out
+ * `[soar]` (or commented-out keys to any `[soar]` there) for a local config, and an
+ * active section, or active missing keys, only when the file says `platform = soar`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -27,6 +34,7 @@ import { ConfigError } from './errors.js';
 import type { JsonSchema, Plugin } from './plugin.js';
 import { isSecretKey } from './redact.js';
 import { WORKER_SECTION_SCHEMA } from './worker-config.js';
+import { SOAR_CONFIG_SECTION } from './platform/soar-config.js';
 
 /** One section to write: its name, its schema and an optional comment above the header. */
 export interface ConfigSectionSpec {
@@ -34,11 +42,16 @@ export interface ConfigSectionSpec {
   schema: JsonSchema;
   /** Written as `;` comment lines just above `[name]`. */
   comment?: string;
+  /**
+   * Written with the header and every key commented out (`;[name]`, `;key = value`), so
+   * the loader ignores it until someone uncomments it (`[soar]` of a local install).
+   */
+  commentedOut?: boolean;
 }
 
 export interface UpdateConfigResult {
   /** What was added, per section, in file order; empty when the file lacked nothing. */
-  added: { section: string; keys: string[]; newSection: boolean }[];
+  added: { section: string; keys: string[]; newSection: boolean; commentedOut: boolean }[];
 }
 
 interface PropertySchema {
@@ -57,10 +70,24 @@ const HEADER = [
   '; After an upgrade, `worker config -u` adds the sections and keys this file lacks.',
 ];
 
-/** The sections the worker reads: `[worker]` first, then each plugin's (once per section). */
-export function configSectionsFor(plugins: readonly Pick<Plugin<any, any>, 'packageName' | 'packageVersion' | 'configSection' | 'configSchema'>[]): ConfigSectionSpec[] {
+/** What `configSectionsFor` writes for: the platform `[worker]` names (default `local`). */
+export interface ConfigSectionsOptions {
+  platform?: string | undefined;
+}
+
+/**
+ * The sections the worker reads: `[worker]` first, then each plugin's (once per
+ * section), then `[soar]` — active for `platform: 'soar'` (and `[worker] platform`
+ * written as `soar`), else commented out.
+ */
+export function configSectionsFor(
+  plugins: readonly Pick<Plugin<any, any>, 'packageName' | 'packageVersion' | 'configSection' | 'configSchema'>[],
+  options: ConfigSectionsOptions = {},
+): ConfigSectionSpec[] {
+  const soar = options.platform === 'soar';
+  const workerSchema = soar ? withDefault(WORKER_SECTION_SCHEMA, 'platform', 'soar') : WORKER_SECTION_SCHEMA;
   const specs: ConfigSectionSpec[] = [
-    { name: 'worker', schema: WORKER_SECTION_SCHEMA, comment: 'The worker: broker, store, platform, logging and limits.' },
+    { name: 'worker', schema: workerSchema, comment: 'The worker: broker, store, platform, logging and limits.' },
   ];
   const seen = new Set(['worker']);
   for (const plugin of plugins) {
@@ -72,7 +99,49 @@ export function configSectionsFor(plugins: readonly Pick<Plugin<any, any>, 'pack
       comment: `Settings of the ${plugin.packageName} function package (${plugin.packageVersion}).`,
     });
   }
+  if (!seen.has(SOAR_CONFIG_SECTION.name)) {
+    specs.push(
+      soar
+        ? SOAR_CONFIG_SECTION
+        : {
+            ...SOAR_CONFIG_SECTION,
+            comment: `${SOAR_CONFIG_SECTION.comment}\nUncomment it (and set [worker] platform = soar) to use SOAR.`,
+            commentedOut: true,
+          },
+    );
+  }
   return specs;
+}
+
+/** A copy of `schema` whose property `key` defaults to `value`. */
+function withDefault(schema: JsonSchema, key: string, value: unknown): JsonSchema {
+  const props = schema.properties as Record<string, JsonSchema>;
+  return { ...schema, properties: { ...props, [key]: { ...props[key], default: value } } };
+}
+
+/**
+ * The raw value of `[worker] platform` in an app.config, without `$VAR` substitution;
+ * undefined when the file cannot be read or does not set it (the default, local).
+ */
+export function configuredPlatform(file: string): string | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(resolveFile(file), 'utf8');
+  } catch {
+    return undefined;
+  }
+  let inWorker = false;
+  let value: string | undefined;
+  for (const raw of text.split(/\r?\n/)) {
+    const header = SECTION_RE.exec(raw);
+    if (header) {
+      inWorker = header[1]!.trim() === 'worker';
+      continue;
+    }
+    const m = inWorker ? /^\s*platform\s*=\s*(.*)$/.exec(raw) : null;
+    if (m) value = m[1]!.replace(/\s[;#].*$/, '').trim().replace(/^"(.*)"$/, '$1');
+  }
+  return value || undefined;
 }
 
 function properties(schema: JsonSchema): [string, PropertySchema][] {
@@ -111,26 +180,26 @@ function commentLines(text: string | undefined): string[] {
   return text.split(/\r?\n/).map((line) => (line.trim() ? `; ${line.trimEnd()}` : ';'));
 }
 
-/** The comment and `key = value` lines of one key. */
-function renderKey(section: string, key: string, prop: PropertySchema, required: boolean): string[] {
+/** The comment and `key = value` lines of one key; `;key = value` when `commented`. */
+function renderKey(section: string, key: string, prop: PropertySchema, required: boolean, commented = false): string[] {
   const description = prop.description ?? '';
   const lines = commentLines(required ? (description ? `${description} (required)` : '(required)') : description);
   if (isSecretKey(key)) {
     const ref = `$${secretEnvName(section, key, prop)}`;
-    lines.push(required ? `${key} = ${ref}` : `;${key} = ${ref}`);
+    lines.push(required && !commented ? `${key} = ${ref}` : `;${key} = ${ref}`);
   } else {
     const value = formatValue(prop.default, `[${section}] ${key}`);
-    lines.push(value === '' ? `${key} =` : `${key} = ${value}`);
+    lines.push(`${commented ? ';' : ''}${value === '' ? `${key} =` : `${key} = ${value}`}`);
   }
   return lines;
 }
 
-function renderSection(spec: ConfigSectionSpec, keys?: Set<string>): string[] {
+function renderSection(spec: ConfigSectionSpec): string[] {
   const required = requiredKeys(spec.schema);
-  const lines = [...commentLines(spec.comment), `[${spec.name}]`];
+  const commented = spec.commentedOut === true;
+  const lines = [...commentLines(spec.comment), `${commented ? ';' : ''}[${spec.name}]`];
   for (const [key, prop] of properties(spec.schema)) {
-    if (keys && !keys.has(key)) continue;
-    lines.push(...renderKey(spec.name, key, prop, required.has(key)));
+    lines.push(...renderKey(spec.name, key, prop, required.has(key), commented));
   }
   return lines;
 }
@@ -182,13 +251,27 @@ interface ScannedSection {
 }
 
 const SECTION_RE = /^\s*\[([^\]]+)\]\s*(?:[;#].*)?$/;
+/** `;[soar]`: a section someone commented out (or `config -c` wrote commented out). */
+const COMMENTED_SECTION_RE = /^\s*[;#]\s*\[([A-Za-z0-9_.:-]+)\]\s*$/;
 const KEY_RE = /^\s*([^=;#\[\s][^=]*?)\s*=/;
 const COMMENTED_KEY_RE = /^\s*[;#]\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*=/;
 
-/** Finds the sections of an INI text (a section named twice is merged; keys go to its last block). */
-function scan(lines: string[]): Map<string, ScannedSection> {
+interface ScannedConfig {
+  sections: Map<string, ScannedSection>;
+  /** Commented-out sections (`;[name]`), whose keys are the commented keys below them. */
+  commented: Map<string, ScannedSection>;
+}
+
+/**
+ * Finds the sections of an INI text (a section named twice is merged; keys go to its
+ * last block). After a commented-out header, commented keys belong to that commented
+ * section, active keys still to the active section above (as the loader reads them).
+ */
+function scan(lines: string[]): ScannedConfig {
   const sections = new Map<string, ScannedSection>();
+  const commentedSections = new Map<string, ScannedSection>();
   let current: ScannedSection | undefined;
+  let commentedCurrent: ScannedSection | undefined;
   lines.forEach((raw, index) => {
     const line = raw.replace(/\r$/, '');
     const header = SECTION_RE.exec(line);
@@ -197,19 +280,34 @@ function scan(lines: string[]): Map<string, ScannedSection> {
       const existing = sections.get(name);
       current = { name, insertAfter: index, keys: existing?.keys ?? new Set() };
       sections.set(name, current);
+      commentedCurrent = undefined;
       return;
     }
-    if (!current) return;
+    const commentedHeader = COMMENTED_SECTION_RE.exec(line);
+    if (commentedHeader) {
+      const name = commentedHeader[1]!;
+      const existing = commentedSections.get(name);
+      commentedCurrent = { name, insertAfter: index, keys: existing?.keys ?? new Set() };
+      commentedSections.set(name, commentedCurrent);
+      return;
+    }
     const key = KEY_RE.exec(line);
     if (key) {
+      if (!current) return;
       current.keys.add(key[1]!.trim());
       current.insertAfter = index;
       return;
     }
     const commented = COMMENTED_KEY_RE.exec(line);
-    if (commented) current.keys.add(commented[1]!);
+    if (!commented) return;
+    if (commentedCurrent) {
+      commentedCurrent.keys.add(commented[1]!);
+      commentedCurrent.insertAfter = index;
+    } else {
+      current?.keys.add(commented[1]!);
+    }
   });
-  return sections;
+  return { sections, commented: commentedSections };
 }
 
 /**
@@ -240,18 +338,21 @@ export function updateConfig(file: string, sections: ConfigSectionSpec[]): Updat
   const appended: string[][] = [];
 
   for (const spec of sections) {
-    const existing = found.get(spec.name);
+    const commentedOut = spec.commentedOut === true;
+    // A commented-out spec is content with any block of that name, active or not; an
+    // active one needs an active block (it is appended even after a commented copy).
+    const existing = found.sections.get(spec.name) ?? (commentedOut ? found.commented.get(spec.name) : undefined);
     const required = requiredKeys(spec.schema);
     if (!existing) {
       appended.push(renderSection(spec));
-      added.push({ section: spec.name, keys: properties(spec.schema).map(([k]) => k), newSection: true });
+      added.push({ section: spec.name, keys: properties(spec.schema).map(([k]) => k), newSection: true, commentedOut });
       continue;
     }
     const missing = properties(spec.schema).filter(([key]) => !existing.keys.has(key));
     if (!missing.length) continue;
-    const newLines = missing.flatMap(([key, prop]) => renderKey(spec.name, key, prop, required.has(key)));
+    const newLines = missing.flatMap(([key, prop]) => renderKey(spec.name, key, prop, required.has(key), commentedOut));
     inserts.push({ after: existing.insertAfter, lines: newLines });
-    added.push({ section: spec.name, keys: missing.map(([k]) => k), newSection: false });
+    added.push({ section: spec.name, keys: missing.map(([k]) => k), newSection: false, commentedOut });
   }
   if (!added.length) return { added };
 

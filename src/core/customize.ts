@@ -8,9 +8,10 @@
  * "OK to import <kind> <name> into <target>? (y/n)" (or with `-y`), never in a dry
  * run. Plans come from what the target holds now (passive broker checks, the store's
  * schema version and definition hashes), so a second run reports everything unchanged
- * and writes nothing. Workflows and rules are examples until a SOAR target exists: a
- * further {@link CustomizeTarget} that handles them can be added to the list without
- * touching the loop.
+ * and writes nothing. With `[worker] platform = soar` a third target, SOAR
+ * (platform/soar-target.ts), takes message destinations, data tables and functions too;
+ * workflows and rules stay examples (a target that answers `not-applicable` with a
+ * detail says why). A further {@link CustomizeTarget} plugs in without touching the loop.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -21,6 +22,8 @@ import { redact } from './redact.js';
 import { deadLetterNames, declareDestination, openConnection } from './amqp-transport.js';
 import { isPostgresLocation, openStore, redactStoreLocation } from './store/index.js';
 import { STORE_DATA_TABLES, type Store } from './store/store.js';
+import type { LoadedConfig } from './config.js';
+import { SoarTarget } from './platform/soar-target.js';
 import { loadEnvironment } from './worker.js';
 import type { WorkerSection } from './worker-config.js';
 import {
@@ -33,8 +36,11 @@ import {
 } from './customizations.js';
 import { WorkerError } from './errors.js';
 
-/** Exit codes of `worker customize`, the same numbers as selftest's (README: Troubleshooting). */
-export const CUSTOMIZE_EXIT = { ok: 0, failed: 1, config: 2, broker: 4, store: 6 } as const;
+/**
+ * Exit codes of `worker customize`, the same numbers as selftest's (README: Troubleshooting):
+ * `platform` (3) is SOAR refusing or not answering when `[worker] platform = soar`.
+ */
+export const CUSTOMIZE_EXIT = { ok: 0, failed: 1, config: 2, platform: 3, broker: 4, store: 6 } as const;
 
 export type PlanAction = 'create' | 'update' | 'unchanged' | 'not-applicable';
 
@@ -257,8 +263,8 @@ export interface CustomizeOptions {
   ask: (question: string) => Promise<boolean>;
   print: (text: string) => void;
   log?: Logger;
-  /** Builds the targets (tests add their own); default: broker + store. */
-  targets?: (section: WorkerSection, dryRun: boolean) => Promise<CustomizeTarget[]>;
+  /** Builds the targets (tests add their own); default: {@link defaultTargets}. */
+  targets?: (section: WorkerSection, dryRun: boolean, config: LoadedConfig) => Promise<CustomizeTarget[]>;
 }
 
 export interface ItemOutcome {
@@ -278,7 +284,7 @@ export interface CustomizeReport {
 function summary(outcomes: ItemOutcome[], dryRun: boolean): string {
   const count = (r: ItemOutcome['result']) => outcomes.filter((o) => o.result === r).length;
   const examples = count('example');
-  const tail = examples ? `; ${examples} example(s) not imported (no SOAR target configured)` : '';
+  const tail = examples ? `; ${examples} example(s) not imported (see above)` : '';
   if (dryRun) {
     return `customize --dry-run: would create ${count('would-create')}, would update ${count('would-update')}, ${count('unchanged')} unchanged${tail}; nothing was changed\n`;
   }
@@ -293,9 +299,11 @@ export async function runCustomize(opts: CustomizeOptions): Promise<CustomizeRep
 
   let packages: PackageCustomizations[];
   let section: WorkerSection;
+  let config: LoadedConfig;
   try {
     const env = await loadEnvironment(opts.configFile, opts.builtins, log, false);
     section = env.section;
+    config = env.config;
     packages = env.registry.only(opts.packages).map((p) => loadCustomizations(p));
   } catch (err) {
     print(`worker customize: ${errorMessage(err)}\n`);
@@ -304,7 +312,7 @@ export async function runCustomize(opts: CustomizeOptions): Promise<CustomizeRep
 
   let targets: CustomizeTarget[] = [];
   try {
-    targets = await (opts.targets ?? ((s, dry) => defaultTargets(s, dry, log)))(section, opts.dryRun);
+    targets = await (opts.targets ?? ((s, dry, c) => defaultTargets(s, dry, log, c)))(section, opts.dryRun, config);
   } catch (err) {
     print(`worker customize: ${errorMessage(err)}\n`);
     return { outcomes, exitCode: err instanceof TargetError ? err.exitCode : CUSTOMIZE_EXIT.failed };
@@ -321,11 +329,16 @@ export async function runCustomize(opts: CustomizeOptions): Promise<CustomizeRep
       print(`${pkg.packageName}${pkg.dir ? ` (${pkg.dir})` : ' (from the plugin definition)'}\n`);
       for (const item of pkg.items) {
         let handled = false;
+        // Why a target that could hold the kind does not: the first such reason is reported.
+        let reason: string | undefined;
         for (const target of targets) {
           const base = { packageName: pkg.packageName, kind: item.kind, name: item.name, target: target.name };
           try {
             const plan = await target.plan(item);
-            if (plan.action === 'not-applicable') continue;
+            if (plan.action === 'not-applicable') {
+              reason ??= plan.detail ? `${target.name}: ${plan.detail}` : undefined;
+              continue;
+            }
             handled = true;
             if (plan.action === 'unchanged') {
               record({ ...base, result: 'unchanged', detail: plan.detail });
@@ -357,7 +370,7 @@ export async function runCustomize(opts: CustomizeOptions): Promise<CustomizeRep
             name: item.name,
             target: undefined,
             result: example ? 'example' : 'not-imported',
-            detail: example ? 'imported into SOAR only when a SOAR platform is configured' : 'no configured target holds it',
+            detail: reason ?? (example ? 'imported into SOAR only when a SOAR platform is configured' : 'no configured target holds it'),
           });
         }
       }
@@ -374,12 +387,23 @@ export async function runCustomize(opts: CustomizeOptions): Promise<CustomizeRep
   return { outcomes, exitCode };
 }
 
-/** The broker and store targets, connected; a failure names which one (exit 4 or 6). */
+/**
+ * The broker and store targets, connected, and SOAR when `[worker] platform = soar`
+ * (its `[soar]` section is read from `config`); a failure names which one (exit 4, 6,
+ * 3, or 2 for an invalid `[soar]`). SOAR is checked first: it is read-only until an
+ * item is applied, and a bad key should stop the run before anything is imported.
+ */
 export async function defaultTargets(
   section: WorkerSection,
   dryRun: boolean,
   log: Logger,
+  config?: LoadedConfig,
 ): Promise<CustomizeTarget[]> {
+  let soar: SoarTarget | undefined;
+  if (section.platform === 'soar') {
+    if (!config) throw new TargetError('[worker] platform = soar: the loaded config (with [soar]) was not given', CUSTOMIZE_EXIT.config);
+    soar = await SoarTarget.connect(config);
+  }
   let store: Store | undefined;
   if (!dryRun || storeExists(section.store)) {
     try {
@@ -387,6 +411,7 @@ export async function defaultTargets(
       await store.schemaStatus();
     } catch (err) {
       await store?.close().catch(() => undefined);
+      await soar?.close();
       throw new TargetError(`store ${redactStoreLocation(section.store)}: ${errorMessage(err)}`, CUSTOMIZE_EXIT.store, err);
     }
   }
@@ -395,7 +420,9 @@ export async function defaultTargets(
     connection = await openConnection(section.amqp_url, { caFile: section.ca_file, certFile: section.cert_file, keyFile: section.key_file }, log);
   } catch (err) {
     await store?.close().catch(() => undefined);
+    await soar?.close();
     throw new TargetError(`broker ${redact(section.amqp_url)}: ${errorMessage(err)}`, CUSTOMIZE_EXIT.broker, err);
   }
-  return [new BrokerTarget(connection), new StoreTarget(store, section.store)];
+  const targets: CustomizeTarget[] = [new BrokerTarget(connection), new StoreTarget(store, section.store)];
+  return soar ? [...targets, soar] : targets;
 }

@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import { runCli, tempDir } from '../support/harness.js';
 import { parseConfigText, validateSection } from '../../src/core/config.js';
 import { WORKER_SECTION_SCHEMA } from '../../src/core/worker-config.js';
+import { readSoarSection, SOAR_SECTION_SCHEMA } from '../../src/core/platform/soar-config.js';
 import { SLACK_CONFIG_SCHEMA } from '../../src/functions/slack/config.js';
 import { REQUIRED_SCOPES } from '../../src/functions/slack/scopes.js';
 
@@ -39,6 +40,33 @@ describe('worker config (spawned CLI)', function () {
     const cfg = parseConfigText(fs.readFileSync(file, 'utf8'), file, TOKEN);
     expect(validateSection<Record<string, unknown>>(cfg, 'worker', WORKER_SECTION_SCHEMA).num_workers).to.equal(25);
     expect(validateSection<Record<string, unknown>>(cfg, 'fn_slack', SLACK_CONFIG_SCHEMA).api_token).to.equal(TOKEN.SLACK_BOT_TOKEN);
+    // [soar] is there to fill in, commented out: the local config loads without SOAR variables.
+    const written = fs.readFileSync(file, 'utf8');
+    expect(written).to.contain('\n;[soar]\n');
+    expect(written).to.contain('\n;base_url =\n');
+    expect(Object.keys(cfg.sections)).to.deep.equal(['worker', 'fn_slack']);
+  });
+
+  it('-c --platform soar writes platform = soar and an active [soar] whose API key comes from the environment', async () => {
+    const file = path.join(tempDir(), 'app.config');
+    const res = await runCli(['config', '-c', '--platform', 'soar', file]);
+    expect(res.code, res.stderr).to.equal(0);
+    expect(res.stdout).to.contain('SOAR_API_KEY_ID and SOAR_API_KEY_SECRET in the environment and [soar] base_url and org_id in the file');
+    const text = fs
+      .readFileSync(file, 'utf8')
+      .replace(/^base_url =$/m, 'base_url = https://soar.example.com')
+      .replace(/^org_id =$/m, 'org_id = 201');
+    const cfg = parseConfigText(text, file, { ...TOKEN, SOAR_API_KEY_ID: 'id-1', SOAR_API_KEY_SECRET: 'secret-2' });
+    expect(validateSection<Record<string, unknown>>(cfg, 'worker', WORKER_SECTION_SCHEMA).platform).to.equal('soar');
+    expect(Object.keys(cfg.sections.soar!)).to.deep.equal(Object.keys(SOAR_SECTION_SCHEMA.properties as object));
+    expect(readSoarSection(cfg)).to.include({ org_id: 201, api_key_id: 'id-1', api_key_secret: 'secret-2' });
+
+    const before = fs.readFileSync(file, 'utf8');
+    const wrong = await runCli(['config', '-u', '--platform', 'soar', file]);
+    // A usage error found by the command's own check (as "Give -c or -u"): exit 1, nothing written.
+    expect(wrong.code).to.equal(1);
+    expect(wrong.stderr).to.contain('--platform goes with -c only');
+    expect(fs.readFileSync(file, 'utf8')).to.equal(before);
   });
 
   it('-c refuses to overwrite an existing file (exit 2) unless -f', async () => {
@@ -60,6 +88,7 @@ describe('worker config (spawned CLI)', function () {
     expect(res.code, res.stderr).to.equal(0);
     expect(res.stdout).to.match(/^Added to \[worker\]: ca_file, cert_file, key_file, destinations, platform, platform_dir, /m);
     expect(res.stdout).to.match(/^Added to \[fn_slack\]: api_url, /m);
+    expect(res.stdout).to.match(/^Added section \[soar\] \(commented out: \[worker\] platform is not soar\)$/m);
     expect(res.stdout).not.to.match(/\b(amqp_url|num_workers|store|api_token|username)\b/);
     const updated = fs.readFileSync(file, 'utf8');
     // Every original line is still there, in order.

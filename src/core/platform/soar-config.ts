@@ -88,10 +88,10 @@ export const SOAR_SECTION_SCHEMA: JsonSchema = {
 };
 
 /**
- * `[soar]` for `worker config -c / -u` when `platform = soar` is chosen. Not in
- * `configSectionsFor` by default: a local install must not need SOAR variables set (the
- * required secrets are written as active `$SOAR_API_KEY_ID` / `$SOAR_API_KEY_SECRET`
- * references); app.config.example carries the section commented out instead.
+ * `[soar]` for `worker config -c / -u`. `configSectionsFor` writes it active only when
+ * `platform = soar` (the required secrets are active `$SOAR_API_KEY_ID` /
+ * `$SOAR_API_KEY_SECRET` references, which a local install must not need set), and
+ * commented out otherwise, as app.config.example carries it.
  */
 export const SOAR_CONFIG_SECTION: ConfigSectionSpec = {
   name: 'soar',

@@ -6,6 +6,7 @@ import { ConfigError } from '../../../src/core/errors.js';
 import { parseConfigText, validateSection } from '../../../src/core/config.js';
 import {
   configSectionsFor,
+  configuredPlatform,
   createConfig,
   renderConfig,
   secretEnvName,
@@ -14,10 +15,25 @@ import {
 } from '../../../src/core/config-writer.js';
 import { WORKER_SECTION_SCHEMA } from '../../../src/core/worker-config.js';
 import { clearSecrets } from '../../../src/core/redact.js';
+import { readSoarSection, SOAR_SECTION_SCHEMA } from '../../../src/core/platform/soar-config.js';
 import { SLACK_CONFIG_SCHEMA } from '../../../src/functions/slack/config.js';
 import { builtinPlugins } from '../../../src/functions/index.js';
 
 const TOKEN_ENV = { SLACK_BOT_TOKEN: 'xoxb-111-222-abcdef' };
+const SOAR_ENV = { ...TOKEN_ENV, SOAR_API_KEY_ID: 'key-id-1', SOAR_API_KEY_SECRET: 'key-secret-2' };
+const SOAR_KEYS = Object.keys(SOAR_SECTION_SCHEMA.properties as object);
+
+/** The text with `;[soar]` and its `;key = value` lines uncommented (what a person does to use it). */
+function uncommentSoar(text: string): string {
+  let inSoar = false;
+  return text
+    .split('\n')
+    .map((line) => {
+      if (/^;?\[/.test(line)) inSoar = line === ';[soar]';
+      return inSoar && /^;(\[|[a-z_]+ =)/.test(line) ? line.slice(1) : line;
+    })
+    .join('\n');
+}
 
 function defaultsOf(schema: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -40,10 +56,16 @@ describe('config writer', () => {
   });
 
   describe('renderConfig', () => {
-    it('lists [worker] first, then each plugin section', () => {
-      expect(sections.map((s) => s.name)).to.deep.equal(['worker', 'fn_slack']);
+    it('lists [worker] first, then each plugin section, then [soar] commented out', () => {
+      expect(sections.map((s) => [s.name, s.commentedOut === true])).to.deep.equal([
+        ['worker', false],
+        ['fn_slack', false],
+        ['soar', true],
+      ]);
       const text = renderConfig(sections);
       expect(text.indexOf('[worker]')).to.be.lessThan(text.indexOf('[fn_slack]'));
+      expect(text.indexOf('[fn_slack]')).to.be.lessThan(text.indexOf('\n;[soar]\n'));
+      expect(text).not.to.match(/^\[soar\]/m);
       expect(text.startsWith(';')).to.equal(true);
       expect(text.endsWith('\n')).to.equal(true);
     });
@@ -99,6 +121,63 @@ describe('config writer', () => {
     });
   });
 
+  describe('[soar]', () => {
+    it('local (the default): every [soar] key is written commented, after its comment, and loads without SOAR variables', () => {
+      const text = renderConfig(sections);
+      const lines = text.split('\n');
+      for (const key of SOAR_KEYS) {
+        const at = lines.findIndex((l, i) => i > lines.indexOf(';[soar]') && l.startsWith(`;${key} =`));
+        expect(at, key).to.be.greaterThan(0);
+        expect(lines[at - 1], key).to.match(/^; \S/);
+      }
+      expect(text).to.contain(';api_key_secret = $SOAR_API_KEY_SECRET\n');
+      expect(text).to.contain(';retries = 3\n');
+      expect(text).to.contain('; Uncomment it (and set [worker] platform = soar) to use SOAR.\n;[soar]\n');
+      // Loads with the Slack token alone: [soar] is not a section until uncommented.
+      expect(Object.keys(parseConfigText(text, 'f', TOKEN_ENV).sections)).to.deep.equal(['worker', 'fn_slack']);
+
+      // Uncommented, with platform = soar and its address filled in, it is a valid [soar].
+      const used = uncommentSoar(text)
+        .replace(/^platform = local$/m, 'platform = soar')
+        .replace(/^base_url =$/m, 'base_url = https://soar.example.com')
+        .replace(/^org_id =$/m, 'org_id = 201');
+      const soar = readSoarSection(parseConfigText(used, 'f', SOAR_ENV));
+      expect(soar).to.include({ base_url: 'https://soar.example.com', org_id: 201, api_key_id: 'key-id-1', api_key_secret: 'key-secret-2', retries: 3 });
+    });
+
+    it("platform 'soar': [worker] platform = soar and an active [soar] with every key; the API key comes from the environment", () => {
+      const soarSections = configSectionsFor(builtinPlugins, { platform: 'soar' });
+      expect(soarSections.map((s) => [s.name, s.commentedOut === true])).to.deep.equal([
+        ['worker', false],
+        ['fn_slack', false],
+        ['soar', false],
+      ]);
+      const text = renderConfig(soarSections);
+      expect(text).to.match(/^platform = soar$/m);
+      expect(text).to.match(/^api_key_id = \$SOAR_API_KEY_ID$/m);
+      expect(text).to.match(/^api_key_secret = \$SOAR_API_KEY_SECRET$/m);
+      expect(() => parseConfigText(text, 'f', TOKEN_ENV)).to.throw(ConfigError, 'SOAR_API_KEY_ID');
+      const cfg = parseConfigText(text, 'f', SOAR_ENV);
+      expect(Object.keys(cfg.sections.soar!)).to.deep.equal(SOAR_KEYS);
+      expect(validateSection<Record<string, unknown>>(cfg, 'worker', WORKER_SECTION_SCHEMA).platform).to.equal('soar');
+      // base_url and org_id have no default: the loader names them until they are filled in.
+      expect(() => readSoarSection(cfg)).to.throw(ConfigError, /base_url/);
+    });
+
+    it('configuredPlatform reads [worker] platform from the text, without substituting anything', () => {
+      const file = path.join(dir, 'app.config');
+      const write = (text: string) => {
+        fs.writeFileSync(file, text);
+        return configuredPlatform(file);
+      };
+      expect(write('[worker]\nplatform = soar   ; SOAR in production\n')).to.equal('soar');
+      expect(write('[worker]\nplatform = "local"\n')).to.equal('local');
+      expect(write('[worker]\nnum_workers = 3\n[other]\nplatform = soar\n')).to.equal(undefined);
+      expect(write('[worker]\n;platform = soar\n')).to.equal(undefined);
+      expect(configuredPlatform(path.join(dir, 'missing.config'))).to.equal(undefined);
+    });
+  });
+
   describe('createConfig (-c)', () => {
     it('creates parent folders and writes the file with mode 0600', () => {
       const file = path.join(dir, 'a', 'b', 'app.config');
@@ -151,8 +230,9 @@ describe('config writer', () => {
       const workerKeys = Object.keys(WORKER_SECTION_SCHEMA.properties as object);
       const addedWorker = workerKeys.filter((k) => !['amqp_url', 'num_workers', 'loglevel', 'metrics_port'].includes(k));
       expect(result.added).to.deep.equal([
-        { section: 'worker', keys: addedWorker, newSection: false },
-        { section: 'fn_slack', keys: Object.keys(SLACK_CONFIG_SCHEMA.properties as object), newSection: true },
+        { section: 'worker', keys: addedWorker, newSection: false, commentedOut: false },
+        { section: 'fn_slack', keys: Object.keys(SLACK_CONFIG_SCHEMA.properties as object), newSection: true, commentedOut: false },
+        { section: 'soar', keys: SOAR_KEYS, newSection: true, commentedOut: true },
       ]);
 
       const text = fs.readFileSync(file, 'utf8');
@@ -183,6 +263,63 @@ describe('config writer', () => {
       expect(cfg.sections.fn_slack).to.include({ api_token: TOKEN_ENV.SLACK_BOT_TOKEN, api_url: 'https://slack.com/api/' });
       validateSection(cfg, 'worker', WORKER_SECTION_SCHEMA);
       validateSection(cfg, 'fn_slack', SLACK_CONFIG_SCHEMA);
+      // [soar] came commented out, at the end: the file loads without SOAR variables.
+      expect(text.indexOf(';[soar]')).to.be.greaterThan(text.indexOf('[fn_slack]'));
+      expect(cfg.sections).not.to.have.property('soar');
+    });
+
+    it('platform = soar in the file: adds an active [soar], which then needs the SOAR variables', () => {
+      const file = path.join(dir, 'app.config');
+      fs.writeFileSync(file, '[worker]\nplatform = soar\n');
+      const result = updateConfig(file, configSectionsFor(builtinPlugins, { platform: configuredPlatform(file) }));
+      expect(result.added.find((a) => a.section === 'soar')).to.deep.equal({ section: 'soar', keys: SOAR_KEYS, newSection: true, commentedOut: false });
+      const text = fs.readFileSync(file, 'utf8');
+      expect(text).to.contain('\n[soar]\n');
+      expect(text).not.to.contain(';[soar]');
+      expect(() => parseConfigText(text, file, TOKEN_ENV)).to.throw(ConfigError, 'SOAR_API_KEY_ID');
+      expect(Object.keys(parseConfigText(text, file, SOAR_ENV).sections.soar!)).to.deep.equal(SOAR_KEYS);
+    });
+
+    it('a commented-out [soar] is left alone for a local config; an active one gets its missing keys, active only for platform = soar', () => {
+      const file = path.join(dir, 'app.config');
+      const example = fs.readFileSync(new URL('../../../app.config.example', import.meta.url), 'utf8');
+      fs.writeFileSync(file, example);
+      const fromExample = updateConfig(file, sections);
+      expect(fromExample.added.map((a) => a.section)).not.to.include('soar');
+      expect(fs.readFileSync(file, 'utf8').match(/^;\[soar\]$/gm)).to.have.length(1);
+
+      // Local config, active [soar] lacking keys: they are added commented, so loading needs no variable.
+      fs.writeFileSync(file, '[worker]\nplatform = local\n\n[soar]\nbase_url = https://soar.example.com\n\n[fn_slack]\napi_token = $SLACK_BOT_TOKEN\n');
+      let result = updateConfig(file, configSectionsFor(builtinPlugins, { platform: configuredPlatform(file) }));
+      expect(result.added.find((a) => a.section === 'soar')).to.deep.equal({
+        section: 'soar',
+        keys: SOAR_KEYS.filter((k) => k !== 'base_url'),
+        newSection: false,
+        commentedOut: true,
+      });
+      let text = fs.readFileSync(file, 'utf8');
+      expect(text).to.contain('base_url = https://soar.example.com\n; numeric id of the SOAR organization (required)\n;org_id =\n');
+      expect(parseConfigText(text, file, TOKEN_ENV).sections.soar).to.deep.equal({ base_url: 'https://soar.example.com' });
+
+      // platform = soar: the same section gets active keys.
+      fs.writeFileSync(file, '[worker]\nplatform = soar\n\n[soar]\nbase_url = https://soar.example.com\norg_id = 7\n');
+      result = updateConfig(file, configSectionsFor(builtinPlugins, { platform: configuredPlatform(file) }));
+      expect(result.added.find((a) => a.section === 'soar')!.commentedOut).to.equal(false);
+      text = fs.readFileSync(file, 'utf8');
+      const soar = readSoarSection(parseConfigText(text, file, SOAR_ENV));
+      expect(soar).to.include({ base_url: 'https://soar.example.com', org_id: 7, api_key_secret: 'key-secret-2', timeout: 60 });
+    });
+
+    it("keys commented out under ;[soar] do not count for the section above it", () => {
+      const file = path.join(dir, 'app.config');
+      fs.writeFileSync(file, '[worker]\nnum_workers = 3\n\n[fn_slack]\napi_token = $SLACK_BOT_TOKEN\n\n;[soar]\n;timeout = 60\n');
+      const result = updateConfig(file, sections);
+      expect(result.added.find((a) => a.section === 'fn_slack')!.keys).to.include('timeout');
+      expect(result.added.find((a) => a.section === 'soar')!.keys).not.to.include('timeout');
+      const text = fs.readFileSync(file, 'utf8');
+      expect(parseConfigText(text, file, TOKEN_ENV).sections.fn_slack).to.include({ timeout: '30' });
+      // The soar keys went under ;[soar], commented.
+      expect(text.indexOf(';base_url =')).to.be.greaterThan(text.indexOf(';timeout = 60'));
     });
 
     it('is idempotent: a second run adds nothing and leaves the file untouched', () => {
