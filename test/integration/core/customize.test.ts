@@ -205,10 +205,11 @@ describe('worker customize (spawned CLI, real broker and stores)', function () {
   });
 
   it('exits 4 when the broker is unreachable and 6 when the store is', async () => {
-    setup({ amqp_url: 'amqp://guest:guest@127.0.0.1:1' });
+    setup({ amqp_url: 'amqp://worker:brokerpw42@127.0.0.1:1' });
     const broker = await customize(['-y', '-l', CUSTOM_PACKAGE]);
     expect(broker.code, broker.stdout + broker.stderr).to.equal(4);
-    expect(broker.stdout).to.contain('worker customize: broker amqp://guest:***@127.0.0.1:1');
+    expect(broker.stdout).to.contain('worker customize: broker amqp://worker:***@127.0.0.1:1');
+    expect(broker.stdout + broker.stderr).not.to.contain('brokerpw42');
 
     setup({ store: 'postgres://worker:hunter2secret@127.0.0.1:1/soar' });
     const store = await customize(['-y', '-l', CUSTOM_PACKAGE]);

@@ -37,7 +37,9 @@ describe('fault: worker killed (SIGKILL) mid-batch and restarted', function () {
     emu = await SlackEmulator.start();
     cfg = writeConfig({
       worker: { num_workers: 25, max_attempts: 5 },
-      sections: { fn_slack: { api_token: emu.botToken, api_url: emu.apiUrl } },
+      // Pacing to Slack's real rates (20 channel creations a minute) is tested in
+      // slack-rate-limits.test.ts; here it would only stretch the run.
+      sections: { fn_slack: { api_token: emu.botToken, api_url: emu.apiUrl, rate_limits: 'off' } },
     });
     caller = await openWatchedCaller();
   });

@@ -47,7 +47,9 @@ describe('three workers on one queue and one PostgreSQL store', function () {
       const cfg = writeConfig({
         destination,
         worker: { num_workers: 10, store: db.url, shutdown_timeout: 30 },
-        sections: { fn_slack: { api_token: emu.botToken, api_url: emu.apiUrl } },
+        // Pacing to Slack's real rates (20 channel creations a minute) is tested in
+        // slack-rate-limits.test.ts; here it would only stretch the run.
+        sections: { fn_slack: { api_token: emu.botToken, api_url: emu.apiUrl, rate_limits: 'off' } },
       });
       workers.push(WorkerProcess.start(cfg.file));
     }
