@@ -1,0 +1,84 @@
+/**
+ * Benchmark 1, runner overhead: a no-op function (test_echo) through `worker run`
+ * (parse, validate, ledger, reply with publisher confirm, ack) against the bare amqplib
+ * echo, same payloads, same number in flight.
+ */
+import path from 'node:path';
+import { Caller, deleteDestination, writeConfig } from '../test/support/harness.js';
+import {
+  BENCH_LOGLEVEL,
+  builtEchoPlugin,
+  check,
+  closedLoop,
+  DistWorker,
+  printTable,
+  printTargets,
+  round,
+  workerNodeArgs,
+  writeResult,
+  type LoadResult,
+} from './common.js';
+import { bareEcho, echoInvocation, IN_FLIGHT } from './echo.js';
+
+/** Enough invocations for a stable p99 (5,000 timed) while each side runs only a few seconds. */
+const TOTAL = 5_500;
+const WARMUP = 500;
+
+export async function workerEcho(total: number, warmup: number): Promise<LoadResult & { rssMb: number; hwmMb: number }> {
+  const cfg = writeConfig({ worker: { loglevel: BENCH_LOGLEVEL, num_workers: IN_FLIGHT, plugins: builtEchoPlugin() } });
+  const worker = DistWorker.start(cfg.file, workerNodeArgs('overhead'));
+  const caller = await Caller.open();
+  try {
+    await worker.ready();
+    const result = await closedLoop(caller, cfg.destination, (i) => echoInvocation(caller, i), { total, inFlight: IN_FLIGHT, warmup });
+    const mem = worker.memory();
+    return { ...result, rssMb: mem.rssMb, hwmMb: mem.hwmMb };
+  } finally {
+    await caller.close();
+    await worker.stop();
+    await deleteDestination(cfg.destination);
+  }
+}
+
+export async function runOverhead(): Promise<boolean> {
+  console.log(`\n=== 1. Runner overhead: test_echo through worker run vs a bare amqplib echo (${IN_FLIGHT} in flight) ===`);
+  const echo = await bareEcho(TOTAL, WARMUP);
+  const worker = await workerEcho(TOTAL, WARMUP);
+  const ratio = worker.perSecond / echo.perSecond;
+  printTable('Throughput and latency (publish → final reply)', [
+    { side: 'bare amqplib echo', 'inv/s': echo.perSecond, 'p50 ms': echo.latency.p50_ms, 'p99 ms': echo.latency.p99_ms, timed: echo.count, failures: echo.failures },
+    { side: 'worker run (dist)', 'inv/s': worker.perSecond, 'p50 ms': worker.latency.p50_ms, 'p99 ms': worker.latency.p99_ms, timed: worker.count, failures: worker.failures },
+    { side: 'ratio worker/echo', 'inv/s': round(ratio, 3) },
+  ]);
+  const targets = [check('worker throughput / bare echo', ratio, '>=', 0.6), check('failures', worker.failures, '<=', 0)];
+  printTargets(targets);
+  const file = writeResult({
+    name: 'overhead',
+    title: 'Runner overhead: no-op function through worker run vs bare amqplib echo',
+    placement: {
+      caller: 'benchmark process (node + tsx): one amqplib connection, closed loop',
+      bare_echo: 'own process (node + tsx, bench/echo-responder.ts)',
+      worker: `own process: node ${path.relative(process.cwd(), 'dist/src/cli.js')} run (plain Node), loglevel ${BENCH_LOGLEVEL}, SQLite ledger`,
+      broker: 'RabbitMQ on 127.0.0.1 (shared with other work on this machine)',
+    },
+    figures: {
+      in_flight: IN_FLIGHT,
+      warmup: WARMUP,
+      bare_echo: strip(echo),
+      worker: strip(worker),
+      ratio_worker_to_echo: round(ratio, 3),
+    },
+    targets,
+    notes: [
+      'test_echo writes one small effect file per invocation (the echo plugin counts effects that way); otherwise it does nothing.',
+      'The bare echo parses the body and replies without publisher confirms, validation, ledger or logging.',
+    ],
+  });
+  console.log(`wrote ${file}`);
+  return targets.every((t) => t.pass);
+}
+
+function strip<T extends { firstFailure?: unknown }>(r: T): Omit<T, 'firstFailure'> & { first_failure?: unknown } {
+  const { firstFailure, ...rest } = r;
+  return firstFailure ? { ...rest, first_failure: firstFailure } : rest;
+}

@@ -1,0 +1,31 @@
+/**
+ * `npm run bench [-- NAME …]`: builds, then runs every benchmark (or the named ones) in
+ * one process, one after the other, printing a table each and writing
+ * bench/results/<name>.json. Exit code 1 when a target was missed or a benchmark failed.
+ */
+import { runOverhead } from './overhead.js';
+
+const BENCHMARKS: Record<string, () => Promise<boolean>> = {
+  overhead: runOverhead,
+};
+
+const names = process.argv.slice(2);
+const unknown = names.filter((n) => !(n in BENCHMARKS));
+if (unknown.length) {
+  console.error(`Unknown benchmark(s): ${unknown.join(', ')}. Known: ${Object.keys(BENCHMARKS).join(', ')}`);
+  process.exit(2);
+}
+const selected = names.length ? names : Object.keys(BENCHMARKS);
+const summary: { benchmark: string; result: string }[] = [];
+for (const name of selected) {
+  try {
+    const met = await BENCHMARKS[name]!();
+    summary.push({ benchmark: name, result: met ? 'all targets met' : 'target(s) missed' });
+  } catch (err) {
+    console.error(`benchmark ${name} failed: ${(err as Error).stack ?? err}`);
+    summary.push({ benchmark: name, result: `error: ${(err as Error).message.split('\n')[0]}` });
+  }
+}
+console.log('\nSummary');
+for (const s of summary) console.log(`  ${s.benchmark.padEnd(12)} ${s.result}`);
+process.exitCode = summary.every((s) => s.result === 'all targets met') ? 0 : 1;
