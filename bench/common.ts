@@ -234,6 +234,23 @@ export class RssSampler {
   }
 }
 
+/** Thrown when the caller's broker connection drops mid-benchmark (another process restarted RabbitMQ). */
+export class BrokerLostError extends Error {}
+
+/**
+ * Rejects when the caller's connection to the broker closes: the replies of that
+ * connection's reply queue are gone, so waiting longer would hang the benchmark.
+ */
+export function brokerLost(caller: Caller): { promise: Promise<never>; cancel: () => void } {
+  let onClose!: () => void;
+  const promise = new Promise<never>((_, reject) => {
+    onClose = () => reject(new BrokerLostError('the broker connection closed during the run (RabbitMQ restarted or the connection was closed by another process)'));
+    caller.connection.once('close', onClose);
+  });
+  promise.catch(() => undefined);
+  return { promise, cancel: () => caller.connection.off('close', onClose) };
+}
+
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
@@ -315,13 +332,16 @@ export async function closedLoop(
   for (let i = 0; i < Math.min(opts.inFlight, opts.total); i++) publishOne();
   const timeout = opts.timeoutMs ?? 600_000;
   let timer: NodeJS.Timeout | undefined;
+  const lost = brokerLost(caller);
   await Promise.race([
     finished,
+    lost.promise,
     new Promise<void>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`only ${done} of ${opts.total} invocations finished within ${timeout} ms`)), timeout);
     }),
   ]).finally(() => {
     clearTimeout(timer);
+    lost.cancel();
     caller.onReply = undefined;
   });
   const end = performance.now();

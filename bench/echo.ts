@@ -20,7 +20,10 @@ let cached: Promise<LoadResult & { pid: number }> | undefined;
 
 /** Runs the bare echo once per process (later calls get the same measurement). */
 export function bareEcho(total: number, warmup: number): Promise<LoadResult & { pid: number }> {
-  cached ??= measure(total, warmup);
+  cached ??= measure(total, warmup).catch((err: unknown) => {
+    cached = undefined;
+    throw err;
+  });
   return cached;
 }
 

@@ -3,10 +3,19 @@
  * one process, one after the other, printing a table each and writing
  * bench/results/<name>.json. Exit code 1 when a target was missed or a benchmark failed.
  */
+import { BrokerLostError, sleep } from './common.js';
 import { runOverhead } from './overhead.js';
+import { runPostMessage } from './post-message.js';
+import { runExport } from './export.js';
+import { runRateLimits } from './rate-limits.js';
+import { runIdle } from './idle.js';
 
 const BENCHMARKS: Record<string, () => Promise<boolean>> = {
   overhead: runOverhead,
+  post: runPostMessage,
+  limits: runRateLimits,
+  export: runExport,
+  idle: runIdle,
 };
 
 const names = process.argv.slice(2);
@@ -19,7 +28,17 @@ const selected = names.length ? names : Object.keys(BENCHMARKS);
 const summary: { benchmark: string; result: string }[] = [];
 for (const name of selected) {
   try {
-    const met = await BENCHMARKS[name]!();
+    let met: boolean;
+    try {
+      met = await BENCHMARKS[name]!();
+    } catch (err) {
+      // The broker is shared with other work on this machine; one lost connection is
+      // worth one more try rather than a missing result.
+      if (!(err instanceof BrokerLostError)) throw err;
+      console.error(`benchmark ${name}: ${err.message}; running it again`);
+      await sleep(5_000);
+      met = await BENCHMARKS[name]!();
+    }
     summary.push({ benchmark: name, result: met ? 'all targets met' : 'target(s) missed' });
   } catch (err) {
     console.error(`benchmark ${name} failed: ${(err as Error).stack ?? err}`);
