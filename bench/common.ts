@@ -207,7 +207,20 @@ export class DistWorker {
     return procMemory(this.pid);
   }
 
+  /** Rejects if the worker exits before stop() (a crash must not leave the benchmark waiting for replies). */
+  get died(): Promise<never> {
+    const p = this.exited.then((code) => {
+      if (this.stopping) return new Promise<never>(() => undefined);
+      throw new Error(`the worker exited (code ${code}) during the run:\n${this.tail.slice(-3000)}`);
+    });
+    p.catch(() => undefined);
+    return p;
+  }
+
+  private stopping = false;
+
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 30_000);
     await this.exited;
@@ -293,7 +306,7 @@ export async function closedLoop(
   caller: Caller,
   destination: string,
   body: (i: number) => unknown,
-  opts: { total: number; inFlight: number; warmup: number; timeoutMs?: number },
+  opts: { total: number; inFlight: number; warmup: number; timeoutMs?: number; failOn?: Promise<never> },
 ): Promise<LoadResult> {
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
@@ -336,6 +349,7 @@ export async function closedLoop(
   await Promise.race([
     finished,
     lost.promise,
+    ...(opts.failOn ? [opts.failOn] : []),
     new Promise<void>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`only ${done} of ${opts.total} invocations finished within ${timeout} ms`)), timeout);
     }),
@@ -359,10 +373,12 @@ export async function closedLoop(
 }
 
 /**
- * Extra node flags for the worker: with BENCH_CPU_PROF=1 each worker writes a V8 CPU
- * profile (open in Chrome DevTools) to bench/results/profiles/<name>/ when it exits.
+ * Extra node flags for the worker, for diagnosis only: BENCH_WORKER_NODE_ARGS is added
+ * as is (e.g. "--max-old-space-size=64"); with BENCH_CPU_PROF=1 each worker writes a V8
+ * CPU profile (open in Chrome DevTools) to bench/results/profiles/<name>/ when it exits.
  */
 export function workerNodeArgs(name: string): string[] {
-  if (!process.env.BENCH_CPU_PROF) return [];
-  return ['--cpu-prof', `--cpu-prof-dir=${path.join(RESULTS_DIR, 'profiles', name)}`];
+  const extra = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  if (!process.env.BENCH_CPU_PROF) return extra;
+  return [...extra, '--cpu-prof', `--cpu-prof-dir=${path.join(RESULTS_DIR, 'profiles', name)}`];
 }

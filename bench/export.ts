@@ -58,7 +58,7 @@ async function exportOnce(emu: RemoteEmulator, size: { messages: number; threads
       caller,
       cfg.destination,
       () => caller.invocation('slack_archive_channel', { incident_id: incidentId, slack_channel_id: channel.id }),
-      { total: 1, inFlight: 1, warmup: 0, timeoutMs: 900_000 },
+      { total: 1, inFlight: 1, warmup: 0, timeoutMs: 900_000, failOn: worker.died },
     );
     const sampled = sampler.stop();
     const mem = worker.memory();

@@ -30,7 +30,7 @@ export async function workerEcho(total: number, warmup: number): Promise<LoadRes
   const caller = await Caller.open();
   try {
     await worker.ready();
-    const result = await closedLoop(caller, cfg.destination, (i) => echoInvocation(caller, i), { total, inFlight: IN_FLIGHT, warmup });
+    const result = await closedLoop(caller, cfg.destination, (i) => echoInvocation(caller, i), { total, inFlight: IN_FLIGHT, warmup, failOn: worker.died });
     const mem = worker.memory();
     return { ...result, rssMb: mem.rssMb, hwmMb: mem.hwmMb };
   } finally {

@@ -42,7 +42,7 @@ export async function runPostMessage(): Promise<boolean> {
           slack_channel_id: channels[i % CHANNELS],
           slack_text: `Benchmark update ${i}: containment in progress`,
         }),
-      { total: TOTAL, inFlight: IN_FLIGHT, warmup: WARMUP },
+      { total: TOTAL, inFlight: IN_FLIGHT, warmup: WARMUP, failOn: worker.died },
     );
     const mem = worker.memory();
     const stats = await emu.stats();

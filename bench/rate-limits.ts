@@ -138,7 +138,7 @@ function writeAttachments(platformDir: string): void {
 }
 
 /** Publishes every job at once and waits for all final replies. */
-async function publishAll(caller: Caller, destination: string, prefix: string): Promise<{ seconds: number; failures: number; first?: unknown }> {
+async function publishAll(caller: Caller, destination: string, prefix: string, failOn?: Promise<never>): Promise<{ seconds: number; failures: number; first?: unknown }> {
   const list = jobs(prefix);
   const pending = new Set<string>();
   let failures = 0;
@@ -161,6 +161,7 @@ async function publishAll(caller: Caller, destination: string, prefix: string): 
   await Promise.race([
     finished,
     lost.promise,
+    ...(failOn ? [failOn] : []),
     new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${pending.size} of ${list.length} invocations unfinished after 15 min`)), 900_000))),
   ]).finally(() => {
     clearTimeout(timer);
@@ -215,7 +216,7 @@ async function workerSide(emu: RemoteEmulator): Promise<SideResult> {
     await worker.ready();
     await emu.resetCalls();
     await emu.setRateLimits(LIMITS);
-    const run = await publishAll(caller, cfg.destination, prefix);
+    const run = await publishAll(caller, cfg.destination, prefix, worker.died);
     return await summarizeSide(emu, prefix, run);
   } finally {
     await emu.setRateLimits(undefined);
