@@ -156,6 +156,8 @@ export function procMemory(pid: number): ProcMemory {
  */
 export class DistWorker {
   private tail = '';
+  private partial = '';
+  private readonly lineWatchers = new Set<(line: string) => void>();
   private readyAt: number | undefined;
   readonly startedAt: number;
   readonly exited: Promise<number | null>;
@@ -164,6 +166,9 @@ export class DistWorker {
     this.startedAt = startedAt;
     const take = (d: Buffer) => {
       const text = d.toString();
+      const lines = (this.partial + text).split('\n');
+      this.partial = lines.pop()!;
+      for (const line of lines) for (const w of this.lineWatchers) w(line);
       if (this.readyAt === undefined && (this.tail + text).includes('Worker ready')) this.readyAt = performance.now();
       this.tail = (this.tail + text).slice(-20_000);
     };
@@ -205,6 +210,25 @@ export class DistWorker {
 
   memory(): ProcMemory {
     return procMemory(this.pid);
+  }
+
+  /**
+   * Resolves with the first log line (from now on) that matches. Used where a result
+   * must survive the caller's broker connection being closed by other work.
+   */
+  nextLine(re: RegExp): { promise: Promise<RegExpExecArray>; cancel: () => void } {
+    let watcher!: (line: string) => void;
+    const promise = new Promise<RegExpExecArray>((resolve) => {
+      watcher = (line) => {
+        const m = re.exec(line);
+        if (m) {
+          this.lineWatchers.delete(watcher);
+          resolve(m);
+        }
+      };
+      this.lineWatchers.add(watcher);
+    });
+    return { promise, cancel: () => this.lineWatchers.delete(watcher) };
   }
 
   /** Rejects if the worker exits before stop() (a crash must not leave the benchmark waiting for replies). */
