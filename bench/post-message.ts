@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Caller, deleteDestination, writeConfig } from '../test/support/harness.js';
 import { BENCH_LOGLEVEL, check, closedLoop, DistWorker, printTable, printTargets, round, workerNodeArgs, writeResult } from './common.js';
-import { bareEcho, IN_FLIGHT } from './echo.js';
+import { echoReference, IN_FLIGHT } from './echo.js';
 import { RemoteEmulator } from './emulator.js';
 
 const TOTAL = 3_300;
@@ -19,7 +19,7 @@ const TARGET_PER_SECOND = 1_500;
 
 export async function runPostMessage(): Promise<boolean> {
   console.log(`\n=== 2. slack_post_message end to end (worker run → Slack emulator, no limits, ${IN_FLIGHT} in flight) ===`);
-  const echo = await bareEcho(5_500, 500);
+  const echo = await echoReference(5_500, 500);
   const emu = await RemoteEmulator.start();
   const cfg = writeConfig({
     withEchoPlugin: false,
