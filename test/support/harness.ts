@@ -151,6 +151,11 @@ export interface CollectedReply {
 /** A raw amqplib caller: publishes invocations and collects every reply by correlation id. */
 export class Caller {
   readonly replies = new Map<string, Record<string, unknown>[]>();
+  /**
+   * Called with every reply as it arrives (after it is stored in `replies`). The
+   * benchmarks use it to time each invocation without polling.
+   */
+  onReply: ((correlationId: string, body: Record<string, unknown>) => void) | undefined;
   private waiters: (() => void)[] = [];
 
   private constructor(
@@ -172,8 +177,10 @@ export class Caller {
         if (!msg) return;
         const id = String(msg.properties.correlationId);
         const list = caller.replies.get(id) ?? [];
-        list.push(JSON.parse(msg.content.toString('utf8')) as Record<string, unknown>);
+        const body = JSON.parse(msg.content.toString('utf8')) as Record<string, unknown>;
+        list.push(body);
         caller.replies.set(id, list);
+        caller.onReply?.(id, body);
         const waiters = caller.waiters;
         caller.waiters = [];
         for (const w of waiters) w();

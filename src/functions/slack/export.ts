@@ -305,16 +305,39 @@ function cleanTemplateMessage(err: unknown): string {
  * A write stream wrapper that honours backpressure and surfaces stream errors
  * (an 'error' while nobody awaits is remembered and rethrown on the next write).
  */
+/**
+ * `p`, or a rejection as soon as `signal` aborts. The abort listener is removed when `p`
+ * settles. (Racing every call against one long-lived abort promise instead would keep a
+ * reaction, and through it each call's result, on that promise until the export ends:
+ * memory that grew with the channel's size, ~10,000 Slack responses for 10,000 threads.)
+ */
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
 class Sink {
   bytes = 0;
   private error: Error | undefined;
-  private readonly abortPromise: Promise<never> | undefined;
 
   constructor(
     readonly stream: WriteStream,
-    abortPromise: Promise<never> | undefined,
+    private readonly signal: AbortSignal | undefined,
   ) {
-    this.abortPromise = abortPromise;
     stream.on('error', (err) => {
       this.error ??= err;
     });
@@ -326,7 +349,7 @@ class Sink {
     this.bytes += Buffer.byteLength(chunk, 'utf8');
     if (!this.stream.write(chunk, 'utf8')) {
       const drained = once(this.stream, 'drain');
-      await (this.abortPromise ? Promise.race([drained, this.abortPromise]) : drained);
+      await raceAbort(drained, this.signal);
     }
     if (this.error) throw this.error;
   }
@@ -387,16 +410,8 @@ export async function exportConversation(call: SlackCall, opts: ExportOptions): 
 
   if (signal?.aborted) throw abortError(signal);
 
-  // One shared promise that rejects on abort, raced against every await that could block.
-  let onAbort: (() => void) | undefined;
-  const abortPromise = signal
-    ? new Promise<never>((_resolve, reject) => {
-        onAbort = () => reject(abortError(signal));
-        signal.addEventListener('abort', onAbort, { once: true });
-      })
-    : undefined;
-  abortPromise?.catch(() => undefined); // handled by the races below; avoid an unhandled rejection
-  const guard = <T>(p: Promise<T>): Promise<T> => (abortPromise ? Promise.race([p, abortPromise]) : p);
+  // Every await that could block is raced against the abort signal.
+  const guard = <T>(p: Promise<T>): Promise<T> => raceAbort(p, signal);
   const checkAbort = (): void => {
     if (signal?.aborted) throw abortError(signal);
   };
@@ -442,7 +457,7 @@ export async function exportConversation(call: SlackCall, opts: ExportOptions): 
   try {
     scratchDir = await guard(mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'slack-export-')));
     const scratchFile = path.join(scratchDir, 'pages.jsonl');
-    scratch = new Sink(createWriteStream(scratchFile), abortPromise);
+    scratch = new Sink(createWriteStream(scratchFile), signal);
 
     // ---- pass 1: collect newest-first pages into the scratch file ----
     const pages: Array<{ offset: number; length: number }> = [];
@@ -500,7 +515,7 @@ export async function exportConversation(call: SlackCall, opts: ExportOptions): 
 
     // ---- pass 2: render oldest-first into the output file ----
     const exportedAt = formatDate(now());
-    out = new Sink(createWriteStream(outFile), abortPromise);
+    out = new Sink(createWriteStream(outFile), signal);
     outCreated = true;
     await out.write(
       `Slack channel #${channel.name} (${channel.id}) conversation history, exported ${exportedAt} ${timeZone}\n\n`,
@@ -551,7 +566,6 @@ export async function exportConversation(call: SlackCall, opts: ExportOptions): 
     ok = true;
     return { messages, replies, threads, files, bytes, outFile };
   } finally {
-    if (onAbort && signal) signal.removeEventListener('abort', onAbort);
     await scratch?.dispose();
     await out?.dispose();
     if (scratchDir) await rm(scratchDir, { recursive: true, force: true }).catch(() => undefined);

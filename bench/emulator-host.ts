@@ -1,0 +1,77 @@
+/**
+ * Runs test/support/slack-emulator.ts in a process of its own, driven over IPC by the
+ * benchmark (bench/emulator.ts). On a 2-core machine the emulator answering thousands
+ * of requests a second must not share an event loop with the load generator, or each
+ * would slow the other and the worker's figures would be the emulator's.
+ */
+import type http from 'node:http';
+import { SlackEmulator, type RateLimitOptions, type SeedChannelOptions, type SeedMessagesOptions } from '../test/support/slack-emulator.js';
+
+interface Request {
+  id: number;
+  op: string;
+  args: unknown[];
+}
+
+/** Per-method answers by HTTP status, counted as each response finishes. */
+const statusByMethod = new Map<string, Record<string, number>>();
+let emu: SlackEmulator | undefined;
+
+function countResponses(server: http.Server): void {
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const url = req.url ?? '';
+    const method = url.startsWith('/api/') ? url.slice(5).split('?')[0]! : url.startsWith('/upload/') ? 'upload' : url.split('?')[0]!;
+    res.on('finish', () => {
+      const counts = statusByMethod.get(method) ?? {};
+      counts[res.statusCode] = (counts[res.statusCode] ?? 0) + 1;
+      statusByMethod.set(method, counts);
+    });
+  });
+}
+
+const ops: Record<string, (...args: any[]) => unknown> = {
+  async start() {
+    emu = await SlackEmulator.start({ logCalls: false });
+    // The emulator keeps its http.Server private; the benchmark only listens to it to
+    // count answers per method and status (the emulator counts 429s only in total).
+    countResponses((emu as unknown as { server: http.Server }).server);
+    return { apiUrl: emu.apiUrl, botToken: emu.botToken, botUserId: emu.botUserId };
+  },
+  seedChannel: (o: SeedChannelOptions) => emu!.seedChannel(o),
+  seedMessages: (channelId: string, count: number, o: SeedMessagesOptions) => emu!.seedMessages(channelId, count, o).length,
+  setRateLimits: (o: RateLimitOptions | undefined) => emu!.setRateLimits(o),
+  addUser: (u: { name: string; email?: string }) => emu!.addUser(u),
+  channelByName: (name: string) => emu!.channelByName(name),
+  messageCount: (channelId: string) => emu!.messages(channelId).length,
+  filesCount: () => emu!.files().length,
+  channelCount: () => emu!.channels().length,
+  stats: () => ({
+    totalCalls: emu!.calls(),
+    rateLimited: emu!.rateLimitedCount,
+    byMethod: Object.fromEntries(statusByMethod),
+    lastInternalError: emu!.lastInternalError ? String(emu!.lastInternalError) : null,
+  }),
+  resetCalls: () => {
+    emu!.resetCalls();
+    statusByMethod.clear();
+  },
+  memory: () => process.memoryUsage().rss,
+  async close() {
+    await emu?.close();
+    setImmediate(() => process.exit(0));
+  },
+};
+
+process.on('message', (msg: Request) => {
+  void (async () => {
+    try {
+      const fn = ops[msg.op];
+      if (!fn) throw new Error(`unknown op ${msg.op}`);
+      const result = await fn(...msg.args);
+      process.send!({ id: msg.id, result: result === undefined ? null : JSON.parse(JSON.stringify(result)) });
+    } catch (err) {
+      process.send!({ id: msg.id, error: String((err as Error)?.stack ?? err) });
+    }
+  })();
+});
+process.on('disconnect', () => process.exit(0));

@@ -1,0 +1,94 @@
+/**
+ * Benchmark 2, slack_post_message end to end: invocations through RabbitMQ and the
+ * built `worker run` to the Slack emulator (its own process, no rate limits), against
+ * the bare amqplib echo of benchmark 1 measured in the same run.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Caller, deleteDestination, writeConfig } from '../test/support/harness.js';
+import { BENCH_LOGLEVEL, check, closedLoop, DistWorker, printTable, printTargets, round, workerNodeArgs, writeResult } from './common.js';
+import { echoReference, IN_FLIGHT } from './echo.js';
+import { RemoteEmulator } from './emulator.js';
+
+const TOTAL = 3_300;
+const WARMUP = 300;
+/** Posts are spread over this many existing channels (one incident each), as many incidents would be. */
+const CHANNELS = 10;
+/** The target for this 2-core machine. */
+const TARGET_PER_SECOND = 1_500;
+
+export async function runPostMessage(): Promise<boolean> {
+  console.log(`\n=== 2. slack_post_message end to end (worker run → Slack emulator, no limits, ${IN_FLIGHT} in flight) ===`);
+  const echo = await echoReference(5_500, 500);
+  const emu = await RemoteEmulator.start();
+  const cfg = writeConfig({
+    withEchoPlugin: false,
+    worker: { loglevel: BENCH_LOGLEVEL, num_workers: IN_FLIGHT },
+    sections: { fn_slack: { api_token: emu.botToken, api_url: emu.apiUrl } },
+  });
+  fs.mkdirSync(path.join(cfg.dir, 'files', 'incidents'), { recursive: true });
+  const channels: string[] = [];
+  for (let c = 0; c < CHANNELS; c++) channels.push((await emu.seedChannel({ name: `bench-post-${c}` })).id);
+  const worker = DistWorker.start(cfg.file, workerNodeArgs('post-message'));
+  const caller = await Caller.open();
+  try {
+    await worker.ready();
+    const result = await closedLoop(
+      caller,
+      cfg.destination,
+      (i) =>
+        caller.invocation('slack_post_message', {
+          incident_id: 5000 + (i % CHANNELS),
+          slack_channel_id: channels[i % CHANNELS],
+          slack_text: `Benchmark update ${i}: containment in progress`,
+        }),
+      { total: TOTAL, inFlight: IN_FLIGHT, warmup: WARMUP, failOn: worker.died },
+    );
+    const mem = worker.memory();
+    const stats = await emu.stats();
+    const perInvocation = round(stats.totalCalls / TOTAL, 2);
+    const ratio = result.perSecond / echo.perSecond;
+    printTable('slack_post_message (publish → final reply)', [
+      { side: 'bare amqplib echo (ref)', 'inv/s': echo.perSecond, 'p50 ms': echo.latency.p50_ms, 'p99 ms': echo.latency.p99_ms },
+      { side: 'post_message via worker', 'inv/s': result.perSecond, 'p50 ms': result.latency.p50_ms, 'p99 ms': result.latency.p99_ms, failures: result.failures },
+      { side: 'ratio post/echo', 'inv/s': round(ratio, 3) },
+    ]);
+    printTable('Slack calls per invocation', Object.entries(stats.byMethod).map(([method, counts]) => ({ method, per_invocation: round(Object.values(counts).reduce((a, b) => a + b, 0) / TOTAL, 2) })));
+    const targets = [check('post_message invocations/s', result.perSecond, '>=', TARGET_PER_SECOND, 'inv/s'), check('failures', result.failures, '<=', 0)];
+    printTargets(targets);
+    const file = writeResult({
+      name: 'post-message',
+      title: 'slack_post_message end to end against the Slack emulator, no rate limits',
+      placement: {
+        caller: 'benchmark process (node + tsx)',
+        worker: `own process: node dist/src/cli.js run, loglevel ${BENCH_LOGLEVEL}, SQLite store`,
+        slack_emulator: 'own process (node + tsx, bench/emulator-host.ts), over HTTP on 127.0.0.1',
+        broker: 'RabbitMQ on 127.0.0.1',
+      },
+      figures: {
+        in_flight: IN_FLIGHT,
+        channels: CHANNELS,
+        warmup: WARMUP,
+        post_message: { ...result, firstFailure: undefined, first_failure: result.firstFailure },
+        worker_rss_mb_after: mem.rssMb,
+        worker_peak_rss_mb: mem.hwmMb,
+        slack_calls_per_invocation: perInvocation,
+        slack_calls_by_method: stats.byMethod,
+        bare_echo_reference: { perSecond: echo.perSecond, latency: echo.latency },
+        ratio_to_bare_echo: round(ratio, 3),
+      },
+      targets,
+      notes: [
+        'Inputs: incident_id + slack_channel_id of an existing channel + a short plain-text slack_text (one chat.postMessage per invocation).',
+        'The bare echo reference is the measurement of benchmark 1 in the same run (or taken here when run alone).',
+      ],
+    });
+    console.log(`wrote ${file}`);
+    return targets.every((t) => t.pass);
+  } finally {
+    await caller.close();
+    await worker.stop();
+    await deleteDestination(cfg.destination);
+    await emu.close();
+  }
+}
