@@ -31,6 +31,7 @@ import type { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, FunctionError } from '../errors.js';
 import { expandHome } from '../config.js';
+import { checkId, describeValue, optionalId } from './ids.js';
 import type { AttachmentInfo, AttachmentRef, ExportTarget, Platform, SavedExport } from './platform.js';
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -80,26 +81,6 @@ const CONTENT_TYPES: Record<string, string> = {
 /** Guesses a MIME type from a file name's extension; `application/octet-stream` when unknown. */
 export function guessContentType(name: string): string {
   return CONTENT_TYPES[extname(name).toLowerCase()] ?? 'application/octet-stream';
-}
-
-function describeValue(value: unknown): string {
-  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (value === null) return 'null';
-  return `a ${typeof value}`;
-}
-
-function checkId(value: unknown, field: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new FunctionError(`${field} must be a positive integer, got ${describeValue(value)}`, 'invalid_id', {
-      field,
-    });
-  }
-  return value;
-}
-
-function optionalId(value: unknown, field: string): number | undefined {
-  return value === undefined || value === null ? undefined : checkId(value, field);
 }
 
 /** Refuses names that could leave their folder or hide from readers. */

@@ -22,6 +22,7 @@ import { stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { FunctionError } from '../errors.js';
+import { checkId, describeValue, optionalId } from './ids.js';
 import { checkFileName, guessContentType } from './local-platform.js';
 import type { AttachmentInfo, AttachmentRef, ExportTarget, Platform, SavedExport } from './platform.js';
 import type { SoarClient } from './soar-client.js';
@@ -61,24 +62,6 @@ interface ArtifactDto {
   type?: unknown;
   value?: unknown;
   attachment?: AttachmentDto | null;
-}
-
-function describeValue(value: unknown): string {
-  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (value === null) return 'null';
-  return `a ${typeof value}`;
-}
-
-function checkId(value: unknown, field: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new FunctionError(`${field} must be a positive integer, got ${describeValue(value)}`, 'invalid_id', { field });
-  }
-  return value;
-}
-
-function optionalId(value: unknown, field: string): number | undefined {
-  return value === undefined || value === null ? undefined : checkId(value, field);
 }
 
 /** Quotes a file name for a Content-Disposition header (names are already checked: no controls). */
