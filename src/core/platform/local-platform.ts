@@ -31,7 +31,7 @@ import type { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, FunctionError } from '../errors.js';
 import { expandHome } from '../config.js';
-import { checkId, describeValue, optionalId } from './ids.js';
+import { checkAttachmentRef, checkId, describeValue, optionalId } from './ids.js';
 import type { AttachmentInfo, AttachmentRef, ExportTarget, Platform, SavedExport } from './platform.js';
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -135,30 +135,15 @@ export class LocalPlatform implements Platform {
   }
 
   async getAttachment(ref: AttachmentRef): Promise<AttachmentInfo> {
-    const incidentId = checkId(ref.incidentId, 'incident_id');
-    const taskId = optionalId(ref.taskId, 'task_id');
-    const attachmentId = optionalId(ref.attachmentId, 'attachment_id');
-    const artifactId = optionalId(ref.artifactId, 'artifact_id');
-    if (attachmentId !== undefined && artifactId !== undefined) {
-      throw new FunctionError(
-        `Give either attachment_id or artifact_id, not both (got attachment ${attachmentId} and artifact ${artifactId})`,
-        'invalid_reference',
-      );
-    }
-    if (attachmentId === undefined && artifactId === undefined) {
-      throw new FunctionError(
-        `Give attachment_id (an attachment of the incident or task) or artifact_id (an artifact of the incident) ` +
-          `to choose the file of incident ${incidentId}`,
-        'invalid_reference',
-      );
-    }
-
+    const checked = checkAttachmentRef(ref);
+    const { incidentId, taskId } = checked;
     const incidentDir = await this.requireDir(['incidents', String(incidentId)], `Incident ${incidentId}`);
 
-    if (artifactId !== undefined) {
+    if (checked.artifactId !== undefined) {
       // Artifacts belong to the incident; like resilient-lib, a task id is not used for them.
-      return this.artifact(incidentDir, incidentId, artifactId);
+      return this.artifact(incidentDir, incidentId, checked.artifactId);
     }
+    const { attachmentId } = checked;
 
     let owner = `incident ${incidentId}`;
     let ownerDir = incidentDir;

@@ -22,7 +22,7 @@ import { stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { FunctionError } from '../errors.js';
-import { checkId, describeValue, optionalId } from './ids.js';
+import { checkAttachmentRef, checkId, describeValue, optionalId } from './ids.js';
 import { checkFileName, guessContentType } from './local-platform.js';
 import type { AttachmentInfo, AttachmentRef, ExportTarget, Platform, SavedExport } from './platform.js';
 import type { SoarClient } from './soar-client.js';
@@ -82,24 +82,10 @@ export class SoarPlatform implements Platform {
   ) {}
 
   async getAttachment(ref: AttachmentRef): Promise<AttachmentInfo> {
-    const incidentId = checkId(ref.incidentId, 'incident_id');
-    const taskId = optionalId(ref.taskId, 'task_id');
-    const attachmentId = optionalId(ref.attachmentId, 'attachment_id');
-    const artifactId = optionalId(ref.artifactId, 'artifact_id');
-    if (attachmentId !== undefined && artifactId !== undefined) {
-      throw new FunctionError(
-        `Give either attachment_id or artifact_id, not both (got attachment ${attachmentId} and artifact ${artifactId})`,
-        'invalid_reference',
-      );
-    }
-    if (artifactId !== undefined) return this.artifact(incidentId, artifactId);
-    if (attachmentId === undefined) {
-      throw new FunctionError(
-        `Give attachment_id (an attachment of the incident or task) or artifact_id (an artifact of the incident) ` +
-          `to choose the file of incident ${incidentId}`,
-        'invalid_reference',
-      );
-    }
+    const checked = checkAttachmentRef(ref);
+    const { incidentId, taskId } = checked;
+    if (checked.artifactId !== undefined) return this.artifact(incidentId, checked.artifactId);
+    const { attachmentId } = checked;
 
     const owner = taskId === undefined ? `incident ${incidentId}` : `task ${taskId} of incident ${incidentId}`;
     const what = `attachment ${attachmentId} of ${owner}`;
