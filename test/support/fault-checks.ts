@@ -1,7 +1,8 @@
 /**
- * Checks shared by the fault and scale integration tests: what the Slack emulator holds
- * per invocation, and what a caller received per invocation.
+ * Checks shared by the fault and scale integration tests: publishing a batch of posts,
+ * what the Slack emulator holds per invocation, and what a caller received per invocation.
  */
+import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { expect } from 'chai';
 import { Caller } from './harness.js';
@@ -9,6 +10,43 @@ import type { SlackEmulator } from './slack-emulator.js';
 
 /** The event type slack_post_message tags its posts with (src/functions/slack/post-message.ts). */
 const POST_EVENT_TYPE = 'soar_worker_post';
+
+/**
+ * Publishes one slack_post_message invocation per entry of `inputs` to `destination`,
+ * each with a fresh id used as both message id and correlation id (so the ledger, the
+ * Slack message metadata and the replies can be matched up). Returns the ids in order.
+ */
+export function publishPosts(caller: Caller, destination: string, inputs: Record<string, unknown>[]): string[] {
+  return inputs.map((input) => {
+    const id = randomUUID();
+    caller.publish(destination, caller.invocation('slack_post_message', input), { messageId: id, correlationId: id });
+    return id;
+  });
+}
+
+/** How many of `ids` have a final reply so far. */
+export function countAnswered(caller: Caller, ids: string[]): number {
+  return ids.filter((id) => caller.finalReplies(id).length > 0).length;
+}
+
+/**
+ * Waits until at least `atLeast` of `ids` are answered, polling every 10 ms so that a
+ * fault injected next (a kill, a stop) lands as soon as the batch is that far along.
+ */
+export async function waitForAnswered(caller: Caller, ids: string[], atLeast: number, timeoutMs: number, workerOutput: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (countAnswered(caller, ids) < atLeast) {
+    if (Date.now() > deadline) throw new Error(`only ${countAnswered(caller, ids)} of ${ids.length} answered; a worker said:\n${workerOutput().slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Checks that each of `ids` has exactly one Slack message; returns them all by invocation. */
+export function expectOnePostEach(emu: SlackEmulator, ids: string[]): Map<string, { channel: string; ts: string }[]> {
+  const posts = postsByInvocation(emu);
+  for (const id of ids) expect(posts.get(id) ?? [], `Slack messages of ${id}`).to.have.length(1);
+  return posts;
+}
 
 /** Top-level messages in every channel, grouped by the invocation id in their metadata. */
 export function postsByInvocation(emu: SlackEmulator): Map<string, { channel: string; ts: string }[]> {

@@ -31,6 +31,7 @@ import type { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, FunctionError } from '../errors.js';
 import { expandHome } from '../config.js';
+import { checkAttachmentRef, checkId, describeValue, optionalId } from './ids.js';
 import type { AttachmentInfo, AttachmentRef, ExportTarget, Platform, SavedExport } from './platform.js';
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -80,26 +81,6 @@ const CONTENT_TYPES: Record<string, string> = {
 /** Guesses a MIME type from a file name's extension; `application/octet-stream` when unknown. */
 export function guessContentType(name: string): string {
   return CONTENT_TYPES[extname(name).toLowerCase()] ?? 'application/octet-stream';
-}
-
-function describeValue(value: unknown): string {
-  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (value === null) return 'null';
-  return `a ${typeof value}`;
-}
-
-function checkId(value: unknown, field: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new FunctionError(`${field} must be a positive integer, got ${describeValue(value)}`, 'invalid_id', {
-      field,
-    });
-  }
-  return value;
-}
-
-function optionalId(value: unknown, field: string): number | undefined {
-  return value === undefined || value === null ? undefined : checkId(value, field);
 }
 
 /** Refuses names that could leave their folder or hide from readers. */
@@ -154,30 +135,15 @@ export class LocalPlatform implements Platform {
   }
 
   async getAttachment(ref: AttachmentRef): Promise<AttachmentInfo> {
-    const incidentId = checkId(ref.incidentId, 'incident_id');
-    const taskId = optionalId(ref.taskId, 'task_id');
-    const attachmentId = optionalId(ref.attachmentId, 'attachment_id');
-    const artifactId = optionalId(ref.artifactId, 'artifact_id');
-    if (attachmentId !== undefined && artifactId !== undefined) {
-      throw new FunctionError(
-        `Give either attachment_id or artifact_id, not both (got attachment ${attachmentId} and artifact ${artifactId})`,
-        'invalid_reference',
-      );
-    }
-    if (attachmentId === undefined && artifactId === undefined) {
-      throw new FunctionError(
-        `Give attachment_id (an attachment of the incident or task) or artifact_id (an artifact of the incident) ` +
-          `to choose the file of incident ${incidentId}`,
-        'invalid_reference',
-      );
-    }
-
+    const checked = checkAttachmentRef(ref);
+    const { incidentId, taskId } = checked;
     const incidentDir = await this.requireDir(['incidents', String(incidentId)], `Incident ${incidentId}`);
 
-    if (artifactId !== undefined) {
+    if (checked.artifactId !== undefined) {
       // Artifacts belong to the incident; like resilient-lib, a task id is not used for them.
-      return this.artifact(incidentDir, incidentId, artifactId);
+      return this.artifact(incidentDir, incidentId, checked.artifactId);
     }
+    const { attachmentId } = checked;
 
     let owner = `incident ${incidentId}`;
     let ownerDir = incidentDir;

@@ -22,6 +22,7 @@ import { stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { FunctionError } from '../errors.js';
+import { checkAttachmentRef, checkId, describeValue, optionalId } from './ids.js';
 import { checkFileName, guessContentType } from './local-platform.js';
 import type { AttachmentInfo, AttachmentRef, ExportTarget, Platform, SavedExport } from './platform.js';
 import type { SoarClient } from './soar-client.js';
@@ -63,24 +64,6 @@ interface ArtifactDto {
   attachment?: AttachmentDto | null;
 }
 
-function describeValue(value: unknown): string {
-  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (value === null) return 'null';
-  return `a ${typeof value}`;
-}
-
-function checkId(value: unknown, field: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new FunctionError(`${field} must be a positive integer, got ${describeValue(value)}`, 'invalid_id', { field });
-  }
-  return value;
-}
-
-function optionalId(value: unknown, field: string): number | undefined {
-  return value === undefined || value === null ? undefined : checkId(value, field);
-}
-
 /** Quotes a file name for a Content-Disposition header (names are already checked: no controls). */
 function quoteFileName(name: string): string {
   return name.replace(/["\\]/g, (c) => encodeURIComponent(c));
@@ -99,24 +82,10 @@ export class SoarPlatform implements Platform {
   ) {}
 
   async getAttachment(ref: AttachmentRef): Promise<AttachmentInfo> {
-    const incidentId = checkId(ref.incidentId, 'incident_id');
-    const taskId = optionalId(ref.taskId, 'task_id');
-    const attachmentId = optionalId(ref.attachmentId, 'attachment_id');
-    const artifactId = optionalId(ref.artifactId, 'artifact_id');
-    if (attachmentId !== undefined && artifactId !== undefined) {
-      throw new FunctionError(
-        `Give either attachment_id or artifact_id, not both (got attachment ${attachmentId} and artifact ${artifactId})`,
-        'invalid_reference',
-      );
-    }
-    if (artifactId !== undefined) return this.artifact(incidentId, artifactId);
-    if (attachmentId === undefined) {
-      throw new FunctionError(
-        `Give attachment_id (an attachment of the incident or task) or artifact_id (an artifact of the incident) ` +
-          `to choose the file of incident ${incidentId}`,
-        'invalid_reference',
-      );
-    }
+    const checked = checkAttachmentRef(ref);
+    const { incidentId, taskId } = checked;
+    if (checked.artifactId !== undefined) return this.artifact(incidentId, checked.artifactId);
+    const { attachmentId } = checked;
 
     const owner = taskId === undefined ? `incident ${incidentId}` : `task ${taskId} of incident ${incidentId}`;
     const what = `attachment ${attachmentId} of ${owner}`;

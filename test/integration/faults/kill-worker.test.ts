@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { expect } from 'chai';
 import { SqliteStore } from '../../../src/core/store/sqlite-store.js';
-import { expectAnsweredSuccessfully, openWatchedCaller, postsByInvocation, waitForFinal } from '../../support/fault-checks.js';
+import { countAnswered, expectAnsweredSuccessfully, expectOnePostEach, openWatchedCaller, publishPosts, waitForAnswered, waitForFinal } from '../../support/fault-checks.js';
 import { type Caller, deleteDestination, queueDepth, WorkerProcess, writeConfig, type TestConfig } from '../../support/harness.js';
 import { SlackEmulator } from '../../support/slack-emulator.js';
 
@@ -57,34 +57,26 @@ describe('fault: worker killed (SIGKILL) mid-batch and restarted', function () {
     await first.waitFor();
 
     const tag = randomUUID().slice(0, 6);
-    const ids: string[] = [];
-    for (let i = 0; i < INVOCATIONS; i++) {
-      const incident = 9100 + (i % INCIDENTS);
-      const id = randomUUID();
-      ids.push(id);
-      caller.publish(
-        cfg.destination,
-        caller.invocation('slack_post_message', {
+    const ids = publishPosts(
+      caller,
+      cfg.destination,
+      Array.from({ length: INVOCATIONS }, (_, i) => {
+        const incident = 9100 + (i % INCIDENTS);
+        return {
           incident_id: incident,
           slack_channel: `kill-${tag}-${incident}`,
           slack_is_channel_private: false,
           slack_text: `update ${i} for incident ${incident}`,
-        }),
-        { messageId: id, correlationId: id },
-      );
-    }
+        };
+      }),
+    );
 
     // Kill it once a good part of the batch is done and much is still in flight.
-    const answered = () => ids.filter((id) => caller.finalReplies(id).length > 0).length;
-    const deadline = Date.now() + 60_000;
-    while (answered() < INVOCATIONS / 4) {
-      if (Date.now() > deadline) throw new Error(`only ${answered()} answered before the kill:\n${first.output}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await waitForAnswered(caller, ids, INVOCATIONS / 4, 60_000, () => first.output);
     first.child.kill('SIGKILL');
     const exit = await first.exited;
     expect(exit.signal).to.equal('SIGKILL');
-    const answeredAtKill = answered();
+    const answeredAtKill = countAnswered(caller, ids);
     expect(answeredAtKill, 'the kill must fall in the middle of the batch').to.be.lessThan(INVOCATIONS);
 
     // The ledger as the killed worker left it: which invocations had finished without
@@ -117,8 +109,7 @@ describe('fault: worker killed (SIGKILL) mid-batch and restarted', function () {
     }
 
     // Exactly one Slack message per invocation, and nothing else in the channels.
-    const posts = postsByInvocation(emu);
-    for (const id of ids) expect(posts.get(id) ?? [], `Slack messages of ${id}`).to.have.length(1);
+    const posts = expectOnePostEach(emu, ids);
     const channels = emu.channels().filter((c) => c.name.startsWith(`kill-${tag}-`));
     expect(channels).to.have.length(INCIDENTS);
     const total = channels.reduce((n, c) => n + emu.messages(c.id).length, 0);

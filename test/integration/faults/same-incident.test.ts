@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { expect } from 'chai';
 import { openStore, type Store } from '../../../src/core/store/index.js';
-import { expectAnsweredSuccessfully, openWatchedCaller, postsByInvocation, tempPostgresDatabase, waitForFinal } from '../../support/fault-checks.js';
+import { expectAnsweredSuccessfully, expectOnePostEach, openWatchedCaller, publishPosts, tempPostgresDatabase, waitForFinal } from '../../support/fault-checks.js';
 import { type Caller, deleteDestination, tempDir, uniqueName, WorkerProcess, writeConfig } from '../../support/harness.js';
 import { SlackEmulator } from '../../support/slack-emulator.js';
 
@@ -57,27 +57,21 @@ describe('fault: two invocations for the same new incident at once', function ()
     for (const w of workers) await w.waitFor();
 
     const tag = randomUUID().slice(0, 6);
-    const ids: string[] = [];
-    for (let i = 0; i < INCIDENTS; i++) {
-      for (let j = 0; j < 2; j++) {
-        const id = randomUUID();
-        ids.push(id);
-        caller.publish(
-          destination,
-          caller.invocation('slack_post_message', {
-            incident_id: 5000 + i,
-            slack_channel: `same-${tag}-${i}`,
-            slack_is_channel_private: true,
-            slack_text: `first news ${j} of incident ${5000 + i}`,
-          }),
-          { messageId: id, correlationId: id },
-        );
-      }
-    }
+    const ids = publishPosts(
+      caller,
+      destination,
+      Array.from({ length: INCIDENTS }, (_, i) =>
+        [0, 1].map((j) => ({
+          incident_id: 5000 + i,
+          slack_channel: `same-${tag}-${i}`,
+          slack_is_channel_private: true,
+          slack_text: `first news ${j} of incident ${5000 + i}`,
+        })),
+      ).flat(),
+    );
     await waitForFinal(caller, ids, 90_000, () => workers.map((w) => w.output.slice(-1000)).join('\n---\n'));
     expect(expectAnsweredSuccessfully(caller, ids)).to.deep.equal([]);
-    const posts = postsByInvocation(emu);
-    for (const id of ids) expect(posts.get(id) ?? []).to.have.length(1);
+    expectOnePostEach(emu, ids);
 
     const channels = emu.channels().filter((c) => c.name.startsWith(`same-${tag}-`));
     expect(channels).to.have.length(INCIDENTS);

@@ -12,7 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import { expectAnsweredSuccessfully, openWatchedCaller, postsByInvocation, waitForFinal } from '../../support/fault-checks.js';
+import { expectAnsweredSuccessfully, expectOnePostEach, openWatchedCaller, publishPosts, waitForFinal } from '../../support/fault-checks.js';
 import { type Caller, deleteDestination, queueDepth, WorkerProcess, writeConfig, type TestConfig } from '../../support/harness.js';
 import { SlackEmulator } from '../../support/slack-emulator.js';
 
@@ -47,21 +47,18 @@ describe('fault: Slack rate limits and outages', function () {
     await worker.waitFor();
   }
 
-  function publishPosts(n: number, channel: string): string[] {
-    return Array.from({ length: n }, (_, i) => {
-      const id = randomUUID();
-      caller.publish(
-        cfg.destination,
-        caller.invocation('slack_post_message', {
-          incident_id: 7000 + (i % 3),
-          slack_channel: `${channel}-${i % 3}`,
-          slack_is_channel_private: false,
-          slack_text: `post ${i}`,
-        }),
-        { messageId: id, correlationId: id },
-      );
-      return id;
-    });
+  /** `n` posts spread over three incidents, whose channels are `<channel>-0` to `-2`. */
+  function postBatch(n: number, channel: string): string[] {
+    return publishPosts(
+      caller,
+      cfg.destination,
+      Array.from({ length: n }, (_, i) => ({
+        incident_id: 7000 + (i % 3),
+        slack_channel: `${channel}-${i % 3}`,
+        slack_is_channel_private: false,
+        slack_text: `post ${i}`,
+      })),
+    );
   }
 
   it('bursts of 429 (Retry-After) and 500/503: every invocation succeeds, each posted once', async () => {
@@ -71,14 +68,13 @@ describe('fault: Slack rate limits and outages', function () {
     emu.failNext('chat.postMessage', { status: 500, times: 3 });
     emu.failNext('chat.getPermalink', { status: 503, times: 3 });
     emu.failNext('conversations.members', { retryAfter: 2, times: 2 });
-    const ids = publishPosts(24, `rl-${randomUUID().slice(0, 6)}`);
+    const ids = postBatch(24, `rl-${randomUUID().slice(0, 6)}`);
     await waitForFinal(caller, ids, 90_000, () => worker!.output);
     await sleep(300);
 
     const twice = expectAnsweredSuccessfully(caller, ids);
     expect(twice, 'invocations answered twice').to.deep.equal([]);
-    const posts = postsByInvocation(emu);
-    for (const id of ids) expect(posts.get(id) ?? [], `Slack messages of ${id}`).to.have.length(1);
+    expectOnePostEach(emu, ids);
     // Every injected fault was served: 6 + 2 rate limits, 3 + 3 server errors.
     expect(emu.rateLimitedCount).to.equal(8);
     const statuses = worker!.output.match(/Attempt 1 of 5 failed, will retry: Slack chat\.postMessage failed \(HTTP 500\)/g) ?? [];
@@ -95,7 +91,7 @@ describe('fault: Slack rate limits and outages', function () {
     // Budget 2 s per call and 2 deliveries: each invocation gives up after about 2 + 1 + 2 s.
     await start({ retry_budget: 2 }, 2);
     emu.setDown(true);
-    const ids = publishPosts(3, `down-${randomUUID().slice(0, 6)}`);
+    const ids = postBatch(3, `down-${randomUUID().slice(0, 6)}`);
     await waitForFinal(caller, ids, 60_000, () => worker!.output);
     for (const id of ids) {
       const replies = caller.replies.get(id)!;

@@ -7,17 +7,15 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { SlackEmulator } from '../../support/slack-emulator.js';
 import { SoarEmulator } from '../../support/soar-emulator.js';
-import { Caller, deleteDestination, WorkerProcess, writeConfig, type TestConfig } from '../../support/harness.js';
-
-type Reply = Record<string, any>;
+import { writeConfig, type TestConfig } from '../../support/harness.js';
+import { invoke, startWorkerRun, stopWorkerRun, succeeded, type Reply, type WorkerRun } from '../../support/invocations.js';
 
 describe('fn_slack end to end with platform = soar (RabbitMQ + worker run + SOAR and Slack emulators)', function () {
   this.timeout(90_000);
   let slack: SlackEmulator;
   let soar: SoarEmulator;
   let cfg: TestConfig;
-  let worker: WorkerProcess;
-  let caller: Caller;
+  let run: WorkerRun;
 
   before(async () => {
     slack = await SlackEmulator.start();
@@ -39,39 +37,20 @@ describe('fn_slack end to end with platform = soar (RabbitMQ + worker run + SOAR
         soar: { base_url: soar.baseUrl, org_id: soar.orgId, api_key_id: soar.apiKeyId, api_key_secret: '$SOAR_TEST_SECRET', data_table: 'true' },
       },
     });
-    worker = WorkerProcess.start(cfg.file, { SOAR_TEST_SECRET: soar.apiKeySecret });
-    await worker.waitFor();
-    caller = await Caller.open();
+    run = await startWorkerRun(cfg, { SOAR_TEST_SECRET: soar.apiKeySecret });
   });
 
   after(async () => {
-    await caller?.close();
-    await worker?.stop('SIGTERM');
-    if (cfg) await deleteDestination(cfg.destination);
+    await stopWorkerRun(run, cfg);
     await slack?.close();
     await soar?.close();
   });
-
-  async function invoke(fn: string, inputs: Record<string, unknown>): Promise<Reply[]> {
-    const id = caller.publish(cfg.destination, caller.invocation(fn, inputs));
-    await caller.waitForFinal([id], 60_000);
-    return caller.replies.get(id)!;
-  }
-
-  function succeeded(replies: Reply[]): [string[], Reply] {
-    const final = replies[replies.length - 1]!;
-    expect(final.message_type, JSON.stringify(final)).to.equal(0);
-    expect(final.complete).to.equal(true);
-    const results = final.results as Reply;
-    expect(results.success).to.equal(true);
-    return [replies.slice(0, -1).map((p) => p.message as string), results];
-  }
 
   it('slack_post_attachment: streams an incident attachment from SOAR to the channel', async () => {
     const bytes = randomBytes(200_000);
     const attachmentId = soar.addAttachment({ incidentId: 2200, name: 'evidence.bin', contentType: 'application/octet-stream', content: bytes });
     const [progress, results] = succeeded(
-      await invoke('slack_post_attachment', {
+      await invoke(run, 'slack_post_attachment', {
         incident_id: 2200,
         attachment_id: attachmentId,
         slack_channel: 'inc-2200',
@@ -89,13 +68,13 @@ describe('fn_slack end to end with platform = soar (RabbitMQ + worker run + SOAR
   it('slack_post_attachment: a task attachment, and a Malware Sample artifact refused with nothing sent', async () => {
     const taskAtt = soar.addAttachment({ incidentId: 2201, taskId: 31, name: 'notes.txt', contentType: 'text/plain', content: 'task notes' });
     const [, results] = succeeded(
-      await invoke('slack_post_attachment', { incident_id: 2201, task_id: 31, attachment_id: taskAtt, slack_channel: 'inc-2201-task', slack_is_channel_private: false }),
+      await invoke(run, 'slack_post_attachment', { incident_id: 2201, task_id: 31, attachment_id: taskAtt, slack_channel: 'inc-2201-task', slack_is_channel_private: false }),
     );
     expect(slack.fileBytes((results.content as Reply).file_id)!.toString()).to.equal('task notes');
 
     const files = slack.calls('files.completeUploadExternal');
     const malware = soar.addArtifact({ incidentId: 2201, type: 'Malware Sample', value: 'evil.exe', file: { name: 'evil.exe', content: 'MZ' } });
-    const replies = await invoke('slack_post_attachment', { incident_id: 2201, artifact_id: malware, slack_channel: 'inc-2201-task' });
+    const replies = await invoke(run, 'slack_post_attachment', { incident_id: 2201, artifact_id: malware, slack_channel: 'inc-2201-task' });
     const final = replies[replies.length - 1]!;
     expect(final.message_type).to.equal(1);
     expect(final.error).to.deep.equal({ code: 'malware_refused', retryable: false });
@@ -106,11 +85,11 @@ describe('fn_slack end to end with platform = soar (RabbitMQ + worker run + SOAR
 
   it('slack_archive_channel: saves the export on the SOAR incident as an attachment, archives the channel', async () => {
     soar.addIncident(2300);
-    succeeded(await invoke('slack_post_message', { incident_id: 2300, slack_channel: 'inc-2300', slack_is_channel_private: false, slack_text: 'Incident 2300 opened' }));
+    succeeded(await invoke(run, 'slack_post_message', { incident_id: 2300, slack_channel: 'inc-2300', slack_is_channel_private: false, slack_text: 'Incident 2300 opened' }));
     const ch = slack.channelByName('inc-2300')!;
     slack.seedMessages(ch.id, 10, { threads: 1, repliesPerThread: 2 });
 
-    const [progress, results] = succeeded(await invoke('slack_archive_channel', { incident_id: 2300 }));
+    const [progress, results] = succeeded(await invoke(run, 'slack_archive_channel', { incident_id: 2300 }));
     expect(progress).to.include('Saved slack_msg_export_channel_inc-2300.txt on incident 2300');
     expect(results.content).to.deep.include({ archived: true, export_file: 'slack_msg_export_channel_inc-2300.txt' });
     expect(slack.channel(ch.id)!.isArchived).to.equal(true);

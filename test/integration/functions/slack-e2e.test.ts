@@ -7,9 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { SlackEmulator } from '../../support/slack-emulator.js';
-import { Caller, deleteDestination, runCli, WorkerProcess, writeConfig, type TestConfig } from '../../support/harness.js';
-
-type Reply = Record<string, any>;
+import { runCli, writeConfig, type TestConfig } from '../../support/harness.js';
+import { invoke, startWorkerRun, stopWorkerRun, succeeded as succeededResult, type Reply, type WorkerRun } from '../../support/invocations.js';
 
 const CONTAINER = {
   'Type of data': 'Incident',
@@ -23,47 +22,34 @@ describe('fn_slack end to end (RabbitMQ + worker run + Slack emulator)', functio
   this.timeout(90_000);
   let emu: SlackEmulator;
   let cfg: TestConfig;
-  let worker: WorkerProcess;
-  let caller: Caller;
+  let run: WorkerRun;
 
   before(async () => {
     emu = await SlackEmulator.start();
     cfg = writeConfig({ sections: { fn_slack: { api_token: emu.botToken, api_url: emu.apiUrl } } });
     fs.mkdirSync(path.join(cfg.dir, 'files', 'incidents'), { recursive: true });
-    worker = WorkerProcess.start(cfg.file);
-    await worker.waitFor();
-    caller = await Caller.open();
+    run = await startWorkerRun(cfg);
   });
 
   after(async () => {
-    await caller?.close();
-    await worker?.stop('SIGTERM');
-    if (cfg) await deleteDestination(cfg.destination);
+    await stopWorkerRun(run, cfg);
     await emu?.close();
   });
 
-  /** Publishes an invocation and returns all its replies once the final one is in. */
-  async function invoke(fn: string, inputs: Record<string, unknown>): Promise<Reply[]> {
-    const id = caller.publish(cfg.destination, caller.invocation(fn, inputs));
-    await caller.waitForFinal([id], 60_000);
-    return caller.replies.get(id)!;
-  }
-
-  /** Progress replies first, then exactly one successful result; returns [progress messages, results]. */
+  /**
+   * The shared success check, plus what every result in this file must also show:
+   * progress replies before it, the 'Completed' message and a ResultPayload v2 with
+   * fn_slack's metrics. Returns [progress messages, results].
+   */
   function succeeded(replies: Reply[]): [string[], Reply] {
-    const final = replies[replies.length - 1]!;
-    expect(final.message_type, JSON.stringify(final)).to.equal(0);
-    expect(final.complete).to.equal(true);
-    expect(final.message).to.equal('Completed');
-    const progress = replies.slice(0, -1);
+    const [progress, results] = succeededResult(replies);
+    expect(replies[replies.length - 1]!.message).to.equal('Completed');
     expect(progress.length).to.be.greaterThan(0);
-    for (const p of progress) expect(p).to.deep.include({ message_type: 0, complete: false });
-    const results = final.results as Reply;
+    for (const p of replies.slice(0, -1)) expect(p).to.deep.include({ message_type: 0, complete: false });
     expect(results.version).to.equal(2);
-    expect(results.success).to.equal(true);
     expect(results.metrics.package).to.equal('fn_slack');
     expect(results.metrics.execution_time_ms).to.be.a('number');
-    return [progress.map((p) => p.message as string), results];
+    return [progress, results];
   }
 
   it('slack_post_message: posts a container to a new channel and returns the ResultPayload v2', async () => {
@@ -75,7 +61,7 @@ describe('fn_slack end to end (RabbitMQ + worker run + Slack emulator)', functio
       slack_participant_emails: 'alice@example.com',
       slack_text: JSON.stringify(CONTAINER),
     };
-    const [progress, results] = succeeded(await invoke('slack_post_message', inputs));
+    const [progress, results] = succeeded(await invoke(run, 'slack_post_message', inputs));
     const order = ['Created public channel #inc-2103', 'Invited 1 participant(s) to #inc-2103', 'Posted the message to #inc-2103'];
     const at = order.map((m) => progress.indexOf(m));
     expect(at.every((i) => i >= 0), progress.join(' | ')).to.equal(true);
@@ -127,7 +113,7 @@ describe('fn_slack end to end (RabbitMQ + worker run + Slack emulator)', functio
   it('slack_archive_channel: exports to the incident, archives the channel', async () => {
     fs.mkdirSync(path.join(cfg.dir, 'files', 'incidents', '2300'), { recursive: true });
     succeeded(
-      await invoke('slack_post_message', {
+      await invoke(run, 'slack_post_message', {
         incident_id: 2300,
         slack_channel: 'inc-2300',
         slack_is_channel_private: true,
@@ -137,7 +123,7 @@ describe('fn_slack end to end (RabbitMQ + worker run + Slack emulator)', functio
     const ch = emu.channelByName('inc-2300')!;
     emu.seedMessages(ch.id, 20, { threads: 2, repliesPerThread: 2 });
 
-    const [progress, results] = succeeded(await invoke('slack_archive_channel', { incident_id: 2300 }));
+    const [progress, results] = succeeded(await invoke(run, 'slack_archive_channel', { incident_id: 2300 }));
     expect(progress[0]).to.equal('Found channel #inc-2300');
     expect(progress).to.include('Posted "This channel has been set to be archived" to #inc-2300');
     expect(progress).to.include('Archived #inc-2300');
@@ -160,7 +146,7 @@ describe('fn_slack end to end (RabbitMQ + worker run + Slack emulator)', functio
     expect(text.match(/^\t.+ POSTED A REPLY ON /gm)).to.have.length(4);
 
     // The association is marked archived: a post without a channel is now refused.
-    const refused = await invoke('slack_post_message', { incident_id: 2300, slack_text: 'after' });
+    const refused = await invoke(run, 'slack_post_message', { incident_id: 2300, slack_text: 'after' });
     expect(refused).to.have.length(1);
     expect(refused[0]!.message_type).to.equal(1);
     expect(refused[0]!.error).to.deep.equal({ code: 'slack_channel_archived', retryable: false });
@@ -168,7 +154,7 @@ describe('fn_slack end to end (RabbitMQ + worker run + Slack emulator)', functio
 
   it('answers invalid inputs with one error reply naming every missing field', async () => {
     const posts = emu.calls('chat.postMessage');
-    const replies = await invoke('slack_post_message', { slack_channel: 'inc-x' });
+    const replies = await invoke(run, 'slack_post_message', { slack_channel: 'inc-x' });
     await new Promise((r) => setTimeout(r, 300)); // nothing else may follow
     expect(replies).to.have.length(1);
     const [reply] = replies;

@@ -6,15 +6,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { SlackEmulator } from '../../support/slack-emulator.js';
-import { Caller, deleteDestination, WorkerProcess, writeConfig, type TestConfig } from '../../support/harness.js';
+import { writeConfig, type TestConfig } from '../../support/harness.js';
+import { invoke, startWorkerRun, stopWorkerRun, type WorkerRun } from '../../support/invocations.js';
 import { freePort, httpGet, sampleValue, scrapeUntil } from '../../support/prometheus.js';
 
 describe('fn_slack rate-limit waits in /metrics (RabbitMQ + worker run + Slack emulator)', function () {
   this.timeout(90_000);
   let emu: SlackEmulator;
   let cfg: TestConfig;
-  let worker: WorkerProcess;
-  let caller: Caller;
+  let run: WorkerRun;
   let metricsUrl: string;
 
   before(async () => {
@@ -26,15 +26,11 @@ describe('fn_slack rate-limit waits in /metrics (RabbitMQ + worker run + Slack e
       sections: { fn_slack: { api_token: emu.botToken, api_url: emu.apiUrl } },
     });
     fs.mkdirSync(path.join(cfg.dir, 'files', 'incidents'), { recursive: true });
-    worker = WorkerProcess.start(cfg.file);
-    await worker.waitFor();
-    caller = await Caller.open();
+    run = await startWorkerRun(cfg);
   });
 
   after(async () => {
-    await caller?.close();
-    await worker?.stop('SIGTERM');
-    if (cfg) await deleteDestination(cfg.destination);
+    await stopWorkerRun(run, cfg);
     await emu?.close();
   });
 
@@ -45,12 +41,13 @@ describe('fn_slack rate-limit waits in /metrics (RabbitMQ + worker run + Slack e
 
     // Slack answers the post twice with 429 Retry-After: 1, then lets it through.
     emu.failNext('chat.postMessage', { retryAfter: 1, times: 2 });
-    const id = caller.publish(
-      cfg.destination,
-      caller.invocation('slack_post_message', { incident_id: 4242, slack_channel: 'inc-4242', slack_is_channel_private: false, slack_text: 'rate limited, then posted' }),
-    );
-    await caller.waitForFinal([id], 60_000);
-    const final = caller.finalReplies(id)[0]!;
+    const replies = await invoke(run, 'slack_post_message', {
+      incident_id: 4242,
+      slack_channel: 'inc-4242',
+      slack_is_channel_private: false,
+      slack_text: 'rate limited, then posted',
+    });
+    const final = replies.find((r) => r.complete === true)!;
     expect(final.message, JSON.stringify(final)).to.equal('Completed');
     expect(emu.rateLimitedCount).to.equal(2);
 

@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { openStore } from '../../../src/core/store/index.js';
-import { expectAnsweredSuccessfully, openWatchedCaller, postsByInvocation, tempPostgresDatabase, waitForFinal } from '../../support/fault-checks.js';
+import { countAnswered, expectAnsweredSuccessfully, expectOnePostEach, openWatchedCaller, publishPosts, tempPostgresDatabase, waitForAnswered, waitForFinal } from '../../support/fault-checks.js';
 import { type Caller, deleteDestination, queueDepth, uniqueName, WorkerProcess, writeConfig } from '../../support/harness.js';
 import { SlackEmulator } from '../../support/slack-emulator.js';
 
@@ -56,41 +56,33 @@ describe('three workers on one queue and one PostgreSQL store', function () {
     await Promise.all(workers.map((w) => w.waitFor()));
 
     const tag = randomUUID().slice(0, 6);
-    const ids: string[] = [];
-    for (let i = 0; i < INVOCATIONS; i++) {
-      const incident = 8000 + (i % INCIDENTS);
-      const id = randomUUID();
-      ids.push(id);
-      caller.publish(
-        destination,
-        caller.invocation('slack_post_message', {
+    const ids = publishPosts(
+      caller,
+      destination,
+      Array.from({ length: INVOCATIONS }, (_, i) => {
+        const incident = 8000 + (i % INCIDENTS);
+        return {
           incident_id: incident,
           slack_channel: `mw-${tag}-${incident}`,
           slack_is_channel_private: false,
           slack_text: `update ${i} for incident ${incident}`,
-        }),
-        { messageId: id, correlationId: id },
-      );
-    }
+        };
+      }),
+    );
 
-    const answered = () => ids.filter((id) => caller.finalReplies(id).length > 0).length;
-    const deadline = Date.now() + 90_000;
-    while (answered() < INVOCATIONS / 3) {
-      if (Date.now() > deadline) throw new Error(`only ${answered()} answered`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    const workerOutput = () => workers.map((w) => w.output.slice(-1000)).join('\n---\n');
+    await waitForAnswered(caller, ids, INVOCATIONS / 3, 90_000, workerOutput);
     const stopped = workers[1]!;
     const exit = await stopped.stop('SIGTERM');
     expect(exit.code, stopped.output.slice(-2000)).to.equal(0);
-    const answeredAtStop = answered();
+    const answeredAtStop = countAnswered(caller, ids);
     expect(answeredAtStop, 'the worker must stop in the middle of the batch').to.be.lessThan(INVOCATIONS);
 
-    await waitForFinal(caller, ids, 120_000, () => workers.map((w) => w.output.slice(-1000)).join('\n---\n'));
+    await waitForFinal(caller, ids, 120_000, workerOutput);
     await new Promise((r) => setTimeout(r, 500));
 
     expect(expectAnsweredSuccessfully(caller, ids), 'invocations answered twice').to.deep.equal([]);
-    const posts = postsByInvocation(emu);
-    for (const id of ids) expect(posts.get(id) ?? [], `Slack messages of ${id}`).to.have.length(1);
+    expectOnePostEach(emu, ids);
     const channels = emu.channels().filter((c) => c.name.startsWith(`mw-${tag}-`));
     expect(channels).to.have.length(INCIDENTS);
     expect(emu.calls('conversations.create'), 'channels created').to.equal(INCIDENTS);

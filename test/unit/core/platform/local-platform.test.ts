@@ -1,43 +1,16 @@
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { expect } from 'chai';
-import { FunctionError, WorkerError } from '../../../../src/core/errors.js';
 import { LocalPlatform, guessContentType } from '../../../../src/core/platform/local-platform.js';
 import type { AttachmentRef } from '../../../../src/core/platform/platform.js';
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
+import { functionError, readAll } from '../../../support/platform-checks.js';
 
 async function put(root: string, rel: string, content: string | Buffer): Promise<string> {
   const path = join(root, rel);
   await mkdir(join(path, '..'), { recursive: true });
   await writeFile(path, content);
   return path;
-}
-
-async function rejection(p: Promise<unknown>): Promise<WorkerError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).to.be.instanceOf(WorkerError);
-    return err as WorkerError;
-  }
-  expect.fail('expected a rejection');
-}
-
-async function functionError(p: Promise<unknown>, code: string, message?: RegExp | string): Promise<FunctionError> {
-  const err = await rejection(p);
-  expect(err).to.be.instanceOf(FunctionError);
-  expect(err.code, err.message).to.equal(code);
-  expect(err.retryable).to.equal(false);
-  if (message instanceof RegExp) expect(err.message).to.match(message);
-  else if (message !== undefined) expect(err.message).to.include(message);
-  return err as FunctionError;
 }
 
 describe('LocalPlatform', function () {

@@ -9,20 +9,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { FunctionError, RetryableError, WorkerError } from '../../../../src/core/errors.js';
+import { FunctionError, RetryableError } from '../../../../src/core/errors.js';
 import { clearSecrets, registerSecret } from '../../../../src/core/redact.js';
 import { SoarClient, type SoarClientOptions } from '../../../../src/core/platform/soar-client.js';
+import { rejection } from '../../../support/platform-checks.js';
 import { ALL_PERMISSIONS, SoarEmulator } from '../../../support/soar-emulator.js';
-
-async function rejection(p: Promise<unknown>): Promise<WorkerError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).to.be.instanceOf(WorkerError);
-    return err as WorkerError;
-  }
-  expect.fail('expected a rejection');
-}
 
 /** A self-signed certificate for 127.0.0.1 (its own CA), made with openssl. */
 function makeCert(dir: string, name: string): { key: string; cert: string; certFile: string } {

@@ -7,41 +7,14 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { expect } from 'chai';
-import { FunctionError, WorkerError } from '../../../../src/core/errors.js';
 import { SoarClient } from '../../../../src/core/platform/soar-client.js';
 import { SoarPlatform } from '../../../../src/core/platform/soar-platform.js';
 import type { AttachmentRef } from '../../../../src/core/platform/platform.js';
+import { functionError, readAll, rejection } from '../../../support/platform-checks.js';
 import { ALL_PERMISSIONS, SoarEmulator } from '../../../support/soar-emulator.js';
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
-async function rejection(p: Promise<unknown>): Promise<WorkerError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).to.be.instanceOf(WorkerError);
-    return err as WorkerError;
-  }
-  expect.fail('expected a rejection');
-}
-
-async function functionError(p: Promise<unknown>, code: string, message?: RegExp | string): Promise<FunctionError> {
-  const err = await rejection(p);
-  expect(err).to.be.instanceOf(FunctionError);
-  expect(err.code, err.message).to.equal(code);
-  expect(err.retryable).to.equal(false);
-  if (message instanceof RegExp) expect(err.message).to.match(message);
-  else if (message !== undefined) expect(err.message).to.include(message);
-  return err as FunctionError;
-}
 
 /** 50 MB in 64 KB chunks, each made fresh (nothing here holds the whole file). */
 const BIG_SIZE = 50 * 1024 * 1024;
