@@ -91,6 +91,17 @@ describe('systemd/worker.service', () => {
     expect(text).to.match(/^#\s+logdir\s*=\s*\/var\/log\/soar-slack-worker/m);
   });
 
+  it('gives V8 a heap limit below 2 GB (its small growing factor) that is no tight cap', () => {
+    // README "Benchmarks" (export): at >= 2 GB V8 lets the heap grow to ~4x its live size.
+    const nodeOptions = (service.Environment ?? []).filter((e) => e.startsWith('NODE_OPTIONS='));
+    expect(nodeOptions).to.have.length(1);
+    const m = /--max-old-space-size=(\d+)\b/.exec(nodeOptions[0]!);
+    expect(m, nodeOptions[0]).to.not.equal(null);
+    const mb = Number(m![1]);
+    expect(mb).to.be.at.least(512);
+    expect(mb).to.be.below(2048);
+  });
+
   it('restarts, and waits longer than the default shutdown_timeout on stop', () => {
     expect(one('Restart')).to.equal('always');
     expect(seconds(one('RestartSec')!)).to.equal(5);
