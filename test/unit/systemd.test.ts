@@ -91,6 +91,24 @@ describe('systemd/worker.service', () => {
     expect(text).to.match(/^#\s+logdir\s*=\s*\/var\/log\/soar-slack-worker/m);
   });
 
+  it('sizes the V8 heap for memory (not as a tight cap) through NODE_OPTIONS', () => {
+    // README "Benchmarks" (export): at >= 2 GB V8 lets the old generation grow to ~4x its
+    // live size; young-generation halves grow to 16 MB by default.
+    const nodeOptions = (service.Environment ?? []).filter((e) => /^"?NODE_OPTIONS=/.test(e));
+    expect(nodeOptions).to.have.length(1);
+    const flag = (name: string): number => {
+      const m = new RegExp(`--${name}=(\\d+)\\b`).exec(nodeOptions[0]!);
+      expect(m, `${name} in ${nodeOptions[0]}`).to.not.equal(null);
+      return Number(m![1]);
+    };
+    const oldSpace = flag('max-old-space-size');
+    expect(oldSpace).to.be.at.least(512);
+    expect(oldSpace).to.be.below(2048);
+    const semiSpace = flag('max-semi-space-size');
+    expect(semiSpace).to.be.at.least(4);
+    expect(semiSpace).to.be.below(16);
+  });
+
   it('restarts, and waits longer than the default shutdown_timeout on stop', () => {
     expect(one('Restart')).to.equal('always');
     expect(seconds(one('RestartSec')!)).to.equal(5);

@@ -395,6 +395,35 @@ describe('functions/slack/export exportConversation', () => {
     expect(makeDateFormatter('UTC')('1704067200.000000')).to.equal('2024-01-01 00:00:00'); // midnight is 00, not 24
   });
 
+  it('formats dates exactly as Intl does, across minutes, DST changes and an offset with seconds', () => {
+    // makeDateFormatter reuses the formatted minute; compare with formatting each date in full.
+    const reference = (zone: string, ms: number): string => {
+      const p: Record<string, string> = {};
+      const fmt = new Intl.DateTimeFormat('en-US', {
+        timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit',
+        hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
+      });
+      for (const part of fmt.formatToParts(new Date(ms))) p[part.type] = part.value;
+      return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
+    };
+    const cases: Array<[string, number]> = [
+      ['Europe/Berlin', Date.UTC(2024, 2, 31, 0, 58, 0)], // spring forward at 01:00 UTC
+      ['America/New_York', Date.UTC(2024, 10, 3, 5, 58, 0)], // fall back at 06:00 UTC
+      ['Asia/Kolkata', Date.UTC(2024, 9, 27, 3, 58, 0)],
+      ['Africa/Monrovia', Date.UTC(1970, 0, 1, 0, 0, 0)], // UTC-0:44:30 until 1972
+    ];
+    for (const [zone, startMs] of cases) {
+      const format = makeDateFormatter(zone);
+      // every 7.3 s for 5 minutes: repeated minutes, minute changes, and the zone change
+      for (let ms = startMs; ms < startMs + 300_000; ms += 7_300) {
+        const slackTs = `${Math.floor(ms / 1000)}.${String((ms % 1000) * 1000).padStart(6, '0')}`;
+        expect(format(slackTs), `${zone} ${slackTs}`).to.equal(reference(zone, ms));
+      }
+    }
+    const monrovia = makeDateFormatter('Africa/Monrovia');
+    expect(monrovia(new Date(Date.UTC(1970, 0, 1, 1, 0, 0)))).to.equal('1970-01-01 00:15:30');
+  });
+
   it('rejects an unknown time zone before calling Slack', async () => {
     const fake = makeFake({ users: [alice], messages: [{ ts: ts(0), user: 'U1', text: 'x' }] });
     let caught: unknown;
