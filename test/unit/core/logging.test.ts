@@ -59,6 +59,22 @@ describe('logging', () => {
     expect(redact('the value plain-secret-value leaked')).to.equal('the value *** leaked');
   });
 
+  it('does no work for a line below the level, on the logger and its children', () => {
+    const logger = createLogger({ level: 'INFO', console: false });
+    let reads = 0;
+    const meta = {
+      get detail() {
+        reads++;
+        return 'x';
+      },
+    };
+    logger.debug('skipped', meta);
+    logger.child({ invocation: 'i-1' }).debug('skipped too', meta);
+    expect(reads).to.equal(0);
+    logger.child({ invocation: 'i-1' }).info('written', meta);
+    expect(reads).to.be.greaterThan(0);
+  });
+
   it('redact() leaves ordinary text alone', () => {
     expect(redact('Posted to #inc-2103 at https://emulated.slack.com/archives/C1/p1')).to.equal(
       'Posted to #inc-2103 at https://emulated.slack.com/archives/C1/p1',
