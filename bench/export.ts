@@ -44,7 +44,9 @@ async function exportOnce(emu: RemoteEmulator, size: { messages: number; threads
   const cfg = writeConfig({
     withEchoPlugin: false,
     worker: { loglevel: BENCH_LOGLEVEL },
-    sections: { fn_slack: { api_token: emu.botToken, api_url: emu.apiUrl } },
+    // The emulator enforces no limits here; the worker's scheduler (on by default) would
+    // pace the 10,000 conversations.replies calls at Tier 3 (50/min): hours, not seconds.
+    sections: { fn_slack: { api_token: emu.botToken, api_url: emu.apiUrl, rate_limits: 'off' } },
   });
   const incidentId = 7000 + index;
   fs.mkdirSync(path.join(cfg.dir, 'files', 'incidents', String(incidentId)), { recursive: true });
