@@ -24,7 +24,9 @@ export async function runPostMessage(): Promise<boolean> {
   const cfg = writeConfig({
     withEchoPlugin: false,
     worker: { loglevel: BENCH_LOGLEVEL, num_workers: IN_FLIGHT },
-    sections: { fn_slack: { api_token: emu.botToken, api_url: emu.apiUrl } },
+    // No limits on either side: the emulator enforces none, and the worker's scheduler
+    // (on by default) would otherwise pace posts at Slack's real rates.
+    sections: { fn_slack: { api_token: emu.botToken, api_url: emu.apiUrl, rate_limits: 'off' } },
   });
   fs.mkdirSync(path.join(cfg.dir, 'files', 'incidents'), { recursive: true });
   const channels: string[] = [];

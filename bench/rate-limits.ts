@@ -13,6 +13,7 @@ import type { RateLimitOptions } from '../test/support/slack-emulator.js';
 import { AMQP_URL, Caller, deleteDestination, REPO_ROOT, uniqueName, writeConfig } from '../test/support/harness.js';
 import { BENCH_LOGLEVEL, brokerLost, check, DistWorker, printTable, printTargets, round, workerNodeArgs, writeResult } from './common.js';
 import { RemoteEmulator, type EmulatorStats } from './emulator.js';
+import { methodBudgets } from '../src/functions/slack/rate-limiter.js';
 import { IN_FLIGHT } from './echo.js';
 
 const CHANNELS = 30;
@@ -202,12 +203,25 @@ async function summarizeSide(emu: RemoteEmulator, prefix: string, run: { seconds
   };
 }
 
+/**
+ * The worker's rate-limit scheduler (on by default) paces in real time at Slack's rates;
+ * the emulator's clock runs TIME_SCALE times faster. Every budget of the scheduler is
+ * scaled by TIME_SCALE too, so the worker paces itself exactly as it would against
+ * Slack, on the emulator's clock (bursts are counts and stay as they are).
+ */
+function scaledScheduler(): Record<string, string> {
+  const overrides = Object.entries(methodBudgets())
+    .map(([method, perMinute]) => `${method}:${perMinute * TIME_SCALE}`)
+    .join(', ');
+  return { rate_limits: 'on', rate_limit_overrides: overrides, channel_posts_per_second: String(TIME_SCALE) };
+}
+
 async function workerSide(emu: RemoteEmulator): Promise<SideResult> {
   const prefix = `rl-worker-${Date.now() % 100000}`;
   const cfg = writeConfig({
     withEchoPlugin: false,
     worker: { loglevel: BENCH_LOGLEVEL, num_workers: IN_FLIGHT },
-    sections: { fn_slack: { api_token: emu.botToken, api_url: emu.apiUrl } },
+    sections: { fn_slack: { api_token: emu.botToken, api_url: emu.apiUrl, ...scaledScheduler() } },
   });
   writeAttachments(path.join(cfg.dir, 'files'));
   const worker = DistWorker.start(cfg.file, workerNodeArgs('rate-limits'));

@@ -79,11 +79,31 @@ export function createLogger(opts: LoggingOptions): Logger {
     );
   }
   if (transports.length === 0) transports.push(new winston.transports.Console({ silent: true }));
-  return winston.createLogger({
-    level,
-    format: winston.format.combine(scrub(), winston.format.timestamp(), lineFormat),
-    transports,
-  });
+  return skipDisabledLevels(
+    winston.createLogger({
+      level,
+      format: winston.format.combine(scrub(), winston.format.timestamp(), lineFormat),
+      transports,
+    }),
+  );
+}
+
+/**
+ * winston runs the logger's format (here: redaction, timestamp, line) on every line and
+ * only then lets each transport drop the lines below its level, so a DEBUG line at INFO
+ * costs nearly what a written one does (a worker sends a DEBUG line per progress
+ * message). The level methods are wrapped to return at once when their level is off;
+ * child loggers inherit the wrappers (winston makes a child with Object.create).
+ */
+function skipDisabledLevels(logger: winston.Logger): winston.Logger {
+  for (const name of ['debug', 'info', 'warn'] as const) {
+    const method = logger[name] as (...args: unknown[]) => winston.Logger;
+    (logger as unknown as Record<string, unknown>)[name] = function (this: winston.Logger, ...args: unknown[]) {
+      if (!this.isLevelEnabled(name)) return this;
+      return method.apply(this, args);
+    };
+  }
+  return logger;
 }
 
 /** A logger that drops everything (tests, commands that print their own output). */

@@ -286,7 +286,9 @@ export class Runner {
     };
 
     try {
-      invLog.info(`Running ${name} (attempt ${attempt})`);
+      // DEBUG: at INFO one line per invocation (its outcome, below) is enough; two cost
+      // a measurable share of a busy worker's CPU (formatting, redaction, two transports).
+      invLog.debug(`Running ${name} (attempt ${attempt})`);
       const state = this.opts.pluginStates.get(fn.plugin.packageName);
       const result = await fn.definition.handler(ctx, state);
       const reply = resultReply(result, {

@@ -68,6 +68,8 @@ const plugin = definePlugin<EchoConfig, { effectsDir: string }>({
         properties: { ms: { type: 'integer', minimum: 0, maximum: 600000 } },
       },
       async handler(ctx, state) {
+        // Tests wait for this line to know the invocation is running.
+        ctx.log.info(`test_sleep: sleeping ${Number(ctx.inputs.ms)} ms`);
         await sleep(Number(ctx.inputs.ms));
         fs.appendFileSync(path.join(state.effectsDir, `${ctx.invocationId}.effect`), 'x\n');
         return { content: { slept: ctx.inputs.ms } };

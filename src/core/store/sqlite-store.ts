@@ -264,6 +264,13 @@ function prepareStatements(db: Database.Database) {
 
 type Statements = ReturnType<typeof prepareStatements>;
 
+/** A ledger write waiting for the next group commit. */
+interface PendingWrite {
+  run: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   readonly ledger: InvocationLedger;
@@ -272,6 +279,11 @@ export class SqliteStore implements Store {
   private statements: Statements | undefined;
   private readonly lockPrefix: string;
   private closed = false;
+  /** Ledger writes waiting for the next group commit (see {@link write}). */
+  private pending: PendingWrite[] = [];
+  private flushScheduled = false;
+  /** The group commit's transaction function, made once. */
+  private batch: Database.Transaction<(batch: PendingWrite[], out: { ok: boolean; value?: unknown; error?: unknown }[]) => void> | undefined;
 
   private constructor(
     private readonly db: Database.Database,
@@ -279,15 +291,19 @@ export class SqliteStore implements Store {
   ) {
     this.lockPrefix = location === ':memory:' ? `:memory:#${++memoryCounter}` : location;
     this.ledger = {
-      begin: async (invocationId, functionName) => this.begin(invocationId, functionName),
-      finish: async (invocationId, state, reply) => {
-        const now = Date.now();
-        this.stmts().ledgerFinish.run(invocationId, state, JSON.stringify(reply), now, now);
+      begin: (invocationId, functionName) => this.write(() => this.begin(invocationId, functionName)),
+      finish: (invocationId, state, reply) => {
+        const json = JSON.stringify(reply);
+        return this.write(() => {
+          const now = Date.now();
+          this.stmts().ledgerFinish.run(invocationId, state, json, now, now);
+        });
       },
-      release: async (invocationId) => {
-        this.stmts().ledgerRelease.run(invocationId);
-      },
-      markReplied: async (invocationId) => this.stmts().ledgerReplied.run(Date.now(), invocationId).changes === 1,
+      release: (invocationId) =>
+        this.write(() => {
+          this.stmts().ledgerRelease.run(invocationId);
+        }),
+      markReplied: (invocationId) => this.write(() => this.stmts().ledgerReplied.run(Date.now(), invocationId).changes === 1),
       get: async (invocationId) => {
         const r = this.stmts().ledgerGet.get(invocationId);
         return r === undefined ? undefined : toLedgerEntry(r);
@@ -376,23 +392,80 @@ export class SqliteStore implements Store {
     return this.statements;
   }
 
+  /**
+   * Runs a ledger write in the next group commit and resolves once that has committed.
+   *
+   * Group commit: the ledger writes requested in one event-loop turn (with 25
+   * invocations in flight there are usually several: begins, finishes, confirmed
+   * replies) share one IMMEDIATE transaction, so a busy worker pays for one commit (WAL
+   * append, lock, header) per turn instead of three per invocation. Nothing is weakened:
+   * a caller's promise resolves only after the commit that holds its write, exactly as
+   * when each write committed alone, so what a crash can lose is unchanged.
+   *
+   * Each write makes at most one change (one INSERT or UPDATE; `begin` reads around its
+   * one change), and SQLite undoes a failed statement by itself, so a write that fails
+   * (a constraint) fails only its own caller and leaves nothing behind, without the cost
+   * of a savepoint per write. An error that ends the whole transaction (disk full, I/O)
+   * fails every write of the batch.
+   */
+  private write<T>(run: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ run, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Commits the pending ledger writes together (see {@link write}). */
+  private flush(): void {
+    this.flushScheduled = false;
+    const ops = this.pending;
+    if (ops.length === 0) return;
+    this.pending = [];
+    const outcomes: { ok: boolean; value?: unknown; error?: unknown }[] = [];
+    try {
+      if (this.closed) throw new Error(`The store ${this.location} is closed`);
+      this.batch ??= this.db.transaction((batch: PendingWrite[], out: typeof outcomes) => {
+        for (const op of batch) {
+          try {
+            out.push({ ok: true, value: op.run() });
+          } catch (error) {
+            // The transaction itself is gone (SQLite rolled it back): fail the batch.
+            if (!this.db.inTransaction) throw error;
+            out.push({ ok: false, error });
+          }
+        }
+      });
+      this.batch.immediate(ops, outcomes);
+    } catch (error) {
+      for (const op of ops) op.reject(error);
+      return;
+    }
+    ops.forEach((op, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) op.resolve(o.value);
+      else op.reject(o.error);
+    });
+  }
+
+  /** Runs inside {@link flush}'s IMMEDIATE transaction: the write lock is held before the read. */
   private begin(invocationId: string, functionName: string): LedgerBegin {
     const s = this.stmts();
-    // One IMMEDIATE transaction: the write lock is taken before the read, so another
-    // process on the same file cannot read the same attempt count in between.
-    return this.db.transaction((): LedgerBegin => {
-      const now = Date.now();
-      const existing = s.ledgerGet.get(invocationId);
-      if (existing === undefined) {
-        s.ledgerInsert.run(invocationId, functionName, now, now);
-        return { entry: toLedgerEntry(s.ledgerGet.get(invocationId)!), finished: false, interrupted: false };
-      }
-      if (existing.state !== 'running') {
-        return { entry: toLedgerEntry(existing), finished: true, interrupted: false };
-      }
-      s.ledgerRetry.run(now, invocationId);
-      return { entry: toLedgerEntry(s.ledgerGet.get(invocationId)!), finished: false, interrupted: true };
-    }).immediate();
+    // The write lock is taken before the read, so another process on the same file
+    // cannot read the same attempt count in between.
+    const now = Date.now();
+    const existing = s.ledgerGet.get(invocationId);
+    if (existing === undefined) {
+      s.ledgerInsert.run(invocationId, functionName, now, now);
+      return { entry: toLedgerEntry(s.ledgerGet.get(invocationId)!), finished: false, interrupted: false };
+    }
+    if (existing.state !== 'running') {
+      return { entry: toLedgerEntry(existing), finished: true, interrupted: false };
+    }
+    s.ledgerRetry.run(now, invocationId);
+    return { entry: toLedgerEntry(s.ledgerGet.get(invocationId)!), finished: false, interrupted: true };
   }
 
   private readSchemaStatus(): { current: number; expected: number } {
@@ -438,6 +511,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.flush(); // writes already requested are committed, not dropped
     this.closed = true;
     this.statements = undefined;
     this.db.close();

@@ -64,35 +64,118 @@ export function toChannelInfo(c: Record<string, any>): ChannelInfo {
 }
 
 /**
- * name → id, so that finding a channel by name does not page through every channel of
- * a large workspace on every call. Bounded (oldest entries go first); a cached id is
- * verified with `conversations.info` on use, so a renamed or deleted channel is noticed.
+ * What fn_slack remembers about channels, so that a post does not look the same channel
+ * up again on every call:
+ * - name → id, so that finding a channel by name does not page through every channel of
+ *   a large workspace on every call (never expires: the id is verified on use, below);
+ * - id → channel info (name, privacy, archived, membership) and id → member list, each
+ *   kept for `ttlMs`. Slack's `conversations.info` (Tier 3, 50/min) and
+ *   `conversations.members` (Tier 4, 100/min) are workspace-wide budgets: looked up once
+ *   per post they would cap a worker at ~50 posts a minute, far below the 1 post a second
+ *   per channel that `chat.postMessage` allows. A change made in Slack (a channel archived,
+ *   made private, renamed; people joining or leaving) is therefore seen up to `ttlMs` late,
+ *   except that a post Slack refuses because the channel is archived, gone or left drops
+ *   the entry and the channel is looked up afresh (see {@link isStaleChannelError}).
+ *
+ * All three maps are bounded by `capacity` (oldest entries go first).
  */
 export class ChannelCache {
-  private readonly map = new Map<string, string>();
-  constructor(private readonly capacity: number) {}
+  private readonly ids = new Map<string, string>();
+  private readonly infos = new Map<string, { info: ChannelInfo; at: number }>();
+  private readonly memberLists = new Map<string, { members: string[]; at: number }>();
+  /** Bumped when a channel's members change, so that a listing begun before is not cached. */
+  private readonly memberEpochs = new Map<string, number>();
+
+  constructor(
+    private readonly capacity: number,
+    private readonly ttlMs = 0,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   get(name: string): string | undefined {
-    return this.map.get(name);
+    return this.ids.get(name);
   }
 
   set(name: string, id: string): void {
-    if (this.capacity <= 0) return;
-    this.map.delete(name);
-    this.map.set(name, id);
-    while (this.map.size > this.capacity) {
-      const oldest = this.map.keys().next().value as string;
-      this.map.delete(oldest);
-    }
+    this.put(this.ids, name, id);
   }
 
   delete(name: string): void {
-    this.map.delete(name);
+    this.ids.delete(name);
   }
 
   get size(): number {
-    return this.map.size;
+    return this.ids.size;
   }
+
+  /** A copy of the channel's info if it was learnt less than `ttlMs` ago. */
+  info(id: string): ChannelInfo | undefined {
+    const hit = this.fresh(this.infos, id);
+    return hit ? { ...hit.info } : undefined;
+  }
+
+  setInfo(info: ChannelInfo): void {
+    if (this.ttlMs <= 0) return;
+    this.put(this.infos, info.id, { info: { ...info }, at: this.now() });
+  }
+
+  /** A copy of the channel's member ids if they were learnt less than `ttlMs` ago. */
+  members(id: string): string[] | undefined {
+    const hit = this.fresh(this.memberLists, id);
+    return hit ? [...hit.members] : undefined;
+  }
+
+  /** Pass to {@link setMembers}: a listing that overlapped a change is not cached. */
+  membersEpoch(id: string): number {
+    return this.memberEpochs.get(id) ?? 0;
+  }
+
+  setMembers(id: string, members: string[], epoch: number): void {
+    if (this.ttlMs <= 0 || epoch !== this.membersEpoch(id)) return;
+    this.put(this.memberLists, id, { members: [...members], at: this.now() });
+  }
+
+  /** The member list changed (an invite or a join by this worker). */
+  forgetMembers(id: string): void {
+    this.memberLists.delete(id);
+    this.put(this.memberEpochs, id, this.membersEpoch(id) + 1);
+  }
+
+  /** Slack refused a call on the channel: forget its info and members. */
+  forgetChannel(id: string): void {
+    this.infos.delete(id);
+    this.forgetMembers(id);
+  }
+
+  private fresh<T extends { at: number }>(map: Map<string, T>, key: string): T | undefined {
+    const hit = map.get(key);
+    if (!hit) return undefined;
+    if (this.now() - hit.at >= this.ttlMs) {
+      map.delete(key);
+      return undefined;
+    }
+    return hit;
+  }
+
+  private put<V>(map: Map<string, V>, key: string, value: V): void {
+    if (this.capacity <= 0) return;
+    map.delete(key);
+    map.set(key, value);
+    while (map.size > this.capacity) map.delete(map.keys().next().value as string);
+  }
+}
+
+/**
+ * Slack errors that say the channel is not what the cached info said (archived, deleted,
+ * or the app was removed from it). A post that gets one with cached info drops the entry
+ * and resolves the channel again without the cache, so the caller sees exactly what an
+ * uncached lookup would have said.
+ */
+export function isStaleChannelError(err: unknown): boolean {
+  return (
+    err instanceof SlackApiError &&
+    (err.slackError === 'is_archived' || err.slackError === 'channel_not_found' || err.slackError === 'not_in_channel')
+  );
 }
 
 export interface ChannelDeps {
@@ -101,12 +184,23 @@ export interface ChannelDeps {
   callOpts: CallOptions;
 }
 
-/** conversations.info by id. */
+/** conversations.info by id (always asks Slack; what it learns is cached). */
 export async function channelById(deps: ChannelDeps, id: string): Promise<ChannelInfo> {
   const res = await deps.client.call('conversations.info', { channel: id }, { ...deps.callOpts, what: id });
   const info = toChannelInfo(res.channel as Record<string, unknown>);
   if (info.name) deps.cache.set(info.name, info.id);
+  deps.cache.setInfo(info);
   return info;
+}
+
+/**
+ * The channel's info from the cache while it is fresh (`channel_cache_ttl`), else
+ * conversations.info. `cached` tells the caller whether Slack was asked.
+ */
+export async function cachedChannelById(deps: ChannelDeps, id: string): Promise<{ info: ChannelInfo; cached: boolean }> {
+  const hit = deps.cache.info(id);
+  if (hit) return { info: hit, cached: true };
+  return { info: await channelById(deps, id), cached: false };
 }
 
 /**
@@ -114,11 +208,18 @@ export async function channelById(deps: ChannelDeps, id: string): Promise<Channe
  * `conversations.list` that also fills the cache with every name it sees.
  */
 export async function findChannelByName(deps: ChannelDeps, name: string): Promise<ChannelInfo | undefined> {
+  return (await findChannelByNameCached(deps, name))?.info;
+}
+
+/** {@link findChannelByName}, also saying whether the info came from the cache. */
+async function findChannelByNameCached(deps: ChannelDeps, name: string): Promise<{ info: ChannelInfo; cached: boolean } | undefined> {
   const cached = deps.cache.get(name);
   if (cached) {
+    const hit = deps.cache.info(cached);
+    if (hit && hit.name === name) return { info: hit, cached: true };
     try {
       const info = await channelById(deps, cached);
-      if (info.name === name) return info;
+      if (info.name === name) return { info, cached: false };
     } catch (err) {
       if (!(err instanceof SlackApiError && err.slackError === 'channel_not_found')) throw err;
     }
@@ -137,7 +238,8 @@ export async function findChannelByName(deps: ChannelDeps, name: string): Promis
     }
     cursor = (res.response_metadata?.next_cursor as string | undefined) || undefined;
   } while (cursor && !found);
-  return found;
+  if (found) deps.cache.setInfo(found);
+  return found ? { info: found, cached: false } : undefined;
 }
 
 export interface ResolvedChannel {
@@ -145,6 +247,8 @@ export interface ResolvedChannel {
   created: boolean;
   /** The association of the incident/task before this invocation, if any. */
   association: ConversationRow | undefined;
+  /** The channel's info came from the cache (Slack was not asked this time). */
+  cached: boolean;
 }
 
 export interface ChannelInputs {
@@ -182,6 +286,8 @@ export async function ensureMember(deps: ChannelDeps, channel: ChannelInfo): Pro
   }
   await deps.client.call('conversations.join', { channel: channel.id }, { ...deps.callOpts, what: `#${channel.name}` });
   channel.isMember = true;
+  deps.cache.setInfo(channel);
+  deps.cache.forgetMembers(channel.id);
 }
 
 /**
@@ -194,9 +300,10 @@ export async function resolveChannel(ctx: FunctionContext, deps: ChannelDeps, in
   const association = await ctx.store.conversations.get(key);
   let channel: ChannelInfo;
   let created = false;
+  let cached = false;
 
   if (inputs.slackChannelId) {
-    channel = await channelById(deps, inputs.slackChannelId);
+    ({ info: channel, cached } = await cachedChannelById(deps, inputs.slackChannelId));
     checkUsable(channel, inputs, true);
     await ctx.status(`Found channel #${channel.name}`);
   } else if (inputs.slackChannel) {
@@ -205,6 +312,7 @@ export async function resolveChannel(ctx: FunctionContext, deps: ChannelDeps, in
     const result = await ctx.store.withLock(`slack-channel:${name}`, () => findOrCreate(ctx, deps, name, inputs));
     channel = result.channel;
     created = result.created;
+    cached = result.cached;
   } else {
     if (!association) {
       throw new FunctionError(
@@ -218,7 +326,7 @@ export async function resolveChannel(ctx: FunctionContext, deps: ChannelDeps, in
         'slack_channel_archived',
       );
     }
-    channel = await channelById(deps, association.channelId);
+    ({ info: channel, cached } = await cachedChannelById(deps, association.channelId));
     checkUsable(channel, inputs, false);
     await ctx.status(`Found channel #${channel.name} associated with ${target}`);
   }
@@ -227,7 +335,32 @@ export async function resolveChannel(ctx: FunctionContext, deps: ChannelDeps, in
     await ctx.status(`Posting to #${channel.name}, which is not the channel associated with ${target} (#${association.channel})`);
   }
   await ensureMember(deps, channel);
-  return { channel, created, association };
+  return { channel, created, association, cached };
+}
+
+/**
+ * Resolves the channel, then runs `use` (the first calls that act on it). When the
+ * channel's info came from the cache and Slack answers `use` with is_archived,
+ * channel_not_found or not_in_channel, the cached info was stale: it is dropped and the
+ * channel resolved again from Slack, which then says what an uncached lookup would have
+ * (archived, gone, or joins again), and `use` runs once more.
+ */
+export async function withResolvedChannel<T>(
+  ctx: FunctionContext,
+  deps: ChannelDeps,
+  inputs: ChannelInputs,
+  use: (resolved: ResolvedChannel) => Promise<T>,
+): Promise<{ resolved: ResolvedChannel; value: T }> {
+  const resolved = await resolveChannel(ctx, deps, inputs);
+  try {
+    return { resolved, value: await use(resolved) };
+  } catch (err) {
+    if (!resolved.cached || !isStaleChannelError(err)) throw err;
+    deps.cache.forgetChannel(resolved.channel.id);
+    ctx.log.debug(`Cached info of channel ${resolved.channel.id} was stale (${(err as SlackApiError).slackError}); looking it up again`);
+    const fresh = await resolveChannel(ctx, deps, inputs);
+    return { resolved: fresh, value: await use(fresh) };
+  }
 }
 
 async function findOrCreate(
@@ -235,12 +368,13 @@ async function findOrCreate(
   deps: ChannelDeps,
   name: string,
   inputs: ChannelInputs,
-): Promise<{ channel: ChannelInfo; created: boolean }> {
-  const existing = await findChannelByName(deps, name);
-  if (existing) {
+): Promise<{ channel: ChannelInfo; created: boolean; cached: boolean }> {
+  const found = await findChannelByNameCached(deps, name);
+  if (found) {
+    const existing = found.info;
     checkUsable(existing, inputs, true);
     await ctx.status(`Found channel #${existing.name}`);
-    return { channel: existing, created: false };
+    return { channel: existing, created: false, cached: found.cached };
   }
   if (inputs.isPrivate === undefined) {
     throw new FunctionError(
@@ -257,8 +391,9 @@ async function findOrCreate(
     const channel = toChannelInfo(res.channel as Record<string, unknown>);
     channel.isMember = true;
     deps.cache.set(channel.name, channel.id);
+    deps.cache.setInfo(channel);
     await ctx.status(`Created ${channel.isPrivate ? 'private' : 'public'} channel #${channel.name}`);
-    return { channel, created: true };
+    return { channel, created: true, cached: false };
   } catch (err) {
     if (!(err instanceof SlackApiError && err.slackError === 'name_taken')) throw err;
   }
@@ -268,7 +403,7 @@ async function findOrCreate(
   if (holder && !holder.isArchived) {
     checkUsable(holder, inputs, true);
     await ctx.status(`Found channel #${holder.name}`);
-    return { channel: holder, created: false };
+    return { channel: holder, created: false, cached: false };
   }
   if (holder?.isArchived) {
     throw new FunctionError(
@@ -340,6 +475,7 @@ export async function inviteParticipants(
       }
       invited = userIds.filter((u) => !failed.has(u));
     } catch (err) {
+      deps.cache.forgetMembers(channel.id);
       if (err instanceof SlackApiError && err.slackError === 'already_in_channel') {
         warnings.push(`Everyone listed is already in #${channel.name}`);
       } else {
@@ -347,13 +483,20 @@ export async function inviteParticipants(
       }
     }
   }
+  if (invited.length) deps.cache.forgetMembers(channel.id);
   for (const w of warnings) await ctx.status(`Warning: ${w}`);
   if (invited.length) await ctx.status(`Invited ${invited.length} participant(s) to #${channel.name}`);
   return { invited, warnings };
 }
 
-/** Every member id of a channel (paged). */
+/**
+ * Every member id of a channel (paged), from the cache while fresh (`channel_cache_ttl`;
+ * dropped when this worker invites or joins).
+ */
 export async function channelMembers(deps: ChannelDeps, channelId: string): Promise<string[]> {
+  const hit = deps.cache.members(channelId);
+  if (hit) return hit;
+  const epoch = deps.cache.membersEpoch(channelId);
   const members: string[] = [];
   let cursor: string | undefined;
   do {
@@ -363,6 +506,7 @@ export async function channelMembers(deps: ChannelDeps, channelId: string): Prom
     members.push(...((res.members ?? []) as string[]));
     cursor = (res.response_metadata?.next_cursor as string | undefined) || undefined;
   } while (cursor);
+  deps.cache.setMembers(channelId, members, epoch);
   return members;
 }
 

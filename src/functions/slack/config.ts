@@ -15,6 +15,7 @@ export interface SlackConfig {
   retry_budget: number;
   time_zone: string;
   channel_cache_size: number;
+  channel_cache_ttl: number;
   rate_limits: 'on' | 'off';
   rate_limit_overrides: string;
   rate_limit_burst: number;
@@ -51,7 +52,24 @@ export const SLACK_CONFIG_SCHEMA: JsonSchema = {
       description: 'seconds one Slack call may wait on rate limits and outages before a retryable error',
     },
     time_zone: { type: 'string', default: 'UTC', description: 'time zone of dates in messages and exports' },
-    channel_cache_size: { type: 'integer', minimum: 0, default: 10000, description: 'channel names remembered (name → id)' },
+    channel_cache_size: {
+      type: 'integer',
+      minimum: 0,
+      default: 10000,
+      description: 'channels remembered (name → id, and info and members by id)',
+    },
+    // 300 s: conversations.info (Tier 3, 50/min) and conversations.members (Tier 4,
+    // 100/min) are workspace-wide; looked up on every post they, not chat.postMessage's
+    // 1/s per channel, would bound posting. Five minutes keeps a busy incident channel to
+    // one lookup of each per five minutes while a change made in Slack (privacy, members)
+    // shows within a few minutes; an archived or left channel is noticed at once because
+    // the post fails and the entry is dropped. 0 turns the info and member cache off.
+    channel_cache_ttl: {
+      type: 'integer',
+      minimum: 0,
+      default: 300,
+      description: 'seconds channel info (privacy, archived, membership) and member lists are reused before Slack is asked again; 0 = ask every time',
+    },
     // Defaults follow Slack's documented limits (rate-limiter.ts cites them): a workspace
     // that Slack granted more can raise them; nothing here exceeds what Slack promises.
     rate_limits: {

@@ -3,7 +3,7 @@
  */
 import { FunctionError } from '../../core/errors.js';
 import type { FunctionContext, FunctionResult } from '../../core/plugin.js';
-import { inviteParticipants, recordAssociation, resolveChannel } from './channels.js';
+import { inviteParticipants, recordAssociation, withResolvedChannel } from './channels.js';
 import { escapeSlackText } from './format.js';
 import { channelInputs } from './post-message.js';
 import { botUserId, channelDeps, intInput, strInput, type SlackState } from './state.js';
@@ -126,31 +126,32 @@ export async function postAttachment(ctx: FunctionContext, state: SlackState): P
   }
 
   const deps = channelDeps(ctx, state);
-  const { channel, association } = await resolveChannel(ctx, deps, target);
-  await inviteParticipants(ctx, deps, channel, strInput(inputs, 'slack_participant_emails'), await botUserId(state, ctx));
+  // Everything up to the upload's share acts on the channel as resolved (maybe from the
+  // cache): a stale cache entry surfaces here and the channel is looked up again.
+  const {
+    resolved: { channel, association },
+    value: { fileId, ts, filePermalink },
+  } = await withResolvedChannel(ctx, deps, target, async ({ channel }) => {
+    await inviteParticipants(ctx, deps, channel, strInput(inputs, 'slack_participant_emails'), await botUserId(state, ctx));
 
-  // A redelivery after an interrupted attempt: the upload may have reached Slack already.
-  const since = ctx.attempt > 1 ? await invocationStart(ctx) : undefined;
-  const earlier = since
-    ? await findEarlierUpload(state.client, deps.callOpts, {
-        channelId: channel.id,
-        since,
-        botUserId: await botUserId(state, ctx),
-        name: info.name,
-        size: info.size,
-      })
-    : undefined;
-
-  let fileId: string;
-  let ts: string | undefined;
-  let filePermalink: string;
-  if (earlier) {
-    await ctx.status(`Found ${info.name} uploaded to #${channel.name} by an earlier attempt; not uploading it again`);
-    ({ fileId, ts, filePermalink } = earlier);
-  } else {
+    // A redelivery after an interrupted attempt: the upload may have reached Slack already.
+    const since = ctx.attempt > 1 ? await invocationStart(ctx) : undefined;
+    const earlier = since
+      ? await findEarlierUpload(state.client, deps.callOpts, {
+          channelId: channel.id,
+          since,
+          botUserId: await botUserId(state, ctx),
+          name: info.name,
+          size: info.size,
+        })
+      : undefined;
+    if (earlier) {
+      await ctx.status(`Found ${info.name} uploaded to #${channel.name} by an earlier attempt; not uploading it again`);
+      return earlier;
+    }
     await ctx.status(`Uploading ${info.name} (${info.size} bytes) to #${channel.name}`);
     const text = strInput(inputs, 'slack_text');
-    ({ fileId } = await state.client.uploadFile(
+    const { fileId } = await state.client.uploadFile(
       {
         channelId: channel.id,
         filename: info.name,
@@ -160,9 +161,9 @@ export async function postAttachment(ctx: FunctionContext, state: SlackState): P
         ...(text ? { initialComment: escapeSlackText(text) } : {}),
       },
       { ...deps.callOpts, what: `#${channel.name}` },
-    ));
-    ({ ts, filePermalink } = await findShare(state.client, fileId, channel.id, deps.callOpts));
-  }
+    );
+    return { fileId, ...(await findShare(state.client, fileId, channel.id, deps.callOpts)) };
+  });
   let url: string;
   if (ts) {
     url = String((await state.client.call('chat.getPermalink', { channel: channel.id, message_ts: ts }, deps.callOpts)).permalink);

@@ -7,8 +7,9 @@ import {
   channelMembers,
   inviteParticipants,
   recordAssociation,
-  resolveChannel,
+  withResolvedChannel,
   type ChannelDeps,
+  type ChannelInfo,
   type ChannelInputs,
 } from './channels.js';
 import { renderSlackText, type RenderedMessage } from './format.js';
@@ -93,20 +94,8 @@ export async function postMessage(ctx: FunctionContext, state: SlackState): Prom
   }
 
   const deps = channelDeps(ctx, state);
-  const { channel, association } = await resolveChannel(ctx, deps, target);
-  await inviteParticipants(ctx, deps, channel, strInput(inputs, 'slack_participant_emails'), await botUserId(state, ctx));
-
-  const earlier = ctx.attempt > 1 ? await findEarlierPosts(deps, channel.id, ctx.invocationId) : new Map<number, string>();
-  if (earlier.size) await ctx.status(`Found ${earlier.size} part(s) posted by an earlier attempt; not posting them again`);
-
   const username = strInput(inputs, 'slack_username') ?? (state.config.username || undefined);
-  const timestamps: string[] = [];
-  for (let i = 0; i < parts.length; i++) {
-    const already = earlier.get(i);
-    if (already) {
-      timestamps.push(already);
-      continue;
-    }
+  const postPart = async (channel: ChannelInfo, i: number, threadTs: string | undefined): Promise<string> => {
     const part = parts[i]!;
     const params: Record<string, unknown> = {
       channel: channel.id,
@@ -118,9 +107,27 @@ export async function postMessage(ctx: FunctionContext, state: SlackState): Prom
       metadata: metadata(ctx.invocationId, i, parts.length),
     };
     if (username) params.username = username;
-    if (i > 0) params.thread_ts = timestamps[0];
+    if (threadTs) params.thread_ts = threadTs;
     const res = await state.client.call('chat.postMessage', params, { ...deps.callOpts, what: `#${channel.name}` });
-    timestamps.push(String(res.ts));
+    return String(res.ts);
+  };
+
+  // Everything up to the first part's post acts on the channel as resolved (maybe from
+  // the cache): a stale cache entry surfaces here and is looked up again.
+  const {
+    resolved: { channel, association },
+    value: earlier,
+  } = await withResolvedChannel(ctx, deps, target, async ({ channel }) => {
+    await inviteParticipants(ctx, deps, channel, strInput(inputs, 'slack_participant_emails'), await botUserId(state, ctx));
+    const found = ctx.attempt > 1 ? await findEarlierPosts(deps, channel.id, ctx.invocationId) : new Map<number, string>();
+    if (found.size) await ctx.status(`Found ${found.size} part(s) posted by an earlier attempt; not posting them again`);
+    if (!found.has(0)) found.set(0, await postPart(channel, 0, undefined));
+    return found;
+  });
+
+  const timestamps: string[] = [];
+  for (let i = 0; i < parts.length; i++) {
+    timestamps.push(earlier.get(i) ?? (await postPart(channel, i, timestamps[0])));
   }
   const ts = timestamps[0]!;
   await ctx.status(

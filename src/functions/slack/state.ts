@@ -16,12 +16,16 @@ export interface SlackState {
   channels: ChannelCache;
   /** The bot's own user id (from auth.test), learnt on first use. */
   botUserId?: string;
+  /** The auth.test under way, shared by every invocation that needs the id meanwhile. */
+  botUserIdPending?: Promise<string | undefined>;
   log: Logger;
 }
 
 export interface SlackStateOptions {
   /** The rate limiter's clock (tests use a fake one). */
   clock?: Clock;
+  /** Wall-clock ms for the channel cache's expiry (tests move it). */
+  now?: () => number;
 }
 
 /** The rate limiter `[fn_slack]` asks for, or undefined with `rate_limits = off`. */
@@ -52,7 +56,13 @@ export function createSlackState(
     ...(onRateLimited ? { onRateLimited } : {}),
     ...(limiter ? { limiter } : {}),
   });
-  return { config, client, ...(limiter ? { limiter } : {}), channels: new ChannelCache(config.channel_cache_size), log };
+  return {
+    config,
+    client,
+    ...(limiter ? { limiter } : {}),
+    channels: new ChannelCache(config.channel_cache_size, (config.channel_cache_ttl ?? 300) * 1000, options.now),
+    log,
+  };
 }
 
 /**
@@ -89,11 +99,20 @@ export function channelDeps(ctx: FunctionContext, state: SlackState): ChannelDep
 
 /** The bot's user id, so that inviting "everyone" never tries to invite the bot itself. */
 export async function botUserId(state: SlackState, ctx: FunctionContext): Promise<string | undefined> {
-  if (!state.botUserId) {
-    const res = await state.client.call('auth.test', {}, callOptionsFor(ctx));
-    state.botUserId = typeof res.user_id === 'string' ? res.user_id : undefined;
-  }
-  return state.botUserId;
+  if (state.botUserId) return state.botUserId;
+  // Invocations started together (a worker's first prefetch) share one auth.test instead
+  // of each asking before the first answer arrives; a failure is not kept, so the next
+  // invocation asks again.
+  state.botUserIdPending ??= state.client
+    .call('auth.test', {}, callOptionsFor(ctx))
+    .then((res) => {
+      state.botUserId = typeof res.user_id === 'string' ? res.user_id : undefined;
+      return state.botUserId;
+    })
+    .finally(() => {
+      delete state.botUserIdPending;
+    });
+  return state.botUserIdPending;
 }
 
 /** Reads an optional integer input (the runner has validated its type). */

@@ -91,7 +91,7 @@ describe('worker run: health and metrics listener (real RabbitMQ)', function () 
     // While a stop waits for a running invocation: not ready (stopping), still alive,
     // and the running invocation is in flight.
     const slow = caller.publish(cfg.destination, caller.invocation('test_sleep', { ms: 3000 }));
-    await worker.waitFor('Running test_sleep');
+    await worker.waitFor('test_sleep: sleeping');
     expect(sampleValue((await httpGet(`${base}/metrics`)).body, 'worker_invocations_in_flight')).to.equal(1);
     worker.child.kill('SIGTERM');
     await worker.waitFor('Stopping (SIGTERM)');

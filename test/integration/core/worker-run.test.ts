@@ -173,7 +173,7 @@ describe('worker run (real RabbitMQ)', function () {
       messageIds.push(messageId);
       ids.push(caller.publish(cfg.destination, caller.invocation('test_sleep', { ms: 50 }), { messageId }));
     }
-    await worker!.waitFor('Running test_sleep');
+    await worker!.waitFor('test_sleep: sleeping');
     // Close only the worker's connections (the caller's client name differs: match by pid-less user
     // agent is not possible, so close all and reopen the caller).
     execFileSync('rabbitmqctl', ['close_all_connections', 'test: closing on purpose'], { stdio: 'ignore' });
@@ -207,7 +207,7 @@ describe('worker run (real RabbitMQ)', function () {
   it('on SIGTERM finishes in-flight invocations, then exits 0', async () => {
     await startWorker();
     const ids = Array.from({ length: 5 }, () => caller.publish(cfg.destination, caller.invocation('test_sleep', { ms: 1500 })));
-    await worker!.waitFor(/(Running test_sleep[\s\S]*){5}/);
+    await worker!.waitFor(/(test_sleep: sleeping[\s\S]*){5}/);
     const exit = await worker!.stop('SIGTERM');
     worker = undefined;
     expect(exit.code).to.equal(0);

@@ -44,6 +44,37 @@ describe('logging', () => {
     expect(text).not.to.contain('hidden');
   });
 
+  it('redact() masks each secret shape whatever its case or position (its quick pre-check lets none through)', () => {
+    const cases: [string, string][] = [
+      ['token xoxb-123-456-abc end', 'token xoxb-*** end'],
+      ['(xoxp-9-8-7)', '(xoxp-***)'],
+      ['app xapp-1-A1-2-ff', 'app xapp-***'],
+      ['amqp://guest:s3cret@localhost:5672/', 'amqp://guest:***@localhost:5672/'],
+      ['POSTGRESQL://u:p4ss@db/x', 'POSTGRESQL://u:***@db/x'],
+      ['authorization: bearer abc.def', 'authorization: bearer ***'],
+      ['Authorization: BASIC dXNlcjpwYXNz', 'Authorization: BASIC ***'],
+    ];
+    for (const [input, masked] of cases) expect(redact(input), input).to.equal(masked);
+    registerSecret('plain-secret-value');
+    expect(redact('the value plain-secret-value leaked')).to.equal('the value *** leaked');
+  });
+
+  it('does no work for a line below the level, on the logger and its children', () => {
+    const logger = createLogger({ level: 'INFO', console: false });
+    let reads = 0;
+    const meta = {
+      get detail() {
+        reads++;
+        return 'x';
+      },
+    };
+    logger.debug('skipped', meta);
+    logger.child({ invocation: 'i-1' }).debug('skipped too', meta);
+    expect(reads).to.equal(0);
+    logger.child({ invocation: 'i-1' }).info('written', meta);
+    expect(reads).to.be.greaterThan(0);
+  });
+
   it('redact() leaves ordinary text alone', () => {
     expect(redact('Posted to #inc-2103 at https://emulated.slack.com/archives/C1/p1')).to.equal(
       'Posted to #inc-2103 at https://emulated.slack.com/archives/C1/p1',

@@ -52,6 +52,54 @@ describe('SqliteStore specifics', function () {
     }
   });
 
+  it('ledger writes requested together (one group commit): each sees the earlier ones, a failing write fails only its caller', async function () {
+    const file = join(await tempDir(), 'group.db');
+    const store = SqliteStore.open(file);
+    try {
+      await store.migrate();
+      const ids = Array.from({ length: 20 }, (_, i) => `group-${i}`);
+      const begun = await Promise.all(ids.map((id) => store.ledger.begin(id, 'fn')));
+      expect(begun.map((b) => b.entry.attempts)).to.deep.equal(ids.map(() => 1));
+      // A second begin of one id in the same batch sees the first (it is a redelivery).
+      const [again, bad, good] = await Promise.allSettled([
+        store.ledger.begin('group-0', 'fn'),
+        store.ledger.finish('group-1', 'bogus' as 'failed', { message: 'x' }), // violates the state CHECK
+        store.ledger.finish('group-2', 'succeeded', { message: 'ok' }),
+      ]);
+      expect(again.status === 'fulfilled' && again.value.interrupted && again.value.entry.attempts).to.equal(2);
+      expect(bad.status).to.equal('rejected');
+      expect(good.status).to.equal('fulfilled');
+      expect((await store.ledger.get('group-1'))!.state).to.equal('running');
+      expect((await store.ledger.get('group-2'))!.state).to.equal('succeeded');
+      // Another connection sees what was committed.
+      const peek = new Database(file, { readonly: true });
+      try {
+        const row = peek.prepare('SELECT state FROM invocation_ledger WHERE invocation_id = ?').get('group-2') as { state: string };
+        expect(row.state).to.equal('succeeded');
+      } finally {
+        peek.close();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('close commits ledger writes already requested', async function () {
+    const file = join(await tempDir(), 'close-flush.db');
+    const store = SqliteStore.open(file);
+    await store.migrate();
+    await store.ledger.begin('inv-close', 'fn');
+    const finished = store.ledger.finish('inv-close', 'succeeded', { message: 'done' });
+    await store.close();
+    await finished;
+    const reopened = SqliteStore.open(file);
+    try {
+      expect((await reopened.ledger.get('inv-close'))!.state).to.equal('succeeded');
+    } finally {
+      await reopened.close();
+    }
+  });
+
   it('does not migrate on open', async function () {
     const store = SqliteStore.open(join(await tempDir(), 'w.db'));
     try {

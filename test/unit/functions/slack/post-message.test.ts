@@ -260,8 +260,10 @@ describe('slack_post_message', function () {
   describe('Slack errors', () => {
     it('explains not_in_channel on a private channel the app is not in', async () => {
       expectOk(await post({ incident_id: 1, slack_channel: 'secret', slack_is_channel_private: true }));
-      // The app was removed from the channel between the lookup and the post.
-      emu.failNext('chat.postMessage', { error: 'not_in_channel' });
+      // The app was removed from the channel between the lookup and the post. The second
+      // post uses cached channel info, so Slack's refusal makes the worker look the
+      // channel up again and post once more: both posts are refused.
+      emu.failNext('chat.postMessage', { error: 'not_in_channel', times: 2 });
       const err = expectFailure(await post({ incident_id: 1, slack_channel: 'secret', slack_is_channel_private: true }), 'slack_not_in_channel');
       expect(err.message).to.equal(
         'The Slack app is not a member of the channel #secret: invite it there (/invite @<app name>) and run the function again',
