@@ -8,8 +8,8 @@
  *
  * - Per-method budgets: a token bucket per method (its tier's calls per minute, a small
  *   burst), waiters served first come, first served.
- * - A safety margin against timing jitter: rates 2 % under the configured ones and one
- *   call of each burst in reserve ({@link RATE_MARGIN}, {@link usableBurst}).
+ * - A safety margin against timing jitter: rates 2 % under the configured ones and half
+ *   a call of each burst in reserve ({@link RATE_MARGIN}, {@link usableBurst}).
  * - Per-channel posting lanes: calls that post into a channel (chat.postMessage,
  *   files.completeUploadExternal with a channel, …) go through that channel's FIFO lane,
  *   one at a time, paced at `channelPostsPerSecond`. One call holds the lane from its
@@ -99,17 +99,22 @@ export function methodBudgets(overrides: Readonly<Record<string, number>> = {}):
 export const RATE_MARGIN = 0.98;
 
 /**
- * Bucket capacity the scheduler uses for a configured burst: one call of the burst is
+ * Bucket capacity the scheduler uses for a configured burst: half a call of the burst is
  * kept in reserve (when the burst is at least 2). Our bucket starts full when the first
  * call is asked for, Slack's when the first call arrives; with the same capacity on both
- * sides the first call after the burst would have no room at all for jitter. Keeping one
- * token back leaves Slack one spare call at all times: an arrival may be up to a whole
- * interval early without a 429. It costs one interval per bucket, once.
+ * sides the first call after the burst would have no room at all for jitter. Keeping
+ * half a token back leaves Slack half a spare call at all times: an arrival may be up to
+ * half an interval early (500 ms at 1 post per second) without a 429. It costs half an
+ * interval per bucket, once; a whole token would cost twice that for tolerance that
+ * request jitter (tens of ms) does not need.
  */
 export function usableBurst(configured: number): number {
   const b = Math.max(1, Math.floor(configured));
-  return b >= 2 ? b - 1 : 1;
+  return b >= 2 ? b - BURST_RESERVE : 1;
 }
+
+/** The part of a burst (≥ 2) kept in reserve: see {@link usableBurst}. */
+export const BURST_RESERVE = 0.5;
 
 /** Time and timers, replaceable by a fake clock in tests. */
 export interface Clock {

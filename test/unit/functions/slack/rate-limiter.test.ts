@@ -366,13 +366,14 @@ describe('RateLimiter (fake clock)', () => {
   });
 
   describe('safety margin against timing jitter (on by default)', () => {
-    it('keeps one call of the burst in reserve and spaces 2 % slower than the rate', async () => {
+    it('keeps half a call of the burst in reserve and spaces 2 % slower than the rate', async () => {
       const clock = new FakeClock();
       const l = new RateLimiter({ perMinute: { 'conversations.create': 60 }, burst: 3, channelPostsPerSecond: 1, channelBurst: 1, clock });
       const calls = Array.from({ length: 5 }, (_, i) => track(l, clock, `c${i}`, 'conversations.create'));
       await clock.advance(10_000);
-      // Burst 3 → 2 back to back; then one per 1000 / 0.98 ≈ 1020.4 ms (timers round up to the ms).
-      expect(calls.map((c) => c.grantedAt)).to.deep.equal([0, 0, 1021, 2041, 3062]);
+      // Burst 3 → 2.5: 2 back to back, the third after half an interval, then one per
+      // 1000 / 0.98 ≈ 1020.4 ms (timers round up to the ms).
+      expect(calls.map((c) => c.grantedAt)).to.deep.equal([0, 0, 511, 1531, 2552]);
     });
 
     it('leaves a burst of 1 alone and paces a channel 2 % under channel_posts_per_second', async () => {
@@ -383,7 +384,7 @@ describe('RateLimiter (fake clock)', () => {
       expect(granted[0]).to.equal(0);
       for (const g of gaps) expect(g).to.be.within(1020, 1030);
       expect(usableBurst(1)).to.equal(1);
-      expect(usableBurst(3)).to.equal(2);
+      expect(usableBurst(3)).to.equal(2.5);
     });
 
     it('a server enforcing the configured limits answers no 429 despite jitter of a third of an interval', async () => {
