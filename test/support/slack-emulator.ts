@@ -251,6 +251,12 @@ export interface RateLimitOptions {
    * allowance; per-channel bucket = max(1, perChannelPostsPerSecond).
    */
   burst?: number;
+  /**
+   * Capacity of each channel's posting bucket, when it should differ from `burst`: Slack documents chat.postMessage
+   * as about one message per second per channel with short bursts allowed, a burst unrelated to the method tiers'.
+   * Default: `burst`, else max(1, perChannelPostsPerSecond).
+   */
+  perChannelBurst?: number;
   /** Emulated Slack seconds per real second (default 1). With 10, one real second counts as ten. */
   timeScale?: number;
 }
@@ -1052,7 +1058,7 @@ export class SlackEmulator {
   private checkChannelPostLimit(channelId: string): void {
     const perSec = this.rateLimits?.perChannelPostsPerSecond;
     if (!perSec || perSec <= 0) return;
-    const cap = this.rateLimits?.burst ?? Math.max(1, perSec);
+    const cap = this.rateLimits?.perChannelBurst ?? this.rateLimits?.burst ?? Math.max(1, perSec);
     const wait = this.takeToken(this.channelBuckets, channelId, perSec, Math.max(1, cap));
     if (wait > 0) throw new RateLimited(wait);
   }

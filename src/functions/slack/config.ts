@@ -87,7 +87,7 @@ export const SLACK_CONFIG_SCHEMA: JsonSchema = {
       type: 'integer',
       minimum: 1,
       default: 5,
-      description: 'calls of one method that may go back to back before they are spaced at its rate',
+      description: 'calls of one method Slack lets go back to back before they must be spaced at its rate (the worker keeps half a call in reserve against timing jitter)',
     },
     channel_posts_per_second: {
       type: 'number',
@@ -99,7 +99,7 @@ export const SLACK_CONFIG_SCHEMA: JsonSchema = {
       type: 'integer',
       minimum: 1,
       default: 3,
-      description: 'posts to one channel that may go back to back before they are spaced',
+      description: 'posts to one channel Slack lets go back to back before they must be spaced (the worker keeps half a call in reserve against timing jitter)',
     },
   },
 };

@@ -8,6 +8,8 @@
  *
  * - Per-method budgets: a token bucket per method (its tier's calls per minute, a small
  *   burst), waiters served first come, first served.
+ * - A safety margin against timing jitter: rates 2 % under the configured ones and half
+ *   a call of each burst in reserve ({@link RATE_MARGIN}, {@link usableBurst}).
  * - Per-channel posting lanes: calls that post into a channel (chat.postMessage,
  *   files.completeUploadExternal with a channel, …) go through that channel's FIFO lane,
  *   one at a time, paced at `channelPostsPerSecond`. One call holds the lane from its
@@ -86,6 +88,34 @@ export function methodBudgets(overrides: Readonly<Record<string, number>> = {}):
   return { ...out, ...overrides };
 }
 
+/**
+ * Safety margin on every rate: the scheduler spaces calls 2 % slower than the configured
+ * rate. Slack measures arrivals on its own clock, and a request's travel time varies,
+ * so two calls sent exactly 1/rate apart can arrive closer together and draw a 429
+ * (which costs a whole Retry-After). Spacing a little slower lets Slack's bucket gain
+ * 0.02 of a call per interval over ours, so sustained traffic builds up room for late
+ * and early arrivals; 2 % costs 2 % of throughput at most.
+ */
+export const RATE_MARGIN = 0.98;
+
+/**
+ * Bucket capacity the scheduler uses for a configured burst: half a call of the burst is
+ * kept in reserve (when the burst is at least 2). Our bucket starts full when the first
+ * call is asked for, Slack's when the first call arrives; with the same capacity on both
+ * sides the first call after the burst would have no room at all for jitter. Keeping
+ * half a token back leaves Slack half a spare call at all times: an arrival may be up to
+ * half an interval early (500 ms at 1 post per second) without a 429. It costs half an
+ * interval per bucket, once; a whole token would cost twice that for tolerance that
+ * request jitter (tens of ms) does not need.
+ */
+export function usableBurst(configured: number): number {
+  const b = Math.max(1, Math.floor(configured));
+  return b >= 2 ? b - BURST_RESERVE : 1;
+}
+
+/** The part of a burst (≥ 2) kept in reserve: see {@link usableBurst}. */
+export const BURST_RESERVE = 0.5;
+
 /** Time and timers, replaceable by a fake clock in tests. */
 export interface Clock {
   now(): number;
@@ -102,12 +132,21 @@ export const realClock: Clock = {
 export interface RateLimiterOptions {
   /** Calls per minute per method; a method absent here and not special gets Tier 2. */
   perMinute: Readonly<Record<string, number>>;
-  /** Calls of one method allowed back to back before they are spaced at its rate. */
+  /**
+   * The burst Slack allows per method: calls back to back before they must be spaced at
+   * its rate. The scheduler keeps one of them in reserve ({@link usableBurst}).
+   */
   burst: number;
   /** Posts per second per channel (Slack: about 1). */
   channelPostsPerSecond: number;
-  /** Posts to one channel allowed back to back before they are spaced. */
+  /** Posts to one channel Slack allows back to back; one is kept in reserve ({@link usableBurst}). */
   channelBurst: number;
+  /**
+   * Space calls with the safety margin ({@link RATE_MARGIN}, {@link usableBurst});
+   * default true. Off, the scheduler runs at exactly the configured rates and bursts
+   * (tests that check the arithmetic turn it off).
+   */
+  safetyMargin?: boolean;
   clock?: Clock;
   /** Waits at least this long are reported through `onWait` (default 1000 ms). */
   reportAfterMs?: number;
@@ -305,6 +344,10 @@ export class RateLimiter {
   private readonly lanes = new Map<string, Lane>();
   private readonly clock: Clock;
   private readonly reportAfterMs: number;
+  /** RATE_MARGIN, or 1 without the safety margin. */
+  private readonly rateFactor: number;
+  /** Bucket capacity for a configured burst. */
+  private readonly capacity: (configured: number) => number;
 
   constructor(private readonly opts: RateLimiterOptions) {
     for (const [name, value] of [
@@ -315,6 +358,9 @@ export class RateLimiter {
       if (!(value > 0) || !Number.isFinite(value)) throw new RangeError(`RateLimiter: ${name} must be a positive number (got ${value})`);
     }
     this.clock = opts.clock ?? realClock;
+    const margin = opts.safetyMargin ?? true;
+    this.rateFactor = margin ? RATE_MARGIN : 1;
+    this.capacity = margin ? usableBurst : (configured: number) => Math.max(1, configured);
     this.reportAfterMs = opts.reportAfterMs ?? 1000;
   }
 
@@ -330,7 +376,7 @@ export class RateLimiter {
     let b = this.methods.get(method);
     if (b === undefined) {
       const perMinute = this.budgetOf(method);
-      b = perMinute === undefined ? null : new Bucket(perMinute / 60_000, Math.max(1, Math.min(this.opts.burst, perMinute)), this.clock);
+      b = perMinute === undefined ? null : new Bucket((perMinute / 60_000) * this.rateFactor, this.capacity(Math.min(this.opts.burst, perMinute)), this.clock);
       this.methods.set(method, b);
     }
     return b;
@@ -340,7 +386,7 @@ export class RateLimiter {
     let lane = this.lanes.get(channel);
     if (!lane) {
       if (this.lanes.size >= LANE_SWEEP_THRESHOLD) this.sweepLanes();
-      lane = new Lane(new Bucket(this.opts.channelPostsPerSecond / 1000, Math.max(1, this.opts.channelBurst), this.clock));
+      lane = new Lane(new Bucket((this.opts.channelPostsPerSecond / 1000) * this.rateFactor, this.capacity(this.opts.channelBurst), this.clock));
       this.lanes.set(channel, lane);
     }
     return lane;
@@ -426,7 +472,7 @@ export class RateLimiter {
     if (lane) {
       // Each post queued ahead holds the lane for at least one pacing interval.
       const ahead = lane.queue.length + (lane.busy ? 1 : 0);
-      ms += Math.max(lane.bucket.estimateMs(), (ahead * 1000) / this.opts.channelPostsPerSecond);
+      ms += Math.max(lane.bucket.estimateMs(), (ahead * 1000) / (this.opts.channelPostsPerSecond * this.rateFactor));
     }
     if (bucket) ms = Math.max(ms, bucket.estimateMs());
     return ms;

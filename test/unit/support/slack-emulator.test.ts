@@ -671,6 +671,23 @@ describe('SlackEmulator', function () {
       await delay(20);
       expect((await strict.chat.postMessage({ channel: a.id, text: '4' })).ok).to.equal(true);
     });
+
+    it('perChannelBurst sets the channel bucket apart from the method burst', async () => {
+      const strict = mk(emu.botToken, { rejectRateLimitedCalls: true });
+      const a = emu.seedChannel({ name: 'chan-burst' });
+      // Method burst 1 for users.info, channel burst 3: three posts back to back, the fourth refused.
+      emu.setRateLimits({ perMethod: { 'users.info': 60 }, burst: 1, perChannelPostsPerSecond: 1, perChannelBurst: 3 });
+      for (let i = 0; i < 3; i++) expect((await strict.chat.postMessage({ channel: a.id, text: `b${i}` })).ok).to.equal(true);
+      expect((await rejection(strict.chat.postMessage({ channel: a.id, text: 'b3' }))).retryAfter).to.equal(1);
+      await strict.users.info({ user: emu.botUserId });
+      expect((await rejection(strict.users.info({ user: emu.botUserId }))).code).to.equal(slack.ErrorCode.RateLimitedError);
+      expect(emu.messages(a.id)).to.have.length(3);
+      expect(emu.rateLimitedCount).to.equal(2);
+      // Without perChannelBurst the channel bucket takes `burst`: only one post goes through.
+      emu.setRateLimits({ perChannelPostsPerSecond: 1, burst: 1 });
+      await strict.chat.postMessage({ channel: a.id, text: 'c0' });
+      expect((await rejection(strict.chat.postMessage({ channel: a.id, text: 'c1' }))).code).to.equal(slack.ErrorCode.RateLimitedError);
+    });
   });
 
   describe('files', () => {

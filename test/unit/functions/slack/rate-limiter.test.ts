@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { ConfigError } from '../../../../src/core/errors.js';
 import { parseRateLimitOverrides, SLACK_CONFIG_SCHEMA, type SlackConfig } from '../../../../src/functions/slack/config.js';
 import { validateSection } from '../../../../src/core/config.js';
-import { RateLimiter, methodBudgets, type Clock, type Lease, type RateLimiterOptions } from '../../../../src/functions/slack/rate-limiter.js';
+import { RateLimiter, methodBudgets, usableBurst, type Clock, type Lease, type RateLimiterOptions } from '../../../../src/functions/slack/rate-limiter.js';
 import { createRateLimiter } from '../../../../src/functions/slack/state.js';
 
 /** A clock whose time moves only when the test says so; timers fire in time order. */
@@ -51,7 +51,7 @@ async function settle(): Promise<void> {
 }
 
 function limiter(clock: FakeClock, o: Partial<RateLimiterOptions> = {}): RateLimiter {
-  return new RateLimiter({ perMinute: {}, burst: 1, channelPostsPerSecond: 1, channelBurst: 1, clock, ...o });
+  return new RateLimiter({ perMinute: {}, burst: 1, channelPostsPerSecond: 1, channelBurst: 1, safetyMargin: false, clock, ...o });
 }
 
 interface Tracked {
@@ -74,6 +74,39 @@ function track(l: RateLimiter, clock: FakeClock, id: string, method: string, par
     },
   );
   return t;
+}
+
+/**
+ * Asks for `n` posts into one channel, answers each 10 ms after its grant, and returns
+ * when each reached Slack: grant time + `delay(i)`.
+ */
+async function servePosts(l: RateLimiter, clock: FakeClock, n: number, delay: (i: number) => number): Promise<number[]> {
+  const posts = Array.from({ length: n }, (_, i) => track(l, clock, `p${i}`, 'chat.postMessage', { channel: 'CA' }));
+  const arrivals: number[] = [];
+  for (let guard = 0; arrivals.length < n && guard < 100_000; guard++) {
+    const p = posts[arrivals.length];
+    if (p.lease) {
+      arrivals.push((p.grantedAt as number) + delay(arrivals.length));
+      p.lease.release();
+    }
+    await clock.advance(10);
+  }
+  expect(arrivals).to.have.length(n);
+  return arrivals;
+}
+
+/** How many of these arrivals a strict token bucket (rate per second, capacity) refuses. */
+function refusedBy(arrivals: number[], perSecond: number, capacity: number): number {
+  let tokens = capacity;
+  let last = arrivals[0];
+  let refused = 0;
+  for (const t of arrivals) {
+    tokens = Math.min(capacity, tokens + (Math.max(0, t - last) / 1000) * perSecond);
+    last = Math.max(last, t);
+    if (tokens >= 1) tokens -= 1;
+    else refused++;
+  }
+  return refused;
 }
 
 describe('RateLimiter (fake clock)', () => {
@@ -329,6 +362,44 @@ describe('RateLimiter (fake clock)', () => {
         { method: 'chat.postMessage', seconds: 1, channel: 'CA' },
         { method: 'chat.postMessage', seconds: 2, channel: 'CA' },
       ]);
+    });
+  });
+
+  describe('safety margin against timing jitter (on by default)', () => {
+    it('keeps half a call of the burst in reserve and spaces 2 % slower than the rate', async () => {
+      const clock = new FakeClock();
+      const l = new RateLimiter({ perMinute: { 'conversations.create': 60 }, burst: 3, channelPostsPerSecond: 1, channelBurst: 1, clock });
+      const calls = Array.from({ length: 5 }, (_, i) => track(l, clock, `c${i}`, 'conversations.create'));
+      await clock.advance(10_000);
+      // Burst 3 → 2.5: 2 back to back, the third after half an interval, then one per
+      // 1000 / 0.98 ≈ 1020.4 ms (timers round up to the ms).
+      expect(calls.map((c) => c.grantedAt)).to.deep.equal([0, 0, 511, 1531, 2552]);
+    });
+
+    it('leaves a burst of 1 alone and paces a channel 2 % under channel_posts_per_second', async () => {
+      const clock = new FakeClock();
+      const l = new RateLimiter({ perMinute: {}, burst: 1, channelPostsPerSecond: 1, channelBurst: 1, clock });
+      const granted = await servePosts(l, clock, 4, () => 0);
+      const gaps = granted.slice(1).map((t, i) => t - granted[i]);
+      expect(granted[0]).to.equal(0);
+      for (const g of gaps) expect(g).to.be.within(1020, 1030);
+      expect(usableBurst(1)).to.equal(1);
+      expect(usableBurst(3)).to.equal(2.5);
+    });
+
+    it('a server enforcing the configured limits answers no 429 despite jitter of a third of an interval', async () => {
+      // The worker's clock and Slack's differ by each request's travel time: arrivals are
+      // the grant time plus a delay swinging between 300 ms and 0, against a strict token
+      // bucket with the configured rate (1/s) and burst (3).
+      const jitter = (i: number) => (i % 2 === 0 ? 300 : 0);
+      const opts = { perMinute: {}, burst: 1, channelPostsPerSecond: 1, channelBurst: 3 };
+      const c1 = new FakeClock();
+      const withMargin = await servePosts(new RateLimiter({ ...opts, clock: c1 }), c1, 20, jitter);
+      expect(refusedBy(withMargin, 1, 3)).to.equal(0);
+      // Without the margin the same jitter draws 429s.
+      const c2 = new FakeClock();
+      const exact = await servePosts(new RateLimiter({ ...opts, safetyMargin: false, clock: c2 }), c2, 20, jitter);
+      expect(refusedBy(exact, 1, 3)).to.be.above(0);
     });
   });
 
