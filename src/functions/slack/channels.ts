@@ -85,6 +85,8 @@ export class ChannelCache {
   private readonly memberLists = new Map<string, { members: string[]; at: number }>();
   /** Bumped when a channel's members change, so that a listing begun before is not cached. */
   private readonly memberEpochs = new Map<string, number>();
+  /** Member listings under way, so that posts missing the cache at once share one. */
+  private readonly memberLookups = new Map<string, { epoch: number; lookup: Promise<string[]> }>();
 
   constructor(
     private readonly capacity: number,
@@ -133,6 +135,31 @@ export class ChannelCache {
   setMembers(id: string, members: string[], epoch: number): void {
     if (this.ttlMs <= 0 || epoch !== this.membersEpoch(id)) return;
     this.put(this.memberLists, id, { members: [...members], at: this.now() });
+  }
+
+  /**
+   * Runs `list` unless a listing of the channel's members begun since its last change is
+   * still under way, in which case that one's answer is shared. Without this, N posts to
+   * a channel whose members are not cached yet make N `conversations.members` calls
+   * (250 instead of ~30 in benchmark 3 at num_workers = 100). A shared listing that fails
+   * (e.g. the first caller's invocation was aborted) is not an answer: `list` runs then.
+   */
+  async sharedMemberLookup(id: string, list: () => Promise<string[]>): Promise<string[]> {
+    const epoch = this.membersEpoch(id);
+    const pending = this.ttlMs > 0 ? this.memberLookups.get(id) : undefined;
+    if (pending && pending.epoch === epoch) {
+      const shared = await pending.lookup.catch(() => undefined);
+      if (shared) return [...shared];
+    }
+    const lookup = list();
+    if (this.ttlMs > 0) this.memberLookups.set(id, { epoch, lookup });
+    try {
+      const members = await lookup;
+      this.setMembers(id, members, epoch);
+      return members;
+    } finally {
+      if (this.memberLookups.get(id)?.lookup === lookup) this.memberLookups.delete(id);
+    }
   }
 
   /** The member list changed (an invite or a join by this worker). */
@@ -496,18 +523,18 @@ export async function inviteParticipants(
 export async function channelMembers(deps: ChannelDeps, channelId: string): Promise<string[]> {
   const hit = deps.cache.members(channelId);
   if (hit) return hit;
-  const epoch = deps.cache.membersEpoch(channelId);
-  const members: string[] = [];
-  let cursor: string | undefined;
-  do {
-    const params: Record<string, unknown> = { channel: channelId, limit: 1000 };
-    if (cursor) params.cursor = cursor;
-    const res = await deps.client.call('conversations.members', params, deps.callOpts);
-    members.push(...((res.members ?? []) as string[]));
-    cursor = (res.response_metadata?.next_cursor as string | undefined) || undefined;
-  } while (cursor);
-  deps.cache.setMembers(channelId, members, epoch);
-  return members;
+  return deps.cache.sharedMemberLookup(channelId, async () => {
+    const members: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const params: Record<string, unknown> = { channel: channelId, limit: 1000 };
+      if (cursor) params.cursor = cursor;
+      const res = await deps.client.call('conversations.members', params, deps.callOpts);
+      members.push(...((res.members ?? []) as string[]));
+      cursor = (res.response_metadata?.next_cursor as string | undefined) || undefined;
+    } while (cursor);
+    return members;
+  });
 }
 
 /**

@@ -67,6 +67,32 @@ describe('fn_slack channel cache (slack_post_message)', function () {
     expect(emu.calls('auth.test')).to.equal(1);
   });
 
+  it('concurrent posts to a channel whose members are not cached share one conversations.members', async () => {
+    const ch = emu.seedChannel({ name: 'inc-members' });
+    const runs = await Promise.all([1, 2, 3, 4, 5].map((n) => post({ incident_id: 100 + n, slack_channel_id: ch.id })));
+    runs.forEach((r) => expectOk(r));
+    expect(emu.messages(ch.id)).to.have.length(5);
+    expect(emu.calls('conversations.members')).to.equal(1);
+  });
+
+  it('a listing begun before this worker changed the members is not shared with a later post', async () => {
+    const ch = emu.seedChannel({ name: 'inc-epoch' });
+    const cache = fx.state.channels;
+    let release!: (m: string[]) => void;
+    const first = cache.sharedMemberLookup(ch.id, () => new Promise<string[]>((r) => (release = r)));
+    cache.forgetMembers(ch.id); // an invite by this worker while the first listing runs
+    let secondRan = false;
+    const second = cache.sharedMemberLookup(ch.id, async () => {
+      secondRan = true;
+      return ['U1', 'U2'];
+    });
+    release(['U1']);
+    expect(await first).to.deep.equal(['U1']);
+    expect(await second).to.deep.equal(['U1', 'U2']);
+    expect(secondRan).to.equal(true);
+    expect(cache.members(ch.id)).to.deep.equal(['U1', 'U2']);
+  });
+
   for (const how of ['slack_channel_id', 'slack_channel', 'the association'] as const) {
     it(`does not post to a channel archived since it was cached (${how}): same error as an uncached lookup`, async () => {
       const ch = emu.seedChannel({ name: 'inc-3' });
