@@ -3,7 +3,7 @@
  * spawned `worker run` under test (the built CLI in dist/, as users run it), RSS
  * readings from /proc, and a closed-loop load generator on the harness's Caller.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -257,6 +257,41 @@ export class DistWorker {
 }
 
 /** Samples a process's VmRSS every `everyMs` and keeps the maximum (VmHWM is read too). */
+/**
+ * A helper script of the benchmarks (`bench/NAME.ts`, e.g. the bare echo responder or
+ * the plain-consumer baseline) in a process of its own under tsx, so that it does not
+ * share a CPU queue with the caller. Ready once it sends its first IPC message.
+ */
+export class BenchChild {
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly exited: Promise<unknown>,
+  ) {}
+
+  static async start(script: string, args: string[]): Promise<BenchChild> {
+    const child = fork(path.join(REPO_ROOT, 'bench', script), args, {
+      cwd: REPO_ROOT,
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const exited = new Promise((r) => child.once('exit', r));
+    await new Promise<void>((resolve, reject) => {
+      child.once('message', () => resolve());
+      child.once('exit', (code) => reject(new Error(`bench/${script} exited (${code}) before it was ready`)));
+    });
+    return new BenchChild(child, exited);
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  async stop(): Promise<void> {
+    this.child.kill('SIGTERM');
+    await this.exited;
+  }
+}
+
 export class RssSampler {
   maxRssMb = 0;
   private timer: NodeJS.Timeout;

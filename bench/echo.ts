@@ -3,10 +3,8 @@
  * closed-loop caller. Used by the overhead benchmark and as the reference of the
  * post_message benchmark; one measurement per `npm run bench` run is shared.
  */
-import { fork } from 'node:child_process';
-import path from 'node:path';
-import { AMQP_URL, Caller, deleteDestination, REPO_ROOT, uniqueName } from '../test/support/harness.js';
-import { closedLoop, type LoadResult } from './common.js';
+import { AMQP_URL, Caller, deleteDestination, uniqueName } from '../test/support/harness.js';
+import { BenchChild, closedLoop, type LoadResult } from './common.js';
 
 /** Invocations kept in flight by the caller, and the prefetch of both consumers: the design's num_workers default. */
 export const IN_FLIGHT = 25;
@@ -31,24 +29,16 @@ export async function echoReference(total: number, warmup: number): Promise<Load
 
 export async function measureBareEcho(total: number, warmup: number): Promise<LoadResult & { pid: number }> {
   const queue = uniqueName('bench_echo');
-  const child = fork(path.join(REPO_ROOT, 'bench', 'echo-responder.ts'), [queue, String(IN_FLIGHT), AMQP_URL], {
-    cwd: REPO_ROOT,
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const exited = new Promise((r) => child.once('exit', r));
-  const caller = await Caller.open();
+  const responder = await BenchChild.start('echo-responder.ts', [queue, String(IN_FLIGHT), AMQP_URL]);
+  let caller: Caller | undefined;
   try {
-    await new Promise<void>((resolve, reject) => {
-      child.once('message', () => resolve());
-      child.once('exit', (code) => reject(new Error(`echo responder exited (${code})`)));
-    });
-    const result = await closedLoop(caller, queue, (i) => echoInvocation(caller, i), { total, inFlight: IN_FLIGHT, warmup });
-    return { ...result, pid: child.pid! };
+    caller = await Caller.open();
+    const c = caller;
+    const result = await closedLoop(c, queue, (i) => echoInvocation(c, i), { total, inFlight: IN_FLIGHT, warmup });
+    return { ...result, pid: responder.pid };
   } finally {
-    await caller.close();
-    child.kill('SIGTERM');
-    await exited;
+    await caller?.close();
+    await responder.stop();
     await deleteDestination(queue);
   }
 }

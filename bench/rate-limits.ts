@@ -6,12 +6,11 @@
  * work through a plain consumer (bench/baseline-consumer.ts). Reports makespan, the
  * ideal makespan the limits allow for each, the 429s and the failures.
  */
-import { fork } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { RateLimitOptions } from '../test/support/slack-emulator.js';
-import { AMQP_URL, Caller, deleteDestination, REPO_ROOT, uniqueName, writeConfig } from '../test/support/harness.js';
-import { BENCH_LOGLEVEL, brokerLost, check, DistWorker, printTable, printTargets, round, workerNodeArgs, writeResult } from './common.js';
+import { AMQP_URL, Caller, deleteDestination, uniqueName, writeConfig } from '../test/support/harness.js';
+import { BenchChild, BENCH_LOGLEVEL, brokerLost, check, DistWorker, printTable, printTargets, round, workerNodeArgs, writeResult } from './common.js';
 import { RemoteEmulator, type EmulatorStats } from './emulator.js';
 import { methodBudgets } from '../src/functions/slack/rate-limiter.js';
 import { IN_FLIGHT } from './echo.js';
@@ -264,27 +263,18 @@ async function baselineSide(emu: RemoteEmulator): Promise<SideResult> {
   const cfg = writeConfig({ withEchoPlugin: false });
   const platformDir = path.join(cfg.dir, 'files');
   writeAttachments(platformDir);
-  const child = fork(path.join(REPO_ROOT, 'bench', 'baseline-consumer.ts'), [queue, AMQP_URL, emu.apiUrl, emu.botToken, platformDir], {
-    cwd: REPO_ROOT,
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const exited = new Promise((r) => child.once('exit', r));
-  const caller = await Caller.open();
+  const consumer = await BenchChild.start('baseline-consumer.ts', [queue, AMQP_URL, emu.apiUrl, emu.botToken, platformDir]);
+  let caller: Caller | undefined;
   try {
-    await new Promise<void>((resolve, reject) => {
-      child.once('message', () => resolve());
-      child.once('exit', (code) => reject(new Error(`baseline consumer exited (${code})`)));
-    });
+    caller = await Caller.open();
     await emu.resetCalls();
     await emu.setRateLimits(LIMITS);
     const run = await publishAll(caller, queue, prefix);
     return await summarizeSide(emu, prefix, run);
   } finally {
     await emu.setRateLimits(undefined);
-    await caller.close();
-    child.kill('SIGTERM');
-    await exited;
+    await caller?.close();
+    await consumer.stop();
     await deleteDestination(queue);
   }
 }
