@@ -137,6 +137,12 @@ export class ShuttingDownError extends WorkerError {
   }
 }
 
+/** The string `code` of a Node.js or driver error (`ECONNREFUSED`, a SQLSTATE…), if it has one. */
+export function errorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
 /**
  * Wraps anything thrown into a WorkerError. Unknown exceptions are treated as
  * retryable internal errors: a bug or a crash in a handler is retried a bounded number

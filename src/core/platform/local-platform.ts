@@ -29,7 +29,7 @@ import { extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
-import { ConfigError, FunctionError } from '../errors.js';
+import { ConfigError, errorCode, FunctionError } from '../errors.js';
 import { expandHome } from '../config.js';
 import { checkAttachmentRef, checkId, describeValue, optionalId } from './ids.js';
 import type { AttachmentInfo, AttachmentRef, ExportTarget, Platform, SavedExport } from './platform.js';
@@ -109,11 +109,6 @@ export function checkFileName(name: unknown): string {
   return name as string;
 }
 
-function errno(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
 const ID_NAME = /^[1-9][0-9]*$/;
 const ARTIFACT_JSON = 'artifact.json';
 const MAX_ARTIFACT_JSON_BYTES = 1024 * 1024;
@@ -176,7 +171,7 @@ export class LocalPlatform implements Platform {
         // mkdir is atomic: of two concurrent saves choosing the same id, one gets EEXIST.
         await mkdir(dir);
       } catch (err) {
-        if (errno(err) === 'EEXIST') continue;
+        if (errorCode(err) === 'EEXIST') continue;
         throw err;
       }
       const partial = join(dir, `.partial-${randomBytes(6).toString('hex')}`);
@@ -201,7 +196,7 @@ export class LocalPlatform implements Platform {
     try {
       isDir = (await stat(this.root)).isDirectory();
     } catch (err) {
-      if (errno(err) === 'ENOENT') {
+      if (errorCode(err) === 'ENOENT') {
         throw new ConfigError(
           `The local platform directory ${this.root} does not exist: create it or set [worker] platform_dir`,
           err,
@@ -216,7 +211,7 @@ export class LocalPlatform implements Platform {
       await access(this.root, constants.R_OK | constants.W_OK | constants.X_OK);
     } catch (err) {
       throw new ConfigError(
-        `The local platform directory ${this.root} is not writable by this user (${errno(err) ?? 'no access'}): ` +
+        `The local platform directory ${this.root} is not writable by this user (${errorCode(err) ?? 'no access'}): ` +
           'exports could not be saved',
         err,
       );
@@ -237,7 +232,7 @@ export class LocalPlatform implements Platform {
     try {
       return await realpath(this.root);
     } catch (err) {
-      if (errno(err) === 'ENOENT' || errno(err) === 'ENOTDIR') {
+      if (errorCode(err) === 'ENOENT' || errorCode(err) === 'ENOTDIR') {
         throw new FunctionError(
           `${what} not found: the local platform directory ${this.root} does not exist`,
           'not_found',
@@ -263,7 +258,7 @@ export class LocalPlatform implements Platform {
     try {
       real = await realpath(candidate);
     } catch (err) {
-      if (errno(err) === 'ENOENT' || errno(err) === 'ENOTDIR') return undefined;
+      if (errorCode(err) === 'ENOENT' || errorCode(err) === 'ENOTDIR') return undefined;
       throw err;
     }
     if (!this.isInside(realRoot, real)) {

@@ -21,7 +21,7 @@ import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex, Readable } from 'node:stream';
-import { ConfigError, FunctionError, RetryableError, WorkerError } from '../errors.js';
+import { ConfigError, errorCode, FunctionError, RetryableError, WorkerError } from '../errors.js';
 import { redact } from '../redact.js';
 import type { SoarSection } from './soar-config.js';
 import { verifyDisabled } from './soar-config.js';
@@ -90,14 +90,9 @@ const CONNECTION_ERRORS = new Set([
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function errCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
 /** TLS failures: certificate checks and handshakes. */
 export function isTlsError(err: unknown): boolean {
-  const code = errCode(err) ?? '';
+  const code = errorCode(err) ?? '';
   return /CERT|SSL|TLS|UNABLE_TO_(GET|VERIFY)|SELF_SIGNED|HOSTNAME|ALTNAME/.test(code);
 }
 
@@ -202,7 +197,7 @@ export class SoarClient {
         try {
           agentOptions.ca = fs.readFileSync(this.caFile);
         } catch (err) {
-          throw new ConfigError(`[soar] cafile = ${this.caFile} cannot be read (${errCode(err) ?? (err as Error).message})`, err);
+          throw new ConfigError(`[soar] cafile = ${this.caFile} cannot be read (${errorCode(err) ?? (err as Error).message})`, err);
         }
       }
       this.agent = this.proxy ? new TunnelAgent(this.proxy, agentOptions) : new https.Agent(agentOptions);
@@ -265,7 +260,7 @@ export class SoarClient {
       try {
         res = await this.once(opts);
       } catch (err) {
-        const code = errCode(err);
+        const code = errorCode(err);
         const retryable = code !== undefined && CONNECTION_ERRORS.has(code) && (idempotent || code === 'ECONNREFUSED');
         if (retryable && attempt < this.retries) {
           await sleep(this.backoff(attempt));
@@ -374,7 +369,7 @@ export class SoarClient {
 
   private connectionError(err: unknown, opts: RequestOptions): WorkerError {
     if (err instanceof WorkerError) return err;
-    const code = errCode(err);
+    const code = errorCode(err);
     const reason = redact((err as Error)?.message ?? String(err));
     if (isTlsError(err)) {
       const trust = !this.verify

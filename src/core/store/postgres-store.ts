@@ -17,7 +17,7 @@
 // Types only here: pg itself is loaded by open(), so that a worker on the default SQLite
 // store does not spend start-up time (~80 ms on the benchmark machine) loading it.
 import type pg from 'pg';
-import { ConfigError, RetryableError } from '../errors.js';
+import { ConfigError, errorCode, RetryableError } from '../errors.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { Migration } from './migration.js';
 import type {
@@ -159,11 +159,6 @@ const CONNECTION_NODE_CODES = new Set([
 const CONNECTION_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300', '53400']);
 /** SQLSTATEs meaning "the configured URL is wrong" (retrying will not help). */
 const CONFIG_SQLSTATES = new Set(['28000', '28P01', '3D000', '42501']);
-
-function errorCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
 
 function isConnectionError(err: unknown): boolean {
   const code = errorCode(err);
