@@ -7,6 +7,7 @@
  * and says they are not yet recorded. It never creates or migrates a store.
  */
 import type { Plugin } from './plugin.js';
+import { loadCustomizations } from './customizations.js';
 import { redact } from './redact.js';
 import { definitionHash, storeExists } from './customize.js';
 import { openStore } from './store/index.js';
@@ -42,6 +43,20 @@ function listLoaded(plugins: Plugin<any, any>[]): string {
     .join('');
 }
 
+/**
+ * The hash `worker customize` would record for each loaded function: computed from the
+ * same packaged items it imports, so a record differs only when customize would update it.
+ */
+function packagedHashes(plugins: Plugin<any, any>[]): Map<string, string> {
+  const hashes = new Map<string, string>();
+  for (const plugin of plugins) {
+    for (const item of loadCustomizations(plugin).items) {
+      if (item.kind === 'function') hashes.set(item.name, definitionHash(item.packageName, item.definition));
+    }
+  }
+  return hashes;
+}
+
 /** Reads the recorded definitions; undefined when there is no store or no definitions table yet. */
 async function readRecords(location: string): Promise<{ records: FunctionDefinitionRecord[]; where: string } | undefined> {
   if (!storeExists(location)) return undefined;
@@ -70,6 +85,7 @@ export async function listFunctions(registry: PluginRegistry, storeLocation: str
     return `${listLoaded(registry.plugins)}\nThese are the loaded plugins' functions; ${why}: run \`worker customize\`.\n`;
   }
 
+  const packaged = packagedHashes(registry.plugins);
   const out: string[] = [`Functions recorded in the store (${recorded.where}) by \`worker customize\`:\n`];
   const byPackage = new Map<string, FunctionDefinitionRecord[]>();
   for (const r of recorded.records) byPackage.set(r.packageName, [...(byPackage.get(r.packageName) ?? []), r]);
@@ -80,15 +96,7 @@ export async function listFunctions(registry: PluginRegistry, storeLocation: str
       const loaded = registry.get(r.name);
       let note = '';
       if (!loaded) note = ' [not provided by this worker]';
-      else if (
-        definitionHash(loaded.plugin.packageName, {
-          name: r.name,
-          display_name: loaded.definition.displayName,
-          description: loaded.definition.description,
-          destination: r.destination,
-          input_schema: loaded.definition.inputSchema,
-        }) !== r.hash
-      ) {
+      else if (packaged.get(r.name) !== r.hash) {
         note = ' [this worker has a newer definition: run `worker customize`]';
       }
       out.push(functionLines(r.name, r.description, r.inputSchema, note));

@@ -182,6 +182,10 @@ describe('worker customize (spawned CLI, real broker and stores)', function () {
     expect(after!.description).to.equal('Echoes its text, now documented better');
     expect(after!.inputSchema).to.deep.equal(def.input_schema);
     expect(after!.hash).not.to.equal(before!.hash);
+    // Once customize has recorded it, `worker functions` agrees that nothing is newer.
+    const relisted = await runCli(['functions', '--config-file', cfg.file], env);
+    expect(relisted.stdout).to.contain(`  ${names.functionName}: Echoes its text, now documented better\n`);
+    expect(relisted.stdout).not.to.contain('newer definition');
   });
 
   it('-l with an unknown package exits 2 naming the loaded ones', async () => {
