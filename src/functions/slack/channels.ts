@@ -165,6 +165,9 @@ export class ChannelCache {
   /** The member list changed (an invite or a join by this worker). */
   forgetMembers(id: string): void {
     this.memberLists.delete(id);
+    // A listing under way began before the change: later posts must not share it. (The
+    // epoch below may not be kept, e.g. with channel_cache_size = 0, so drop it here.)
+    this.memberLookups.delete(id);
     this.put(this.memberEpochs, id, this.membersEpoch(id) + 1);
   }
 

@@ -93,6 +93,17 @@ describe('fn_slack channel cache (slack_post_message)', function () {
     expect(cache.members(ch.id)).to.deep.equal(['U1', 'U2']);
   });
 
+  it('does not share a listing begun before a member change, even with channel_cache_size = 0', async () => {
+    const cache = new ChannelCache(0, TTL_MS, () => now);
+    let release!: (m: string[]) => void;
+    const first = cache.sharedMemberLookup('C1', () => new Promise<string[]>((r) => (release = r)));
+    cache.forgetMembers('C1'); // an invite by this worker while the first listing runs
+    const second = cache.sharedMemberLookup('C1', async () => ['U1', 'U2']);
+    expect(await second).to.deep.equal(['U1', 'U2']);
+    release(['U1']);
+    expect(await first).to.deep.equal(['U1']);
+  });
+
   for (const how of ['slack_channel_id', 'slack_channel', 'the association'] as const) {
     it(`does not post to a channel archived since it was cached (${how}): same error as an uncached lookup`, async () => {
       const ch = emu.seedChannel({ name: 'inc-3' });
