@@ -256,7 +256,6 @@ export class DistWorker {
   }
 }
 
-/** Samples a process's VmRSS every `everyMs` and keeps the maximum (VmHWM is read too). */
 /**
  * A helper script of the benchmarks (`bench/NAME.ts`, e.g. the bare echo responder or
  * the plain-consumer baseline) in a process of its own under tsx, so that it does not
@@ -292,6 +291,7 @@ export class BenchChild {
   }
 }
 
+/** Samples a process's VmRSS every `everyMs` and keeps the maximum (VmHWM is read too). */
 export class RssSampler {
   maxRssMb = 0;
   private timer: NodeJS.Timeout;

@@ -277,11 +277,9 @@ function textOf(msg: any): string {
   if (!Array.isArray(msg?.attachments)) return unescapeSlackText(main); // the usual case: no array to build
   const parts: string[] = [];
   if (main) parts.push(main);
-  if (Array.isArray(msg?.attachments)) {
-    for (const a of msg.attachments) {
-      for (const t of [a?.pretext, a?.text]) {
-        if (typeof t === 'string' && t !== '' && t !== main) parts.push(t);
-      }
+  for (const a of msg.attachments) {
+    for (const t of [a?.pretext, a?.text]) {
+      if (typeof t === 'string' && t !== '' && t !== main) parts.push(t);
     }
   }
   return unescapeSlackText(parts.join('\n'));
@@ -328,10 +326,6 @@ function cleanTemplateMessage(err: unknown): string {
 }
 
 /**
- * A write stream wrapper that honours backpressure and surfaces stream errors
- * (an 'error' while nobody awaits is remembered and rethrown on the next write).
- */
-/**
  * `p`, or a rejection as soon as `signal` aborts. The abort listener is removed when `p`
  * settles. (Racing every call against one long-lived abort promise instead would keep a
  * reaction, and through it each call's result, on that promise until the export ends:
@@ -356,6 +350,10 @@ function raceAbort<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T
   });
 }
 
+/**
+ * A write stream wrapper that honours backpressure and surfaces stream errors
+ * (an 'error' while nobody awaits is remembered and rethrown on the next write).
+ */
 class Sink {
   bytes = 0;
   private error: Error | undefined;
