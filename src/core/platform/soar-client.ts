@@ -121,6 +121,8 @@ class TunnelAgent extends https.Agent {
   constructor(
     private readonly proxy: URL,
     options: https.AgentOptions,
+    /** How long the proxy may take to answer the CONNECT (the request's own timeout starts after). */
+    private readonly timeoutMs: number,
   ) {
     super(options);
   }
@@ -143,6 +145,12 @@ class TunnelAgent extends https.Agent {
       method: 'CONNECT',
       path: target,
       headers,
+      timeout: this.timeoutMs,
+    });
+    connect.once('timeout', () => {
+      const err = new Error(`the proxy ${this.proxy.host} did not answer the tunnel request to ${target} in time`) as Error & { code: string };
+      err.code = 'soar_timeout';
+      connect.destroy(err);
     });
     connect.once('connect', (res, socket) => {
       if (res.statusCode !== 200) {
@@ -200,7 +208,7 @@ export class SoarClient {
           throw new ConfigError(`[soar] cafile = ${this.caFile} cannot be read (${errorCode(err) ?? (err as Error).message})`, err);
         }
       }
-      this.agent = this.proxy ? new TunnelAgent(this.proxy, agentOptions) : new https.Agent(agentOptions);
+      this.agent = this.proxy ? new TunnelAgent(this.proxy, agentOptions, this.timeoutMs) : new https.Agent(agentOptions);
     } else {
       this.agent = new http.Agent({ keepAlive: true });
     }

@@ -76,7 +76,8 @@ export const SOAR_SECTION_SCHEMA: JsonSchema = {
     proxy: {
       type: 'string',
       default: '',
-      pattern: '^(https?://.+)?$',
+      // http:// only: the worker speaks plain HTTP to the proxy (a CONNECT tunnel carries the TLS).
+      pattern: '^(http://.+)?$',
       description: 'HTTP proxy, e.g. http://user:password@proxy.example.com:3128 (CONNECT tunnel for https)',
     },
     data_table: {

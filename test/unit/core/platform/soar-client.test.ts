@@ -226,6 +226,24 @@ describe('SoarClient', function () {
         await proxy.close();
       }
     });
+    it('gives up on a proxy that never answers the CONNECT, within timeoutMs', async () => {
+      const sockets: net.Socket[] = [];
+      const silent = net.createServer((socket) => void sockets.push(socket)); // accepts, never answers
+      await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+      try {
+        const port = (silent.address() as net.AddressInfo).port;
+        const err = await rejection(
+          client(tlsOptions({ caFile: good.certFile, proxy: `http://127.0.0.1:${port}`, timeoutMs: 200, retries: 0 })).getJson('/rest/session', {
+            what: 'the session',
+          }),
+        );
+        expect(err.code).to.equal('soar_timeout');
+        expect(err.message).to.include('did not answer the tunnel request');
+      } finally {
+        for (const s of sockets) s.destroy();
+        await new Promise<void>((r) => silent.close(() => r()));
+      }
+    });
   });
 
   it('sends plain http through a proxy as absolute-URI requests', async () => {

@@ -49,6 +49,11 @@ describe('[soar] config', function () {
     expect(message).to.include('[soar] org_id: must be integer (got "x")');
     expect(message).to.include('[soar] api_key_id: is required but missing');
     expect(message).to.include('[soar] api_key_secret: is required but missing');
+    // The worker speaks plain HTTP to the proxy: an https:// proxy is refused, not misused.
+    expect(() => readSoarSection(load('base_url = https://soar.example.com\norg_id = 1\napi_key_id = k\napi_key_secret = s\nproxy = https://proxy:3128'))).to.throw(
+      ConfigError,
+      '[soar] proxy: must match pattern',
+    );
   });
 
   it('treats cafile = false as "do not verify" and expands ~ in a cafile path', () => {
