@@ -31,7 +31,7 @@ export function registerSecret(value: string | undefined | null): void {
  * while a broker error or a caller's message may carry it on its own.
  */
 export function registerUrlPassword(value: string): void {
-  for (const m of value.matchAll(new RegExp(URL_CREDENTIALS.source, 'gi'))) {
+  for (const m of value.matchAll(URL_CREDENTIALS)) {
     const password = m[2]!;
     registerSecret(password);
     try {
