@@ -8,6 +8,7 @@ import path from 'node:path';
 import { FunctionError } from '../../core/errors.js';
 import type { FunctionContext, FunctionResult } from '../../core/plugin.js';
 import { channelById, describeTarget, ensureMember, resId } from './channels.js';
+import type { Template } from 'nunjucks';
 import { compileTemplate, exportConversation } from './export.js';
 import { channelDeps, intInput, strInput, type SlackState } from './state.js';
 import { SlackApiError } from './slack-errors.js';
@@ -37,10 +38,11 @@ export async function archiveChannel(ctx: FunctionContext, state: SlackState): P
     );
   }
   // A bad template is a config error: report it before anything happens in Slack.
-  let template: string | undefined;
+  let template: Template | undefined;
   if (state.config.template_file) {
+    let source: string;
     try {
-      template = fs.readFileSync(state.config.template_file, 'utf8');
+      source = fs.readFileSync(state.config.template_file, 'utf8');
     } catch (err) {
       throw new FunctionError(
         `Cannot read [fn_slack] template_file ${state.config.template_file}: ${(err as Error).message}`,
@@ -48,7 +50,7 @@ export async function archiveChannel(ctx: FunctionContext, state: SlackState): P
       );
     }
     try {
-      await compileTemplate(template);
+      template = await compileTemplate(source);
     } catch (err) {
       throw new FunctionError(`[fn_slack] template_file ${state.config.template_file}: ${(err as Error).message}`, 'export_template_invalid');
     }

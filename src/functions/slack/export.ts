@@ -59,9 +59,10 @@ export interface ExportOptions {
    * A Jinja2-compatible (nunjucks) template rendered once per top-level
    * message instead of the default format. Autoescaping is off (the output is
    * plain text). The header line is still written first. See
-   * {@link ExportTemplateContext} for the variables available.
+   * {@link ExportTemplateContext} for the variables available. A caller that has
+   * checked the template already passes it compiled ({@link compileTemplate}).
    */
-  template?: string;
+  template?: string | Template;
   /** IANA time zone for the dates in the export (default `UTC`). */
   timeZone?: string;
   /** `limit` for `conversations.history` / `conversations.replies` pages (default 200). */
@@ -429,7 +430,7 @@ export async function exportConversation(call: SlackCall, opts: ExportOptions): 
   if (!Number.isInteger(pageSize) || pageSize < 1) throw new RangeError(`Invalid pageSize: ${opts.pageSize}`);
   const timeZone = opts.timeZone ?? 'UTC';
   const formatDate = makeDateFormatter(timeZone);
-  const template = opts.template !== undefined ? await compileTemplate(opts.template) : undefined;
+  const template = typeof opts.template === 'string' ? await compileTemplate(opts.template) : opts.template;
   const now = opts.now ?? (() => new Date());
 
   if (signal?.aborted) throw abortError(signal);
