@@ -74,66 +74,60 @@ export async function runSelftest(
   const { section } = env;
 
   let store: Store | undefined;
-  const storeCheck = await timed('store', async () => {
-    store = await openStore(section.store);
-    const { current, expected } = await store.schemaStatus();
-    if (current < expected) {
-      throw new Error(`${store.kind} ${store.location}: schema version ${current}, this worker needs ${expected}; run \`worker customize\` (or start \`worker run\`, which migrates)`);
-    }
-    return `${store.kind} ${store.location}: reachable, schema version ${current}`;
-  });
-  report(storeCheck);
-  if (storeCheck.state === 'failure') {
-    await (store as Store | undefined)?.close().catch(() => undefined);
-    return done(SELFTEST_EXIT.store);
-  }
+  try {
+    const storeCheck = await timed('store', async () => {
+      store = await openStore(section.store);
+      const { current, expected } = await store.schemaStatus();
+      if (current < expected) {
+        throw new Error(`${store.kind} ${store.location}: schema version ${current}, this worker needs ${expected}; run \`worker customize\` (or start \`worker run\`, which migrates)`);
+      }
+      return `${store.kind} ${store.location}: reachable, schema version ${current}`;
+    });
+    report(storeCheck);
+    if (storeCheck.state === 'failure') return done(SELFTEST_EXIT.store);
 
-  const brokerCheck = await timed('broker', async () => {
-    const connection = await openConnection(section.amqp_url, { caFile: section.ca_file, certFile: section.cert_file, keyFile: section.key_file }, log);
-    try {
-      const channel = await connection.createChannel();
-      channel.on('error', () => undefined);
-      const destinations = destinationList(section);
-      for (const d of destinations) await declareDestination(channel, d);
-      return `${redact(section.amqp_url)}: connected; declared ${destinations.join(', ')}`;
-    } finally {
-      await connection.close().catch(() => undefined);
-    }
-  });
-  report(brokerCheck);
-  if (brokerCheck.state === 'failure') {
-    await (store as Store | undefined)?.close().catch(() => undefined);
-    return done(SELFTEST_EXIT.broker);
-  }
-
-  // The SOAR platform is a remote service with its own credentials: check it like the
-  // broker. (The local platform's folder is checked by the functions that use it.)
-  if (platform.kind === 'soar') {
-    const platformCheck = await timed('platform', () => platform!.check());
-    report(platformCheck);
-    if (platformCheck.state === 'failure') {
-      await (store as Store | undefined)?.close().catch(() => undefined);
-      return done(SELFTEST_EXIT.platform);
-    }
-  }
-
-  let pluginFailed = false;
-  for (const plugin of selected) {
-    const check = await timed(plugin.packageName, async () => {
-      const ctx = { config: env!.pluginConfigs.get(plugin.packageName) ?? {}, log, store: store!, platform: platform! };
-      const state = await plugin.setup(ctx);
+    const brokerCheck = await timed('broker', async () => {
+      const connection = await openConnection(section.amqp_url, { caFile: section.ca_file, certFile: section.cert_file, keyFile: section.key_file }, log);
       try {
-        const outcome = await plugin.selftest(state, ctx);
-        if (outcome.state === 'failure') throw new Error(outcome.reason ?? 'failed');
-        return outcome.reason ?? 'ok';
+        const channel = await connection.createChannel();
+        channel.on('error', () => undefined);
+        const destinations = destinationList(section);
+        for (const d of destinations) await declareDestination(channel, d);
+        return `${redact(section.amqp_url)}: connected; declared ${destinations.join(', ')}`;
       } finally {
-        await plugin.teardown?.(state).catch(() => undefined);
+        await connection.close().catch(() => undefined);
       }
     });
-    report(check);
-    if (check.state === 'failure') pluginFailed = true;
+    report(brokerCheck);
+    if (brokerCheck.state === 'failure') return done(SELFTEST_EXIT.broker);
+
+    // The SOAR platform is a remote service with its own credentials: check it like the
+    // broker. (The local platform's folder is checked by the functions that use it.)
+    if (platform.kind === 'soar') {
+      const platformCheck = await timed('platform', () => platform!.check());
+      report(platformCheck);
+      if (platformCheck.state === 'failure') return done(SELFTEST_EXIT.platform);
+    }
+
+    let pluginFailed = false;
+    for (const plugin of selected) {
+      const check = await timed(plugin.packageName, async () => {
+        const ctx = { config: env!.pluginConfigs.get(plugin.packageName) ?? {}, log, store: store!, platform: platform! };
+        const state = await plugin.setup(ctx);
+        try {
+          const outcome = await plugin.selftest(state, ctx);
+          if (outcome.state === 'failure') throw new Error(outcome.reason ?? 'failed');
+          return outcome.reason ?? 'ok';
+        } finally {
+          await plugin.teardown?.(state).catch(() => undefined);
+        }
+      });
+      report(check);
+      if (check.state === 'failure') pluginFailed = true;
+    }
+    return done(pluginFailed ? SELFTEST_EXIT.plugin : SELFTEST_EXIT.ok);
+  } finally {
+    await (store as Store | undefined)?.close().catch(() => undefined);
   }
-  await (store as Store | undefined)?.close().catch(() => undefined);
-  return done(pluginFailed ? SELFTEST_EXIT.plugin : SELFTEST_EXIT.ok);
 }
 
