@@ -31,6 +31,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { Template } from 'nunjucks';
+import { makeDateFormatter } from './format/dates.js';
 
 /**
  * Calls a Slack Web API method. Resolves with Slack's JSON body (`ok: true`)
@@ -178,56 +179,6 @@ export class UserNameCache {
 /** Undo Slack's three text escapes in a single pass (so `&amp;lt;` becomes `&lt;`, not `<`). */
 export function unescapeSlackText(text: string): string {
   return text.replace(/&(amp|lt|gt);/g, (_m, e: string) => (e === 'amp' ? '&' : e === 'lt' ? '<' : '>'));
-}
-
-/**
- * Returns a function turning a Slack `ts` (seconds.micros) or a Date into
- * `YYYY-MM-DD HH:MM:SS` in `timeZone`. Throws a RangeError for an unknown zone.
- *
- * An export formats the date of every message and reply (130,000 in a large channel),
- * and `formatToParts` allocates ~1 KB each time. Every time zone's UTC offset has been
- * a whole number of minutes since 1972, so the function formats the start of a minute
- * once and appends the seconds for the following dates in that minute (messages come
- * in bursts); a minute whose start does not format as `:00` (an old offset with
- * seconds) is formatted in full each time.
- */
-export function makeDateFormatter(timeZone: string): (value: string | Date) => string {
-  let fmt: Intl.DateTimeFormat;
-  try {
-    fmt = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-      hourCycle: 'h23',
-    });
-  } catch (err) {
-    throw new RangeError(`Invalid time zone "${timeZone}": ${(err as Error).message}`);
-  }
-  const full = (date: Date): string => {
-    const p: Record<string, string> = {};
-    for (const part of fmt.formatToParts(date)) p[part.type] = part.value;
-    return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
-  };
-  let cachedMinute = NaN;
-  let cachedPrefix = ''; // `YYYY-MM-DD HH:MM:` of cachedMinute
-  return (value) => {
-    const date = typeof value === 'string' ? new Date(Math.floor(Number(value) * 1000)) : value;
-    const ms = date.getTime();
-    if (Number.isNaN(ms)) return String(value);
-    const minute = Math.floor(ms / 60_000);
-    if (minute !== cachedMinute) {
-      const start = full(new Date(minute * 60_000));
-      if (!start.endsWith(':00')) return full(date);
-      cachedMinute = minute;
-      cachedPrefix = start.slice(0, -2);
-    }
-    const second = Math.floor(ms / 1000) - minute * 60;
-    return `${cachedPrefix}${second < 10 ? '0' : ''}${second}`;
-  };
 }
 
 /** One line of the scratch file: a top-level message, ready to render except for its number. */

@@ -4,7 +4,7 @@
 import { FunctionError } from '../../core/errors.js';
 import type { FunctionContext, FunctionResult } from '../../core/plugin.js';
 import { inviteParticipants, recordAssociation, withResolvedChannel } from './channels.js';
-import { escapeSlackText } from './format.js';
+import { escapeSlackText } from './format/index.js';
 import { channelInputs } from './post-message.js';
 import { botUserId, channelDeps, intInput, strInput, type SlackState } from './state.js';
 import type { SlackClient, CallOptions } from './slack-client.js';

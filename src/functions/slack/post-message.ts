@@ -12,7 +12,7 @@ import {
   type ChannelInfo,
   type ChannelInputs,
 } from './channels.js';
-import { renderSlackText, type RenderedMessage } from './format.js';
+import { renderSlackText, type RenderedMessage } from './format/index.js';
 import type { SlackState } from './state.js';
 import { boolInput, botUserId, channelDeps, intInput, strInput } from './state.js';
 

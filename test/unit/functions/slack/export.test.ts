@@ -4,12 +4,12 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   exportConversation,
-  makeDateFormatter,
   unescapeSlackText,
   UserNameCache,
   type ExportOptions,
   type SlackCall,
 } from '../../../../src/functions/slack/export.js';
+import { makeDateFormatter } from '../../../../src/functions/slack/format/dates.js';
 
 // ---------------------------------------------------------------------------
 // A fake Slack backed by in-memory arrays that follows Slack's paging rules:

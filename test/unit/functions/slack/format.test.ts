@@ -7,7 +7,7 @@ import {
   renderSlackText,
   type RenderOptions,
   type RenderedMessage,
-} from '../../../../src/functions/slack/format.js';
+} from '../../../../src/functions/slack/format/index.js';
 
 type Obj = Record<string, unknown>;
 
@@ -276,8 +276,13 @@ describe('functions/slack/format', () => {
       expect(fieldValue(ny, 'C')).to.equal('2018-11-01 06:03:48 America/New_York (UTC-04:00)');
       const kol = render({ C: { type: 'datetime', data: 1541066628000 } }, { timeZone: 'Asia/Kolkata' });
       expect(fieldValue(kol, 'C')).to.equal('2018-11-01 15:33:48 Asia/Kolkata (UTC+05:30)');
-      const bad = render({ C: { type: 'datetime', data: 1541066628000 } }, { timeZone: 'Not/AZone' });
-      expect(fieldValue(bad, 'C')).to.equal('2018-11-01 10:03:48 UTC');
+    });
+
+    it('datetime: an unknown time zone is an error naming it, as in the export (never mislabelled as UTC)', () => {
+      expect(() => render({ C: { type: 'datetime', data: 1541066628000 } }, { timeZone: 'Not/AZone' })).to.throw(
+        RangeError,
+        /Invalid time zone "Not\/AZone"/,
+      );
     });
 
     it('datetime: invalid values are shown raw and escaped', () => {
