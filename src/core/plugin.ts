@@ -13,6 +13,26 @@ import type { Platform } from './platform/platform.js';
 /** A JSON Schema object (draft 2020-12 subset that ajv compiles). */
 export type JsonSchema = Record<string, unknown>;
 
+/** The TypeScript type of one property of a config section's schema (see {@link SectionOf}). */
+type PropertyType<P> = P extends { enum: readonly (infer E)[] }
+  ? E
+  : P extends { type: 'string' }
+    ? string
+    : P extends { type: 'number' | 'integer' }
+      ? number
+      : P extends { type: 'boolean' }
+        ? boolean
+        : unknown;
+
+/**
+ * The validated section a flat config schema (`{properties: {...}}`, declared `as const`)
+ * describes. Every key is present: the config loader applies each property's `default`,
+ * and a key without one is `required`. So a default is written once, in the schema.
+ */
+export type SectionOf<S extends { properties: Record<string, unknown> }> = {
+  -readonly [K in keyof S['properties']]: PropertyType<S['properties'][K]>;
+};
+
 /** Where a caller's invocation came from: the SOAR workflow and the person behind it. */
 export interface InvocationOrigin {
   workflow?: { programmatic_name?: string } & Record<string, unknown>;

@@ -2,28 +2,10 @@
  * The `[fn_slack]` config section.
  */
 import { ConfigError } from '../../core/errors.js';
-import type { JsonSchema } from '../../core/plugin.js';
+import type { JsonSchema, SectionOf } from '../../core/plugin.js';
+import { assertTimeZone } from './format/dates.js';
 
-export interface SlackConfig {
-  api_token: string;
-  api_url: string;
-  username: string;
-  soar_url: string;
-  template_file: string;
-  max_upload_mb: number;
-  timeout: number;
-  retry_budget: number;
-  time_zone: string;
-  channel_cache_size: number;
-  channel_cache_ttl: number;
-  rate_limits: 'on' | 'off';
-  rate_limit_overrides: string;
-  rate_limit_burst: number;
-  channel_posts_per_second: number;
-  channel_post_burst: number;
-}
-
-export const SLACK_CONFIG_SCHEMA: JsonSchema = {
+export const SLACK_CONFIG_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   required: ['api_token'],
@@ -102,7 +84,10 @@ export const SLACK_CONFIG_SCHEMA: JsonSchema = {
       description: 'posts to one channel Slack lets go back to back before they must be spaced (the worker keeps half a call in reserve against timing jitter)',
     },
   },
-};
+} as const satisfies JsonSchema;
+
+/** `[fn_slack]` as the plugin sees it: every default applied (see SectionOf). */
+export type SlackConfig = SectionOf<typeof SLACK_CONFIG_SCHEMA>;
 
 /** A method name as Slack writes them: dotted words, e.g. `users.lookupByEmail`. */
 const METHOD_NAME = /^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9_]*)+$/;
@@ -129,4 +114,18 @@ export function parseRateLimitOverrides(text: string): Record<string, number> {
     out[method] = perMinute;
   }
   return out;
+}
+
+/**
+ * Checks `time_zone` when the worker starts: an unknown zone stops it with the config
+ * error format instead of failing (or mislabelling) every post and archive later.
+ */
+export function checkTimeZone(timeZone: string): void {
+  try {
+    assertTimeZone(timeZone);
+  } catch {
+    throw new ConfigError(
+      `[fn_slack] time_zone: ${JSON.stringify(timeZone)} is not an IANA time zone this Node.js knows (e.g. UTC, Europe/Berlin, America/New_York)`,
+    );
+  }
 }

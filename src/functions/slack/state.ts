@@ -4,7 +4,7 @@
 import type { FunctionContext } from '../../core/plugin.js';
 import type { Logger } from '../../core/logging.js';
 import { ChannelCache, type ChannelDeps } from './channels.js';
-import { parseRateLimitOverrides, type SlackConfig } from './config.js';
+import { checkTimeZone, parseRateLimitOverrides, type SlackConfig } from './config.js';
 import { RateLimiter, methodBudgets, type Clock } from './rate-limiter.js';
 import { SlackClient, type CallOptions } from './slack-client.js';
 
@@ -32,10 +32,10 @@ export interface SlackStateOptions {
 export function createRateLimiter(config: SlackConfig, clock?: Clock): RateLimiter | undefined {
   if (config.rate_limits === 'off') return undefined;
   return new RateLimiter({
-    perMinute: methodBudgets(parseRateLimitOverrides(config.rate_limit_overrides ?? '')),
-    burst: config.rate_limit_burst ?? 5,
-    channelPostsPerSecond: config.channel_posts_per_second ?? 1,
-    channelBurst: config.channel_post_burst ?? 3,
+    perMinute: methodBudgets(parseRateLimitOverrides(config.rate_limit_overrides)),
+    burst: config.rate_limit_burst,
+    channelPostsPerSecond: config.channel_posts_per_second,
+    channelBurst: config.channel_post_burst,
     ...(clock ? { clock } : {}),
   });
 }
@@ -46,6 +46,7 @@ export function createSlackState(
   onRateLimited?: (method: string, seconds: number) => void,
   options: SlackStateOptions = {},
 ): SlackState {
+  checkTimeZone(config.time_zone);
   const limiter = createRateLimiter(config, options.clock);
   const client = new SlackClient({
     token: config.api_token,
@@ -60,7 +61,7 @@ export function createSlackState(
     config,
     client,
     ...(limiter ? { limiter } : {}),
-    channels: new ChannelCache(config.channel_cache_size, (config.channel_cache_ttl ?? 300) * 1000, options.now),
+    channels: new ChannelCache(config.channel_cache_size, config.channel_cache_ttl * 1000, options.now),
     log,
   };
 }

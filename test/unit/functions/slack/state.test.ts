@@ -49,4 +49,11 @@ describe('fn_slack state', () => {
     expect(createSlackState(config({ rate_limits: 'off' }), silentLogger()).limiter).to.equal(undefined);
     expect(() => createSlackState(config({ rate_limit_overrides: 'users.info=5' }), silentLogger())).to.throw(/rate_limit_overrides: "users\.info=5"/);
   });
+
+  it('refuses an unknown time_zone at start with the config error format, and takes a known one', () => {
+    expect(() => createSlackState(config({ time_zone: 'Mars/Olympus' }), silentLogger())).to.throw(
+      /^\[fn_slack\] time_zone: "Mars\/Olympus" is not an IANA time zone/,
+    );
+    expect(createSlackState(config({ time_zone: 'Europe/Berlin' }), silentLogger()).config.time_zone).to.equal('Europe/Berlin');
+  });
 });
