@@ -32,6 +32,7 @@ import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { Template } from 'nunjucks';
 import { makeDateFormatter } from './format/dates.js';
+import { SlackApiError } from './slack-errors.js';
 
 /**
  * Calls a Slack Web API method. Resolves with Slack's JSON body (`ok: true`)
@@ -192,19 +193,6 @@ function abortError(signal: AbortSignal): Error {
   const err = new Error(reason === undefined ? 'The export was aborted' : `The export was aborted: ${String(reason)}`);
   err.name = 'AbortError';
   return err;
-}
-
-function slackErrorCode(err: unknown): string | undefined {
-  const e = err as { data?: { error?: unknown }; code?: unknown; message?: unknown } | null;
-  if (e && typeof e === 'object') {
-    if (e.data && typeof e.data.error === 'string') return e.data.error;
-    if (typeof e.code === 'string' && !e.code.startsWith('slack_')) return e.code;
-    if (typeof e.message === 'string') {
-      const m = /\b(user_not_found|users_not_found)\b/.exec(e.message);
-      if (m) return m[1];
-    }
-  }
-  return undefined;
 }
 
 function nextCursor(res: any): string | undefined {
@@ -412,8 +400,8 @@ export async function exportConversation(call: SlackCall, opts: ExportOptions): 
       if (u && !u.deleted) name = u.real_name || u.profile?.real_name || u.name || id;
     } catch (err) {
       if (signal?.aborted) throw err;
-      const code = slackErrorCode(err);
-      if (code !== 'user_not_found' && code !== 'users_not_found') throw err;
+      // A departed author's account may be gone: export the message under the id.
+      if (!(err instanceof SlackApiError) || (err.slackError !== 'user_not_found' && err.slackError !== 'users_not_found')) throw err;
     }
     users.set(id, name);
     return { user: name, user_id: id };

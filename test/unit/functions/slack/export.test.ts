@@ -10,6 +10,7 @@ import {
   type SlackCall,
 } from '../../../../src/functions/slack/export.js';
 import { makeDateFormatter } from '../../../../src/functions/slack/format/dates.js';
+import { SlackApiError } from '../../../../src/functions/slack/slack-errors.js';
 
 // ---------------------------------------------------------------------------
 // A fake Slack backed by in-memory arrays that follows Slack's paging rules:
@@ -51,11 +52,9 @@ interface FakeOptions {
   hangOn?: { method: string; nth: number };
 }
 
-function platformError(code: string): Error {
-  return Object.assign(new Error(`An API error occurred: ${code}`), {
-    code: 'slack_webapi_platform_error',
-    data: { ok: false, error: code },
-  });
+/** What the worker's SlackClient throws for a Slack error answer (the export's `call` is that client). */
+function platformError(code: string, method = 'users.info'): Error {
+  return new SlackApiError(method, code);
 }
 
 function makeFake(opts: FakeOptions) {
@@ -101,7 +100,7 @@ function makeFake(opts: FakeOptions) {
       }
       case 'conversations.replies': {
         const parent = channelMessages.find((m) => m.ts === params.ts);
-        if (!parent) throw platformError('thread_not_found');
+        if (!parent) throw platformError('thread_not_found', 'conversations.replies');
         const replies = repliesByTs.get(parent.ts) ?? [];
         const all = [parent, ...replies];
         const { slice, next, start } = page(all, params, 10);
@@ -115,7 +114,7 @@ function makeFake(opts: FakeOptions) {
         return { ok: true, user: u };
       }
       default:
-        throw platformError('unknown_method');
+        throw platformError('unknown_method', method);
     }
   };
   return { call, counts, log };
@@ -315,7 +314,8 @@ describe('functions/slack/export exportConversation', () => {
     });
     let caught: unknown;
     await exportConversation(fake.call, baseOpts()).catch((e) => (caught = e));
-    expect((caught as Error)?.message).to.equal('An API error occurred: invalid_auth');
+    expect(caught).to.be.instanceOf(SlackApiError);
+    expect((caught as SlackApiError).slackError).to.equal('invalid_auth');
   });
 
   it('names bot messages by username, then bot_profile.name, then "bot", without users.info', async () => {
