@@ -21,6 +21,7 @@ import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex, Readable } from 'node:stream';
+import { BACKOFF, backoffDelay, sleep } from '../backoff.js';
 import { ConfigError, errorCode, FunctionError, RetryableError, WorkerError } from '../errors.js';
 import { redact } from '../redact.js';
 import type { SoarSection } from './soar-config.js';
@@ -88,7 +89,6 @@ const CONNECTION_ERRORS = new Set([
   'soar_timeout',
 ]);
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** TLS failures: certificate checks and handshakes. */
 export function isTlsError(err: unknown): boolean {
@@ -287,10 +287,9 @@ export class SoarClient {
     }
   }
 
-  /** Capped exponential backoff with jitter (half fixed, half random) so clients spread out. */
+  /** The soarRequest policy with [soar]'s base and cap; `attempt` counts from 0 here. */
   private backoff(attempt: number): number {
-    const cap = Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** attempt);
-    return cap / 2 + Math.random() * (cap / 2);
+    return backoffDelay({ ...BACKOFF.soarRequest, initialMs: this.retryBaseMs, maxMs: this.retryMaxMs }, attempt + 1);
   }
 
   /** One attempt: resolves with the response (any status) once its headers arrive. */

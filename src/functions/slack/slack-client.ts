@@ -19,9 +19,10 @@
 import { Readable } from 'node:stream';
 import * as slackWebApiNs from '@slack/web-api';
 import type { WebClient as WebClientType } from '@slack/web-api';
+import { sleep } from '../../core/backoff.js';
 import type { Logger } from '../../core/logging.js';
 import type { Lease, RateLimiter } from './rate-limiter.js';
-import { SlackUnavailableError, slackError } from './slack-errors.js';
+import { SlackUnavailableError, slackError, stoppedWaitingError } from './slack-errors.js';
 
 // @slack/web-api is CommonJS. Node's ESM loader exposes it as `default` (and detects
 // only some named exports); loaders that transpile to CommonJS expose the names
@@ -100,18 +101,7 @@ export interface UploadRequest {
 export type SlackResult = Record<string, any> & { ok: true };
 
 function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new SlackUnavailableError('Stopped while waiting for Slack', 'aborted'));
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(new SlackUnavailableError('Stopped while waiting for Slack', 'aborted'));
-      },
-      { once: true },
-    );
-  });
+  return sleep(ms, signal, stoppedWaitingError);
 }
 
 /** The network error code buried in a fetch failure, if any. */

@@ -118,3 +118,8 @@ export function slackError(method: string, code: string, data: Record<string, un
   if (TRANSIENT.has(code)) return new SlackUnavailableError(`Slack ${method} failed with ${code}; it will be retried`);
   return new SlackApiError(method, code, data, what);
 }
+
+/** What a Slack wait (a retry, a rate limit, a poll) rejects with when the invocation is aborted. */
+export function stoppedWaitingError(): SlackUnavailableError {
+  return new SlackUnavailableError('Stopped while waiting for Slack', 'aborted');
+}
