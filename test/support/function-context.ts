@@ -73,7 +73,7 @@ export async function runFunction(
   fx: { store: Store; platform: Platform; state: SlackState; registry: PluginRegistry },
   name: string,
   rawInputs: Record<string, unknown>,
-  opts: { invocationId?: string; attempt?: number } = {},
+  opts: { invocationId?: string; attempt?: number; signal?: AbortSignal } = {},
 ): Promise<InvocationRun> {
   const fn = fx.registry.get(name);
   if (!fn) throw new Error(`no function ${name}`);
@@ -98,7 +98,7 @@ export async function runFunction(
     log: silentLogger(),
     store: fx.store,
     platform: fx.platform,
-    signal: new AbortController().signal,
+    signal: opts.signal ?? new AbortController().signal,
   };
   try {
     run.result = await (fn.definition as FunctionDefinition<SlackState>).handler(ctx, fx.state);

@@ -1,6 +1,7 @@
 /**
  * slack_post_attachment: uploads an incident, task or artifact file to a channel.
  */
+import { sleep } from '../../core/backoff.js';
 import { FunctionError } from '../../core/errors.js';
 import type { FunctionContext, FunctionResult } from '../../core/plugin.js';
 import { inviteParticipants, recordAssociation, withResolvedChannel } from './channels.js';
@@ -8,14 +9,13 @@ import { escapeSlackText } from './format/index.js';
 import { channelInputs } from './post-message.js';
 import { botUserId, channelDeps, intInput, strInput, type SlackState } from './state.js';
 import type { SlackClient, CallOptions } from './slack-client.js';
+import { stoppedWaitingError } from './slack-errors.js';
 
 /** Artifacts of this type are never sent to Slack. */
 export const MALWARE_ARTIFACT_TYPE = 'Malware Sample';
 
 /** How long to wait for Slack to show the file's share (it appears a moment late). */
 const SHARE_WAIT_MS = [100, 200, 400, 800, 1600, 3200];
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Polls files.info until the share of `fileId` in `channelId` shows: the ts of the
@@ -29,7 +29,7 @@ async function findShare(
 ): Promise<{ ts: string | undefined; filePermalink: string }> {
   let filePermalink = '';
   for (const delay of [0, ...SHARE_WAIT_MS]) {
-    if (delay) await sleep(delay);
+    if (delay) await sleep(delay, opts.signal, stoppedWaitingError);
     const { file } = await client.call('files.info', { file: fileId }, opts);
     filePermalink = String(file?.permalink ?? '');
     const shares = (file?.shares ?? {}) as Record<string, Record<string, { ts?: string }[]>>;
