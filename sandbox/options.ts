@@ -4,6 +4,7 @@
  * the same way.
  */
 import { randomBytes } from 'node:crypto';
+import type { Logger } from '../src/core/logging.js';
 
 export interface SandboxOptions {
   /** RabbitMQ to use. The sandbox only ever touches its own queue there. */
@@ -32,6 +33,8 @@ export interface SandboxOptions {
   viewPort: number;
   /** The command printed lines use to run the CLI (run from the repo root). */
   cli: string;
+  /** Replaces the worker's configured logger (console and app.log); tests pass a silent one. */
+  log?: Logger;
 }
 
 export const DEFAULT_AMQP_URL = 'amqp://guest:guest@localhost:5672';
@@ -52,5 +55,6 @@ export function sandboxOptions(given: Partial<Omit<SandboxOptions, 'ownsDestinat
     slackPort: given.slackPort ?? 0,
     viewPort: given.viewPort ?? 0,
     cli: given.cli ?? 'npx tsx src/cli.ts',
+    ...(given.log ? { log: given.log } : {}),
   };
 }

@@ -118,7 +118,7 @@ export class Sandbox {
       const configFile = path.join(dir, 'app.config');
       fs.writeFileSync(configFile, sandboxConfig(opts, dir, emu), { mode: 0o600 });
 
-      const worker = await Worker.create({ configFile, builtins: builtinPlugins });
+      const worker = await Worker.create({ configFile, builtins: builtinPlugins, ...(opts.log ? { log: opts.log } : {}) });
       try {
         await worker.start();
       } catch (err) {

@@ -1,0 +1,98 @@
+import { execFileSync } from 'node:child_process';
+import { expect } from 'chai';
+import { builtinPlugins } from '../../../src/functions/index.js';
+import { definePlugin, type Plugin } from '../../../src/core/plugin.js';
+import { invokeLines, shellQuote } from '../../../sandbox/invocations.js';
+import { SANDBOX_INCIDENT, SANDBOX_USERS } from '../../../sandbox/seed.js';
+
+const OPTS = { cli: 'npx tsx src/cli.ts', configFile: '/tmp/sb dir/app.config', destination: 'fn_slack_sandbox_test' };
+
+/** What a POSIX shell makes of a command line: its words, as the invoked program sees them. */
+function shellWords(commandLine: string): string[] {
+  const out = execFileSync('sh', ['-c', `printf '%s\\0' ${commandLine}`], { encoding: 'utf8' });
+  return out.split('\0').slice(0, -1);
+}
+
+/** A plugin another team might add: a function with a required input the sandbox has no sample for. */
+const newPlugin = definePlugin<Record<string, never>, undefined>({
+  packageName: 'fn_newcomer',
+  packageVersion: '1.0.0',
+  configSection: 'fn_newcomer',
+  configSchema: { type: 'object', properties: {} },
+  destination: 'fn_newcomer',
+  functions: [
+    {
+      name: 'newcomer_lookup',
+      displayName: 'Lookup',
+      description: 'Looks something up.',
+      inputSchema: {
+        type: 'object',
+        required: ['incident_id', 'lookup_key', 'lookup_mode', 'strict'],
+        properties: {
+          incident_id: { type: 'integer' },
+          lookup_key: { type: 'string' },
+          lookup_mode: { type: 'string', enum: ['fast', 'full'] },
+          strict: { type: 'boolean' },
+          optional_thing: { type: 'string' },
+        },
+      },
+      handler: async () => ({ content: {} }),
+    },
+  ],
+  async setup() {
+    return undefined;
+  },
+  async selftest() {
+    return { state: 'success' };
+  },
+}) as Plugin<any, any>;
+
+describe('sandbox invoke lines', () => {
+  it('prints one line per registered function, and one more when a plugin adds a function', () => {
+    const names = builtinPlugins.flatMap((p) => p.functions.map((f) => f.name));
+    expect(invokeLines(builtinPlugins, OPTS).map((l) => l.functionName)).to.have.members(names);
+
+    const withNew = invokeLines([...builtinPlugins, newPlugin], OPTS);
+    expect(withNew.map((l) => l.functionName)).to.have.members([...names, 'newcomer_lookup']);
+  });
+
+  it('creates the channel first and archives it last, so the lines run top to bottom', () => {
+    const order = invokeLines([...builtinPlugins, newPlugin], OPTS).map((l) => l.functionName);
+    expect(order[0]).to.equal('slack_post_message');
+    expect(order[order.length - 1]).to.equal('slack_archive_channel');
+  });
+
+  it('gives slack_post_message the channel to create, the participants and a text, as words the shell passes through intact', () => {
+    const line = invokeLines(builtinPlugins, OPTS).find((l) => l.functionName === 'slack_post_message')!;
+    const words = shellWords(line.command.slice(OPTS.cli.length));
+    expect(words.slice(0, 6)).to.deep.equal(['--config-file', OPTS.configFile, 'invoke', 'slack_post_message', '--destination', OPTS.destination]);
+    const inputs = Object.fromEntries(
+      words
+        .slice(6)
+        .filter((_, i) => i % 2 === 1)
+        .map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]),
+    );
+    expect(inputs).to.include({
+      incident_id: String(SANDBOX_INCIDENT.id),
+      slack_channel: `inc-${SANDBOX_INCIDENT.id}`,
+      slack_is_channel_private: 'false',
+      slack_participant_emails: `${SANDBOX_USERS[0].email},${SANDBOX_USERS[1].email}`,
+    });
+    expect(inputs.slack_text).to.be.a('string').and.not.equal('');
+    expect(line.needsEditing).to.equal(false);
+  });
+
+  it('fills a required input it has no sample for from the schema, else with a placeholder it explains', () => {
+    const line = invokeLines([newPlugin], OPTS)[0]!;
+    const words = shellWords(line.command.slice(OPTS.cli.length));
+    expect(words).to.include.members(['lookup_mode=fast', 'strict=false', 'lookup_key=<lookup_key>', `incident_id=${SANDBOX_INCIDENT.id}`]);
+    expect(words.some((w) => w.startsWith('optional_thing='))).to.equal(false);
+    expect(line.needsEditing).to.equal(true);
+    expect(line.notes.join('\n')).to.contain('<lookup_key>');
+  });
+
+  it('quotes words so that sh passes them unchanged', () => {
+    const tricky = ["it's", 'a b', '$HOME', '`id`', 'x;y', 'plain-word_1.2', '', 'tab\there', 'back\\slash', '"dq"'];
+    expect(shellWords(tricky.map(shellQuote).join(' '))).to.deep.equal(tricky);
+  });
+});
