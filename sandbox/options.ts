@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../src/core/logging.js';
+import { redact } from '../src/core/redact.js';
 
 export interface SandboxOptions {
   /** RabbitMQ to use. The sandbox only ever touches its own queue there. */
@@ -44,10 +45,30 @@ export function generatedDestination(): string {
   return `fn_slack_sandbox_${randomBytes(4).toString('hex')}`;
 }
 
+/**
+ * Builds the options, checking the given ones here with messages that name the flag:
+ * left to the worker, a bad value would be reported against the generated app.config,
+ * a file the user never wrote.
+ */
 export function sandboxOptions(given: Partial<Omit<SandboxOptions, 'ownsDestination'>> = {}): SandboxOptions {
+  const amqpUrl = given.amqpUrl ?? DEFAULT_AMQP_URL;
+  if (!/^amqps?:\/\/\S+$/.test(amqpUrl)) {
+    throw new Error(`--amqp-url must be an amqp:// or amqps:// URL, e.g. ${DEFAULT_AMQP_URL} (got "${redact(amqpUrl)}")`);
+  }
   const destination = given.destination ?? generatedDestination();
+  if (!/^[A-Za-z0-9_.:-]+$/.test(destination)) {
+    throw new Error(`--destination must be a queue name of letters, digits and _ . : - (got "${destination}")`);
+  }
+  for (const [flag, port] of [
+    ['--slack-port', given.slackPort],
+    ['--view-port', given.viewPort],
+  ] as const) {
+    if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) {
+      throw new Error(`${flag} must be a port number from 1 to 65535, or 0 for any free port (got ${String(port)})`);
+    }
+  }
   return {
-    amqpUrl: given.amqpUrl ?? DEFAULT_AMQP_URL,
+    amqpUrl,
     destination,
     ownsDestination: given.destination === undefined,
     dir: given.dir,

@@ -4,6 +4,7 @@ import { builtinPlugins } from '../../../src/functions/index.js';
 import { definePlugin, type Plugin } from '../../../src/core/plugin.js';
 import { invokeLines, shellQuote } from '../../../sandbox/invocations.js';
 import { SANDBOX_INCIDENT, SANDBOX_USERS } from '../../../sandbox/seed.js';
+import { sandboxOptions } from '../../../sandbox/options.js';
 
 const OPTS = { cli: 'npx tsx src/cli.ts', configFile: '/tmp/sb dir/app.config', destination: 'fn_slack_sandbox_test' };
 
@@ -94,5 +95,26 @@ describe('sandbox invoke lines', () => {
   it('quotes words so that sh passes them unchanged', () => {
     const tricky = ["it's", 'a b', '$HOME', '`id`', 'x;y', 'plain-word_1.2', '', 'tab\there', 'back\\slash', '"dq"'];
     expect(shellWords(tricky.map(shellQuote).join(' '))).to.deep.equal(tricky);
+  });
+});
+
+describe('sandbox options', () => {
+  it('generates a new queue name per run, which the sandbox owns; a given one stays the caller\'s', () => {
+    const a = sandboxOptions();
+    const b = sandboxOptions();
+    expect(a.destination).to.match(/^fn_slack_sandbox_[0-9a-f]{8}$/);
+    expect(a.destination).to.not.equal(b.destination);
+    expect(a.ownsDestination).to.equal(true);
+    expect(sandboxOptions({ destination: 'my_queue' })).to.include({ destination: 'my_queue', ownsDestination: false });
+  });
+
+  it('refuses bad flags with a message naming the flag, and keeps a password out of it', () => {
+    expect(() => sandboxOptions({ amqpUrl: 'http://guest:hunter2hunter2@localhost:5672' }))
+      .to.throw(/--amqp-url must be an amqp:\/\/ or amqps:\/\/ URL/)
+      .with.property('message')
+      .that.does.not.contain('hunter2hunter2');
+    expect(() => sandboxOptions({ destination: 'two words' })).to.throw(/--destination must be a queue name/);
+    expect(() => sandboxOptions({ viewPort: 70000 })).to.throw(/--view-port must be a port number/);
+    expect(() => sandboxOptions({ slackPort: 1.5 })).to.throw(/--slack-port must be a port number/);
   });
 });
