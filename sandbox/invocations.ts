@@ -32,7 +32,10 @@ export const SAMPLES: Record<string, Sample> = {
   artifact_id: { value: SANDBOX_INCIDENT.artifactId },
   slack_user_emails: { value: `${emails[0]},${emails[1]}` },
   slack_user_email: { value: emails[0] },
-  slack_ts: { value: '<ts>', note: '<ts>: the "ts" in the result of slack_post_message above' },
+  slack_ts: {
+    value: '<ts>',
+    note: '<ts>: the "ts" in the result of slack_post_message above; keep the double quotes, they keep it a string',
+  },
   slack_topic: { value: 'Phishing wave: containment in progress' },
   slack_purpose: { value: `Response to incident ${SANDBOX_INCIDENT.id}` },
   slack_new_name: { value: `${channel}-phishing` },
@@ -52,11 +55,18 @@ export const SAMPLES: Record<string, Sample> = {
 export const EXTRAS: Record<string, string[]> = {
   slack_post_message: ['slack_channel', 'slack_is_channel_private', 'slack_participant_emails'],
   slack_post_attachment: ['attachment_id', 'slack_text'],
+  // Neither is required by the schema, but the function needs one of them.
+  slack_set_channel_topic: ['slack_topic', 'slack_purpose'],
 };
 
 /** Sample values that differ for one function (its text says what it posts). */
 export const FUNCTION_SAMPLES: Record<string, Record<string, Sample>> = {
   slack_post_attachment: { slack_text: { value: 'Headers of the reported email' } },
+  slack_update_message: { slack_text: { value: `${SANDBOX_INCIDENT.name}: contained` } },
+  slack_send_direct_message: { slack_text: { value: `You are on incident ${SANDBOX_INCIDENT.id}: see #${channel}` } },
+  // The third person joins and leaves again, so the two invited first stay for the rest.
+  slack_invite_users: { slack_participant_emails: { value: emails[2] as string } },
+  slack_remove_users: { slack_participant_emails: { value: emails[2] as string } },
 };
 
 /**
@@ -111,17 +121,42 @@ function isPlaceholder(value: Sample['value']): boolean {
   return typeof value === 'string' && /^<[^>]+>$/.test(value);
 }
 
-function inputsFor(fn: FunctionDefinition<unknown>): { input: string; sample: Sample }[] {
+function isStringInput(spec: PropertySpec): boolean {
+  const types = Array.isArray(spec.type) ? spec.type.filter((t) => t !== 'null') : [spec.type];
+  return types.length === 1 && types[0] === 'string';
+}
+
+/**
+ * The `name=value` word for `--input`. `worker invoke` reads a value that parses as JSON
+ * as JSON, so a string input whose value looks like a number (a Slack ts, `1712345678.123456`)
+ * would arrive as a number and fail the schema: such values, and placeholders of string
+ * inputs (whatever gets pasted there), are written as JSON strings.
+ */
+function inputWord(input: string, sample: Sample, spec: PropertySpec): string {
+  const value = sample.value;
+  if (typeof value === 'string' && isStringInput(spec)) {
+    let parsesAsOther = false;
+    try {
+      parsesAsOther = typeof JSON.parse(value) !== 'string';
+    } catch {
+      // not JSON: passed as the string it is
+    }
+    if (parsesAsOther || isPlaceholder(value)) return `${input}=${JSON.stringify(value)}`;
+  }
+  return `${input}=${String(value)}`;
+}
+
+function inputsFor(fn: FunctionDefinition<unknown>): { input: string; sample: Sample; spec: PropertySpec }[] {
   const schema = fn.inputSchema as { properties?: Record<string, PropertySpec>; required?: string[] };
   const properties = schema.properties ?? {};
   const wanted = new Set([...(schema.required ?? []), ...(EXTRAS[fn.name] ?? [])]);
   // Schema order, so the line reads like `worker functions` lists the inputs.
   return Object.keys(properties)
     .filter((input) => wanted.has(input))
-    .map((input) => ({
-      input,
-      sample: FUNCTION_SAMPLES[fn.name]?.[input] ?? SAMPLES[input] ?? fromSchema(input, properties[input] ?? {}),
-    }));
+    .map((input) => {
+      const spec = properties[input] ?? {};
+      return { input, spec, sample: FUNCTION_SAMPLES[fn.name]?.[input] ?? SAMPLES[input] ?? fromSchema(input, spec) };
+    });
 }
 
 function rank(name: string): number {
@@ -144,7 +179,7 @@ export function invokeLines(plugins: readonly Plugin<any, any>[], opts: InvokeLi
       fn.name,
       '--destination',
       opts.destination,
-      ...inputs.flatMap(({ input, sample }) => ['-i', `${input}=${String(sample.value)}`]),
+      ...inputs.flatMap(({ input, sample, spec }) => ['-i', inputWord(input, sample, spec)]),
     ];
     const notes = inputs.flatMap(({ sample }) => (sample.note ? [sample.note] : []));
     return {

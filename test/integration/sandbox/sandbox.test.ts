@@ -164,13 +164,15 @@ describe('sandbox (npm run sandbox)', function () {
       expect(run.code, `${command}\n${run.stdout}${run.stderr}`).to.equal(0);
     }
 
-    // What slack_post_attachment and slack_archive_channel did, as the view shows it.
-    const files = await getJson<{ name: string; channels: string[] }[]>(`${view}files.json`);
-    expect(files.find((f) => f.name === 'reported-email-headers.txt')?.channels, JSON.stringify(files)).to.deep.equal(['inc-2103']);
+    // What slack_post_attachment and slack_archive_channel did, as the view shows it. (A
+    // function may have renamed the channel in between: the view gives its name now.)
     channels = await getJson<ViewChannel[]>(`${view}channels.json`);
-    expect(channels.find((c) => c.id === inc!.id)!.is_archived).to.equal(true);
+    const archived = channels.find((c) => c.id === inc!.id)!;
+    expect(archived.is_archived).to.equal(true);
+    const files = await getJson<{ name: string; channels: string[] }[]>(`${view}files.json`);
+    expect(files.find((f) => f.name === 'reported-email-headers.txt')?.channels, JSON.stringify(files)).to.deep.equal([archived.name]);
     const platform = await getJson<{ files: { path: string }[] }>(`${view}platform.json`);
-    const exported = platform.files.find((f) => f.path.endsWith('/slack_msg_export_channel_inc-2103.txt'));
+    const exported = platform.files.find((f) => f.path.endsWith(`/slack_msg_export_channel_${archived.name}.txt`));
     expect(exported, JSON.stringify(platform)).to.not.equal(undefined);
     const exportText = await (await fetch(`${view}platform/${exported!.path}`)).text();
     expect(exportText).to.contain('Alice Analyst POSTED ON').and.contain('Blocked the sender domain');

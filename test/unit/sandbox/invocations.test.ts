@@ -5,6 +5,7 @@ import { definePlugin, type Plugin } from '../../../src/core/plugin.js';
 import { invokeLines, shellQuote } from '../../../sandbox/invocations.js';
 import { SANDBOX_INCIDENT, SANDBOX_USERS } from '../../../sandbox/seed.js';
 import { sandboxOptions } from '../../../sandbox/options.js';
+import { parseInputPairs } from '../../../src/core/invoke.js';
 
 const OPTS = { cli: 'npx tsx src/cli.ts', configFile: '/tmp/sb dir/app.config', destination: 'fn_slack_sandbox_test' };
 
@@ -28,12 +29,14 @@ const newPlugin = definePlugin<Record<string, never>, undefined>({
       description: 'Looks something up.',
       inputSchema: {
         type: 'object',
-        required: ['incident_id', 'lookup_key', 'lookup_mode', 'strict'],
+        required: ['incident_id', 'lookup_key', 'lookup_mode', 'strict', 'slack_ts', 'code'],
         properties: {
           incident_id: { type: 'integer' },
           lookup_key: { type: 'string' },
           lookup_mode: { type: 'string', enum: ['fast', 'full'] },
           strict: { type: 'boolean' },
+          slack_ts: { type: 'string', pattern: '^[0-9]{9,10}\\.[0-9]{6}$' },
+          code: { type: 'string', default: '42' },
           optional_thing: { type: 'string' },
         },
       },
@@ -86,10 +89,25 @@ describe('sandbox invoke lines', () => {
   it('fills a required input it has no sample for from the schema, else with a placeholder it explains', () => {
     const line = invokeLines([newPlugin], OPTS)[0]!;
     const words = shellWords(line.command.slice(OPTS.cli.length));
-    expect(words).to.include.members(['lookup_mode=fast', 'strict=false', 'lookup_key=<lookup_key>', `incident_id=${SANDBOX_INCIDENT.id}`]);
+    expect(words).to.include.members(['lookup_mode=fast', 'strict=false', `incident_id=${SANDBOX_INCIDENT.id}`]);
+    expect(line.notes.join('\n')).to.contain('<lookup_key>');
     expect(words.some((w) => w.startsWith('optional_thing='))).to.equal(false);
     expect(line.needsEditing).to.equal(true);
-    expect(line.notes.join('\n')).to.contain('<lookup_key>');
+  });
+
+  it('writes string inputs so that worker invoke passes them as strings, a number-like ts too once filled in', () => {
+    const line = invokeLines([newPlugin], OPTS)[0]!;
+    const ts = '1796623167.362000';
+    const words = shellWords(line.command.slice(OPTS.cli.length).replace(/<ts>/g, ts));
+    const inputs = parseInputPairs(words.filter((_, i) => words[i - 1] === '-i'));
+    expect(inputs).to.deep.equal({
+      incident_id: SANDBOX_INCIDENT.id,
+      lookup_key: '<lookup_key>',
+      lookup_mode: 'fast',
+      strict: false,
+      slack_ts: ts,
+      code: '42',
+    });
   });
 
   it('quotes words so that sh passes them unchanged', () => {
