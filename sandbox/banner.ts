@@ -1,0 +1,65 @@
+/**
+ * What the sandbox prints once it is ready: where everything is, who is in the
+ * workspace, one ready-to-paste `worker invoke` line per function, and how to type in a
+ * channel as a person.
+ */
+import { shellQuote } from './invocations.js';
+import type { SandboxInfo } from './sandbox.js';
+import { SANDBOX_INCIDENT } from './seed.js';
+
+export function banner(info: SandboxInfo, repoRoot: string, kept: boolean): string {
+  const people = info.workspace.people.map((p) => p.email).join(', ');
+  const channels = info.workspace.channels.map((c) => `#${c.name}${c.isPrivate ? ' (private; the bot is not in it)' : ''}`).join(', ');
+  const inc = SANDBOX_INCIDENT;
+  const alice = info.workspace.people[0];
+  const lines: string[] = [
+    '',
+    `Sandbox ready: the worker consumes queue ${info.destination}; Slack is emulated, no Slack account needed.`,
+    '',
+    `  What landed:   ${info.viewUrl}   (channels, messages, files; JSON at channels.json, files.json, platform.json)`,
+    `  Slack Web API: ${info.slackApiUrl}   (emulated)`,
+    `  Config:        ${info.configFile}`,
+    `  Platform dir:  ${info.platformDir}`,
+    `                 incident ${inc.id}: attachment ${inc.attachmentId} (${inc.attachmentFile}), artifact ${inc.artifactId} (${inc.artifactFile});`,
+    `                 archive exports are saved as incidents/${inc.id}/attachments/<next id>/slack_msg_export_channel_<name>.txt`,
+    `  Worker log:    ${info.logFile}`,
+    `  People:        ${people}`,
+    `  Channels:      ${channels}`,
+    '',
+    `Call each function, top to bottom, from ${repoRoot} in another terminal`,
+    '(after `npm run build`, `node dist/src/cli.js` works in place of `npx tsx src/cli.ts`):',
+    '',
+  ];
+  for (const l of info.lines) {
+    lines.push(`  # ${l.functionName}: ${l.description}`);
+    for (const note of l.notes) lines.push(`  #   ${note}`);
+    lines.push(`  ${l.command}`, '');
+  }
+  if (alice) {
+    const curl = [
+      'curl',
+      '-s',
+      `${info.slackApiUrl}chat.postMessage`,
+      '-H',
+      `Authorization: Bearer ${alice.token}`,
+      '--data-urlencode',
+      `channel=inc-${inc.id}`,
+      '--data-urlencode',
+      'text=Blocked the sender domain at the mail gateway',
+    ];
+    lines.push(
+      `Type in a channel as a person (Slack's chat.postMessage with ${alice.email}'s user token; each person's is xoxp-sandbox-<name>);`,
+      'what people say shows in the view and in the archive export:',
+      '',
+      `  ${curl.map(shellQuote).join(' ')}`,
+      '',
+    );
+  }
+  lines.push(
+    kept
+      ? `Ctrl-C stops the worker and the emulator; ${info.dir} is kept.`
+      : `Ctrl-C stops the worker and the emulator and removes ${info.dir} (--keep keeps it).`,
+    '',
+  );
+  return lines.join('\n');
+}

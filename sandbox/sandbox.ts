@@ -1,0 +1,223 @@
+/**
+ * The sandbox: the real worker against an emulated Slack workspace, for trying the
+ * worker with RabbitMQ but no Slack app. It starts the Slack Web API emulator (the one
+ * the tests use, test/support/slack-emulator.ts) with a few people and channels, lays
+ * out a local platform with an incident, writes an app.config pointing `api_url` at the
+ * emulator, runs the worker in this process and serves a read-only view of what landed.
+ *
+ * Nothing here is special-cased in the worker: it loads the written config like any
+ * other, talks to the emulator over HTTP with @slack/web-api, and callers reach it with
+ * the ordinary `worker invoke` through RabbitMQ.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import amqp from 'amqplib';
+import { builtinPlugins } from '../src/functions/index.js';
+import { deadLetterNames } from '../src/core/amqp-transport.js';
+import { redact } from '../src/core/redact.js';
+import { Worker } from '../src/core/worker.js';
+import { SlackEmulator } from '../test/support/slack-emulator.js';
+import { invokeLines, type InvokeLine } from './invocations.js';
+import type { SandboxOptions } from './options.js';
+import { seedPlatform, seedWorkspace, type SeededWorkspace } from './seed.js';
+import { ViewServer } from './view-server.js';
+
+/** Where things are, for the banner and for tests. */
+export interface SandboxInfo {
+  dir: string;
+  configFile: string;
+  platformDir: string;
+  logFile: string;
+  destination: string;
+  slackApiUrl: string;
+  viewUrl: string;
+  workspace: SeededWorkspace;
+  lines: InvokeLine[];
+}
+
+/** An INI value: `$` is the loader's variable sign, so a literal one is doubled. */
+function iniValue(v: string | number): string {
+  return String(v).replace(/\$/g, '$$$$');
+}
+
+function sandboxConfig(opts: SandboxOptions, dir: string, emu: SlackEmulator): string {
+  const worker = {
+    amqp_url: opts.amqpUrl,
+    destinations: opts.destination,
+    num_workers: 5,
+    store: path.join(dir, 'worker.db'),
+    platform: 'local',
+    platform_dir: path.join(dir, 'files'),
+    logdir: path.join(dir, 'logs'),
+    loglevel: 'INFO',
+    lock_file: path.join(dir, 'worker.lock'),
+    shutdown_timeout: 10,
+  };
+  const slack = {
+    api_token: emu.botToken,
+    api_url: emu.apiUrl,
+    username: 'SOAR',
+    soar_url: 'https://soar.example.com/#incidents/{incident_id}',
+  };
+  const body = (o: Record<string, string | number>) =>
+    Object.entries(o)
+      .map(([k, v]) => `${k} = ${iniValue(v)}`)
+      .join('\n');
+  return [
+    '; Written by the worker sandbox (npm run sandbox) for one run: Slack is the emulator at',
+    '; api_url, the platform is a local folder. For a real install, `worker config -c`.',
+    '[worker]',
+    body(worker),
+    '',
+    '[fn_slack]',
+    "; The emulator's bot token: it opens nothing but the emulator, so it can sit in the file.",
+    body(slack),
+    '',
+  ].join('\n');
+}
+
+/** The folder to use: a new temporary one, or the given one when it is new or empty. */
+function prepareDir(opts: SandboxOptions): string {
+  if (opts.dir === undefined) return fs.mkdtempSync(path.join(os.tmpdir(), 'worker-sandbox-'));
+  const dir = path.resolve(opts.dir);
+  if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0) {
+    throw new Error(
+      `--dir ${dir} is not empty: the emulated workspace starts empty each run, so a previous run's store would point ` +
+        'incidents at channels that no longer exist. Give a new or empty folder, or leave --dir out for a temporary one.',
+    );
+  }
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(dir, 0o700);
+  return dir;
+}
+
+export class Sandbox {
+  /** What stop() left behind (a kept folder, a queue that still held messages), filled in by it. */
+  readonly leftBehind: string[] = [];
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    readonly info: SandboxInfo,
+    private readonly opts: SandboxOptions,
+    private readonly emu: SlackEmulator,
+    private readonly view: ViewServer,
+    private readonly worker: Worker,
+  ) {}
+
+  /** Starts everything; on any failure stops what was started and throws a message that says what to do. */
+  static async start(opts: SandboxOptions): Promise<Sandbox> {
+    const dir = prepareDir(opts);
+    const cleanups: (() => Promise<void>)[] = [];
+    try {
+      const emu = await SlackEmulator.start({ port: opts.slackPort, teamName: 'Sandbox Workspace' });
+      cleanups.push(() => emu.close());
+      const workspace = await seedWorkspace(emu);
+      const platformDir = path.join(dir, 'files');
+      seedPlatform(platformDir);
+      const configFile = path.join(dir, 'app.config');
+      fs.writeFileSync(configFile, sandboxConfig(opts, dir, emu), { mode: 0o600 });
+
+      const worker = await Worker.create({ configFile, builtins: builtinPlugins, ...(opts.log ? { log: opts.log } : {}) });
+      try {
+        await worker.start();
+      } catch (err) {
+        throw new Error(
+          `The worker could not start: ${(err as Error).message}. The sandbox needs RabbitMQ ` +
+            `(${redact(opts.amqpUrl)}): start it, or give its URL with --amqp-url.`,
+        );
+      }
+      // Undone in reverse: the worker stops before its queue is deleted.
+      if (opts.ownsDestination) cleanups.push(() => deleteQueuesIfEmpty(opts.amqpUrl, opts.destination).then(() => undefined));
+      cleanups.push(() => worker.stop('sandbox stopping'));
+
+      const view = await ViewServer.start({ emulator: emu, platformDir, port: opts.viewPort });
+      const lines = invokeLines(worker.env.registry.plugins, { cli: opts.cli, configFile, destination: opts.destination });
+      const info: SandboxInfo = {
+        dir,
+        configFile,
+        platformDir,
+        logFile: path.join(dir, 'logs', 'app.log'),
+        destination: opts.destination,
+        slackApiUrl: emu.apiUrl,
+        viewUrl: view.url,
+        workspace,
+        lines,
+      };
+      return new Sandbox(info, opts, emu, view, worker);
+    } catch (err) {
+      for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+      if (opts.dir === undefined) fs.rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /**
+   * Stops the worker (letting running invocations finish), then the view and the
+   * emulator; deletes the generated queue when it is empty and the temporary folder
+   * unless asked to keep it; what it kept is in {@link leftBehind}.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    try {
+      await this.worker.stop('sandbox stopping');
+    } finally {
+      await this.view.close().catch(() => undefined);
+      await this.emu.close().catch(() => undefined);
+    }
+    if (this.opts.ownsDestination) {
+      const kept = await deleteQueuesIfEmpty(this.opts.amqpUrl, this.opts.destination).catch((err: Error) => [
+        `queues ${this.opts.destination}*: not deleted (${redact(err.message)})`,
+      ]);
+      this.leftBehind.push(...kept);
+    }
+    if (this.opts.keep || this.opts.dir !== undefined) {
+      this.leftBehind.push(`folder ${this.info.dir} (config, store, logs, platform files)`);
+    } else {
+      fs.rmSync(this.info.dir, { recursive: true, force: true });
+    }
+  }
+}
+
+/**
+ * Deletes the sandbox's queue, its dead-letter queue and exchange, but never a queue
+ * that still holds messages: those are kept (and named) so nothing is lost silently.
+ */
+export async function deleteQueuesIfEmpty(url: string, destination: string): Promise<string[]> {
+  const kept: string[] = [];
+  const conn = await amqp.connect(url);
+  try {
+    const dl = deadLetterNames(destination);
+    let keptAny = false;
+    for (const queue of [destination, dl.queue]) {
+      // checkQueue on a missing queue closes the channel, so each check gets its own.
+      const ch = await conn.createChannel();
+      ch.on('error', () => undefined);
+      try {
+        const { messageCount } = await ch.checkQueue(queue);
+        if (messageCount > 0) {
+          kept.push(`queue ${queue} with ${messageCount} message(s)`);
+          keptAny = true;
+        } else {
+          await ch.deleteQueue(queue);
+        }
+        await ch.close();
+      } catch {
+        // already gone
+      }
+    }
+    if (!keptAny) {
+      const ch = await conn.createChannel();
+      ch.on('error', () => undefined);
+      await ch.deleteExchange(dl.exchange).catch(() => undefined);
+      await ch.close().catch(() => undefined);
+    }
+  } finally {
+    await conn.close().catch(() => undefined);
+  }
+  return kept;
+}

@@ -1,0 +1,217 @@
+/**
+ * `npm run sandbox` end to end: the real worker, the real RabbitMQ, @slack/web-api over
+ * HTTP to the emulator. The sandbox is spawned as a newcomer runs it; the commands it
+ * prints are run as pasted (through sh, from the repo root); what landed is read from
+ * the sandbox's own view.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import amqp from 'amqplib';
+import { expect } from 'chai';
+import { builtinPlugins } from '../../../src/functions/index.js';
+import { deleteQueuesIfEmpty, Sandbox } from '../../../sandbox/sandbox.js';
+import { sandboxOptions } from '../../../sandbox/options.js';
+import { AMQP_URL, REPO_ROOT, tempDir, uniqueName } from '../../support/harness.js';
+import { silentLogger } from '../../../src/core/logging.js';
+
+const MAIN = path.join(REPO_ROOT, 'sandbox', 'main.ts');
+
+class SandboxProcess {
+  output = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(readonly child: ChildProcess) {
+    child.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
+    this.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  async waitFor(text: string, timeoutMs = 45_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.output.includes(text)) {
+      if (this.child.exitCode !== null) throw new Error(`sandbox exited (${this.child.exitCode}) before "${text}":\n${this.output}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for "${text}":\n${this.output}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** The value printed after `label` on the banner. */
+  field(label: string): string {
+    const m = new RegExp(`^\\s*${label}:\\s+(\\S+)`, 'm').exec(this.output);
+    if (!m) throw new Error(`no "${label}:" in the sandbox output:\n${this.output}`);
+    return m[1] as string;
+  }
+
+  /** The printed `worker invoke` lines, in order. */
+  commands(): string[] {
+    return this.output
+      .split('\n')
+      .filter((l) => l.startsWith('  npx tsx src/cli.ts '))
+      .map((l) => l.trim());
+  }
+}
+
+/** Runs a printed line as pasted into a shell at the repo root. */
+function runPasted(command: string, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('sh', ['-c', command], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${command} did not finish within ${timeoutMs} ms\n${stdout}\n${stderr}`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+async function getJson<T>(url: string): Promise<T> {
+  const res = await fetch(url);
+  expect(res.status, url).to.equal(200);
+  return (await res.json()) as T;
+}
+
+/** Whether a queue exists on the broker (checkQueue fails on a missing one). */
+async function queueExists(name: string): Promise<boolean> {
+  const conn = await amqp.connect(AMQP_URL);
+  try {
+    const ch = await conn.createChannel();
+    ch.on('error', () => undefined);
+    try {
+      await ch.checkQueue(name);
+      return true;
+    } catch {
+      return false;
+    }
+  } finally {
+    await conn.close().catch(() => undefined);
+  }
+}
+
+interface ViewChannel {
+  id: string;
+  name: string;
+  is_archived: boolean;
+  members: string[];
+}
+
+describe('sandbox (npm run sandbox)', function () {
+  this.timeout(240_000);
+  let proc: SandboxProcess | undefined;
+  let dir: string | undefined;
+  const destination = uniqueName('sandbox_test');
+
+  after(async () => {
+    if (proc && proc.child.exitCode === null && proc.child.signalCode === null) {
+      proc.child.kill('SIGKILL');
+      await proc.exited;
+    }
+    // Killed, it could not remove its folder.
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    // A given --destination is not the sandbox's to delete: this test made it, so it removes it.
+    await deleteQueuesIfEmpty(AMQP_URL, destination).catch(() => undefined);
+  });
+
+  it('runs every function through the printed commands with no Slack account, shows what landed, and stops cleanly on Ctrl-C', async () => {
+    proc = new SandboxProcess(
+      spawn(process.execPath, ['--import', 'tsx', MAIN, '--amqp-url', AMQP_URL, '--destination', destination], {
+        cwd: REPO_ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
+    await proc.waitFor('Ctrl-C stops');
+    const view = proc.field('What landed');
+    dir = path.dirname(proc.field('Config'));
+    expect(fs.statSync(dir).mode & 0o777).to.equal(0o700);
+    expect(fs.statSync(proc.field('Config')).mode & 0o777).to.equal(0o600);
+
+    // One ready-to-paste line per registered function.
+    const commands = proc.commands();
+    const names = builtinPlugins.flatMap((p) => p.functions.map((f) => f.name));
+    expect(commands.map((c) => /\binvoke (\S+)/.exec(c)?.[1])).to.have.members(names);
+
+    // slack_post_message, as printed: it lands in the emulated #inc-2103.
+    const post = commands.find((c) => c.includes(' invoke slack_post_message '))!;
+    const posted = await runPasted(post);
+    expect(posted.code, posted.stdout + posted.stderr).to.equal(0);
+    expect(posted.stdout).to.contain('result:');
+    const ts = (JSON.parse(posted.stdout.slice(posted.stdout.indexOf('result:') + 'result:'.length)) as { content: { ts: string } })
+      .content.ts;
+    let channels = await getJson<ViewChannel[]>(`${view}channels.json`);
+    const inc = channels.find((c) => c.name === 'inc-2103');
+    expect(inc, JSON.stringify(channels)).to.not.equal(undefined);
+    expect(inc!.members).to.include.members(['Alice Analyst', 'Bob Responder']);
+    const messages = await getJson<{ ts: string; author: string; text: string }[]>(`${view}channels/${inc!.id}/messages.json`);
+    expect(messages.map((m) => m.ts)).to.include(ts);
+    expect(messages.find((m) => m.ts === ts)!.text).to.contain('Phishing wave');
+
+    // A person types in the channel, as the banner shows (Slack's API with a user token).
+    const curl = proc.output.split('\n').find((l) => l.trim().startsWith('curl '))!.trim();
+    const said = await runPasted(curl);
+    expect(JSON.parse(said.stdout)).to.include({ ok: true, channel: inc!.id });
+
+    // Every other function, top to bottom, as printed (a `<ts>` is the post's ts, as the note says).
+    for (const command of commands.filter((c) => c !== post)) {
+      const pasted = command.replace(/<ts>/g, ts);
+      expect(pasted, 'a printed line has a placeholder this test cannot fill').to.not.match(/<[a-z_]+>/);
+      const run = await runPasted(pasted);
+      expect(run.code, `${command}\n${run.stdout}${run.stderr}`).to.equal(0);
+    }
+
+    // What slack_post_attachment and slack_archive_channel did, as the view shows it. (A
+    // function may have renamed the channel in between: the view gives its name now.)
+    channels = await getJson<ViewChannel[]>(`${view}channels.json`);
+    const archived = channels.find((c) => c.id === inc!.id)!;
+    expect(archived.is_archived).to.equal(true);
+    const files = await getJson<{ name: string; channels: string[] }[]>(`${view}files.json`);
+    expect(files.find((f) => f.name === 'reported-email-headers.txt')?.channels, JSON.stringify(files)).to.deep.equal([archived.name]);
+    const platform = await getJson<{ files: { path: string }[] }>(`${view}platform.json`);
+    const exported = platform.files.find((f) => f.path.endsWith(`/slack_msg_export_channel_${archived.name}.txt`));
+    expect(exported, JSON.stringify(platform)).to.not.equal(undefined);
+    const exportText = await (await fetch(`${view}platform/${exported!.path}`)).text();
+    expect(exportText).to.contain('Alice Analyst POSTED ON').and.contain('Blocked the sender domain');
+
+    // Ctrl-C: the worker, the view and the emulator stop; the temporary folder goes.
+    proc.child.kill('SIGINT');
+    const exit = await proc.exited;
+    expect(exit, proc.output).to.deep.equal({ code: 0, signal: null });
+    expect(proc.output).to.contain('sandbox: stopped');
+    expect(fs.existsSync(dir)).to.equal(false);
+    dir = undefined;
+    expect(await fetch(view).then(() => 'answered', () => 'refused')).to.equal('refused');
+  });
+
+  it('deletes the queue it generated when it stops, and refuses a --dir that is not empty', async () => {
+    const sandbox = await Sandbox.start(sandboxOptions({ amqpUrl: AMQP_URL, log: silentLogger() }));
+    const generated = sandbox.info.destination;
+    try {
+      expect(generated).to.match(/^fn_slack_sandbox_[0-9a-f]{8}$/);
+      expect(await queueExists(generated)).to.equal(true);
+      await sandbox.stop();
+      expect(await queueExists(generated)).to.equal(false);
+      expect(await queueExists(`${generated}.dead`)).to.equal(false);
+      expect(fs.existsSync(sandbox.info.dir)).to.equal(false);
+    } finally {
+      // When an assertion above failed: leave nothing running or declared on the shared broker.
+      await sandbox.stop();
+      await deleteQueuesIfEmpty(AMQP_URL, generated).catch(() => undefined);
+      fs.rmSync(sandbox.info.dir, { recursive: true, force: true });
+    }
+
+    const used = tempDir('sandbox-used-');
+    try {
+      fs.writeFileSync(path.join(used, 'worker.db'), '');
+      let error: Error | undefined;
+      await Sandbox.start(sandboxOptions({ amqpUrl: AMQP_URL, dir: used, log: silentLogger() })).catch((err: Error) => (error = err));
+      expect(error?.message).to.contain('is not empty');
+    } finally {
+      fs.rmSync(used, { recursive: true, force: true });
+    }
+  });
+});
