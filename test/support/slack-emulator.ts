@@ -280,6 +280,8 @@ export interface Fault {
   retryAfter?: number;
   /** How many consecutive calls this fault applies to. Default 1. */
   times?: number;
+  /** Let this many calls of the method through before the fault applies (e.g. fail the second post). Default 0. */
+  after?: number;
   /** Wait before answering (or before processing normally if nothing else is set). */
   delayMs?: number;
   /** Destroy the socket without answering. */
@@ -1161,6 +1163,10 @@ export class SlackEmulator {
       const q = this.faults.get(key);
       if (!q || q.length === 0) continue;
       const f = q[0];
+      if ((f.after ?? 0) > 0) {
+        f.after = (f.after as number) - 1;
+        continue;
+      }
       f.times = (f.times ?? 1) - 1;
       if (f.times <= 0) q.shift();
       if (q.length === 0) this.faults.delete(key);
