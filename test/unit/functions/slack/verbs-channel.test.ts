@@ -91,8 +91,9 @@ describe('fn_slack responder verbs on a channel', function () {
   });
 
   describe('slack_set_channel_topic', () => {
-    it('sets the topic and the purpose', async () => {
-      const content = expectOk(await run('slack_set_channel_topic', { slack_topic: 'Phishing wave — contained', slack_purpose: 'Incident 2103' }));
+    it('sets the topic and the purpose; twice sets them once', async () => {
+      const [content, again] = await twice('slack_set_channel_topic', { slack_topic: 'Phishing wave — contained', slack_purpose: 'Incident 2103' });
+      expect(again).to.deep.equal(content);
       expect(content).to.deep.include({ topic: 'Phishing wave — contained', purpose: 'Incident 2103' });
       expect(emu.channel(channelId)!.topic.value).to.equal('Phishing wave — contained');
       expect(emu.channel(channelId)!.purpose.value).to.equal('Incident 2103');
