@@ -16,7 +16,6 @@ import { SoarEmulator } from '../../../support/soar-emulator.js';
 const ITEMS: CustomizationItem[] = loadCustomizations(builtinPlugins.find((p) => p.packageName === 'fn_slack')!).items;
 const IMPORTED = ITEMS.filter((i) => i.kind === 'function' || i.kind === 'message_destination' || i.kind === 'data_table');
 
-
 /** fn_slack's functions, sorted by name. */
 const FN_SLACK_FUNCTIONS = [
   'slack_add_bookmark',
