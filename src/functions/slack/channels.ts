@@ -1,6 +1,6 @@
 /**
  * Channel resolution, participants and the incident ↔ channel association, shared by
- * slack_post_message and slack_post_attachment.
+ * slack_post_message, slack_post_attachment and the responder verbs (through verbs.ts).
  */
 import { FunctionError } from '../../core/errors.js';
 import type { FunctionContext } from '../../core/plugin.js';
