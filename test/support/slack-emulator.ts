@@ -53,6 +53,12 @@ export const DEFAULT_BOT_SCOPES: readonly string[] = Object.freeze([
   'users:read.email',
   'team:read',
   'metadata.message:read',
+  'im:write',
+  'im:history',
+  'pins:write',
+  'reactions:write',
+  'bookmarks:read',
+  'bookmarks:write',
 ]);
 
 /** Pseudo method name used for calls/faults of the external upload URL (`POST|PUT ${baseUrl}/upload/F…`). */
@@ -161,7 +167,42 @@ export interface EmulatedChannel {
   members: Set<string>;
   topic: { value: string; creator: string; last_set: number };
   purpose: { value: string; creator: string; last_set: number };
+  /** A direct message (conversations.open): id `D…`, no name, not listed by conversations.list. */
+  isIm?: boolean;
 }
+
+/** A reaction on a message, in Slack's shape. */
+export interface EmulatedReaction {
+  name: string;
+  users: string[];
+  count: number;
+}
+
+/** A channel bookmark (bookmarks.add), in Slack's shape. */
+export interface EmulatedBookmark {
+  id: string;
+  channel_id: string;
+  title: string;
+  link: string;
+  emoji: string;
+  icon_url: null;
+  type: 'link';
+  date_created: number;
+  date_updated: number;
+  rank: string;
+  last_updated_by_user_id: string;
+  last_updated_by_team_id: string;
+  shortcut_id: null;
+  entity_id: null;
+  app_id: null;
+}
+
+/** Emoji names reactions.add accepts (plus any added with `addEmoji`); others give invalid_name. */
+const STANDARD_EMOJI: readonly string[] = [
+  '+1', 'thumbsup', '-1', 'thumbsdown', 'white_check_mark', 'heavy_check_mark', 'x', 'eyes', 'warning', 'rotating_light',
+  'fire', 'lock', 'unlock', 'rocket', 'tada', 'hourglass', 'hourglass_flowing_sand', 'mag', 'bug', 'shield', 'no_entry',
+  'red_circle', 'large_green_circle', 'ok', 'pushpin', 'memo', 'bell', 'stop_sign',
+];
 
 export interface MessageMetadata {
   event_type: string;
@@ -196,6 +237,10 @@ export interface EmulatedMessage {
   is_locked?: boolean;
   subscribed?: boolean;
   metadata?: MessageMetadata;
+  reactions?: EmulatedReaction[];
+  /** Set by chat.update. */
+  edited?: { user: string; ts: string };
+  pinned_to?: string[];
 }
 
 export interface FileShare {
@@ -235,6 +280,8 @@ export interface Fault {
   retryAfter?: number;
   /** How many consecutive calls this fault applies to. Default 1. */
   times?: number;
+  /** Let this many calls of the method through before the fault applies (e.g. fail the second post). Default 0. */
+  after?: number;
   /** Wait before answering (or before processing normally if nothing else is set). */
   delayMs?: number;
   /** Destroy the socket without answering. */
@@ -681,6 +728,11 @@ export class SlackEmulator {
   private idCounter = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly methods: Record<string, MethodSpec>;
+  private readonly pinned = new Map<string, string[]>();
+  private readonly bookmarkLists = new Map<string, EmulatedBookmark[]>();
+  /** `${caller user id}:${other user id}` → the IM's id. */
+  private readonly ims = new Map<string, string>();
+  private readonly customEmoji = new Set<string>();
 
   private constructor(server: http.Server, port: number, opts: EmulatorStartOptions) {
     this.server = server;
@@ -1111,6 +1163,10 @@ export class SlackEmulator {
       const q = this.faults.get(key);
       if (!q || q.length === 0) continue;
       const f = q[0];
+      if ((f.after ?? 0) > 0) {
+        f.after = (f.after as number) - 1;
+        continue;
+      }
       f.times = (f.times ?? 1) - 1;
       if (f.times <= 0) q.shift();
       if (q.length === 0) this.faults.delete(key);
@@ -1645,6 +1701,7 @@ export class SlackEmulator {
       'files.getUploadURLExternal': { accepted: ['files:write'], handler: (c) => this.filesGetUploadURLExternal(c) },
       'files.completeUploadExternal': { accepted: ['files:write'], handler: (c) => this.filesCompleteUploadExternal(c) },
       'files.info': { accepted: ['files:read'], handler: (c) => this.filesInfo(c) },
+      ...this.verbMethods(chanWrite),
     };
   }
 
@@ -1828,7 +1885,7 @@ export class SlackEmulator {
 
   private historyAccess(ctx: Ctx): ChannelState {
     const st = this.channelFor(ctx, 'channel', 'not_in_channel');
-    this.needScope(ctx.tok, st.info.isPrivate ? 'groups:history' : 'channels:history');
+    this.needScope(ctx.tok, st.info.isIm ? 'im:history' : st.info.isPrivate ? 'groups:history' : 'channels:history');
     if (ctx.tok.type === 'bot' && !this.isMember(st.info, ctx.tok)) fail('not_in_channel');
     return st;
   }
@@ -2134,6 +2191,214 @@ export class SlackEmulator {
     const f = id ? this.filesById.get(id) : undefined;
     if (!f || !f.completed) fail('file_not_found');
     return { ok: true, file: this.renderFile(f, true), comments: [], response_metadata: { next_cursor: '' } };
+  }
+
+  // -------------------------------------------------------------------------------------------------------------------
+  // Responder verbs: edits, topic/purpose, rename, kick, direct messages, pins, reactions, bookmarks
+  // -------------------------------------------------------------------------------------------------------------------
+
+  /** Timestamps pinned in a channel, in pin order. */
+  pins(channelId: string): string[] {
+    return [...(this.pinned.get(channelId) ?? [])];
+  }
+
+  bookmarks(channelId: string): EmulatedBookmark[] {
+    return (this.bookmarkLists.get(channelId) ?? []).map((b) => ({ ...b }));
+  }
+
+  /** The id of the direct message between the bot and `userId`, once conversations.open made it. */
+  imWith(userId: string, callerId = this.botUserId): string | undefined {
+    return this.ims.get(`${callerId}:${userId}`);
+  }
+
+  /** A workspace custom emoji that reactions.add then accepts. */
+  addEmoji(name: string): void {
+    this.customEmoji.add(name);
+  }
+
+  private verbMethods(chanWrite: string[]): Record<string, MethodSpec> {
+    return {
+      'chat.update': { accepted: ['chat:write'], handler: (c) => this.chatUpdate(c) },
+      'conversations.setTopic': { accepted: chanWrite, perType: true, handler: (c) => this.convSetText(c, 'topic') },
+      'conversations.setPurpose': { accepted: chanWrite, perType: true, handler: (c) => this.convSetText(c, 'purpose') },
+      'conversations.rename': { accepted: chanWrite, perType: true, handler: (c) => this.convRename(c) },
+      'conversations.kick': { accepted: chanWrite, perType: true, handler: (c) => this.convKick(c) },
+      'conversations.open': { accepted: ['im:write', 'mpim:write'], handler: (c) => this.convOpen(c) },
+      'pins.add': { accepted: ['pins:write'], handler: (c) => this.pinsAdd(c) },
+      'reactions.add': { accepted: ['reactions:write'], handler: (c) => this.reactionsAdd(c) },
+      'bookmarks.add': { accepted: ['bookmarks:write'], handler: (c) => this.bookmarksAdd(c) },
+      'bookmarks.list': { accepted: ['bookmarks:read'], handler: (c) => this.bookmarksList(c) },
+    };
+  }
+
+  /** A channel the caller can act in: visible, a member, not archived (Slack's order of checks). */
+  private actingChannel(ctx: Ctx, key = 'channel', scope = true): ChannelState {
+    const st = this.channelFor(ctx, key);
+    if (scope) this.needScope(ctx.tok, st.info.isPrivate ? 'groups:write' : 'channels:manage');
+    if (st.info.isArchived) fail('is_archived');
+    if (!this.isMember(st.info, ctx.tok)) fail('not_in_channel');
+    return st;
+  }
+
+  /** The message at `timestamp` (or `ts`) in the channel, or message_not_found. */
+  private messageAt(st: ChannelState, p: Params, key: string): EmulatedMessage {
+    const ts = str(p, key);
+    const m = ts ? this.findMessage(st, ts) : undefined;
+    if (!m) fail('message_not_found');
+    return m;
+  }
+
+  /** Only the author may edit (cant_update_message); the text and blocks are checked as chat.postMessage checks them. */
+  private chatUpdate(ctx: Ctx): Body {
+    const st = this.channelFor(ctx);
+    const m = this.messageAt(st, ctx.p, 'ts');
+    if (st.info.isArchived) fail('is_archived');
+    if (m.user !== ctx.tok.userId) fail('cant_update_message');
+    const next = this.buildMessage(ctx.tok, ctx.p);
+    m.text = next.text;
+    if (next.blocks) m.blocks = next.blocks;
+    else delete m.blocks;
+    if (next.mrkdwn === false) m.mrkdwn = false;
+    else delete m.mrkdwn;
+    m.edited = { user: ctx.tok.userId, ts: formatTs(this.nextTsMicros()) };
+    return { ok: true, channel: st.info.id, ts: m.ts, text: m.text, message: this.renderMessage(m, ctx.tok, false) };
+  }
+
+  /** Slack allows 250 characters in a topic or a purpose (too_long). */
+  private convSetText(ctx: Ctx, which: 'topic' | 'purpose'): Body {
+    const st = this.actingChannel(ctx);
+    const value = str(ctx.p, which) ?? '';
+    if ([...value].length > 250) fail('too_long');
+    st.info[which] = { value, creator: ctx.tok.userId, last_set: Math.floor(Date.now() / 1000) };
+    return { ok: true, channel: this.renderChannel(st.info, ctx.tok, false) };
+  }
+
+  private convRename(ctx: Ctx): Body {
+    const st = this.actingChannel(ctx);
+    const name = str(ctx.p, 'name');
+    const err = channelNameError(name);
+    if (err) fail(err);
+    const holder = this.nameIndex.get(name as string);
+    if (holder !== undefined && holder !== st.info.id) fail('name_taken');
+    this.nameIndex.delete(st.info.name);
+    st.info.name = name as string;
+    this.nameIndex.set(st.info.name, st.info.id);
+    return { ok: true, channel: this.renderChannel(st.info, ctx.tok, false) };
+  }
+
+  /** not_in_channel when the caller or the user is not in it (Slack's docs give one code for both). */
+  private convKick(ctx: Ctx): Body {
+    const st = this.channelFor(ctx);
+    this.needScope(ctx.tok, st.info.isPrivate ? 'groups:write' : 'channels:manage');
+    const userId = str(ctx.p, 'user');
+    if (!userId || !this.usersById.has(userId)) fail('user_not_found');
+    if (userId === ctx.tok.userId) fail('cant_kick_self');
+    if (st.info.isGeneral) fail('cant_kick_from_general');
+    if (st.info.isArchived) fail('is_archived');
+    if (!this.isMember(st.info, ctx.tok) || !st.info.members.has(userId)) fail('not_in_channel');
+    st.info.members.delete(userId);
+    return { ok: true, errors: {} };
+  }
+
+  /** One user only (a group DM is not emulated). Opening an open IM answers the same id with already_open. */
+  private convOpen(ctx: Ctx): Body {
+    const ids = (str(ctx.p, 'users') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    if (ids.length === 0) fail('users_list_not_supplied');
+    if (ids.length > 1) fail('not_supported');
+    const u = this.usersById.get(ids[0] as string);
+    if (!u) fail('user_not_found');
+    if (u.deleted) fail('user_disabled');
+    if (u.is_bot) fail('cannot_dm_bot');
+    const key = `${ctx.tok.userId}:${u.id}`;
+    const open = this.ims.get(key);
+    if (open) return { ok: true, no_op: true, already_open: true, channel: { id: open } };
+    const id = this.newId('D');
+    const now = Math.floor(Date.now() / 1000);
+    const info: EmulatedChannel = {
+      id,
+      name: '',
+      isPrivate: true,
+      isArchived: false,
+      isGeneral: false,
+      created: now,
+      creator: ctx.tok.userId,
+      members: new Set([ctx.tok.userId, u.id]),
+      topic: { value: '', creator: '', last_set: 0 },
+      purpose: { value: '', creator: '', last_set: 0 },
+      isIm: true,
+    };
+    this.chans.set(id, { info, top: [], topTs: [], threads: new Map(), replyParent: new Map(), replyIndex: new Map() });
+    this.ims.set(key, id);
+    return { ok: true, channel: { id } };
+  }
+
+  private pinsAdd(ctx: Ctx): Body {
+    const st = this.actingChannel(ctx, 'channel', false);
+    const m = this.messageAt(st, ctx.p, 'timestamp');
+    const list = this.pinned.get(st.info.id) ?? [];
+    if (list.includes(m.ts)) fail('already_pinned');
+    if (list.length >= 100) fail('too_many_pins');
+    list.push(m.ts);
+    this.pinned.set(st.info.id, list);
+    m.pinned_to = [st.info.id];
+    return { ok: true };
+  }
+
+  private reactionsAdd(ctx: Ctx): Body {
+    const st = this.channelFor(ctx);
+    if (st.info.isArchived) fail('is_archived');
+    const m = this.messageAt(st, ctx.p, 'timestamp');
+    const name = str(ctx.p, 'name') ?? '';
+    const base = name.replace(/::skin-tone-[2-6]$/, '');
+    if (!STANDARD_EMOJI.includes(base) && !this.customEmoji.has(base)) fail('invalid_name');
+    const reactions = m.reactions ?? [];
+    let r = reactions.find((x) => x.name === name);
+    if (r?.users.includes(ctx.tok.userId)) fail('already_reacted');
+    if (!r) {
+      if (reactions.length >= 50) fail('too_many_reactions');
+      r = { name, users: [], count: 0 };
+      reactions.push(r);
+    }
+    r.users.push(ctx.tok.userId);
+    r.count = r.users.length;
+    m.reactions = reactions;
+    return { ok: true };
+  }
+
+  private bookmarksAdd(ctx: Ctx): Body {
+    const st = this.actingChannel(ctx, 'channel_id', false);
+    const title = str(ctx.p, 'title');
+    if (!title) fail('invalid_title');
+    if (str(ctx.p, 'type') !== 'link') fail('invalid_bookmark_type');
+    const link = str(ctx.p, 'link') ?? '';
+    if (!/^https?:\/\/[^\s]+$/.test(link)) fail('invalid_link');
+    const now = Math.floor(Date.now() / 1000);
+    const list = this.bookmarkLists.get(st.info.id) ?? [];
+    const b: EmulatedBookmark = {
+      id: this.newId('Bk'),
+      channel_id: st.info.id,
+      title,
+      link,
+      emoji: str(ctx.p, 'emoji') ?? '',
+      icon_url: null,
+      type: 'link',
+      date_created: now,
+      date_updated: now,
+      rank: String.fromCharCode(97 + Math.min(list.length, 25)),
+      last_updated_by_user_id: ctx.tok.userId,
+      last_updated_by_team_id: TEAM_ID,
+      shortcut_id: null,
+      entity_id: null,
+      app_id: null,
+    };
+    list.push(b);
+    this.bookmarkLists.set(st.info.id, list);
+    return { ok: true, bookmark: { ...b } };
+  }
+
+  private bookmarksList(ctx: Ctx): Body {
+    const st = this.channelFor(ctx, 'channel_id');
+    return { ok: true, bookmarks: this.bookmarks(st.info.id) };
   }
 }
 

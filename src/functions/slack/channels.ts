@@ -1,6 +1,6 @@
 /**
  * Channel resolution, participants and the incident ↔ channel association, shared by
- * slack_post_message and slack_post_attachment.
+ * slack_post_message, slack_post_attachment and the responder verbs (through verbs.ts).
  */
 import { FunctionError } from '../../core/errors.js';
 import type { FunctionContext } from '../../core/plugin.js';
@@ -287,6 +287,8 @@ export interface ChannelInputs {
   slackChannel?: string | undefined;
   slackChannelId?: string | undefined;
   isPrivate?: boolean | undefined;
+  /** false: a channel named in slack_channel must exist (functions that act on one, not post to it). */
+  create?: boolean | undefined;
 }
 
 function checkUsable(channel: ChannelInfo, inputs: ChannelInputs, explicitPrivacy: boolean): void {
@@ -405,6 +407,12 @@ async function findOrCreate(
     checkUsable(existing, inputs, true);
     await ctx.status(`Found channel #${existing.name}`);
     return { channel: existing, created: false, cached: found.cached };
+  }
+  if (inputs.create === false) {
+    throw new FunctionError(
+      `Slack channel #${name} was not found, or the app cannot see it (a private channel must have the app as a member): check slack_channel`,
+      'slack_channel_not_found',
+    );
   }
   if (inputs.isPrivate === undefined) {
     throw new FunctionError(

@@ -4,6 +4,8 @@
  * - slack_post_message    → post-message.ts
  * - slack_post_attachment → post-attachment.ts
  * - slack_archive_channel → archive-channel.ts
+ * - the responder verbs (slack_update_message, slack_pin_message, …) → one file each,
+ *   sharing channel resolution and email lookups through verbs.ts
  * Channel resolution and participants: channels.ts. Slack calls and retries:
  * slack-client.ts. Message layout: format.ts. Export format: export.ts.
  * Input schemas: customizations/fn_slack/functions/*.json (the runner validates with them).
@@ -13,7 +15,18 @@ import path from 'node:path';
 import type { FunctionDefinition, FunctionHandler, JsonSchema } from '../../core/plugin.js';
 import { definePlugin } from '../../core/plugin.js';
 import { packageRoot, packageVersion } from '../../core/package-root.js';
+import { addBookmark } from './add-bookmark.js';
+import { addReaction } from './add-reaction.js';
 import { archiveChannel } from './archive-channel.js';
+import { getConversation } from './get-conversation.js';
+import { inviteUsers } from './invite-users.js';
+import { lookupUser } from './lookup-user.js';
+import { pinMessage } from './pin-message.js';
+import { removeUsers } from './remove-users.js';
+import { renameChannel } from './rename-channel.js';
+import { sendDirectMessage } from './send-direct-message.js';
+import { setChannelTopic } from './set-channel-topic.js';
+import { updateMessage } from './update-message.js';
 import { SLACK_CONFIG_SCHEMA, type SlackConfig } from './config.js';
 import { postAttachment } from './post-attachment.js';
 import { postMessage } from './post-message.js';
@@ -52,6 +65,17 @@ export const slackPlugin = definePlugin<SlackConfig, SlackState>({
     loadDefinition('slack_post_message', postMessage),
     loadDefinition('slack_post_attachment', postAttachment),
     loadDefinition('slack_archive_channel', archiveChannel),
+    loadDefinition('slack_update_message', updateMessage),
+    loadDefinition('slack_set_channel_topic', setChannelTopic),
+    loadDefinition('slack_rename_channel', renameChannel),
+    loadDefinition('slack_invite_users', inviteUsers),
+    loadDefinition('slack_remove_users', removeUsers),
+    loadDefinition('slack_pin_message', pinMessage),
+    loadDefinition('slack_add_reaction', addReaction),
+    loadDefinition('slack_add_bookmark', addBookmark),
+    loadDefinition('slack_send_direct_message', sendDirectMessage),
+    loadDefinition('slack_lookup_user', lookupUser),
+    loadDefinition('slack_get_conversation', getConversation),
   ],
   async setup(ctx) {
     // Each Retry-After wait is counted in the worker's metrics (when it has them).

@@ -62,7 +62,7 @@ export function slackAppManifest(opts: SlackManifestOptions = {}): string {
     '# it to the workspace and set SLACK_BOT_TOKEN to its Bot User OAuth Token (xoxb-...).',
     'display_information:',
     `  name: ${q(appName)}`,
-    `  description: ${q('Posts SOAR incidents to Slack channels and archives them')}`,
+    `  description: ${q('Posts SOAR incidents to Slack, works their channels and archives them')}`,
     'features:',
     '  bot_user:',
     `    display_name: ${q(botDisplayName(appName))}`,

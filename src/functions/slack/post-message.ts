@@ -32,7 +32,8 @@ export function channelInputs(inputs: Record<string, unknown>): ChannelInputs {
   };
 }
 
-function metadata(invocationId: string, part: number, parts: number): string {
+/** The metadata that tags part `part` of `parts` of a post as this invocation's (see findEarlierPosts). */
+export function postMetadata(invocationId: string, part: number, parts: number): string {
   return JSON.stringify({ event_type: POST_EVENT_TYPE, event_payload: { invocation_id: invocationId, part, parts } });
 }
 
@@ -104,7 +105,7 @@ export async function postMessage(ctx: FunctionContext, state: SlackState): Prom
       mrkdwn,
       unfurl_links: false,
       unfurl_media: false,
-      metadata: metadata(ctx.invocationId, i, parts.length),
+      metadata: postMetadata(ctx.invocationId, i, parts.length),
     };
     if (username) params.username = username;
     if (threadTs) params.thread_ts = threadTs;

@@ -58,6 +58,17 @@ export const METHOD_TIERS: Readonly<Record<string, keyof typeof TIER>> = {
   'files.info': 4,
   'files.getUploadURLExternal': 4,
   'files.completeUploadExternal': 4,
+  // The responder verbs.
+  'conversations.rename': 2,
+  'conversations.setPurpose': 2,
+  'conversations.setTopic': 2,
+  'pins.add': 2,
+  'bookmarks.add': 2,
+  'chat.update': 3,
+  'conversations.kick': 3,
+  'conversations.open': 3,
+  'reactions.add': 3,
+  'bookmarks.list': 3,
 };
 
 /** Methods with "special" limits that have no per-method budget unless overridden. */

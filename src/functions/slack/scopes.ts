@@ -5,17 +5,23 @@
 export const REQUIRED_SCOPES: Record<string, string> = {
   'channels:read': 'find public channels by name and id (conversations.list/info)',
   'groups:read': 'find private channels the app is in',
-  'channels:manage': 'create and archive public channels, invite participants',
-  'groups:write': 'create and archive private channels, invite participants',
+  'channels:manage': 'create, rename and archive public channels, set their topic, invite and remove participants',
+  'groups:write': 'create, rename and archive private channels, set their topic, invite and remove participants',
   'channels:join': 'join an existing public channel before posting',
   'channels:history': 'export public channel conversations; find earlier posts on redelivery',
   'groups:history': 'export private channel conversations',
-  'chat:write': 'post messages',
+  'chat:write': 'post and edit messages, send direct messages',
+  'im:write': 'open a direct message with a person (slack_send_direct_message)',
+  'im:history': 'find direct messages sent by an earlier attempt on redelivery',
+  'pins:write': 'pin messages (slack_pin_message)',
+  'reactions:write': 'add reactions (slack_add_reaction)',
+  'bookmarks:read': 'find a bookmark added by an earlier attempt (slack_add_bookmark)',
+  'bookmarks:write': 'add bookmarks (slack_add_bookmark)',
   'chat:write.customize': 'post under slack_username',
   'files:write': 'upload attachments',
   'files:read': 'read the upload share to link to it',
-  'users:read': 'name the authors in exports',
-  'users:read.email': 'find participants by email',
+  'users:read': 'name the authors in exports and in slack_get_conversation',
+  'users:read.email': 'find participants by email; authors\' emails in slack_get_conversation',
 };
 
 /** Required scopes missing from `granted`. */

@@ -215,6 +215,20 @@ export class SlackClient {
   }
 
   /**
+   * Pages through a cursor-paginated method (Slack's `cursor` / `response_metadata.next_cursor`),
+   * yielding each page as Slack answered it. Pages are fetched one at a time as the caller
+   * asks, so a caller that has enough stops (`break`) without fetching the rest.
+   */
+  async *paginate(method: string, params: Record<string, unknown> = {}, callOpts: CallOptions = {}): AsyncGenerator<SlackResult> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.call(method, cursor ? { ...params, cursor } : params, callOpts);
+      yield page;
+      cursor = (page.response_metadata?.next_cursor as string | undefined) || undefined;
+    } while (cursor);
+  }
+
+  /**
    * Uploads one file with Slack's external upload flow: `files.getUploadURLExternal`,
    * the bytes streamed to the returned URL, then `files.completeUploadExternal` sharing
    * it to the channel. The content is streamed, never held whole in memory.

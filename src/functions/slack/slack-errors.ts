@@ -18,6 +18,13 @@ interface Described {
 /** Plain-language text for a Slack error code, with what to do about it. */
 export function describeSlackError(method: string, slackError: string, data: Record<string, unknown> = {}, what = ''): Described {
   const target = what ? ` ${what}` : '';
+  // reactions.add says invalid_name for an unknown emoji, not a channel name.
+  if (method.startsWith('reactions.') && slackError === 'invalid_name') {
+    return {
+      code: 'slack_invalid_reaction',
+      message: 'Slack has no emoji named as in slack_reaction: give the name of an emoji of the workspace, such as white_check_mark',
+    };
+  }
   switch (slackError) {
     case 'not_in_channel':
       return {
@@ -86,6 +93,29 @@ export function describeSlackError(method: string, slackError: string, data: Rec
       return { code: 'slack_file_not_found', message: `Slack file${target} not found` };
     case 'cant_archive_general':
       return { code: 'slack_cant_archive_general', message: "Slack's general channel cannot be archived" };
+    case 'message_not_found':
+    case 'thread_not_found':
+      return { code: 'slack_message_not_found', message: `Slack message${target} was not found: check slack_ts (the ts a post returned) and the channel` };
+    case 'cant_update_message':
+      return { code: 'slack_not_bot_message', message: `The Slack message${target} was not posted by the app: the app can edit only its own messages` };
+    case 'edit_window_closed':
+      return { code: 'slack_edit_window_closed', message: `The Slack message${target} can no longer be edited (the workspace's edit window has closed)` };
+    case 'not_pinnable':
+      return { code: 'slack_not_pinnable', message: `The Slack message${target} cannot be pinned` };
+    case 'too_many_pins':
+      return { code: 'slack_too_many_pins', message: `The Slack channel${target} has as many pins as Slack allows: unpin one first` };
+    case 'too_many_reactions':
+      return { code: 'slack_too_many_reactions', message: `The Slack message${target} has as many reactions as Slack allows` };
+    case 'too_long':
+      return { code: 'slack_too_long', message: `Slack refused ${method}${target}: the text is longer than Slack allows (250 characters)` };
+    case 'cant_kick_self':
+      return { code: 'slack_cant_remove_bot', message: 'The Slack app cannot remove itself from a channel' };
+    case 'cant_kick_from_general':
+      return { code: 'slack_cant_remove_from_general', message: "Nobody can be removed from Slack's general channel" };
+    case 'cannot_dm_bot':
+      return { code: 'slack_cannot_dm_bot', message: `Slack user${target} is a bot: the app cannot send it a direct message` };
+    case 'invalid_link':
+      return { code: 'slack_invalid_link', message: `Slack refused the bookmark link${target}: give an http(s) URL` };
     case 'method_deprecated':
       return { code: 'slack_method_deprecated', message: `Slack retired ${method}` };
     default:

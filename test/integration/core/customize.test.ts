@@ -61,6 +61,23 @@ async function definitions(storeLocation: string): Promise<FunctionDefinitionRec
   }
 }
 
+/** fn_slack's functions, sorted by name (as `worker functions` lists them). */
+const FN_SLACK_FUNCTIONS = [
+  'slack_add_bookmark',
+  'slack_add_reaction',
+  'slack_archive_channel',
+  'slack_get_conversation',
+  'slack_invite_users',
+  'slack_lookup_user',
+  'slack_pin_message',
+  'slack_post_attachment',
+  'slack_post_message',
+  'slack_remove_users',
+  'slack_rename_channel',
+  'slack_send_direct_message',
+  'slack_set_channel_topic',
+  'slack_update_message',
+];
 describe('worker customize (spawned CLI, real broker and stores)', function () {
   this.timeout(120_000);
   const destinations: string[] = [];
@@ -115,7 +132,7 @@ describe('worker customize (spawned CLI, real broker and stores)', function () {
     expect(listed.stdout).to.contain(`${CUSTOM_PACKAGE} (destination ${names.destination})\n  ${names.functionName}: Echoes its text\n`);
     expect(listed.stdout).to.contain('    text: string (required) — what to echo\n    times: integer — how often\n');
     // fn_slack is loaded but was left out with -l: said so, not listed as recorded.
-    expect(listed.stdout).to.contain('Loaded but not yet recorded: slack_archive_channel, slack_post_attachment, slack_post_message');
+    expect(listed.stdout).to.contain(`Loaded but not yet recorded: ${FN_SLACK_FUNCTIONS.join(', ')}`);
   });
 
   it('--dry-run shows the plan and changes nothing; worker functions says nothing is recorded yet', async () => {
@@ -222,7 +239,7 @@ describe('worker customize (spawned CLI, real broker and stores)', function () {
     expect(store.stdout).not.to.contain('hunter2secret');
   });
 
-  it('-l fn_slack imports the real package: its queue, its data table and its three functions with their inputs', async () => {
+  it('-l fn_slack imports the real package: its queue, its data table and its functions with their inputs', async () => {
     setup();
     const existed = (await topology('fn_slack')).queue;
     try {
@@ -233,17 +250,13 @@ describe('worker customize (spawned CLI, real broker and stores)', function () {
       expect(res.stdout).to.contain('  function slack_post_message → store: created');
       expect(res.stdout).to.contain('  workflow example_slack_post_message: example');
       expect(res.stdout).to.contain('  rule example_post_incident_to_slack: example');
-      // The data table and 3 functions, plus the queue unless another run had declared it.
-      expect(res.stdout).to.match(existed ? /customize: 4 created, 0 updated, 1 unchanged/ : /customize: 5 created, 0 updated, 0 unchanged/);
+      // The data table and the 14 functions, plus the queue unless another run had declared it.
+      expect(res.stdout).to.match(existed ? /customize: 15 created, 0 updated, 1 unchanged/ : /customize: 16 created, 0 updated, 0 unchanged/);
       const t = await topology('fn_slack');
       expect(t).to.deep.equal({ queue: true, dlx: true, dead: true, argsMatch: true });
-      expect((await definitions(storeFile())).map((r) => r.name)).to.deep.equal([
-        'slack_archive_channel',
-        'slack_post_attachment',
-        'slack_post_message',
-      ]);
+      expect((await definitions(storeFile())).map((r) => r.name)).to.deep.equal(FN_SLACK_FUNCTIONS);
       const listed = await runCli(['functions', '--config-file', cfg.file], env);
-      expect(listed.stdout).to.contain('fn_slack (destination fn_slack)\n  slack_archive_channel: ');
+      expect(listed.stdout).to.contain('fn_slack (destination fn_slack)\n  slack_add_bookmark: ');
       expect(listed.stdout).to.contain('  slack_post_message: Posts incident or task data to a Slack channel');
       expect(listed.stdout).to.contain('    incident_id: integer (required) — SOAR incident id\n');
       expect(listed.stdout).to.contain('    slack_text: string (required)');

@@ -16,8 +16,23 @@ describe('customizations loader', () => {
       expect(kinds).to.deep.equal([...kinds].sort((a, b) => KIND_ORDER.indexOf(a) - KIND_ORDER.indexOf(b)));
       expect(of('message_destination').map((i) => i.name)).to.deep.equal(['fn_slack']);
       expect(of('data_table').map((i) => i.name)).to.deep.equal(['slack_conversations_db']);
-      expect(of('function').map((i) => i.name)).to.deep.equal(['slack_archive_channel', 'slack_post_attachment', 'slack_post_message']);
-      expect(of('workflow')).to.have.length(3);
+      expect(of('function').map((i) => i.name)).to.deep.equal([
+        'slack_add_bookmark',
+        'slack_add_reaction',
+        'slack_archive_channel',
+        'slack_get_conversation',
+        'slack_invite_users',
+        'slack_lookup_user',
+        'slack_pin_message',
+        'slack_post_attachment',
+        'slack_post_message',
+        'slack_remove_users',
+        'slack_rename_channel',
+        'slack_send_direct_message',
+        'slack_set_channel_topic',
+        'slack_update_message',
+      ]);
+      expect(of('workflow')).to.have.length(7);
       expect(of('rule')).to.have.length(3);
     });
 
@@ -53,7 +68,15 @@ describe('customizations loader', () => {
 
     it('each workflow calls one fn_slack function with a pre-process script; each rule runs workflows that exist', () => {
       const workflows = of('workflow').map((i) => i.definition as { programmatic_name: string; functions: { name: string; pre_processing_script?: string }[] });
-      expect(workflows.map((w) => w.functions[0]!.name).sort()).to.deep.equal(['slack_archive_channel', 'slack_post_attachment', 'slack_post_message']);
+      expect(workflows.map((w) => w.functions[0]!.name).sort()).to.deep.equal([
+        'slack_add_bookmark',
+        'slack_archive_channel',
+        'slack_get_conversation',
+        'slack_post_attachment',
+        'slack_post_message',
+        'slack_send_direct_message',
+        'slack_set_channel_topic',
+      ]);
       const post = workflows.find((w) => w.functions[0]!.name === 'slack_post_message')!;
       // The pre-process script builds an fn_slack container.
       expect(post.functions[0]!.pre_processing_script).to.contain('"Type of data": "Incident"');
@@ -87,7 +110,7 @@ describe('customizations loader', () => {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'customizations-'));
       fs.cpSync(slackPlugin.customizationsDir!, dir, { recursive: true });
       plugin = { ...slackPlugin, customizationsDir: dir };
-      expect(loadCustomizations(plugin).items).to.have.length(11);
+      expect(loadCustomizations(plugin).items).to.have.length(26);
     });
     afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -159,6 +182,17 @@ describe('customizations loader', () => {
       'function:slack_post_message',
       'function:slack_post_attachment',
       'function:slack_archive_channel',
+      'function:slack_update_message',
+      'function:slack_set_channel_topic',
+      'function:slack_rename_channel',
+      'function:slack_invite_users',
+      'function:slack_remove_users',
+      'function:slack_pin_message',
+      'function:slack_add_reaction',
+      'function:slack_add_bookmark',
+      'function:slack_send_direct_message',
+      'function:slack_lookup_user',
+      'function:slack_get_conversation',
     ]);
     const fn = pkg.items[1]!.definition as { input_schema: unknown; destination: string };
     expect(fn.input_schema).to.equal(slackPlugin.functions[0]!.inputSchema);

@@ -71,13 +71,25 @@ describe('SOAR customize (planSoarImport / applySoarImport)', function () {
     await soar.close();
   });
 
+  const item = (name: string): SoarImportItem => items.find((i) => i.name === name)!;
   const writes = () => soar.requests.filter((r) => r.method !== 'GET' && !r.path.endsWith('/query_paged'));
 
   it('plans create for everything on an empty org, creates it, then finds it unchanged (twice = idempotent)', async () => {
     expect(items.map((i) => i.name)).to.deep.equal([
+      'slack_add_bookmark',
+      'slack_add_reaction',
       'slack_archive_channel',
+      'slack_get_conversation',
+      'slack_invite_users',
+      'slack_lookup_user',
+      'slack_pin_message',
       'slack_post_attachment',
       'slack_post_message',
+      'slack_remove_users',
+      'slack_rename_channel',
+      'slack_send_direct_message',
+      'slack_set_channel_topic',
+      'slack_update_message',
       'fn_slack',
       'slack_conversations_db',
     ]);
@@ -92,7 +104,7 @@ describe('SOAR customize (planSoarImport / applySoarImport)', function () {
     for (const item of items) expect(await applySoarImport(client, item), item.name).to.equal('unchanged');
     expect(writes()).to.have.length(firstWrites); // the second run wrote nothing
 
-    expect(soar.functions.size).to.equal(3);
+    expect(soar.functions.size).to.equal(14);
     expect(soar.messageDestinations.size).to.equal(1);
     expect(soar.dataTables.size).to.equal(1);
   });
@@ -107,20 +119,22 @@ describe('SOAR customize (planSoarImport / applySoarImport)', function () {
     expect(soar.requestsTo(/\/types\/__function\/fields$/, 'POST').length).to.equal(fields.size);
 
     const post = [...soar.functions.values()].find((f) => f.name === 'slack_post_message')!;
-    const schema = items.find((i) => i.name === 'slack_post_message')!.definition.input_schema as { properties: object };
-    expect(post).to.deep.include({ display_name: items[2]!.definition.display_name, destination_handle: 'fn_slack' });
-    expect(post.description).to.deep.equal({ format: 'text', content: items[2]!.definition.description });
+    const postItem = item('slack_post_message');
+    const schema = postItem.definition.input_schema as { properties: object };
+    expect(post).to.deep.include({ display_name: postItem.definition.display_name, destination_handle: 'fn_slack' });
+    expect(post.description).to.deep.equal({ format: 'text', content: postItem.definition.description });
     expect(post.view_items.map((v: { content: string }) => v.content)).to.deep.equal(Object.keys(schema.properties).map(uuid));
     expect(post.view_items[0]).to.deep.include({ element: 'field_uuid', field_type: '__function' });
   });
 
   it('updates a function whose definition changed, then finds it unchanged', async () => {
     for (const item of items) await applySoarImport(client, item);
-    const changed: SoarImportItem = { ...items[0]!, definition: { ...items[0]!.definition, display_name: 'Slack: Archive (v2)' } };
+    const archive = item('slack_archive_channel');
+    const changed: SoarImportItem = { ...archive, definition: { ...archive.definition, display_name: 'Slack: Archive (v2)' } };
     expect(await planSoarImport(client, changed)).to.equal('update');
     expect(await applySoarImport(client, changed)).to.equal('update');
     expect([...soar.functions.values()].find((f) => f.name === changed.name)!.display_name).to.equal('Slack: Archive (v2)');
-    expect(soar.functions.size).to.equal(3);
+    expect(soar.functions.size).to.equal(14);
     expect(await planSoarImport(client, changed)).to.equal('unchanged');
   });
 
@@ -153,7 +167,7 @@ describe('SOAR customize (planSoarImport / applySoarImport)', function () {
     const key = soar.addKey({ permissions: ALL_PERMISSIONS.filter((p) => p !== 'create_function') });
     const weak = new SoarClient({ baseUrl: soar.baseUrl, orgId: soar.orgId, apiKeyId: key.id, apiKeySecret: key.secret });
     try {
-      await applySoarImport(weak, items[0]!);
+      await applySoarImport(weak, item('slack_archive_channel'));
       expect.fail('expected a rejection');
     } catch (err) {
       expect(err).to.be.instanceOf(WorkerError);

@@ -16,6 +16,24 @@ import { SoarEmulator } from '../../../support/soar-emulator.js';
 const ITEMS: CustomizationItem[] = loadCustomizations(builtinPlugins.find((p) => p.packageName === 'fn_slack')!).items;
 const IMPORTED = ITEMS.filter((i) => i.kind === 'function' || i.kind === 'message_destination' || i.kind === 'data_table');
 
+/** fn_slack's functions, sorted by name. */
+const FN_SLACK_FUNCTIONS = [
+  'slack_add_bookmark',
+  'slack_add_reaction',
+  'slack_archive_channel',
+  'slack_get_conversation',
+  'slack_invite_users',
+  'slack_lookup_user',
+  'slack_pin_message',
+  'slack_post_attachment',
+  'slack_post_message',
+  'slack_remove_users',
+  'slack_rename_channel',
+  'slack_send_direct_message',
+  'slack_set_channel_topic',
+  'slack_update_message',
+];
+
 describe('SoarTarget (worker customize into SOAR)', function () {
   this.timeout(30_000);
   let soar: SoarEmulator;
@@ -57,9 +75,7 @@ describe('SoarTarget (worker customize into SOAR)', function () {
     expect(IMPORTED.map((i) => `${i.kind} ${i.name}`)).to.deep.equal([
       'message_destination fn_slack',
       'data_table slack_conversations_db',
-      'function slack_archive_channel',
-      'function slack_post_attachment',
-      'function slack_post_message',
+      ...FN_SLACK_FUNCTIONS.map((f) => `function ${f}`),
     ]);
     const target = await connect();
     const where = `SOAR org ${soar.orgId} at ${soar.baseUrl}`;
@@ -67,7 +83,7 @@ describe('SoarTarget (worker customize into SOAR)', function () {
     expect(soar.requests.filter((r) => r.method !== 'GET')).to.deep.equal([]);
 
     for (const item of IMPORTED) expect(await target.apply(item)).to.equal(`created in ${where}`);
-    expect([...soar.functions.values()].map((f) => f.name).sort()).to.deep.equal(['slack_archive_channel', 'slack_post_attachment', 'slack_post_message']);
+    expect([...soar.functions.values()].map((f) => f.name).sort()).to.deep.equal(FN_SLACK_FUNCTIONS);
     const destinations = [...soar.messageDestinations.values()];
     expect(destinations.map((d) => d.programmatic_name)).to.deep.equal(['fn_slack']);
     expect(destinations[0]!.api_keys).to.deep.equal([soar.keys.get(soar.apiKeyId)!.handle]);
@@ -94,7 +110,7 @@ describe('SoarTarget (worker customize into SOAR)', function () {
   it('answers not-applicable for workflows and rules, saying why', async () => {
     const target = await connect();
     const examples = ITEMS.filter((i) => i.kind === 'workflow' || i.kind === 'rule');
-    expect(examples).to.have.length(6);
+    expect(examples).to.have.length(10);
     for (const item of examples) {
       expect(await target.plan(item)).to.deep.equal({ action: 'not-applicable', detail: SOAR_EXAMPLE_DETAIL[item.kind as 'workflow' | 'rule'] });
     }
