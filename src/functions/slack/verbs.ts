@@ -13,7 +13,7 @@ import { FunctionError } from '../../core/errors.js';
 import type { FunctionContext } from '../../core/plugin.js';
 import type { ConversationRow } from '../../core/store/store.js';
 import { parseEmails, withResolvedChannel, type ChannelDeps, type ChannelInfo, type ChannelInputs } from './channels.js';
-import { renderSlackText, type RenderedMessage } from './format.js';
+import { renderSlackText, type RenderedMessage } from './format/index.js';
 import { channelInputs } from './post-message.js';
 import { SlackApiError } from './slack-errors.js';
 import { boolInput, channelDeps, intInput, type SlackState } from './state.js';
