@@ -1,9 +1,15 @@
 /**
  * An in-process TCP proxy between the code under test and a real server (PostgreSQL),
  * owned by one test, that can "blackhole" the network: while blackholed it forwards no
- * byte in either direction and closes nothing, like a link that drops every packet
- * (TCP would retransmit, so nothing is lost: held bytes and closes are delivered on
- * `heal()`). New connections are accepted but not forwarded either.
+ * byte in either direction and closes nothing, like a link that drops every packet.
+ * New connections are accepted but not forwarded either. Two ways to heal:
+ *
+ * - `heal('resume')`: TCP retransmits, so the held bytes and closes are delivered and
+ *   the connections go on;
+ * - `heal('lost')` (default): the connections of before stay silent forever (a firewall
+ *   or NAT that lost their state, a server that gave up on them: nothing tells the
+ *   client), while new connections work. Only a client that gives up on a silent
+ *   connection and opens a new one recovers.
  */
 import net from 'node:net';
 
@@ -12,6 +18,8 @@ interface Pair {
   upstream: net.Socket | undefined;
   /** Bytes and ends held while blackholed, in order, per direction. */
   held: { toUpstream: (Buffer | null)[]; toClient: (Buffer | null)[] };
+  /** Lost by `heal('lost')`: nothing is forwarded or closed any more. */
+  lost: boolean;
 }
 
 export class TcpProxy {
@@ -45,10 +53,16 @@ export class TcpProxy {
     this.blackholed = true;
   }
 
-  /** Forward again, first delivering what was held. */
-  heal(): void {
+  /** Forward again (see the file comment for the two modes). */
+  heal(mode: 'resume' | 'lost' = 'lost'): void {
     this.blackholed = false;
     for (const pair of [...this.pairs]) {
+      if (mode === 'lost') {
+        pair.lost = true;
+        pair.held.toUpstream = [];
+        pair.held.toClient = [];
+        continue;
+      }
       if (!pair.upstream && (pair.client.destroyed || pair.held.toUpstream.includes(null))) {
         // The client gave up before its connection ever reached the server.
         pair.client.destroy();
@@ -70,7 +84,7 @@ export class TcpProxy {
   }
 
   private accept(client: net.Socket): void {
-    const pair: Pair = { client, upstream: undefined, held: { toUpstream: [], toClient: [] } };
+    const pair: Pair = { client, upstream: undefined, held: { toUpstream: [], toClient: [] }, lost: false };
     this.pairs.add(pair);
     client.on('error', () => undefined);
     client.on('data', (chunk) => this.forward(pair, 'toUpstream', chunk));
@@ -96,6 +110,7 @@ export class TcpProxy {
   }
 
   private forward(pair: Pair, direction: 'toUpstream' | 'toClient', chunk: Buffer | null): void {
+    if (pair.lost) return;
     pair.held[direction].push(chunk);
     if (!this.blackholed) this.flush(pair);
   }
