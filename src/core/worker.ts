@@ -112,6 +112,7 @@ export class Worker {
   private pruneTimer: NodeJS.Timeout | undefined;
   private storeCheckTimer: NodeJS.Timeout | undefined;
   private unusable: StoreUnusableError | undefined;
+  private started = false;
   private stopping: Promise<void> | undefined;
   private stoppedResolve: (() => void) | undefined;
   private readonly stopped = new Promise<void>((resolve) => {
@@ -247,6 +248,9 @@ export class Worker {
         `Worker ready: ${registry.functionNames().length} function(s) from ${registry.plugins.map((p) => p.packageName).join(', ') || 'no plugins'}; ` +
           `store ${this.store.kind} ${this.store.location}; ${section.num_workers} in flight at most`,
       );
+      this.started = true;
+      // A plugin's setup that met an unusable store and carried on: stop now (see onStoreUnusable).
+      if (this.unusable) this.stop('the store is unusable').catch(() => undefined);
     } catch (err) {
       await this.release();
       throw err;
@@ -258,8 +262,9 @@ export class Worker {
     if (this.unusable) return;
     this.unusable = err;
     this.env.log.error(`Stopping: ${err.message}`, { code: err.code });
-    // Unfinished invocations are handed back (not acked) and wait in the queue.
-    this.stop('the store is unusable').catch(() => undefined);
+    // Unfinished invocations are handed back (not acked) and wait in the queue. While
+    // start() runs, the failing call's error ends it instead (or the end of start() stops).
+    if (this.started) this.stop('the store is unusable').catch(() => undefined);
   }
 
   /**
