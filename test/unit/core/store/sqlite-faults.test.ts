@@ -77,6 +77,16 @@ describe('SqliteStore faults', function () {
     expect(err.message).to.match(/permitted/);
   });
 
+  it('a file that is not a database: store_unusable saying it is corrupt and to restore it, not a retry', async function () {
+    const file = join(await tempDir(), 'worker.db');
+    fs.writeFileSync(file, 'this is not an SQLite database, it is a text file that was put in its place\n'.repeat(100));
+    const err = await failureOf(() => open(file));
+    expect(err.code, err.message).to.equal('store_unusable');
+    expect(err.message).to.include(file);
+    expect(err.message).to.include('corrupt');
+    expect(err.message).to.include('backup');
+  });
+
   it('the file deleted under an open store: the next write fails as store_unusable instead of writing into the deleted file', async function () {
     const file = join(await tempDir(), 'worker.db');
     const store = await open(file);
