@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { builtinPlugins } from './functions/index.js';
-import { ConfigError, LockError, PluginLoadError, WorkerError } from './core/errors.js';
+import { ConfigError, LockError, PluginLoadError, StoreUnusableError, WorkerError } from './core/errors.js';
 import { silentLogger } from './core/logging.js';
 import { invokeFunction, parseInputPairs } from './core/invoke.js';
 import { redact } from './core/redact.js';
@@ -34,7 +34,8 @@ export const EXIT = {
 function fail(err: unknown): never {
   const message = redact(err instanceof Error ? err.message : String(err));
   process.stderr.write(`worker: ${message}\n`);
-  if (err instanceof ConfigError || err instanceof PluginLoadError) process.exit(EXIT.config);
+  // An unusable store (read-only, not permitted, deleted) needs an operator like a bad config does.
+  if (err instanceof ConfigError || err instanceof PluginLoadError || err instanceof StoreUnusableError) process.exit(EXIT.config);
   if (err instanceof LockError) process.exit(EXIT.lock);
   if (err instanceof WorkerError && err.code === 'timeout') process.exit(EXIT.timeout);
   if (err instanceof WorkerError && err.code === 'broker_unavailable') process.exit(EXIT.broker);
@@ -66,6 +67,8 @@ async function runCommand(configFile: string | undefined): Promise<void> {
     fail(new WorkerError(`Could not start: ${message}`, { code: 'broker_unavailable' }));
   }
   await worker.waitUntilStopped();
+  // Stopped by itself: the store became unusable (the reason was logged as an ERROR).
+  if (worker.fatalError) fail(worker.fatalError);
 }
 
 async function invokeCommand(args: {

@@ -98,6 +98,25 @@ export class RetryableError extends WorkerError {
   }
 }
 
+/**
+ * The store cannot be used and will not recover by waiting: its file is read-only, not
+ * permitted, deleted or replaced under the worker, or corrupt; the PostgreSQL role lost
+ * its rights or the server is read-only. The invocation that met it is handed back
+ * (`retryable`: it may succeed once the store is fixed), and the worker stops with the
+ * config exit code instead of retrying every invocation forever. The message names the
+ * store and says what to fix.
+ */
+export class StoreUnusableError extends WorkerError {
+  constructor(message: string, details?: Record<string, unknown>, cause?: unknown) {
+    super(message, { code: 'store_unusable', retryable: true, details, cause });
+  }
+}
+
+/** True for an error that means "stop the worker: the store is unusable" (see {@link StoreUnusableError}). */
+export function isStoreUnusable(err: unknown): err is StoreUnusableError {
+  return err instanceof StoreUnusableError;
+}
+
 /** The config file is missing, unreadable or invalid. The message names file, section and key. */
 export class ConfigError extends WorkerError {
   constructor(message: string, cause?: unknown) {

@@ -30,6 +30,7 @@ export interface WorkerSection {
   max_message_bytes: number;
   reconnect_max_delay: number;
   ledger_retention_days: number;
+  store_timeout: number;
 }
 
 /** Comments per key, used by the schema's descriptions and by `worker config -c`. */
@@ -105,6 +106,13 @@ export const WORKER_SECTION_SCHEMA: JsonSchema = {
       minimum: 1,
       default: 30,
       description: 'finished ledger entries older than this are pruned',
+    },
+    store_timeout: {
+      type: 'number',
+      minimum: 0.1,
+      maximum: 300,
+      default: 10,
+      description: 'seconds a PostgreSQL store may take to connect or to answer one statement',
     },
   },
 };

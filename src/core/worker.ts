@@ -6,7 +6,7 @@
 import path from 'node:path';
 import fs from 'node:fs';
 import { loadConfigFile, validateSection, type LoadedConfig } from './config.js';
-import { ConfigError, ShutdownTimeoutError } from './errors.js';
+import { ConfigError, ShutdownTimeoutError, type StoreUnusableError } from './errors.js';
 import { createLogger, type Logger } from './logging.js';
 import { acquireLock, type LockHandle } from './lock.js';
 import type { Plugin, PluginSetupContext } from './plugin.js';
@@ -16,6 +16,7 @@ import { AmqpTransport } from './amqp-transport.js';
 import { HealthServer, type ReadinessCheck } from './health-server.js';
 import { NO_PLUGIN_METRICS, WorkerMetrics } from './metrics.js';
 import { openStore } from './store/index.js';
+import { reportUnusable } from './store/unusable.js';
 import type { Store } from './store/store.js';
 import type { Platform } from './platform/platform.js';
 import { LocalPlatform } from './platform/local-platform.js';
@@ -97,6 +98,9 @@ export function checkConfigPermissions(file: string, log: Logger): void {
   }
 }
 
+/** How often a running worker checks that its store still takes writes. */
+const STORE_CHECK_INTERVAL_MS = 15_000;
+
 export class Worker {
   private store: Store | undefined;
   private transport: AmqpTransport | undefined;
@@ -106,6 +110,9 @@ export class Worker {
   private lock: LockHandle | undefined;
   private pluginStates = new Map<string, unknown>();
   private pruneTimer: NodeJS.Timeout | undefined;
+  private storeCheckTimer: NodeJS.Timeout | undefined;
+  private unusable: StoreUnusableError | undefined;
+  private started = false;
   private stopping: Promise<void> | undefined;
   private stoppedResolve: (() => void) | undefined;
   private readonly stopped = new Promise<void>((resolve) => {
@@ -124,6 +131,14 @@ export class Worker {
 
   get log(): Logger {
     return this.env.log;
+  }
+
+  /**
+   * Why the worker stopped by itself: its store became unusable (read-only, not
+   * permitted, deleted…). `worker run` then exits with the config exit code.
+   */
+  get fatalError(): StoreUnusableError | undefined {
+    return this.unusable;
   }
 
   /** True once connected to the broker with the store open. */
@@ -151,9 +166,22 @@ export class Worker {
     checkConfigPermissions(config.file, log);
     this.lock = acquireLock(section.lock_file);
     try {
-      this.store = await openStore(section.store, { migrate: true });
+      const opened = await openStore(section.store, {
+        migrate: true,
+        pgConnectTimeoutMs: section.store_timeout * 1000,
+        pgQueryTimeoutMs: section.store_timeout * 1000,
+      });
+      if (opened.created) {
+        log.warn(
+          `Created a new, empty store at ${opened.location}. Fine on a first run; if a store existed before, its ` +
+            'invocation ledger and channel associations are not in this one (restore it from a backup and restart)',
+        );
+      }
+      this.store = opened;
+      // A store that cannot take writes would hand every invocation back forever: stop now.
+      await opened.checkWritable();
       const platform = createPlatform(section, config);
-      this.store = withSoarDataTable(this.store, platform, log);
+      this.store = reportUnusable(withSoarDataTable(opened, platform, log), (err) => this.onStoreUnusable(err));
       const metrics = section.metrics_port === undefined ? undefined : new WorkerMetrics();
       this.metricsRegistry = metrics;
       for (const plugin of registry.plugins) {
@@ -215,14 +243,42 @@ export class Worker {
         }
       });
       this.schedulePrune();
+      this.scheduleStoreCheck();
       log.info(
         `Worker ready: ${registry.functionNames().length} function(s) from ${registry.plugins.map((p) => p.packageName).join(', ') || 'no plugins'}; ` +
           `store ${this.store.kind} ${this.store.location}; ${section.num_workers} in flight at most`,
       );
+      this.started = true;
+      // A plugin's setup that met an unusable store and carried on: stop now (see onStoreUnusable).
+      if (this.unusable) this.stop('the store is unusable').catch(() => undefined);
     } catch (err) {
       await this.release();
       throw err;
     }
+  }
+
+  /** Stops the worker once: the store will not take work until someone fixes it. */
+  private onStoreUnusable(err: StoreUnusableError): void {
+    if (this.unusable) return;
+    this.unusable = err;
+    this.env.log.error(`Stopping: ${err.message}`, { code: err.code });
+    // Unfinished invocations are handed back (not acked) and wait in the queue. While
+    // start() runs, the failing call's error ends it instead (or the end of start() stops).
+    if (this.started) this.stop('the store is unusable').catch(() => undefined);
+  }
+
+  /**
+   * Checks now and then that the store still takes writes, so a store file deleted or
+   * made read-only under an idle worker is noticed before the next invocation needs it.
+   */
+  private scheduleStoreCheck(): void {
+    this.storeCheckTimer = setInterval(() => {
+      this.store?.checkWritable().catch((err: Error) => {
+        // Unusable: reportUnusable stops the worker. Anything else may pass: say so.
+        if (!this.unusable) this.env.log.warn(`Store check failed: ${err.message}`);
+      });
+    }, STORE_CHECK_INTERVAL_MS);
+    this.storeCheckTimer.unref();
   }
 
   /** Resolves when the worker has stopped. */
@@ -282,10 +338,10 @@ export class Worker {
       {
         name: 'store',
         check: async () => {
-          // schemaStatus is the cheapest existing call that really reaches the store: one
-          // or two tiny catalog queries, no table scan, no lock.
+          // A real write, rolled back (see Store.checkWritable): a store that answers
+          // reads but refuses writes (read-only, no rights, its file deleted) is not ready.
           if (!this.store) throw new Error('the store is closed');
-          await this.store.schemaStatus();
+          await this.store.checkWritable();
         },
       },
     ];
@@ -307,6 +363,7 @@ export class Worker {
 
   private async release(): Promise<void> {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
+    if (this.storeCheckTimer) clearInterval(this.storeCheckTimer);
     await this.transport?.close().catch(() => undefined);
     this.metricsRegistry?.setBrokerConnected(false);
     await this.health?.close().catch(() => undefined);

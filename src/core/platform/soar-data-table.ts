@@ -141,7 +141,11 @@ export function withSoarDataTable(store: Store, platform: Platform, log: Logger)
     conversations,
     definitions: store.definitions,
     migrate: () => store.migrate(),
+    get created() {
+      return store.created;
+    },
     schemaStatus: () => store.schemaStatus(),
+    checkWritable: () => store.checkWritable(),
     withLock: (key, fn) => store.withLock(key, fn),
     close: () => store.close(),
   };

@@ -2,10 +2,11 @@
  * Opens the configured store: `postgres://` / `postgresql://` URLs give the shared
  * PostgreSQL store, anything else is a SQLite file path (`~/` expanded) or `:memory:`.
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError, StoreUnusableError } from '../errors.js';
 import { expandHome } from '../config.js';
 import { PostgresStore, redactPostgresUrl } from './postgres-store.js';
 import { SqliteStore } from './sqlite-store.js';
+import { writeStoreMarker } from './sqlite-failures.js';
 import type { Store } from './store.js';
 
 export type { Store } from './store.js';
@@ -20,6 +21,10 @@ export interface OpenStoreOptions {
   pgSchema?: string;
   /** PostgreSQL query pool size; ignored for SQLite. */
   pgPoolSize?: number;
+  /** PostgreSQL connect timeout (`[worker] store_timeout`); ignored for SQLite. */
+  pgConnectTimeoutMs?: number;
+  /** PostgreSQL statement timeout (`[worker] store_timeout`); ignored for SQLite. */
+  pgQueryTimeoutMs?: number;
 }
 
 const POSTGRES_URL = /^postgres(ql)?:\/\//i;
@@ -41,12 +46,15 @@ export async function openStore(location: string, opts: OpenStoreOptions = {}): 
     store = await PostgresStore.open(trimmed, {
       ...(opts.pgSchema === undefined ? {} : { schema: opts.pgSchema }),
       ...(opts.pgPoolSize === undefined ? {} : { poolSize: opts.pgPoolSize }),
+      ...(opts.pgConnectTimeoutMs === undefined ? {} : { connectTimeoutMs: opts.pgConnectTimeoutMs }),
+      ...(opts.pgQueryTimeoutMs === undefined ? {} : { queryTimeoutMs: opts.pgQueryTimeoutMs }),
     });
   } else {
     const file = trimmed === ':memory:' ? trimmed : expandHome(trimmed);
     try {
       store = SqliteStore.open(file);
     } catch (err) {
+      if (err instanceof StoreUnusableError) throw err;
       throw new ConfigError(
         `Cannot open the SQLite store ${file}: ${err instanceof Error ? err.message : String(err)}`,
         err,
@@ -56,6 +64,8 @@ export async function openStore(location: string, opts: OpenStoreOptions = {}): 
   if (opts.migrate) {
     try {
       await store.migrate();
+      // From now on a missing file means a lost store, not a first run (see sqlite-failures.ts).
+      if (store instanceof SqliteStore && store.location !== ':memory:') writeStoreMarker(store.location);
     } catch (err) {
       await store.close().catch(() => undefined);
       throw err;

@@ -11,13 +11,29 @@
  * - `withLock` takes a session advisory lock on a client of a separate small pool, held
  *   for the duration of `fn` (so lock holders cannot starve the query pool), behind an
  *   in-process keyed mutex (so one process holds at most one connection per busy key).
- * - Connection failures become {@link RetryableError}s naming host:port; the password
- *   never appears in `location`, errors or logs.
+ * - Every call is bounded: a connect timeout, `statement_timeout` on the server, a
+ *   client-side read timeout a little longer (a server that stopped answering: dropped
+ *   packets), and TCP keepalive on idle connections. A query that times out costs its
+ *   connection (pg-pool discards a client whose query failed), so the pool opens new
+ *   connections once the network is back instead of waiting on dead ones forever.
+ * - {@link classifyPgError} (postgres-failures.ts) is the one place that sorts failures: connection lost or
+ *   timed out → {@link RetryableError}; the role lost its rights, the server is
+ *   read-only, data corrupt → {@link StoreUnusableError} (the worker stops); wrong URL,
+ *   user or database at open → {@link ConfigError}. The password never appears in
+ *   `location`, errors or logs.
  */
 // Types only here: pg itself is loaded by open(), so that a worker on the default SQLite
 // store does not spend start-up time (~80 ms on the benchmark machine) loading it.
 import type pg from 'pg';
 import { ConfigError, errorCode, RetryableError } from '../errors.js';
+import {
+  classifyPgError,
+  describeEndpoint,
+  isConnectionError,
+  redactPostgresUrl,
+  STATEMENT_TIMEOUT,
+  type Endpoint,
+} from './postgres-failures.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { Migration } from './migration.js';
 import type {
@@ -31,6 +47,8 @@ import type {
   LedgerState,
   Store,
 } from './store.js';
+
+export { redactPostgresUrl } from './postgres-failures.js';
 
 /** PostgreSQL schema history. Append new versions; never edit an applied one. */
 export const POSTGRES_MIGRATIONS: readonly Migration[] = [
@@ -106,70 +124,26 @@ export interface PostgresStoreOptions {
   lockPoolSize?: number;
   /** How long to wait for a connection before failing with a RetryableError. Default 10 s. */
   connectTimeoutMs?: number;
+  /**
+   * The server's `statement_timeout` for every statement (a lock wait included); the
+   * client gives up reading an answer {@link READ_TIMEOUT_MARGIN_MS} later and drops the
+   * connection. Default 10 s.
+   */
+  queryTimeoutMs?: number;
+  /** TCP keepalive: idle time before the first probe on a pooled connection. Default 10 s. */
+  keepAliveDelayMs?: number;
   /** Told about errors of idle pooled connections (they are dropped; the next query reconnects). */
   onIdleError?: (err: Error) => void;
 }
 
-/** Returns the URL with any password (and password-like query parameters) replaced by `***`. */
-export function redactPostgresUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    for (const key of [...u.searchParams.keys()]) {
-      if (/pass|secret|token|sslkey/i.test(key)) u.searchParams.set(key, '***');
-    }
-    return u.toString();
-  } catch {
-    return url.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@').replace(/(password=)[^&\s]*/gi, '$1***');
-  }
-}
-
-interface Endpoint {
-  hostPort: string;
-  database: string;
-  password: string;
-}
-
-function describeEndpoint(url: string): Endpoint {
-  try {
-    const u = new URL(url);
-    const host = u.searchParams.get('host') || u.hostname || process.env.PGHOST || 'localhost';
-    const port = u.searchParams.get('port') || u.port || process.env.PGPORT || '5432';
-    const database = decodeURIComponent(u.pathname.replace(/^\//, '')) || u.username || 'postgres';
-    const password = u.searchParams.get('password') || decodeURIComponent(u.password);
-    return { hostPort: `${host}:${port}`, database, password };
-  } catch {
-    return { hostPort: 'unknown host', database: 'unknown', password: '' };
-  }
-}
-
-const CONNECTION_NODE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EHOSTDOWN',
-  'EPIPE',
-]);
-/** SQLSTATEs meaning "the server cannot serve us now" (retry later). */
-const CONNECTION_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300', '53400']);
-/** SQLSTATEs meaning "the configured URL is wrong" (retrying will not help). */
-const CONFIG_SQLSTATES = new Set(['28000', '28P01', '3D000', '42501']);
-
-function isConnectionError(err: unknown): boolean {
-  const code = errorCode(err);
-  if (code !== undefined && (CONNECTION_NODE_CODES.has(code) || CONNECTION_SQLSTATES.has(code) || code.startsWith('08'))) {
-    return true;
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  return /Connection terminated|timeout exceeded when trying to connect|connection timeout|Client has encountered a connection error/i.test(
-    message,
-  );
-}
+/**
+ * How much longer than `statement_timeout` the client waits for an answer: the server's
+ * cancel normally comes first (the connection stays usable); the client's read timeout
+ * only fires when the server is not answering at all.
+ */
+export const READ_TIMEOUT_MARGIN_MS = 1000;
+/** Migrations may rewrite tables and wait for another worker's migration: a longer bound. */
+const MIGRATE_TIMEOUT_MS = 300_000;
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -270,6 +244,8 @@ const CONVERSATION_COLUMNS = `slack_db_res_id, incident_id, task_id, slack_db_ch
   slack_db_channel_type, slack_db_permalink, slack_db_time, slack_db_archived, slack_db_archived_at`;
 
 const LOCK_NAMESPACE_PREFIX = 'soar-slack-worker:lock:';
+/** How long withLock waits for another holder of the same key (a channel being created). */
+const LOCK_WAIT_MS = 300_000;
 const MIGRATE_LOCK = 'soar-slack-worker:migrate';
 
 export class PostgresStore implements Store {
@@ -281,6 +257,8 @@ export class PostgresStore implements Store {
   readonly definitions: DefinitionTable;
   private readonly localLocks = new KeyedMutex();
   private closed: Promise<void> | undefined;
+  /** False until open() got its first answer (see classifyPgError's `opening`). */
+  private opened = false;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -288,6 +266,7 @@ export class PostgresStore implements Store {
     private readonly endpoint: Endpoint,
     url: string,
     schema: string,
+    private readonly timeouts: { queryMs: number; closeMs: number },
   ) {
     this.location = redactPostgresUrl(url);
     this.schema = schema;
@@ -455,17 +434,29 @@ export class PostgresStore implements Store {
     if (!Number.isInteger(poolSize) || poolSize < 1 || !Number.isInteger(lockPoolSize) || lockPoolSize < 1) {
       throw new ConfigError(`Invalid PostgreSQL pool size ${poolSize}/${lockPoolSize}: must be a positive integer`);
     }
+    const connectMs = opts.connectTimeoutMs ?? 10_000;
+    const queryMs = opts.queryTimeoutMs ?? 10_000;
+    const keepAliveMs = opts.keepAliveDelayMs ?? 10_000;
+    for (const [name, value] of [['connectTimeoutMs', connectMs], ['queryTimeoutMs', queryMs], ['keepAliveDelayMs', keepAliveMs]] as const) {
+      if (!Number.isFinite(value) || value <= 0) {
+        throw new ConfigError(`Invalid PostgreSQL ${name} ${value}: must be a positive number of milliseconds`);
+      }
+    }
     const endpoint = describeEndpoint(url);
-    const base = PostgresStore.poolConfig(url, schema, opts.connectTimeoutMs ?? 10_000);
+    const base = PostgresStore.poolConfig(url, schema, { connectMs, queryMs, keepAliveMs });
     const { default: pgRuntime } = await import('pg');
     const pool = new pgRuntime.Pool({ ...base, max: poolSize });
     const lockPool = new pgRuntime.Pool({ ...base, max: lockPoolSize });
     const onIdleError = opts.onIdleError ?? (() => undefined);
     pool.on('error', onIdleError);
     lockPool.on('error', onIdleError);
-    const store = new PostgresStore(pool, lockPool, endpoint, url, schema);
+    const store = new PostgresStore(pool, lockPool, endpoint, url, schema, {
+      queryMs,
+      closeMs: connectMs + queryMs + READ_TIMEOUT_MARGIN_MS,
+    });
     try {
       await store.query('SELECT 1');
+      store.opened = true;
     } catch (err) {
       await store.close();
       throw err;
@@ -473,7 +464,11 @@ export class PostgresStore implements Store {
     return store;
   }
 
-  private static poolConfig(url: string, schema: string, connectTimeoutMs: number): pg.PoolConfig {
+  private static poolConfig(
+    url: string,
+    schema: string,
+    t: { connectMs: number; queryMs: number; keepAliveMs: number },
+  ): pg.PoolConfig {
     const searchPath = `-c search_path=${schema}`;
     let connectionString = url;
     let options: string | undefined = searchPath;
@@ -492,7 +487,11 @@ export class PostgresStore implements Store {
       connectionString,
       ...(options === undefined ? {} : { options }),
       application_name: 'soar-slack-worker',
-      connectionTimeoutMillis: connectTimeoutMs,
+      connectionTimeoutMillis: t.connectMs,
+      statement_timeout: t.queryMs,
+      query_timeout: t.queryMs + READ_TIMEOUT_MARGIN_MS,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: t.keepAliveMs,
       idleTimeoutMillis: 30_000,
     };
   }
@@ -506,13 +505,9 @@ export class PostgresStore implements Store {
     const where = `${this.endpoint.hostPort} (database ${this.endpoint.database}, schema ${this.schema})`;
     const details = { host: this.endpoint.hostPort, database: this.endpoint.database, ...(errorCode(err) ? { pgCode: errorCode(err) } : {}) };
     if (this.closed !== undefined) return new Error(`The PostgreSQL store at ${where} is closed`);
-    if (isConnectionError(err)) {
-      return new RetryableError(`Cannot reach the PostgreSQL store at ${where}: ${raw}`, 'store_unavailable', details);
-    }
+    const classified = classifyPgError(err, raw, { where, details, opening: !this.opened });
+    if (classified) return classified;
     const code = errorCode(err);
-    if (code !== undefined && CONFIG_SQLSTATES.has(code)) {
-      return new ConfigError(`The PostgreSQL store at ${where} refused the connection: ${raw}`);
-    }
     if (code === '42P01') {
       return new Error(
         `The PostgreSQL store at ${where} has no worker tables: run the migrations (worker customize, ` +
@@ -557,38 +552,70 @@ export class PostgresStore implements Store {
 
   async migrate(): Promise<number[]> {
     const client = await this.connect(this.pool);
+    // Per-query bounds longer than the pool's: a migration may rewrite a table or wait
+    // for another worker's migration, and should not fail for being slow.
+    const q = <R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]) =>
+      client.query<R>({ text, values, query_timeout: MIGRATE_TIMEOUT_MS + READ_TIMEOUT_MARGIN_MS } as pg.QueryConfig);
     let destroy: Error | undefined;
     try {
-      await client.query('BEGIN');
+      await q('BEGIN');
       try {
-        await client.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [MIGRATE_LOCK, this.schema]);
-        const exists = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [this.schema]);
-        if (exists.rowCount === 0) await client.query(`CREATE SCHEMA "${this.schema}"`);
-        await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+        await q(`SET LOCAL statement_timeout = ${MIGRATE_TIMEOUT_MS}`);
+        await q('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [MIGRATE_LOCK, this.schema]);
+        const exists = await q('SELECT 1 FROM pg_namespace WHERE nspname = $1', [this.schema]);
+        if (exists.rowCount === 0) await q(`CREATE SCHEMA "${this.schema}"`);
+        await q(`CREATE TABLE IF NOT EXISTS schema_migrations (
           version     INTEGER PRIMARY KEY,
           description TEXT NOT NULL,
           applied_at  TIMESTAMPTZ NOT NULL DEFAULT now()
         )`);
         const done = new Set(
-          (await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version),
+          (await q<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version),
         );
         const applied: number[] = [];
         for (const m of POSTGRES_MIGRATIONS) {
           if (done.has(m.version)) continue;
-          for (const step of m.steps) await client.query(step);
-          await client.query('INSERT INTO schema_migrations (version, description) VALUES ($1, $2)', [
+          for (const step of m.steps) await q(step);
+          await q('INSERT INTO schema_migrations (version, description) VALUES ($1, $2)', [
             m.version,
             m.description,
           ]);
           applied.push(m.version);
         }
-        await client.query('COMMIT');
+        await q('COMMIT');
         return applied;
       } catch (err) {
-        await client.query('ROLLBACK').catch((rollbackErr: Error) => {
+        await q('ROLLBACK').catch((rollbackErr: Error) => {
           destroy = rollbackErr;
         });
         throw err;
+      }
+    } catch (err) {
+      if (isConnectionError(err)) destroy = err as Error;
+      throw this.mapError(err);
+    } finally {
+      client.release(destroy ?? false);
+    }
+  }
+
+  /**
+   * A real write that changes nothing: the newest schema_migrations row updated to its
+   * own values in a transaction that is rolled back. It fails on a read-only server or
+   * a role without rights, as the ledger's writes would.
+   */
+  async checkWritable(): Promise<void> {
+    const client = await this.connect(this.pool);
+    let destroy: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      try {
+        await client.query(
+          'UPDATE schema_migrations SET applied_at = applied_at WHERE version = (SELECT MAX(version) FROM schema_migrations)',
+        );
+      } finally {
+        await client.query('ROLLBACK').catch((rollbackErr: Error) => {
+          destroy = rollbackErr;
+        });
       }
     } catch (err) {
       if (isConnectionError(err)) destroy = err as Error;
@@ -619,12 +646,27 @@ export class PostgresStore implements Store {
       };
       client.on('error', onError);
       const lockArgs = [LOCK_NAMESPACE_PREFIX + this.schema, key];
-      try {
-        await client.query('SELECT pg_advisory_lock(hashtext($1), hashtext($2))', lockArgs);
-      } catch (err) {
-        client.off('error', onError);
-        client.release(err as Error);
-        throw this.mapError(err);
+      const waitUntil = Date.now() + LOCK_WAIT_MS;
+      for (;;) {
+        try {
+          await client.query('SELECT pg_advisory_lock(hashtext($1), hashtext($2))', lockArgs);
+          break;
+        } catch (err) {
+          // statement_timeout ended the wait: the server answered, so the connection is
+          // alive and the holder is merely busy (creating a channel). Wait again, up to
+          // LOCK_WAIT_MS; a dead connection fails with a read timeout instead.
+          const again = errorCode(err) === STATEMENT_TIMEOUT && !broken && Date.now() < waitUntil;
+          if (again) continue;
+          client.off('error', onError);
+          client.release(err as Error);
+          if (errorCode(err) === STATEMENT_TIMEOUT && !broken) {
+            throw new RetryableError(
+              `The PostgreSQL store lock ${JSON.stringify(key)} was still held after ${LOCK_WAIT_MS / 1000} s; try again`,
+              'store_lock_timeout',
+            );
+          }
+          throw this.mapError(err);
+        }
       }
       try {
         return await fn();
@@ -643,9 +685,19 @@ export class PostgresStore implements Store {
     });
   }
 
+  /**
+   * Ends both pools. Bounded: a connection to a server that stopped answering never
+   * acknowledges its end, and a worker must still be able to stop.
+   */
   async close(): Promise<void> {
     if (this.closed === undefined) {
-      this.closed = Promise.all([this.pool.end(), this.lockPool.end()]).then(() => undefined);
+      let timer: NodeJS.Timeout | undefined;
+      const ended = Promise.all([this.pool.end(), this.lockPool.end()]).then(() => undefined);
+      const bounded = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.timeouts.closeMs);
+        timer.unref();
+      });
+      this.closed = Promise.race([ended, bounded]).finally(() => clearTimeout(timer));
     }
     return this.closed;
   }

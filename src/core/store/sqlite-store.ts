@@ -13,10 +13,11 @@
  * Methods return promises like the PostgreSQL store although better-sqlite3 is
  * synchronous, so callers are written once for both.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { KeyedMutex } from './keyed-mutex.js';
+import { classifySqliteError, FileIdentity, refuseLostStore } from './sqlite-failures.js';
 import type { Migration } from './migration.js';
 import type {
   ConversationRow,
@@ -29,7 +30,6 @@ import type {
   LedgerState,
   Store,
 } from './store.js';
-
 
 /** SQLite schema history. Append new versions; never edit an applied one. */
 export const SQLITE_MIGRATIONS: readonly Migration[] = [
@@ -93,6 +93,9 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
     ],
   },
 ];
+
+/** Thrown inside {@link SqliteStore.checkWritable}'s probe to roll its transaction back. */
+const ROLLBACK = Symbol('rollback');
 
 /** Shared by every SqliteStore in this process; keys are prefixed with the database identity. */
 const processLocks = new KeyedMutex();
@@ -285,10 +288,16 @@ export class SqliteStore implements Store {
   /** The group commit's transaction function, made once. */
   private batch: Database.Transaction<(batch: PendingWrite[], out: { ok: boolean; value?: unknown; error?: unknown }[]) => void> | undefined;
 
+  /** The file as opened, to notice it being deleted or replaced (undefined for `:memory:`). */
+  private readonly identity: FileIdentity | undefined;
+
   private constructor(
     private readonly db: Database.Database,
     readonly location: string,
+    /** True when this open created the file (a first run, or a store that was lost: see `refuseLostStore`). */
+    readonly created: boolean,
   ) {
+    this.identity = FileIdentity.of(location);
     this.lockPrefix = location === ':memory:' ? `:memory:#${++memoryCounter}` : location;
     this.ledger = {
       begin: (invocationId, functionName) => this.write(() => this.begin(invocationId, functionName)),
@@ -304,40 +313,45 @@ export class SqliteStore implements Store {
           this.stmts().ledgerRelease.run(invocationId);
         }),
       markReplied: (invocationId) => this.write(() => this.stmts().ledgerReplied.run(Date.now(), invocationId).changes === 1),
-      get: async (invocationId) => {
-        const r = this.stmts().ledgerGet.get(invocationId);
-        return r === undefined ? undefined : toLedgerEntry(r);
-      },
-      prune: async (before) => this.stmts().ledgerPrune.run(before.getTime()).changes,
+      get: (invocationId) =>
+        this.call(() => {
+          const r = this.stmts().ledgerGet.get(invocationId);
+          return r === undefined ? undefined : toLedgerEntry(r);
+        }),
+      prune: (before) => this.call(() => this.stmts().ledgerPrune.run(before.getTime()).changes, true),
     };
     this.conversations = {
-      get: async (resId) => {
-        const r = this.stmts().convGet.get(resId);
-        return r === undefined ? undefined : toConversationRow(r);
-      },
-      insertIfAbsent: async (row) => {
-        const s = this.stmts();
-        return this.db.transaction(() => {
-          const inserted = s.convInsertIgnore.run(conversationParams(row)).changes === 1;
-          const stored = s.convGet.get(row.resId);
-          if (stored === undefined) throw new Error(`slack_conversations_db row ${row.resId} vanished after insert`);
-          return { row: toConversationRow(stored), inserted };
-        }).immediate();
-      },
-      replace: async (row) => {
-        this.stmts().convUpsert.run(conversationParams(row));
-      },
-      markArchived: async (resId, at) => this.stmts().convArchive.run(at.getTime(), resId).changes === 1,
-      findByChannelId: async (channelId) => this.stmts().convByChannel.all(channelId).map(toConversationRow),
-      list: async () => this.stmts().convList.all().map(toConversationRow),
+      get: (resId) =>
+        this.call(() => {
+          const r = this.stmts().convGet.get(resId);
+          return r === undefined ? undefined : toConversationRow(r);
+        }),
+      insertIfAbsent: (row) =>
+        this.call(() => {
+          const s = this.stmts();
+          return this.db.transaction(() => {
+            const inserted = s.convInsertIgnore.run(conversationParams(row)).changes === 1;
+            const stored = s.convGet.get(row.resId);
+            if (stored === undefined) throw new Error(`slack_conversations_db row ${row.resId} vanished after insert`);
+            return { row: toConversationRow(stored), inserted };
+          }).immediate();
+        }, true),
+      replace: (row) =>
+        this.call(() => {
+          this.stmts().convUpsert.run(conversationParams(row));
+        }, true),
+      markArchived: (resId, at) => this.call(() => this.stmts().convArchive.run(at.getTime(), resId).changes === 1, true),
+      findByChannelId: (channelId) => this.call(() => this.stmts().convByChannel.all(channelId).map(toConversationRow)),
+      list: () => this.call(() => this.stmts().convList.all().map(toConversationRow)),
     };
     this.definitions = {
-      list: async () => this.stmts().defList.all().map(toDefinition),
-      get: async (name) => {
-        const r = this.stmts().defGet.get(name);
-        return r === undefined ? undefined : toDefinition(r);
-      },
-      upsert: async (d) => {
+      list: () => this.call(() => this.stmts().defList.all().map(toDefinition)),
+      get: (name) =>
+        this.call(() => {
+          const r = this.stmts().defGet.get(name);
+          return r === undefined ? undefined : toDefinition(r);
+        }),
+      upsert: (d) => this.call(() => {
         const s = this.stmts();
         return this.db.transaction(() => {
           const existed = s.defGet.get(d.name) !== undefined;
@@ -354,28 +368,70 @@ export class SqliteStore implements Store {
           if (changes === 0) return 'unchanged' as const;
           return existed ? ('updated' as const) : ('created' as const);
         }).immediate();
-      },
+      }, true),
     };
   }
 
   /**
    * Opens (creating if needed) the database file and its parent directories.
    * `:memory:` gives a private in-memory database. Does not migrate.
+   *
+   * Refuses (StoreUnusableError) to create a missing file whose "created" marker says a
+   * worker used a store there before; see `sqlite-failures.ts`.
    */
   static open(file: string, opts: { busyTimeoutMs?: number } = {}): SqliteStore {
     const location = file === ':memory:' ? file : resolve(file);
-    if (location !== ':memory:') mkdirSync(dirname(location), { recursive: true });
-    const db = new Database(location);
+    const created = location !== ':memory:' && !existsSync(location);
+    if (created) refuseLostStore(location);
+    let db: Database.Database | undefined;
     try {
+      if (location !== ':memory:') mkdirSync(dirname(location), { recursive: true });
+      db = new Database(location);
       if (location !== ':memory:') db.pragma('journal_mode = WAL');
       db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 10_000))}`);
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
     } catch (err) {
-      db.close();
-      throw err;
+      db?.close();
+      throw classifySqliteError(err, location);
     }
-    return new SqliteStore(db, location);
+    return new SqliteStore(db, location, created);
+  }
+
+  /**
+   * Runs one store call, its failure classified (see `classifySqliteError`). A `write`
+   * first checks that the path still names the file that was opened: SQLite would
+   * otherwise write into a deleted file, and the write would be lost at exit.
+   */
+  private call<T>(fn: () => T, write = false): Promise<T> {
+    try {
+      if (write) this.identity?.check();
+      return Promise.resolve(fn());
+    } catch (err) {
+      return Promise.reject(classifySqliteError(err, this.location));
+    }
+  }
+
+  /**
+   * Proves the store can take a write: the file is still the one opened, and an UPDATE
+   * of the newest schema_migrations row (to its own values) succeeds inside a
+   * transaction that is rolled back, so nothing is changed and the WAL does not grow.
+   */
+  checkWritable(): Promise<void> {
+    return this.call(() => {
+      if (this.closed) throw new Error(`The store ${this.location} is closed`);
+      const probe = this.db.transaction(() => {
+        this.db
+          .prepare('UPDATE schema_migrations SET applied_at = applied_at WHERE version = (SELECT MAX(version) FROM schema_migrations)')
+          .run();
+        throw ROLLBACK;
+      });
+      try {
+        probe.immediate();
+      } catch (err) {
+        if (err !== ROLLBACK) throw err;
+      }
+    }, true);
   }
 
   private stmts(): Statements {
@@ -427,6 +483,7 @@ export class SqliteStore implements Store {
     const outcomes: { ok: boolean; value?: unknown; error?: unknown }[] = [];
     try {
       if (this.closed) throw new Error(`The store ${this.location} is closed`);
+      this.identity?.check();
       this.batch ??= this.db.transaction((batch: PendingWrite[], out: typeof outcomes) => {
         for (const op of batch) {
           try {
@@ -440,13 +497,14 @@ export class SqliteStore implements Store {
       });
       this.batch.immediate(ops, outcomes);
     } catch (error) {
-      for (const op of ops) op.reject(error);
+      const failure = classifySqliteError(error, this.location);
+      for (const op of ops) op.reject(failure);
       return;
     }
     ops.forEach((op, i) => {
       const o = outcomes[i]!;
       if (o.ok) op.resolve(o.value);
-      else op.reject(o.error);
+      else op.reject(classifySqliteError(o.error, this.location));
     });
   }
 
@@ -478,7 +536,11 @@ export class SqliteStore implements Store {
     return { current: row.v ?? 0, expected };
   }
 
-  async migrate(): Promise<number[]> {
+  migrate(): Promise<number[]> {
+    return this.call(() => this.applyMigrations(), true);
+  }
+
+  private applyMigrations(): number[] {
     const applied = this.db.transaction((): number[] => {
       this.db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY,
@@ -501,8 +563,8 @@ export class SqliteStore implements Store {
     return applied;
   }
 
-  async schemaStatus(): Promise<{ current: number; expected: number }> {
-    return this.readSchemaStatus();
+  schemaStatus(): Promise<{ current: number; expected: number }> {
+    return this.call(() => this.readSchemaStatus());
   }
 
   withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {

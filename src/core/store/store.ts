@@ -133,6 +133,17 @@ export interface Store {
   readonly conversations: ConversationTable;
   /** Function definitions recorded by `worker customize`. */
   readonly definitions: DefinitionTable;
+  /**
+   * True when opening created the store (a new SQLite file): `worker run` warns, since
+   * a store that should have existed means a lost ledger. Undefined for PostgreSQL.
+   */
+  readonly created?: boolean;
+  /**
+   * Proves the store takes writes now (a real write, rolled back): `/readyz` and the
+   * worker's periodic check. Rejects with a StoreUnusableError when it never will
+   * (read-only, not permitted, its file deleted), a RetryableError when not now.
+   */
+  checkWritable(): Promise<void>;
   /** Creates or upgrades the schema. Idempotent. Returns the versions applied. */
   migrate(): Promise<number[]>;
   /** Current schema version and the version this code expects. */
