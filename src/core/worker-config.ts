@@ -211,6 +211,7 @@ function checkPostgresUrl(file: string, value: string): void {
   const parsable = value.replace(/^(postgres(?:ql)?:\/\/(?:[^/?#@]*@)?)(?=[/?#]|$)/, '$1localhost');
   parseConfigUrl(file, 'store', parsable, 'postgres://user:password@host:5432/database');
 }
+
 /** The destinations as a list. */
 export function destinationList(section: Pick<WorkerSection, 'destinations'>): string[] {
   return section.destinations
