@@ -67,12 +67,15 @@ describe('a blackholed broker connection', function () {
         amqp_url: `amqp://guest:guest@127.0.0.1:${proxy.port}`,
         heartbeat: 1,
         metrics_port: metricsPort,
+        // Not loopback: the worker warns that the listener is reachable from elsewhere.
+        metrics_host: '0.0.0.0',
         reconnect_max_delay: 1,
       },
     });
     destination = cfg.destination;
     worker = WorkerProcess.start(cfg.file);
     await worker.waitFor();
+    expect(worker.output).to.contain('WARN [worker] metrics_host = 0.0.0.0: the health and metrics listener (no authentication) is reachable from other machines');
     expect((await readyz(metricsPort)).status).to.equal(200);
     await echo();
 
