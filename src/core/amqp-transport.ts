@@ -191,7 +191,12 @@ export class AmqpTransport extends EventEmitter {
       throw err;
     }
     this.reconnectAttempt = 0;
-    log.info(`Connected to the broker ${redact(this.opts.url)}; consuming ${this.opts.destinations.join(', ')}`);
+    const how = [
+      `${(this.opts.topology ?? CLASSIC_TOPOLOGY).queueType} queues`,
+      `heartbeat ${this.heartbeatSeconds} s`,
+      ...(this.opts.exclusive ? ['alone (no other consumer: SQLite store)'] : []),
+    ];
+    log.info(`Connected to the broker ${redact(this.opts.url)}; consuming ${this.opts.destinations.join(', ')} (${how.join(', ')})`);
     this.emit('connected');
   }
 

@@ -46,6 +46,7 @@ describe('two workers on two SQLite files and one queue', function () {
       destinations.push(destination);
       const first = start(destination, { queue_type: queueType });
       await first.waitFor();
+      expect(first.output).to.contain(`consuming ${destination} (${queueType} queues, heartbeat 10 s, alone (no other consumer: SQLite store))`);
       const second = start(destination, { queue_type: queueType });
       const exit = await second.exited;
       expect(exit.code, second.output).to.equal(2);
