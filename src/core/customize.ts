@@ -172,7 +172,8 @@ export class BrokerTarget implements CustomizeTarget {
       throw new TargetError(`broker: declaring ${d} failed: ${errorMessage(err)}`, CUSTOMIZE_EXIT.broker, err);
     }
     await ch.close().catch(() => undefined);
-    return `${this.topology.queueType} queue ${d}, exchange ${dl.exchange}, ${this.topology.queueType} queue ${dl.queue}`;
+    const type = this.topology.queueType === 'classic' ? '' : ` (${this.topology.queueType} queues)`;
+    return `queue ${d}, exchange ${dl.exchange}, queue ${dl.queue}${type}`;
   }
 
   async close(): Promise<void> {

@@ -153,7 +153,7 @@ describe('broker topology: classic and quorum queues', function () {
     const item = { kind: 'message_destination', name: d, definition: { destination_type: 0 } } as unknown as CustomizationItem;
     const quorumTarget = new BrokerTarget(connection, QUORUM);
     expect((await quorumTarget.plan(item)).action).to.equal('create');
-    expect(await quorumTarget.apply(item)).to.equal(`quorum queue ${d}, exchange ${d}.dlx, quorum queue ${d}.dead`);
+    expect(await quorumTarget.apply(item)).to.equal(`queue ${d}, exchange ${d}.dlx, queue ${d}.dead (quorum queues)`);
     expect((await quorumTarget.plan(item)).action).to.equal('unchanged');
     expect(await queueType(d, work(d, 2))).to.equal('quorum');
 
