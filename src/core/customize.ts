@@ -20,7 +20,7 @@ import { silentLogger, type Logger } from './logging.js';
 import type { Plugin } from './plugin.js';
 import { redact } from './redact.js';
 import { deadLetterNames, declareDestination, openConnection } from './amqp-transport.js';
-import { deadQueueArguments, queueArguments, topologyError, type TopologyOptions } from './amqp-topology.js';
+import { CLASSIC_TOPOLOGY, deadQueueArguments, queueArguments, topologyError, type TopologyOptions } from './amqp-topology.js';
 import { isPostgresLocation, openStore, redactStoreLocation } from './store/index.js';
 import { STORE_DATA_TABLES, type Store } from './store/store.js';
 import type { LoadedConfig } from './config.js';
@@ -105,7 +105,7 @@ export class BrokerTarget implements CustomizeTarget {
 
   constructor(
     private readonly connection: ChannelModel,
-    private readonly topology: TopologyOptions = { queueType: 'classic', maxAttempts: 5 },
+    private readonly topology: TopologyOptions = CLASSIC_TOPOLOGY,
   ) {}
 
   /** Passive check in its own channel: a missing entity closes the channel with 404. */
