@@ -4,9 +4,12 @@
  * (posts by association fail, a redelivery posts twice): the second must refuse to
  * start with the config code, naming the queue, SQLite and how to share PostgreSQL,
  * while the first keeps serving. Started at the same moment, exactly one of them runs.
+ * A worker that finds its queue taken when it reconnects keeps retrying instead of
+ * consuming next to the other, and takes over once the queue is free.
  */
 import { expect } from 'chai';
 import { Caller, deleteDestination, uniqueName, WorkerProcess, writeConfig } from '../../support/harness.js';
+import { BlackholeProxy } from '../../support/tcp-proxy.js';
 
 describe('two workers on two SQLite files and one queue', function () {
   this.timeout(120_000);
@@ -57,6 +60,42 @@ describe('two workers on two SQLite files and one queue', function () {
       await expectServes(destination);
     });
   }
+
+  it('on reconnect, a queue taken meanwhile by another SQLite worker is not shared: it retries, and takes over once free', async () => {
+    const destination = uniqueName('sqlite_reconnect');
+    destinations.push(destination);
+    const proxy = await BlackholeProxy.start({ host: '127.0.0.1', port: 5672 });
+    try {
+      const a = start(destination, { amqp_url: `amqp://guest:guest@127.0.0.1:${proxy.port}`, heartbeat: 1, reconnect_max_delay: 1 });
+      await a.waitFor();
+      proxy.blackhole();
+      await a.waitFor('Lost the broker connection', 10_000);
+      // The broker drops a's consumer after its own two silent heartbeats; then b may start.
+      const deadline = Date.now() + 15_000;
+      while ((await caller.channel.checkQueue(destination)).consumerCount > 0) {
+        if (Date.now() > deadline) throw new Error('the broker kept the blackholed consumer');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const b = start(destination);
+      await b.waitFor();
+      const healedAt = a.output.length;
+      proxy.heal();
+      await a.waitFor(/Reconnect attempt \d+ failed: Queue \S+ already has another consumer[^\n]*retrying/, 15_000);
+      expect(a.output.slice(healedAt)).not.to.contain('Connected to the broker');
+      expect(a.child.exitCode).to.equal(null);
+      await expectServes(destination);
+
+      await b.stop('SIGTERM');
+      const until = Date.now() + 15_000;
+      while (!a.output.slice(healedAt).includes('Connected to the broker')) {
+        if (Date.now() > until) throw new Error(`a did not take over the queue:\n${a.output.slice(healedAt)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await expectServes(destination);
+    } finally {
+      await proxy.close();
+    }
+  });
 
   it('started at the same moment: exactly one runs, the other exits 2', async () => {
     const destination = uniqueName('sqlite_race');
