@@ -3,11 +3,14 @@
  * broker and PostgreSQL URLs checked at load (a config error, never the password), and
  * the warning for a metrics listener other machines can reach.
  */
+import fs from 'node:fs';
 import { expect } from 'chai';
 import { ConfigError } from '../../../src/core/errors.js';
 import { parseConfigText } from '../../../src/core/config.js';
 import { isLoopbackHost, metricsHostWarning, readWorkerSection } from '../../../src/core/worker-config.js';
 import { clearSecrets } from '../../../src/core/redact.js';
+import { configSectionsFor, renderConfig } from '../../../src/core/config-writer.js';
+import { builtinPlugins } from '../../../src/functions/index.js';
 
 function section(lines: string) {
   return readWorkerSection(parseConfigText(`[worker]\n${lines}\n`, '/etc/worker/app.config', {}));
@@ -33,6 +36,18 @@ describe('[worker] broker settings', () => {
     const s = section('heartbeat = 2\nqueue_type = quorum');
     expect(s.heartbeat).to.equal(2);
     expect(s.queue_type).to.equal('quorum');
+  });
+
+  it('`worker config -c` writes heartbeat and queue_type with their comments, as app.config.example has them', () => {
+    const text = renderConfig(configSectionsFor(builtinPlugins, {}));
+    const example = fs.readFileSync(new URL('../../../app.config.example', import.meta.url), 'utf8');
+    for (const block of [
+      '; AMQP heartbeat, seconds: a silent broker is noticed within two; /readyz fails after one\nheartbeat = 10\n',
+      '; classic | quorum (replicated; the broker also caps deliveries at max_attempts)\nqueue_type = classic\n',
+    ]) {
+      expect(text).to.contain(block);
+      expect(example).to.contain(block);
+    }
   });
 
   it('names the key and the allowed values of a bad queue_type or heartbeat', () => {
