@@ -2,31 +2,36 @@
  * The AMQP 0-9-1 transport (amqplib): consumes each destination's queue and publishes
  * replies on a confirm channel.
  *
- * Topology per destination `D` (declared idempotently, also by `worker customize`):
- * - queue `D`, durable, with `x-dead-letter-exchange: D.dlx`;
- * - exchange `D.dlx` (fanout, durable) and queue `D.dead` bound to it, where messages
- *   that can never be processed wait for a person.
+ * Topology per destination: see amqp-topology.ts (declared idempotently, also by
+ * `worker customize` and `worker selftest`).
+ *
+ * Heartbeat: the transport asks for `[worker] heartbeat` seconds; amqplib closes a
+ * connection the broker has been silent on for two of them, which starts a reconnect.
+ * {@link AmqpTransport.brokerSilentMs} lets `/readyz` fail after one.
+ *
+ * A SQLite store is for one worker: with `exclusive`, each queue is consumed with
+ * AMQP's `exclusive` flag (RabbitMQ refuses a second consumer with ACCESS_REFUSED, with
+ * no race) and the consumer count is checked before and after consuming (quorum queues
+ * of RabbitMQ 3.x accept the flag but do not enforce it).
  *
  * Connection loss: the transport reconnects with capped exponential backoff (with
  * jitter, so several workers do not reconnect in lock-step), redeclares, and consumes
  * again. Deliveries from the lost channel cannot be acked any more; the broker
  * redelivers them and the ledger answers the ones that had finished.
  */
-import fs from 'node:fs';
 import { EventEmitter } from 'node:events';
-import amqp from 'amqplib';
-import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
-import { ConfigError, type Disposition } from './errors.js';
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import { TopologyError, type Disposition } from './errors.js';
 import type { Logger } from './logging.js';
 import type { Reply } from './messages.js';
 import { redact } from './redact.js';
 import type { Delivery } from './runner.js';
+import { DEFAULT_HEARTBEAT_SECONDS, openConnection, silentForMs, type TransportTls } from './amqp-connection.js';
+import { CLASSIC_TOPOLOGY, declareDestination, type TopologyOptions } from './amqp-topology.js';
 
-export interface TransportTls {
-  caFile?: string | undefined;
-  certFile?: string | undefined;
-  keyFile?: string | undefined;
-}
+// Connection and topology live in their own modules; re-exported for existing imports.
+export { openConnection, socketOptions, type TransportTls } from './amqp-connection.js';
+export { deadLetterNames, declareDestination, queueArguments } from './amqp-topology.js';
 
 export interface AmqpTransportOptions {
   url: string;
@@ -39,58 +44,19 @@ export interface AmqpTransportOptions {
   reconnectMaxDelayMs?: number;
   /** First reconnect delay; doubles each failed try. */
   reconnectInitialDelayMs?: number;
+  /** AMQP heartbeat asked of the broker, seconds (`[worker] heartbeat`). */
+  heartbeatSeconds?: number;
+  /** Queue type and delivery limit of the declared queues (`[worker] queue_type`, `max_attempts`). */
+  topology?: TopologyOptions;
+  /**
+   * Consume each queue alone (a worker with a SQLite store): refuse to start when the
+   * queue has another consumer. The text says why and what to do instead; it ends the
+   * error message.
+   */
+  exclusive?: { why: string };
 }
 
 export type DeliveryHandler = (delivery: Delivery) => Promise<Disposition>;
-
-/** The names of a destination's dead-letter exchange and queue. */
-export function deadLetterNames(destination: string): { exchange: string; queue: string } {
-  return { exchange: `${destination}.dlx`, queue: `${destination}.dead` };
-}
-
-/** The arguments every declaration of a destination queue must use (the broker compares them). */
-export function queueArguments(destination: string): Options.AssertQueue {
-  return { durable: true, arguments: { 'x-dead-letter-exchange': deadLetterNames(destination).exchange } };
-}
-
-/** Declares a destination's queue and its dead-letter exchange and queue. Idempotent. */
-export async function declareDestination(channel: Channel, destination: string): Promise<void> {
-  const dl = deadLetterNames(destination);
-  await channel.assertExchange(dl.exchange, 'fanout', { durable: true });
-  await channel.assertQueue(dl.queue, { durable: true });
-  await channel.bindQueue(dl.queue, dl.exchange, '');
-  await channel.assertQueue(destination, queueArguments(destination));
-}
-
-/** Reads a TLS file named by a `[worker]` key; a failure names the key and the file. */
-function readTlsFile(key: string, file: string): Buffer {
-  try {
-    return fs.readFileSync(file);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new ConfigError(`[worker] ${key}: cannot read ${file} (${code})`, err);
-  }
-}
-
-/**
- * Socket options for amqplib: Nagle off (request/reply is latency-bound) and the TLS
- * files (used by amqplib for `amqps://` URLs): the CA that signed the broker's
- * certificate, and the client certificate and key when the broker asks for one.
- */
-export function socketOptions(tls?: TransportTls): Record<string, unknown> {
-  const opts: Record<string, unknown> = { noDelay: true, timeout: 10_000 };
-  if (tls?.caFile) opts.ca = [readTlsFile('ca_file', tls.caFile)];
-  if (tls?.certFile) opts.cert = readTlsFile('cert_file', tls.certFile);
-  if (tls?.keyFile) opts.key = readTlsFile('key_file', tls.keyFile);
-  return opts;
-}
-
-/** Opens a connection with the worker's socket options and an error handler attached. */
-export async function openConnection(url: string, tls: TransportTls | undefined, log: Logger): Promise<ChannelModel> {
-  const connection = await amqp.connect(url, socketOptions(tls));
-  connection.on('error', (err: Error) => log.warn(`Broker connection error: ${redact(err.message)}`));
-  return connection;
-}
 
 interface Session {
   connection: ChannelModel;
@@ -121,6 +87,17 @@ export class AmqpTransport extends EventEmitter {
 
   get connected(): boolean {
     return Boolean(this.session && !this.session.closed);
+  }
+
+  /** The heartbeat asked of the broker, seconds. */
+  get heartbeatSeconds(): number {
+    return this.opts.heartbeatSeconds ?? DEFAULT_HEARTBEAT_SECONDS;
+  }
+
+  /** Milliseconds since the broker last sent anything on the current connection; 0 when not connected. */
+  brokerSilentMs(now = Date.now()): number {
+    const s = this.session;
+    return s && !s.closed ? silentForMs(s.connection, now) : 0;
   }
 
   /** True between `start` and `stopConsuming`/`close`: deliveries are wanted. */
@@ -177,7 +154,7 @@ export class AmqpTransport extends EventEmitter {
 
   private async openSession(): Promise<void> {
     const { log } = this.opts;
-    const connection = await openConnection(this.opts.url, this.opts.tls, log);
+    const connection = await openConnection(this.opts.url, this.opts.tls, log, this.heartbeatSeconds);
     const session: Session = {
       connection,
       consumeChannel: undefined as unknown as Channel,
@@ -202,37 +179,74 @@ export class AmqpTransport extends EventEmitter {
       session.consumeChannel = consumeChannel;
       session.replyChannel = replyChannel;
       await consumeChannel.prefetch(this.opts.prefetch);
-      for (const destination of this.opts.destinations) await declareDestination(consumeChannel, destination);
-      this.session = session;
+      const topology = this.opts.topology ?? CLASSIC_TOPOLOGY;
+      for (const destination of this.opts.destinations) await declareDestination(consumeChannel, destination, topology);
       if (this.consuming) await this.consumeAll(session);
+      // Only a session that consumes is current: a failure above (a refused consume closes
+      // the channel, hence the connection) must not also schedule a reconnect of its own.
+      this.session = session;
     } catch (err) {
       session.closed = true;
       await connection.close().catch(() => undefined);
       throw err;
     }
     this.reconnectAttempt = 0;
-    log.info(`Connected to the broker ${redact(this.opts.url)}; consuming ${this.opts.destinations.join(', ')}`);
+    const how = [
+      `${(this.opts.topology ?? CLASSIC_TOPOLOGY).queueType} queues`,
+      `heartbeat ${this.heartbeatSeconds} s`,
+      ...(this.opts.exclusive ? ['alone (no other consumer: SQLite store)'] : []),
+    ];
+    log.info(`Connected to the broker ${redact(this.opts.url)}; consuming ${this.opts.destinations.join(', ')} (${how.join(', ')})`);
     this.emit('connected');
   }
 
   private async consumeAll(session: Session): Promise<void> {
+    const exclusive = this.opts.exclusive;
     for (const destination of this.opts.destinations) {
-      const { consumerTag } = await session.consumeChannel.consume(
-        destination,
-        (msg) => {
-          if (msg === null) {
-            // The broker cancelled the consumer (queue deleted, node failover): rebuild.
-            this.opts.log.warn(`The broker cancelled the consumer of ${destination}; reconnecting`);
-            this.emit('consumer-cancelled', destination);
-            if (!session.closed) void session.connection.close().catch(() => undefined);
-            return;
-          }
-          void this.dispatch(session, destination, msg);
-        },
-        { noAck: false },
-      );
+      if (exclusive) await this.ensureNoOtherConsumer(session, destination, 0);
+      let consumerTag: string;
+      try {
+        ({ consumerTag } = await session.consumeChannel.consume(
+          destination,
+          (msg) => {
+            if (msg === null) {
+              // The broker cancelled the consumer (queue deleted, node failover): rebuild.
+              this.opts.log.warn(`The broker cancelled the consumer of ${destination}; reconnecting`);
+              this.emit('consumer-cancelled', destination);
+              if (!session.closed) void session.connection.close().catch(() => undefined);
+              return;
+            }
+            void this.dispatch(session, destination, msg);
+          },
+          { noAck: false, exclusive: Boolean(exclusive) },
+        ));
+      } catch (err) {
+        // 403 ACCESS_REFUSED: another connection consumes the queue exclusively.
+        if (exclusive && (err as { code?: unknown }).code === 403) throw this.queueInUse(destination, exclusive.why, err);
+        throw err;
+      }
       session.consumerTags.push(consumerTag);
+      // Closes the window between the check above and the consume, for queue types
+      // that do not enforce `exclusive`; two workers racing may then both refuse,
+      // which loses nothing.
+      if (exclusive) await this.ensureNoOtherConsumer(session, destination, 1);
     }
+  }
+
+  /** Refuses when `destination` has more consumers than `own`. */
+  private async ensureNoOtherConsumer(session: Session, destination: string, own: number): Promise<void> {
+    const { consumerCount } = await session.consumeChannel.checkQueue(destination);
+    if (consumerCount > own) throw this.queueInUse(destination, this.opts.exclusive!.why);
+  }
+
+  private queueInUse(destination: string, why: string, cause?: unknown): TopologyError {
+    // On a reconnect the other consumer may be this worker's own previous connection,
+    // which the broker has not noticed is gone yet: scheduleReconnect keeps trying.
+    const after =
+      this.reconnectAttempt > 0
+        ? ' If it is this worker\'s previous connection, the broker drops it within two heartbeats; retrying.'
+        : '';
+    return new TopologyError(`Queue ${destination} already has another consumer, and this worker must consume it alone: ${why}.${after}`, cause);
   }
 
   private async dispatch(session: Session, destination: string, msg: ConsumeMessage): Promise<void> {

@@ -20,6 +20,7 @@ import { silentLogger, type Logger } from './logging.js';
 import type { Plugin } from './plugin.js';
 import { redact } from './redact.js';
 import { deadLetterNames, declareDestination, openConnection } from './amqp-transport.js';
+import { CLASSIC_TOPOLOGY, deadQueueArguments, queueArguments, topologyError, type TopologyOptions } from './amqp-topology.js';
 import { isPostgresLocation, openStore, redactStoreLocation } from './store/index.js';
 import { STORE_DATA_TABLES, type Store } from './store/store.js';
 import type { LoadedConfig } from './config.js';
@@ -102,7 +103,10 @@ const errorMessage = (err: unknown) => redact(err instanceof Error ? err.message
 export class BrokerTarget implements CustomizeTarget {
   readonly name = 'broker';
 
-  constructor(private readonly connection: ChannelModel) {}
+  constructor(
+    private readonly connection: ChannelModel,
+    private readonly topology: TopologyOptions = CLASSIC_TOPOLOGY,
+  ) {}
 
   /** Passive check in its own channel: a missing entity closes the channel with 404. */
   private async exists(check: (ch: Channel) => Promise<unknown>): Promise<boolean> {
@@ -130,10 +134,30 @@ export class BrokerTarget implements CustomizeTarget {
       { label: `exchange ${dl.exchange}`, present: await this.exists((ch) => ch.checkExchange(dl.exchange)) },
       { label: `queue ${dl.queue}`, present: await this.exists((ch) => ch.checkQueue(dl.queue)) },
     ];
+    // An existing queue declared otherwise (another queue_type, another delivery limit)
+    // cannot be fixed by importing: say so now, not after a yes.
+    if (parts[0]!.present) await this.checkEquivalent(d, queueArguments(d, this.topology));
+    if (parts[2]!.present) await this.checkEquivalent(dl.queue, deadQueueArguments(this.topology));
     const missing = parts.filter((p) => !p.present).map((p) => p.label);
     if (missing.length === 0) return { action: 'unchanged', detail: parts.map((p) => p.label).join(', ') };
     if (missing.length === parts.length) return { action: 'create', detail: missing.join(', ') };
     return { action: 'update', detail: `add ${missing.join(', ')}` };
+  }
+
+  /**
+   * Redeclares an existing queue with the arguments the worker uses: a no-op when they
+   * are equivalent, PRECONDITION_FAILED (turned into what to do) when not.
+   */
+  private async checkEquivalent(queue: string, options: Parameters<Channel['assertQueue']>[1]): Promise<void> {
+    const ch = await this.connection.createChannel();
+    ch.on('error', () => undefined);
+    try {
+      await ch.assertQueue(queue, options);
+      await ch.close().catch(() => undefined);
+    } catch (err) {
+      const clear = topologyError(err, this.topology);
+      throw new TargetError(`broker: ${clear ? clear.message : errorMessage(err)}`, CUSTOMIZE_EXIT.broker, err);
+    }
   }
 
   async apply(item: CustomizationItem): Promise<string> {
@@ -142,16 +166,14 @@ export class BrokerTarget implements CustomizeTarget {
     const d = item.name;
     const dl = deadLetterNames(d);
     try {
-      await declareDestination(ch, d);
+      await declareDestination(ch, d, this.topology);
     } catch (err) {
-      const hint =
-        (err as { code?: unknown }).code === 406
-          ? `; queue ${d} exists with other arguments: it needs durable with x-dead-letter-exchange ${dl.exchange} (move its messages and delete it, then run customize again)`
-          : '';
-      throw new TargetError(`broker: declaring ${d} failed: ${errorMessage(err)}${hint}`, CUSTOMIZE_EXIT.broker, err);
+      // declareDestination already explains an inequivalent queue (TopologyError).
+      throw new TargetError(`broker: declaring ${d} failed: ${errorMessage(err)}`, CUSTOMIZE_EXIT.broker, err);
     }
     await ch.close().catch(() => undefined);
-    return `queue ${d}, exchange ${dl.exchange}, queue ${dl.queue}`;
+    const type = this.topology.queueType === 'classic' ? '' : ` (${this.topology.queueType} queues)`;
+    return `queue ${d}, exchange ${dl.exchange}, queue ${dl.queue}${type}`;
   }
 
   async close(): Promise<void> {
@@ -417,12 +439,19 @@ export async function defaultTargets(
   }
   let connection: ChannelModel;
   try {
-    connection = await openConnection(section.amqp_url, { caFile: section.ca_file, certFile: section.cert_file, keyFile: section.key_file }, log);
+    connection = await openConnection(
+      section.amqp_url,
+      { caFile: section.ca_file, certFile: section.cert_file, keyFile: section.key_file },
+      log,
+      section.heartbeat,
+    );
   } catch (err) {
     await store?.close().catch(() => undefined);
     await soar?.close();
-    throw new TargetError(`broker ${redact(section.amqp_url)}: ${errorMessage(err)}`, CUSTOMIZE_EXIT.broker, err);
+    // openConnection's message already names [worker] amqp_url (password hidden) and the reason.
+    throw new TargetError(`broker: ${errorMessage(err)}`, CUSTOMIZE_EXIT.broker, err);
   }
-  const targets: CustomizeTarget[] = [new BrokerTarget(connection), new StoreTarget(store, section.store)];
+  const topology = { queueType: section.queue_type, maxAttempts: section.max_attempts };
+  const targets: CustomizeTarget[] = [new BrokerTarget(connection, topology), new StoreTarget(store, section.store)];
   return soar ? [...targets, soar] : targets;
 }

@@ -131,6 +131,28 @@ export class PluginLoadError extends WorkerError {
   }
 }
 
+/**
+ * The broker cannot be reached or refused the login. The message names `[worker] amqp_url`
+ * (password hidden) and the reason in words; retryable: the broker may come back.
+ */
+export class BrokerUnavailableError extends WorkerError {
+  constructor(message: string, cause?: unknown) {
+    super(message, { code: 'broker_unavailable', retryable: true, cause });
+  }
+}
+
+/**
+ * The broker holds a queue declared differently from what the config asks for (another
+ * `queue_type`, another delivery limit) and refuses to redeclare it; or a queue this
+ * worker must consume alone (SQLite store) has another consumer. A config problem: the
+ * message says which queue and what to change.
+ */
+export class TopologyError extends ConfigError {
+  constructor(message: string, cause?: unknown) {
+    super(message, cause);
+  }
+}
+
 /** Another worker holds the lock file. */
 export class LockError extends WorkerError {
   constructor(message: string) {

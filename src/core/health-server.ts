@@ -4,8 +4,9 @@
  * - `GET /healthz` → 200 `ok` while the process is up (a liveness probe: it answers
  *   even when the broker is down, so a supervisor does not restart a worker that is
  *   only waiting to reconnect);
- * - `GET /readyz`  → 200 when every readiness check passes (connected to the broker and
- *   consuming; the store takes a write), else 503 with a JSON body naming what is not ready;
+ * - `GET /readyz`  → 200 when every readiness check passes (connected to the broker,
+ *   consuming, and heard from it within one heartbeat; the store takes a write), else 503
+ *   with a JSON body naming what is not ready;
  * - `GET /metrics` → the Prometheus text format;
  * - anything else → 404; another method on a known path → 405.
  *

@@ -87,13 +87,19 @@ export async function runSelftest(
     if (storeCheck.state === 'failure') return done(SELFTEST_EXIT.store);
 
     const brokerCheck = await timed('broker', async () => {
-      const connection = await openConnection(section.amqp_url, { caFile: section.ca_file, certFile: section.cert_file, keyFile: section.key_file }, log);
+      const connection = await openConnection(
+        section.amqp_url,
+        { caFile: section.ca_file, certFile: section.cert_file, keyFile: section.key_file },
+        log,
+        section.heartbeat,
+      );
       try {
         const channel = await connection.createChannel();
         channel.on('error', () => undefined);
         const destinations = destinationList(section);
-        for (const d of destinations) await declareDestination(channel, d);
-        return `${redact(section.amqp_url)}: connected; declared ${destinations.join(', ')}`;
+        const topology = { queueType: section.queue_type, maxAttempts: section.max_attempts };
+        for (const d of destinations) await declareDestination(channel, d, topology);
+        return `${redact(section.amqp_url)}: connected; declared ${destinations.join(', ')} (${section.queue_type} queues)`;
       } finally {
         await connection.close().catch(() => undefined);
       }

@@ -6,6 +6,10 @@
  */
 import type { JsonSchema } from './plugin.js';
 import { expandHome, validateSection, type LoadedConfig } from './config.js';
+import { ConfigError } from './errors.js';
+
+/** `[worker] queue_type`: where the broker keeps the worker's queues. */
+export type QueueType = 'classic' | 'quorum';
 
 export interface WorkerSection {
   amqp_url: string;
@@ -31,6 +35,8 @@ export interface WorkerSection {
   reconnect_max_delay: number;
   ledger_retention_days: number;
   store_timeout: number;
+  heartbeat: number;
+  queue_type: QueueType;
 }
 
 /** Comments per key, used by the schema's descriptions and by `worker config -c`. */
@@ -114,6 +120,19 @@ export const WORKER_SECTION_SCHEMA: JsonSchema = {
       default: 10,
       description: 'seconds a PostgreSQL store may take to connect or to answer one statement',
     },
+    heartbeat: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 600,
+      default: 10,
+      description: 'AMQP heartbeat, seconds: a silent broker is noticed within two; /readyz fails after one',
+    },
+    queue_type: {
+      type: 'string',
+      enum: ['classic', 'quorum'],
+      default: 'classic',
+      description: 'classic | quorum (replicated; the broker also caps deliveries at max_attempts)',
+    },
   },
 };
 
@@ -124,8 +143,81 @@ export function readWorkerSection(config: LoadedConfig): WorkerSection {
     const value = section[key];
     if (typeof value === 'string' && value) section[key] = expandHome(value);
   }
-  if (!/^postgres(ql)?:\/\//.test(section.store)) section.store = expandHome(section.store);
+  if (/^\s*postgres(ql)?:\/\//.test(section.store)) checkPostgresUrl(config.file, section.store.trim());
+  else section.store = expandHome(section.store);
+  checkAmqpUrl(config.file, section.amqp_url);
   return section;
+}
+
+/** True for addresses only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h) || h === '::ffff:127.0.0.1';
+}
+
+/**
+ * The warning for a metrics listener other machines can reach, or undefined on loopback:
+ * /metrics and /readyz have no authentication, so exposing them should be a choice.
+ */
+export function metricsHostWarning(section: Pick<WorkerSection, 'metrics_host' | 'metrics_port'>): string | undefined {
+  if (section.metrics_port === undefined || isLoopbackHost(section.metrics_host)) return undefined;
+  return (
+    `[worker] metrics_host = ${section.metrics_host}: the health and metrics listener (no authentication) is reachable ` +
+    'from other machines; keep it on 127.0.0.1 unless a firewall or a reverse proxy limits who can reach it'
+  );
+}
+
+/**
+ * Parses a URL from the config, or says what is wrong with it. The value is never
+ * echoed: it may hold a password.
+ */
+function parseConfigUrl(file: string, key: string, value: string, example: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`${file}: [worker] ${key}: not a valid URL; expected the form ${example} (percent-encode @ : / % in the user and password)`);
+  }
+  for (const [part, raw] of [
+    ['user name', url.username],
+    ['password', url.password],
+    ['path', url.pathname],
+  ] as const) {
+    try {
+      decodeURIComponent(raw);
+    } catch {
+      throw new ConfigError(`${file}: [worker] ${key}: the ${part} holds a % that is not a percent-escape; write % as %25`);
+    }
+  }
+  return url;
+}
+
+/**
+ * Checks `[worker] amqp_url` at load, so a typo exits with the config code instead of
+ * being retried by systemd as if the broker were down.
+ */
+function checkAmqpUrl(file: string, value: string): void {
+  const url = parseConfigUrl(file, 'amqp_url', value, 'amqp://user:password@host:5672/vhost');
+  if (url.protocol !== 'amqp:' && url.protocol !== 'amqps:') {
+    throw new ConfigError(`${file}: [worker] amqp_url: the scheme must be amqp:// or amqps:// (got ${url.protocol}//)`);
+  }
+  if (!url.hostname) throw new ConfigError(`${file}: [worker] amqp_url: no host; expected amqp://user:password@host:5672/vhost`);
+  // The heartbeat decides when /readyz fails; one value, one place.
+  if (url.searchParams.has('heartbeat')) {
+    throw new ConfigError(`${file}: [worker] amqp_url: remove ?heartbeat= from the URL and set [worker] heartbeat instead`);
+  }
+  const vhostPath = url.pathname.replace(/^\//, '');
+  if (vhostPath.includes('/')) {
+    throw new ConfigError(`${file}: [worker] amqp_url: the vhost has a /; write it as %2F (e.g. amqp://host/%2Fprod)`);
+  }
+}
+
+/** Checks a `postgres://` store URL at load, for the same reason as the broker URL. */
+function checkPostgresUrl(file: string, value: string): void {
+  // An empty host (`postgres://user@/db?host=/run/postgresql`) is valid for pg (a socket,
+  // or PGHOST) but not for the WHATWG parser: parse it with a stand-in host.
+  const parsable = value.replace(/^(postgres(?:ql)?:\/\/(?:[^/?#@]*@)?)(?=[/?#]|$)/, '$1localhost');
+  parseConfigUrl(file, 'store', parsable, 'postgres://user:password@host:5432/database');
 }
 
 /** The destinations as a list. */

@@ -15,7 +15,7 @@ import { Runner, type InvocationOutcome } from './runner.js';
 import { AmqpTransport } from './amqp-transport.js';
 import { HealthServer, type ReadinessCheck } from './health-server.js';
 import { NO_PLUGIN_METRICS, WorkerMetrics } from './metrics.js';
-import { openStore } from './store/index.js';
+import { isPostgresLocation, openStore } from './store/index.js';
 import { reportUnusable } from './store/unusable.js';
 import type { Store } from './store/store.js';
 import type { Platform } from './platform/platform.js';
@@ -24,7 +24,7 @@ import { readSoarSection } from './platform/soar-config.js';
 import { clientOptionsFromSection, SoarClient } from './platform/soar-client.js';
 import { SoarPlatform } from './platform/soar-platform.js';
 import { withSoarDataTable } from './platform/soar-data-table.js';
-import { destinationList, readWorkerSection, type WorkerSection } from './worker-config.js';
+import { destinationList, metricsHostWarning, readWorkerSection, type WorkerSection } from './worker-config.js';
 
 export interface WorkerCreateOptions {
   /** `--config-file`; else APP_CONFIG_FILE; else the default path. */
@@ -100,6 +100,12 @@ export function checkConfigPermissions(file: string, log: Logger): void {
 
 /** How often a running worker checks that its store still takes writes. */
 const STORE_CHECK_INTERVAL_MS = 15_000;
+
+/** Why a worker with a SQLite store refuses a queue that has another consumer. */
+const SQLITE_ALONE =
+  '[worker] store is a SQLite file, which serves one worker (two workers on two files would each miss the ' +
+  "other's ledger: posts by association fail and a redelivery posts twice). Stop the other worker, or to scale out " +
+  'give every worker of this queue the same PostgreSQL store: store = postgres://user:password@host:5432/database';
 
 export class Worker {
   private store: Store | undefined;
@@ -219,6 +225,9 @@ export class Worker {
         log,
         tls: { caFile: section.ca_file, certFile: section.cert_file, keyFile: section.key_file },
         reconnectMaxDelayMs: section.reconnect_max_delay * 1000,
+        heartbeatSeconds: section.heartbeat,
+        topology: { queueType: section.queue_type, maxAttempts: section.max_attempts },
+        ...(isPostgresLocation(section.store) ? {} : { exclusive: { why: SQLITE_ALONE } }),
       });
       const runner = this.runner;
       const transport = this.transport;
@@ -226,6 +235,8 @@ export class Worker {
         transport.on('connected', () => metrics.setBrokerConnected(true));
         transport.on('disconnected', () => metrics.setBrokerConnected(false));
         transport.on('reconnected', () => metrics.brokerReconnected());
+        const exposed = metricsHostWarning(section);
+        if (exposed) log.warn(exposed);
         this.health = await HealthServer.start({
           host: section.metrics_host,
           port: section.metrics_port!,
@@ -333,6 +344,13 @@ export class Worker {
         check: () => {
           if (!this.transport?.connected) throw new Error('not connected to the broker');
           if (!this.transport.isConsuming) throw new Error('not consuming (stopping)');
+          // A blackholed connection looks connected until the heartbeat gives up on it
+          // (two heartbeats); one heartbeat of silence is already a missed beat.
+          const silentMs = this.transport.brokerSilentMs();
+          const heartbeat = this.transport.heartbeatSeconds;
+          if (silentMs > heartbeat * 1000) {
+            throw new Error(`the broker has been silent for ${(silentMs / 1000).toFixed(1)} s (heartbeat ${heartbeat} s)`);
+          }
         },
       },
       {

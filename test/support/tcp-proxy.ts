@@ -1,5 +1,5 @@
 /**
- * An in-process TCP proxy between the code under test and a real server (PostgreSQL),
+ * An in-process TCP proxy between the code under test and a real server (PostgreSQL, the broker),
  * owned by one test, that can "blackhole" the network: while blackholed it forwards no
  * byte in either direction and closes nothing, like a link that drops every packet.
  * New connections are accepted but not forwarded either. Two ways to heal:
@@ -23,6 +23,8 @@ interface Pair {
 }
 
 export class TcpProxy {
+  /** Client connections accepted (a reconnect shows up here, blackholed or not). */
+  accepted = 0;
   /** Upstream connections opened (one per client connection that reached the server). */
   connectionsOpened = 0;
   private blackholed = false;
@@ -84,6 +86,7 @@ export class TcpProxy {
   }
 
   private accept(client: net.Socket): void {
+    this.accepted++;
     const pair: Pair = { client, upstream: undefined, held: { toUpstream: [], toClient: [] }, lost: false };
     this.pairs.add(pair);
     client.on('error', () => undefined);

@@ -229,7 +229,9 @@ describe('worker customize (spawned CLI, real broker and stores)', function () {
     setup({ amqp_url: 'amqp://worker:brokerpw42@127.0.0.1:1' });
     const broker = await customize(['-y', '-l', CUSTOM_PACKAGE]);
     expect(broker.code, broker.stdout + broker.stderr).to.equal(4);
-    expect(broker.stdout).to.contain('worker customize: broker amqp://worker:***@127.0.0.1:1');
+    expect(broker.stdout).to.contain(
+      'worker customize: broker: [worker] amqp_url amqp://worker:***@127.0.0.1:1: connection refused by 127.0.0.1:1 (is RabbitMQ running and listening there?)',
+    );
     expect(broker.stdout + broker.stderr).not.to.contain('brokerpw42');
 
     setup({ store: 'postgres://worker:hunter2secret@127.0.0.1:1/soar' });
