@@ -1,6 +1,7 @@
 /**
  * The AMQP 0-9-1 transport (amqplib): consumes each destination's queue and publishes
- * replies on a confirm channel.
+ * replies on a confirm channel of a separate connection ({@link ReplyPublisher}), so
+ * that a reply the broker punishes by closing its connection cannot close the consumers.
  *
  * Topology per destination `D` (declared idempotently, also by `worker customize`):
  * - queue `D`, durable, with `x-dead-letter-exchange: D.dlx`;
@@ -15,11 +16,12 @@
 import fs from 'node:fs';
 import { EventEmitter } from 'node:events';
 import amqp from 'amqplib';
-import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
-import { ConfigError, type Disposition } from './errors.js';
+import type { Channel, ChannelModel, ConsumeMessage, Options } from 'amqplib';
+import { ConfigError, RequestConnectionLostError, type Disposition } from './errors.js';
 import type { Logger } from './logging.js';
 import type { Reply } from './messages.js';
 import { redact } from './redact.js';
+import { ReplyPublisher } from './reply-publisher.js';
 import type { Delivery } from './runner.js';
 
 export interface TransportTls {
@@ -95,7 +97,6 @@ export async function openConnection(url: string, tls: TransportTls | undefined,
 interface Session {
   connection: ChannelModel;
   consumeChannel: Channel;
-  replyChannel: ConfirmChannel;
   consumerTags: string[];
   closed: boolean;
 }
@@ -114,9 +115,15 @@ export class AmqpTransport extends EventEmitter {
   private reconnectAttempt = 0;
   private connecting: Promise<void> | undefined;
   reconnects = 0;
+  private readonly replies: ReplyPublisher;
 
   constructor(private readonly opts: AmqpTransportOptions) {
     super();
+    this.replies = new ReplyPublisher({
+      // No 'error' logger here: the publisher reports its connection's failures, rate-limited.
+      connect: () => amqp.connect(opts.url, socketOptions(opts.tls)),
+      log: opts.log,
+    });
   }
 
   get connected(): boolean {
@@ -155,6 +162,7 @@ export class AmqpTransport extends EventEmitter {
     this.stopped = true;
     this.consuming = false;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    await this.replies.close();
     const s = this.session;
     this.session = undefined;
     if (s && !s.closed) {
@@ -181,7 +189,6 @@ export class AmqpTransport extends EventEmitter {
     const session: Session = {
       connection,
       consumeChannel: undefined as unknown as Channel,
-      replyChannel: undefined as unknown as ConfirmChannel,
       consumerTags: [],
       closed: false,
     };
@@ -194,13 +201,7 @@ export class AmqpTransport extends EventEmitter {
       consumeChannel.on('close', () => {
         if (!session.closed) void connection.close().catch(() => undefined);
       });
-      const replyChannel = await connection.createConfirmChannel();
-      replyChannel.on('error', (err: Error) => log.warn(`Reply channel error: ${redact(err.message)}`));
-      replyChannel.on('close', () => {
-        if (!session.closed) void connection.close().catch(() => undefined);
-      });
       session.consumeChannel = consumeChannel;
-      session.replyChannel = replyChannel;
       await consumeChannel.prefetch(this.opts.prefetch);
       for (const destination of this.opts.destinations) await declareDestination(consumeChannel, destination);
       this.session = session;
@@ -245,6 +246,7 @@ export class AmqpTransport extends EventEmitter {
       destination,
       redelivered: msg.fields.redelivered,
       reply: (payload) => this.publishReply(session, props.replyTo, props.correlationId, payload),
+      checkReplyTo: () => (props.replyTo ? this.replies.check(String(props.replyTo)) : Promise.resolve(undefined)),
     };
     let disposition: Disposition;
     try {
@@ -264,32 +266,22 @@ export class AmqpTransport extends EventEmitter {
   }
 
   /**
-   * Publishes on the delivery's own session's confirm channel and resolves when the
-   * broker confirms. If that session is gone, the reply is not sent on a newer one:
-   * the request could not be acked anyway, so the broker redelivers it and the ledger
-   * answers it then, which keeps it to one final reply.
+   * Publishes a reply on the reply connection and resolves when the broker confirms it.
+   * If the request's own session is gone, the reply is not sent: the request could not
+   * be acked anyway, so the broker redelivers it and the ledger answers it then, which
+   * keeps it to one final reply.
    */
   private async publishReply(session: Session, replyTo: unknown, correlationId: unknown, payload: Reply): Promise<void> {
     if (!replyTo) return;
-    if (session.closed) throw new Error('the broker connection this request came on is closed');
+    if (session.closed) throw new RequestConnectionLostError();
     const body = Buffer.from(JSON.stringify(payload));
-    await new Promise<void>((resolve, reject) => {
-      try {
-        session.replyChannel.publish(
-          '',
-          String(replyTo),
-          body,
-          {
-            correlationId: correlationId === undefined ? undefined : String(correlationId),
-            contentType: 'application/json',
-            persistent: true,
-          },
-          (err) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve()),
-        );
-      } catch (err) {
-        reject(err as Error);
-      }
-    });
+    try {
+      await this.replies.publish(String(replyTo), correlationId === undefined ? undefined : String(correlationId), body);
+    } catch (err) {
+      // The broker went away for both connections: not the reply's fault.
+      if (session.closed) throw new RequestConnectionLostError(err);
+      throw err;
+    }
   }
 
   private onConnectionLost(session: Session, err?: Error): void {

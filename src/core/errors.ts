@@ -137,6 +137,17 @@ export class ShuttingDownError extends WorkerError {
   }
 }
 
+/**
+ * The broker connection a request came on closed before its reply was confirmed. The
+ * request can no longer be acked or rejected; the broker redelivers it and the ledger
+ * answers it then. Not the reply's fault, so not counted as a failed reply.
+ */
+export class RequestConnectionLostError extends WorkerError {
+  constructor(cause?: unknown) {
+    super('the broker connection this request came on is closed', { code: 'request_connection_lost', retryable: true, cause });
+  }
+}
+
 /** The string `code` of a Node.js or driver error (`ECONNREFUSED`, a SQLSTATE…), if it has one. */
 export function errorCode(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;
