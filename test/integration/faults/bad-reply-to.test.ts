@@ -18,6 +18,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import amqp from 'amqplib';
 import { expect } from 'chai';
+import { AmqpTransport } from '../../../src/core/amqp-transport.js';
+import { silentLogger } from '../../../src/core/logging.js';
+import { progressReply } from '../../../src/core/messages.js';
 import { SqliteStore } from '../../../src/core/store/sqlite-store.js';
 import type { LedgerEntry } from '../../../src/core/store/store.js';
 import { expectAnsweredSuccessfully, openWatchedCaller, waitForFinal } from '../../support/fault-checks.js';
@@ -178,5 +181,42 @@ describe('fault: a reply_to the worker cannot reply to', function () {
     expect(lines.filter((l) => l.includes('Could not send the final reply')).length).to.be.at.most(MAX_ATTEMPTS);
     expect(lines.some((l) => /WARN.*gave up/i.test(l) && l.includes(rejecting)), 'a WARN saying it gave up').to.equal(true);
     expect(worker!.output).not.to.contain('Lost the broker connection');
+  });
+
+  it('a reply the broker answers by closing its connection does not close the consumers (transport alone, no check)', async () => {
+    const destination = uniqueName('test_q_transport');
+    const transport = new AmqpTransport({ url: AMQP_URL, destinations: [destination], prefetch: 10, log: silentLogger() });
+    const results = new Map<string, string>();
+    let disconnects = 0;
+    transport.on('disconnected', () => disconnects++);
+    try {
+      await transport.start(async (d) => {
+        try {
+          await d.reply(progressReply('hello'));
+          results.set(d.messageId!, 'confirmed');
+        } catch (err) {
+          results.set(d.messageId!, `failed: ${(err as Error).message}`);
+        }
+        return 'ack';
+      });
+      const until = async (id: string) => {
+        const deadline = Date.now() + 10_000;
+        while (!results.has(id) && Date.now() < deadline) await sleep(20);
+        return results.get(id);
+      };
+      caller.publish(destination, {}, { messageId: 'bogus', replyTo: 'amq.rabbitmq.reply-to.abc.def' });
+      expect(await until('bogus')).to.match(/^failed: /);
+      await sleep(300); // the broker has closed the reply connection by now
+      const good = caller.publish(destination, {}, { messageId: 'good' });
+      expect(await until('good')).to.equal('confirmed');
+      const deadline = Date.now() + 5000;
+      while (!caller.replies.has(good) && Date.now() < deadline) await sleep(20);
+      expect(caller.replies.get(good)?.[0]?.message).to.equal('hello');
+      expect(disconnects, 'consumer connection losses').to.equal(0);
+      expect(transport.connected).to.equal(true);
+    } finally {
+      await transport.close();
+      await deleteDestination(destination);
+    }
   });
 });
