@@ -278,10 +278,19 @@ export class AmqpTransport extends EventEmitter {
     try {
       await this.replies.publish(String(replyTo), correlationId === undefined ? undefined : String(correlationId), body);
     } catch (err) {
-      // The broker went away for both connections: not the reply's fault.
+      // The broker went away for both connections (a restart, close_all_connections): not
+      // the reply's fault, so not counted against it. The reply connection may report the
+      // loss a moment before the consuming one does, so a closure is given that moment.
+      if (!/nack/i.test((err as Error).message)) await this.closedWithin(session, 250);
       if (session.closed) throw new RequestConnectionLostError(err);
       throw err;
     }
+  }
+
+  /** Resolves when the session has closed or `ms` have passed, whichever is first. */
+  private async closedWithin(session: Session, ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!session.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   }
 
   private onConnectionLost(session: Session, err?: Error): void {

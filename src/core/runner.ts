@@ -5,8 +5,9 @@
  * {@link Delivery} is all it sees) or about Slack (a plugin's handler is all it calls).
  *
  * Order of effects for each invocation, and why:
- * 1. parse and look up the function, validate inputs — cheap, and bad input never
- *    reaches the ledger or a handler;
+ * 1. parse and look up the function, check the `reply_to` (one that can never work is
+ *    refused, recorded and dead-lettered before anything has an effect), validate inputs
+ *    — cheap, and bad input never reaches a handler;
  * 2. `ledger.begin` — a redelivery of a finished invocation is answered from the ledger;
  * 3. run the handler, forwarding its progress messages;
  * 4. `ledger.finish` with the final reply, *then* send the reply, *then* record in the
@@ -14,7 +15,12 @@
  *    to a redelivery that the ledger answers, so the caller always gets its reply and the
  *    handler's effect happens once. A broker redelivery (the `redelivered` flag) of an
  *    invocation whose reply is recorded as confirmed is acked without a second reply; a
- *    caller publishing the same message_id again still gets the stored reply.
+ *    caller publishing the same message_id again still gets the stored reply. A final
+ *    reply that fails is counted in the ledger; after `max_attempts` failures it is given
+ *    up and the request dead-lettered, so an unanswerable caller cannot loop forever.
+ *
+ * What becomes of the message (ack, requeue, dead-letter) is decided in one place,
+ * {@link decideOutcome}, from the facts gathered here.
  */
 import os from 'node:os';
 import {
