@@ -435,6 +435,13 @@ export class Runner {
     });
     try {
       const begun = await ledger.begin(invocation.id, invocation.functionName);
+      if (begun.finished && begun.entry.repliedAt && delivery.redelivered) {
+        // Answered before its worker could ack it; the caller took its reply and left,
+        // which is why its reply queue is gone now. Nothing is wrong: ack.
+        invLog.info(`Invocation already ${begun.entry.state} and answered; acking the broker's redelivery without a second reply`);
+        this.report({ functionName: invocation.functionName, outcome: 'replayed', code: 'already_replied', durationMs: Date.now() - started });
+        return decideOutcome({ kind: 'already-answered' });
+      }
       if (!begun.finished) await ledger.finish(invocation.id, 'failed', errorReply(error) as unknown as Record<string, unknown>);
       await ledger.abandonReply(invocation.id);
     } catch (err) {

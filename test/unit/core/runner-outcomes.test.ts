@@ -162,6 +162,17 @@ describe('Runner: one disposition per outcome', function () {
     expect(warn, lines.join('\n')).to.match(/function was not run.*Dead-lettered/);
   });
 
+  it('acks a broker redelivery of an answered invocation whose caller has left since (its reply queue is gone)', async () => {
+    const id = randomUUID();
+    const r = runner();
+    expect(await r.handle(delivery(id))).to.equal('ack');
+    const again = delivery(id, { redelivered: true, problem: 'no queue named "replies" exists' });
+    expect(await r.handle(again)).to.equal('ack');
+    expect(again.sent).to.deep.equal([]);
+    expect((await store.ledger.get(id))!.replyAbandonedAt).to.equal(null);
+    expect(effects(id)).to.equal(1);
+  });
+
   it('requeues when the ledger is unavailable', async () => {
     const r = runner();
     await store.close();
