@@ -21,6 +21,7 @@ import { expect } from 'chai';
 import { AmqpTransport } from '../../../src/core/amqp-transport.js';
 import { silentLogger } from '../../../src/core/logging.js';
 import { progressReply } from '../../../src/core/messages.js';
+import { ReplyPublisher } from '../../../src/core/reply-publisher.js';
 import { SqliteStore } from '../../../src/core/store/sqlite-store.js';
 import type { LedgerEntry } from '../../../src/core/store/store.js';
 import { expectAnsweredSuccessfully, openWatchedCaller, waitForFinal } from '../../support/fault-checks.js';
@@ -217,6 +218,40 @@ describe('fault: a reply_to the worker cannot reply to', function () {
     } finally {
       await transport.close();
       await deleteDestination(destination);
+    }
+  });
+});
+
+describe('ReplyPublisher.check against the broker', function () {
+  this.timeout(30_000);
+
+  it('gives each name its own verdict, even when checked together with names that make the broker close the connection', async () => {
+    const owner = await amqp.connect(AMQP_URL);
+    const publisher = new ReplyPublisher({ connect: () => amqp.connect(AMQP_URL), log: silentLogger() });
+    try {
+      const ch = await owner.createChannel();
+      // A caller's usual reply queue: exclusive to the caller's connection (405 to anyone else).
+      const { queue: exclusive } = await ch.assertQueue('', { exclusive: true, autoDelete: true });
+      const missing = uniqueName('test_no_such_reply_queue');
+      const verdicts = await Promise.all(
+        [
+          'amq.rabbitmq.reply-to.abc.def',
+          missing,
+          exclusive,
+          'amq.rabbitmq.reply-to.xyz.uvw',
+        ].map((name) => publisher.check(name)),
+      );
+      expect(verdicts[0]).to.contain('closes the connection');
+      expect(verdicts[1]).to.equal(`no queue named "${missing}" exists on the broker (the caller has gone away, or the name is wrong)`);
+      expect(verdicts[2]).to.equal(undefined);
+      expect(verdicts[3]).to.contain('closes the connection');
+      // Replies still go out after all that.
+      await publisher.publish(exclusive, 'c-1', Buffer.from('{}'));
+      const msg = await ch.get(exclusive, { noAck: true });
+      expect(msg && msg.properties.correlationId).to.equal('c-1');
+    } finally {
+      await publisher.close();
+      await owner.close().catch(() => undefined);
     }
   });
 });
