@@ -28,8 +28,12 @@ export interface ReplyPublisherOptions {
 /** RabbitMQ refuses names (queue names, routing keys) longer than this many bytes. */
 const MAX_NAME_BYTES = 255;
 const DIRECT_REPLY_TO = 'amq.rabbitmq.reply-to';
-/** `amq.rabbitmq.reply-to.` followed by the broker's encoding of the caller's channel (base64 and dots). */
-const DIRECT_REPLY_TO_NAME = /^amq\.rabbitmq\.reply-to\.[A-Za-z0-9+/=_.-]+$/;
+/**
+ * `amq.rabbitmq.reply-to.` and the broker's suffix for the caller's channel. The suffix is
+ * opaque (its encoding differs between RabbitMQ versions), so only its presence and the
+ * absence of blanks are checked here; the passive declare judges the rest.
+ */
+const DIRECT_REPLY_TO_NAME = /^amq\.rabbitmq\.reply-to\.\S+$/;
 
 /**
  * Why `replyTo` can never be published to, judged from the name alone; undefined when
