@@ -1,6 +1,7 @@
 /**
  * The AMQP 0-9-1 transport (amqplib): consumes each destination's queue and publishes
- * replies on a confirm channel.
+ * replies on a confirm channel of a separate connection ({@link ReplyPublisher}), so
+ * that a reply the broker punishes by closing its connection cannot close the consumers.
  *
  * Topology per destination: see amqp-topology.ts (declared idempotently, also by
  * `worker customize` and `worker selftest`).
@@ -20,13 +21,23 @@
  * redelivers them and the ledger answers the ones that had finished.
  */
 import { EventEmitter } from 'node:events';
-import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
-import { TopologyError, type Disposition } from './errors.js';
+import amqp from 'amqplib';
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import { RequestConnectionLostError, TopologyError, type Disposition } from './errors.js';
 import type { Logger } from './logging.js';
 import type { Reply } from './messages.js';
 import { redact } from './redact.js';
+import { ReplyPublisher } from './reply-publisher.js';
 import type { Delivery } from './runner.js';
-import { DEFAULT_HEARTBEAT_SECONDS, openConnection, silentForMs, type TransportTls } from './amqp-connection.js';
+import {
+  connectTimeoutMs,
+  DEFAULT_HEARTBEAT_SECONDS,
+  openConnection,
+  silentForMs,
+  socketOptions,
+  urlWithHeartbeat,
+  type TransportTls,
+} from './amqp-connection.js';
 import { CLASSIC_TOPOLOGY, declareDestination, type TopologyOptions } from './amqp-topology.js';
 
 // Connection and topology live in their own modules; re-exported for existing imports.
@@ -61,7 +72,6 @@ export type DeliveryHandler = (delivery: Delivery) => Promise<Disposition>;
 interface Session {
   connection: ChannelModel;
   consumeChannel: Channel;
-  replyChannel: ConfirmChannel;
   consumerTags: string[];
   closed: boolean;
 }
@@ -80,9 +90,18 @@ export class AmqpTransport extends EventEmitter {
   private reconnectAttempt = 0;
   private connecting: Promise<void> | undefined;
   reconnects = 0;
+  private readonly replies: ReplyPublisher;
 
   constructor(private readonly opts: AmqpTransportOptions) {
     super();
+    this.replies = new ReplyPublisher({
+      // No 'error' logger here: the publisher reports its connection's failures, rate-limited.
+      connect: () => {
+        const heartbeat = opts.heartbeatSeconds ?? DEFAULT_HEARTBEAT_SECONDS;
+        return amqp.connect(urlWithHeartbeat(opts.url, heartbeat), socketOptions(opts.tls, connectTimeoutMs(heartbeat)));
+      },
+      log: opts.log,
+    });
   }
 
   get connected(): boolean {
@@ -132,6 +151,7 @@ export class AmqpTransport extends EventEmitter {
     this.stopped = true;
     this.consuming = false;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    await this.replies.close();
     const s = this.session;
     this.session = undefined;
     if (s && !s.closed) {
@@ -158,7 +178,6 @@ export class AmqpTransport extends EventEmitter {
     const session: Session = {
       connection,
       consumeChannel: undefined as unknown as Channel,
-      replyChannel: undefined as unknown as ConfirmChannel,
       consumerTags: [],
       closed: false,
     };
@@ -171,13 +190,7 @@ export class AmqpTransport extends EventEmitter {
       consumeChannel.on('close', () => {
         if (!session.closed) void connection.close().catch(() => undefined);
       });
-      const replyChannel = await connection.createConfirmChannel();
-      replyChannel.on('error', (err: Error) => log.warn(`Reply channel error: ${redact(err.message)}`));
-      replyChannel.on('close', () => {
-        if (!session.closed) void connection.close().catch(() => undefined);
-      });
       session.consumeChannel = consumeChannel;
-      session.replyChannel = replyChannel;
       await consumeChannel.prefetch(this.opts.prefetch);
       const topology = this.opts.topology ?? CLASSIC_TOPOLOGY;
       for (const destination of this.opts.destinations) await declareDestination(consumeChannel, destination, topology);
@@ -259,6 +272,7 @@ export class AmqpTransport extends EventEmitter {
       destination,
       redelivered: msg.fields.redelivered,
       reply: (payload) => this.publishReply(session, props.replyTo, props.correlationId, payload),
+      checkReplyTo: () => (props.replyTo ? this.replies.check(String(props.replyTo)) : Promise.resolve(undefined)),
     };
     let disposition: Disposition;
     try {
@@ -278,32 +292,31 @@ export class AmqpTransport extends EventEmitter {
   }
 
   /**
-   * Publishes on the delivery's own session's confirm channel and resolves when the
-   * broker confirms. If that session is gone, the reply is not sent on a newer one:
-   * the request could not be acked anyway, so the broker redelivers it and the ledger
-   * answers it then, which keeps it to one final reply.
+   * Publishes a reply on the reply connection and resolves when the broker confirms it.
+   * If the request's own session is gone, the reply is not sent: the request could not
+   * be acked anyway, so the broker redelivers it and the ledger answers it then, which
+   * keeps it to one final reply.
    */
   private async publishReply(session: Session, replyTo: unknown, correlationId: unknown, payload: Reply): Promise<void> {
     if (!replyTo) return;
-    if (session.closed) throw new Error('the broker connection this request came on is closed');
+    if (session.closed) throw new RequestConnectionLostError();
     const body = Buffer.from(JSON.stringify(payload));
-    await new Promise<void>((resolve, reject) => {
-      try {
-        session.replyChannel.publish(
-          '',
-          String(replyTo),
-          body,
-          {
-            correlationId: correlationId === undefined ? undefined : String(correlationId),
-            contentType: 'application/json',
-            persistent: true,
-          },
-          (err) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve()),
-        );
-      } catch (err) {
-        reject(err as Error);
-      }
-    });
+    try {
+      await this.replies.publish(String(replyTo), correlationId === undefined ? undefined : String(correlationId), body);
+    } catch (err) {
+      // The broker went away for both connections (a restart, close_all_connections): not
+      // the reply's fault, so not counted against it. The reply connection may report the
+      // loss a moment before the consuming one does, so a closure is given that moment.
+      if (!/nack/i.test((err as Error).message)) await this.closedWithin(session, 250);
+      if (session.closed) throw new RequestConnectionLostError(err);
+      throw err;
+    }
+  }
+
+  /** Resolves when the session has closed or `ms` have passed, whichever is first. */
+  private async closedWithin(session: Session, ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!session.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   }
 
   private onConnectionLost(session: Session, err?: Error): void {

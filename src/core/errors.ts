@@ -2,9 +2,10 @@
  * The worker's one error taxonomy.
  *
  * Every failure that reaches the runner is (or is wrapped into) a {@link WorkerError}
- * with a stable `code` and a `retryable` flag. The runner's {@link decideDisposition}
- * is the only place that turns an error into an ack, a requeue or a dead-letter, so the
- * delivery semantics can be read in one function.
+ * with a stable `code` and a `retryable` flag. {@link decideDisposition} says what an
+ * error means for its message (retry, answer and ack, answer and dead-letter);
+ * `decideOutcome` in outcome.ts combines that with everything else that happened (the
+ * ledger, the fate of the final reply) into the one ack / requeue / dead-letter decision.
  */
 
 /** What the transport does with a request message once the runner is done with it. */
@@ -175,6 +176,17 @@ export class ShutdownTimeoutError extends WorkerError {
 export class ShuttingDownError extends WorkerError {
   constructor() {
     super('The worker is shutting down', { code: 'shutting_down', retryable: true });
+  }
+}
+
+/**
+ * The broker connection a request came on closed before its reply was confirmed. The
+ * request can no longer be acked or rejected; the broker redelivers it and the ledger
+ * answers it then. Not the reply's fault, so not counted as a failed reply.
+ */
+export class RequestConnectionLostError extends WorkerError {
+  constructor(cause?: unknown) {
+    super('the broker connection this request came on is closed', { code: 'request_connection_lost', retryable: true, cause });
   }
 }
 

@@ -232,6 +232,32 @@ export function storeConformance(name: string, open: () => Promise<Store>, clean
           expect(await store.ledger.markReplied('nope')).to.equal(false);
         });
 
+        it('replyFailed counts failed final replies of a finished entry only; abandonReply records the first give-up', async function () {
+          await store.ledger.begin('inv-f', 'fn');
+          expect(await store.ledger.replyFailed('inv-f')).to.equal(0);
+          expect(await store.ledger.abandonReply('inv-f')).to.equal(false);
+          let entry = (await store.ledger.get('inv-f'))!;
+          expect([entry.replyFailures, entry.replyAbandonedAt]).to.deep.equal([0, null]);
+          await store.ledger.finish('inv-f', 'succeeded', { ok: true });
+          expect(await store.ledger.replyFailed('inv-f')).to.equal(1);
+          const counts = await Promise.all([store.ledger.replyFailed('inv-f'), store.ledger.replyFailed('inv-f')]);
+          expect(counts.sort()).to.deep.equal([2, 3]);
+          expect((await store.ledger.get('inv-f'))!.replyFailures).to.equal(3);
+          const t0 = Date.now();
+          expect(await store.ledger.abandonReply('inv-f')).to.equal(true);
+          entry = (await store.ledger.get('inv-f'))!;
+          expect(entry.replyAbandonedAt).to.be.instanceOf(Date);
+          expect(entry.replyAbandonedAt!.getTime()).to.be.within(t0 - 5000, Date.now() + 5000);
+          await sleep(5);
+          expect(await store.ledger.abandonReply('inv-f')).to.equal(true);
+          expect((await store.ledger.get('inv-f'))!.replyAbandonedAt!.getTime()).to.equal(entry.replyAbandonedAt!.getTime());
+          const again = await store.ledger.begin('inv-f', 'fn');
+          expect([again.finished, again.entry.replyFailures]).to.deep.equal([true, 3]);
+          expect(await store.ledger.replyFailed('nope')).to.equal(0);
+          expect(await store.ledger.abandonReply('nope')).to.equal(false);
+          expect(await store.ledger.get('nope')).to.equal(undefined);
+        });
+
         it('get of an unknown invocation is undefined', async function () {
           expect(await store.ledger.get('nope')).to.equal(undefined);
         });

@@ -113,6 +113,14 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       'ALTER TABLE invocation_ledger ADD COLUMN in_flight BOOLEAN NOT NULL DEFAULT false',
     ],
   },
+  {
+    version: 5,
+    description: 'invocation_ledger: reply_failures (final-reply attempts that failed), reply_abandoned_at (reply given up)',
+    steps: [
+      'ALTER TABLE invocation_ledger ADD COLUMN reply_failures INTEGER NOT NULL DEFAULT 0 CHECK (reply_failures >= 0)',
+      'ALTER TABLE invocation_ledger ADD COLUMN reply_abandoned_at TIMESTAMPTZ',
+    ],
+  },
 ];
 
 export interface PostgresStoreOptions {
@@ -155,6 +163,8 @@ interface LedgerRecord {
   reply: Record<string, unknown> | null;
   replied_at: Date | null;
   in_flight: boolean;
+  reply_failures: number;
+  reply_abandoned_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -205,6 +215,8 @@ function toLedgerEntry(r: LedgerRecord): LedgerEntry {
     reply: r.reply,
     repliedAt: r.replied_at,
     inFlight: r.in_flight,
+    replyFailures: r.reply_failures,
+    replyAbandonedAt: r.reply_abandoned_at,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -310,6 +322,22 @@ export class PostgresStore implements Store {
       markReplied: async (invocationId) => {
         const result = await this.query(
           `UPDATE invocation_ledger SET replied_at = COALESCE(replied_at, now())
+           WHERE invocation_id = $1 AND state <> 'running'`,
+          [invocationId],
+        );
+        return result.rowCount === 1;
+      },
+      replyFailed: async (invocationId) => {
+        const { rows } = await this.query<{ reply_failures: number }>(
+          `UPDATE invocation_ledger SET reply_failures = reply_failures + 1, updated_at = now()
+           WHERE invocation_id = $1 AND state <> 'running' RETURNING reply_failures`,
+          [invocationId],
+        );
+        return rows[0]?.reply_failures ?? 0;
+      },
+      abandonReply: async (invocationId) => {
+        const result = await this.query(
+          `UPDATE invocation_ledger SET reply_abandoned_at = COALESCE(reply_abandoned_at, now())
            WHERE invocation_id = $1 AND state <> 'running'`,
           [invocationId],
         );

@@ -92,6 +92,14 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       'ALTER TABLE invocation_ledger ADD COLUMN in_flight INTEGER NOT NULL DEFAULT 0 CHECK (in_flight IN (0, 1))',
     ],
   },
+  {
+    version: 5,
+    description: 'invocation_ledger: reply_failures (final-reply attempts that failed), reply_abandoned_at (reply given up)',
+    steps: [
+      'ALTER TABLE invocation_ledger ADD COLUMN reply_failures INTEGER NOT NULL DEFAULT 0 CHECK (reply_failures >= 0)',
+      'ALTER TABLE invocation_ledger ADD COLUMN reply_abandoned_at INTEGER',
+    ],
+  },
 ];
 
 /** Thrown inside {@link SqliteStore.checkWritable}'s probe to roll its transaction back. */
@@ -109,6 +117,8 @@ interface LedgerRecord {
   reply: string | null;
   replied_at: number | null;
   in_flight: number;
+  reply_failures: number;
+  reply_abandoned_at: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -159,6 +169,8 @@ function toLedgerEntry(r: LedgerRecord): LedgerEntry {
     reply: r.reply === null ? null : (JSON.parse(r.reply) as Record<string, unknown>),
     repliedAt: r.replied_at === null ? null : new Date(r.replied_at),
     inFlight: r.in_flight === 1,
+    replyFailures: r.reply_failures,
+    replyAbandonedAt: r.reply_abandoned_at === null ? null : new Date(r.reply_abandoned_at),
     createdAt: new Date(r.created_at),
     updatedAt: new Date(r.updated_at),
   };
@@ -216,6 +228,14 @@ function prepareStatements(db: Database.Database) {
     ),
     ledgerReplied: db.prepare<[number, string]>(
       `UPDATE invocation_ledger SET replied_at = COALESCE(replied_at, ?)
+       WHERE invocation_id = ? AND state <> 'running'`,
+    ),
+    ledgerReplyFailed: db.prepare<[number, string], { reply_failures: number }>(
+      `UPDATE invocation_ledger SET reply_failures = reply_failures + 1, updated_at = ?
+       WHERE invocation_id = ? AND state <> 'running' RETURNING reply_failures`,
+    ),
+    ledgerAbandon: db.prepare<[number, string]>(
+      `UPDATE invocation_ledger SET reply_abandoned_at = COALESCE(reply_abandoned_at, ?)
        WHERE invocation_id = ? AND state <> 'running'`,
     ),
     ledgerPrune: db.prepare<[number]>(`DELETE FROM invocation_ledger WHERE state <> 'running' AND updated_at < ?`),
@@ -313,6 +333,9 @@ export class SqliteStore implements Store {
           this.stmts().ledgerRelease.run(invocationId);
         }),
       markReplied: (invocationId) => this.write(() => this.stmts().ledgerReplied.run(Date.now(), invocationId).changes === 1),
+      replyFailed: (invocationId) =>
+        this.write(() => this.stmts().ledgerReplyFailed.get(Date.now(), invocationId)?.reply_failures ?? 0),
+      abandonReply: (invocationId) => this.write(() => this.stmts().ledgerAbandon.run(Date.now(), invocationId).changes === 1),
       get: (invocationId) =>
         this.call(() => {
           const r = this.stmts().ledgerGet.get(invocationId);

@@ -26,6 +26,16 @@ export interface LedgerEntry {
    * broker connection: a crash, maybe caused by this very invocation.
    */
   inFlight: boolean;
+  /**
+   * Final-reply publishes the broker refused or that failed (a reply queue that rejects
+   * publishes, a broken reply connection). Bounds the retries of an undeliverable reply.
+   */
+  replyFailures: number;
+  /**
+   * When the worker gave up delivering the final reply (attempts exhausted, or a
+   * `reply_to` that can never work) and dead-lettered the request; null otherwise.
+   */
+  replyAbandonedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -54,6 +64,16 @@ export interface InvocationLedger {
    * the first time is kept. Returns whether a finished entry exists.
    */
   markReplied(invocationId: string): Promise<boolean>;
+  /**
+   * Counts one failed final-reply attempt of a finished entry; returns the count after
+   * it (0 when there is no finished entry, which is then left alone).
+   */
+  replyFailed(invocationId: string): Promise<number>;
+  /**
+   * Records that the final reply was given up (undeliverable). Only a finished entry is
+   * marked; the first time is kept. Returns whether a finished entry exists.
+   */
+  abandonReply(invocationId: string): Promise<boolean>;
   get(invocationId: string): Promise<LedgerEntry | undefined>;
   /** Deletes finished entries older than `before`; returns how many. */
   prune(before: Date): Promise<number>;

@@ -17,6 +17,8 @@ const LEDGER_METHODS: Record<keyof InvocationLedger, true> = {
   finish: true,
   release: true,
   markReplied: true,
+  replyFailed: true,
+  abandonReply: true,
   get: true,
   prune: true,
 };

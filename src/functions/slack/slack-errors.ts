@@ -145,7 +145,7 @@ export class SlackUnavailableError extends RetryableError {
 
 /** Builds the right error class for a Slack error code returned by `method`. */
 export function slackError(method: string, code: string, data: Record<string, unknown> = {}, what = ''): WorkerError {
-  if (TRANSIENT.has(code)) return new SlackUnavailableError(`Slack ${method} failed with ${code}; it will be retried`);
+  if (TRANSIENT.has(code)) return new SlackUnavailableError(`Slack ${method} failed with ${code}, a temporary Slack error`);
   return new SlackApiError(method, code, data, what);
 }
 

@@ -104,7 +104,7 @@ describe('worker customize (spawned CLI, real broker and stores)', function () {
     expect(first.code, first.stdout + first.stderr).to.equal(0);
     expect(itemLines(first.stdout)).to.deep.equal([
       `  message destination ${names.destination} → broker: created (queue ${names.destination}, exchange ${names.destination}.dlx, queue ${names.destination}.dead)`,
-      `  data table slack_conversations_db → store: created (sqlite ${storeFile()}, schema version 4)`,
+      `  data table slack_conversations_db → store: created (sqlite ${storeFile()}, schema version 5)`,
       `  function ${names.functionName} → store: created (recorded in sqlite ${storeFile()})`,
       `  workflow ${names.workflow}: example (imported into SOAR only when a SOAR platform is configured)`,
       `  rule ${names.rule}: example (imported into SOAR only when a SOAR platform is configured)`,
@@ -298,7 +298,7 @@ describe('worker customize (spawned CLI, real broker and stores)', function () {
       setup({ store: storeUrl });
       const first = await customize(['-y', '-l', CUSTOM_PACKAGE]);
       expect(first.code, first.stdout + first.stderr).to.equal(0);
-      expect(first.stdout).to.contain(`  data table slack_conversations_db → store: created (postgres ${storeUrl}, schema version 4)`);
+      expect(first.stdout).to.contain(`  data table slack_conversations_db → store: created (postgres ${storeUrl}, schema version 5)`);
       expect(first.stdout).to.contain(`  function ${names.functionName} → store: created (recorded in postgres ${storeUrl})`);
 
       const c = new pg.Client({ connectionString: storeUrl });

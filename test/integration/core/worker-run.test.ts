@@ -146,7 +146,7 @@ describe('worker run (real RabbitMQ)', function () {
     await caller.waitForFinal([id, ok]);
     const [reply, ...more] = caller.finalReplies(id);
     expect(more).to.have.length(0);
-    expect(reply!.message).to.equal('Internal error: boom');
+    expect(reply!.message).to.equal('Internal error: boom (gave up after attempt 2 of 2; max_attempts = 2)');
     expect(reply!.error).to.deep.equal({ code: 'internal_error', retryable: true });
     const progress = (caller.replies.get(id) ?? []).filter((r) => r.complete === false);
     expect(progress.map((p) => p.message)).to.deep.equal(['Attempt 1 failed (Internal error: boom); retrying']);

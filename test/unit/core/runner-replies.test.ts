@@ -106,11 +106,17 @@ describe('Runner: final replies across redeliveries', function () {
     expect(effects(id)).to.equal(1);
   });
 
-  it('a replay whose reply cannot be sent is handed back, not acked (the caller would get nothing)', async () => {
+  it('a replay whose reply cannot be sent is handed back, not acked (the caller would get nothing), up to max_attempts', async () => {
     const id = randomUUID();
-    await runner.handle(delivery(id, false, true));
-    expect(await runner.handle(delivery(id, true, true))).to.equal('requeue');
     expect(await runner.handle(delivery(id, false, true))).to.equal('requeue');
-    expect((await store.ledger.get(id))!.repliedAt).to.equal(null);
+    expect(await runner.handle(delivery(id, true, true))).to.equal('requeue');
+    expect((await store.ledger.get(id))!.replyFailures).to.equal(2);
+    // The third failed reply (max_attempts = 3) gives it up: dead-lettered, recorded.
+    expect(await runner.handle(delivery(id, false, true))).to.equal('dead-letter');
+    const entry = (await store.ledger.get(id))!;
+    expect(entry.repliedAt).to.equal(null);
+    expect(entry.replyFailures).to.equal(3);
+    expect(entry.replyAbandonedAt).to.be.instanceOf(Date);
+    expect(effects(id)).to.equal(1);
   });
 });

@@ -43,7 +43,7 @@ describe('SqliteStore specifics', function () {
       try {
         expect(peek.pragma('journal_mode', { simple: true })).to.equal('wal');
         const versions = peek.prepare('SELECT version FROM schema_migrations ORDER BY version').all();
-        expect(versions.map((v) => (v as { version: number }).version)).to.deep.equal([1, 2, 3, 4]);
+        expect(versions.map((v) => (v as { version: number }).version)).to.deep.equal([1, 2, 3, 4, 5]);
       } finally {
         peek.close();
       }

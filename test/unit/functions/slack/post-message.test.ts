@@ -333,6 +333,14 @@ describe('slack_post_message', function () {
       expect(await fx.store.conversations.get('RES-2103')).to.equal(undefined);
     });
 
+    it('a transient Slack error is retryable and does not promise a retry (the runner decides that)', async () => {
+      emu.failNext('chat.postMessage', { error: 'service_unavailable' });
+      const err = expectFailure(await post({}), 'slack_unavailable');
+      expect(err.retryable).to.equal(true);
+      expect(err.message).to.equal('Slack chat.postMessage failed with service_unavailable, a temporary Slack error');
+      expect(err.message).not.to.match(/will be retried|will retry|retrying/i);
+    });
+
     it('retries conversations.info after a 500 and succeeds', async () => {
       const ch = emu.seedChannel({ name: 'flaky' });
       emu.failNext('conversations.info', { status: 500 });
