@@ -13,6 +13,7 @@
  * redelivers them and the ledger answers the ones that had finished.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import { EventEmitter } from 'node:events';
 import amqp from 'amqplib';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
@@ -85,9 +86,20 @@ export function socketOptions(tls?: TransportTls): Record<string, unknown> {
   return opts;
 }
 
-/** Opens a connection with the worker's socket options and an error handler attached. */
-export async function openConnection(url: string, tls: TransportTls | undefined, log: Logger): Promise<ChannelModel> {
-  const connection = await amqp.connect(url, socketOptions(tls));
+/**
+ * The name this process gives its broker connection (AMQP client property
+ * `connection_name`): the broker shows it in `rabbitmqctl list_connections
+ * client_properties` and the management UI, so an operator (or a test) can tell which
+ * worker, on which host, a connection belongs to, and close that one alone.
+ * `purpose` tells the short-lived connections of other commands apart from `worker run`'s.
+ */
+export function connectionName(purpose?: string): string {
+  return `worker@${os.hostname()} pid ${process.pid}${purpose ? ` (${purpose})` : ''}`;
+}
+
+/** Opens a connection with the worker's socket options, its name, and an error handler attached. */
+export async function openConnection(url: string, tls: TransportTls | undefined, log: Logger, purpose?: string): Promise<ChannelModel> {
+  const connection = await amqp.connect(url, { ...socketOptions(tls), clientProperties: { connection_name: connectionName(purpose) } });
   connection.on('error', (err: Error) => log.warn(`Broker connection error: ${redact(err.message)}`));
   return connection;
 }

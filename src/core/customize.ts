@@ -417,7 +417,7 @@ export async function defaultTargets(
   }
   let connection: ChannelModel;
   try {
-    connection = await openConnection(section.amqp_url, { caFile: section.ca_file, certFile: section.cert_file, keyFile: section.key_file }, log);
+    connection = await openConnection(section.amqp_url, { caFile: section.ca_file, certFile: section.cert_file, keyFile: section.key_file }, log, 'customize');
   } catch (err) {
     await store?.close().catch(() => undefined);
     await soar?.close();

@@ -87,7 +87,7 @@ export async function runSelftest(
     if (storeCheck.state === 'failure') return done(SELFTEST_EXIT.store);
 
     const brokerCheck = await timed('broker', async () => {
-      const connection = await openConnection(section.amqp_url, { caFile: section.ca_file, certFile: section.cert_file, keyFile: section.key_file }, log);
+      const connection = await openConnection(section.amqp_url, { caFile: section.ca_file, certFile: section.cert_file, keyFile: section.key_file }, log, 'selftest');
       try {
         const channel = await connection.createChannel();
         channel.on('error', () => undefined);
