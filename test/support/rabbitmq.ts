@@ -102,6 +102,9 @@ async function freeBrokerPort(): Promise<number> {
  * none of /etc/rabbitmq read. `stop()` halts it and removes the dir.
  */
 export class ThrowawayRabbit {
+  /** The node's OS process, read from its pid file once it runs (`stop` removes that file before the process ends). */
+  private pid: number | undefined;
+
   private constructor(
     readonly node: string,
     readonly port: number,
@@ -142,6 +145,7 @@ export class ThrowawayRabbit {
     try {
       await run(rabbitScript('rabbitmq-server'), ['-detached'], { env, cwd: dir, timeout: 60_000 });
       await rabbit.ctl('wait', path.join(dir, 'rabbit.pid'), '--timeout', '90');
+      rabbit.pid = Number(fs.readFileSync(path.join(dir, 'rabbit.pid'), 'utf8').trim());
       await rabbit.waitForConnections();
     } catch (err) {
       const log = path.join(dir, 'log', `${node}.log`);
@@ -186,7 +190,7 @@ export class ThrowawayRabbit {
   async stop(): Promise<void> {
     await this.ctl('stop').catch(() => undefined);
     const pidFile = path.join(this.dir, 'rabbit.pid');
-    const pid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8').trim()) : NaN;
+    const pid = this.pid ?? (fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8').trim()) : NaN);
     if (Number.isInteger(pid) && pid > 0) {
       const deadline = Date.now() + 15_000;
       while (alive(pid) && Date.now() < deadline) await sleep(100);
