@@ -146,6 +146,9 @@ export class ThrowawayRabbit {
       await run(rabbitScript('rabbitmq-server'), ['-detached'], { env, cwd: dir, timeout: 60_000 });
       await rabbit.ctl('wait', path.join(dir, 'rabbit.pid'), '--timeout', '90');
       rabbit.pid = Number(fs.readFileSync(path.join(dir, 'rabbit.pid'), 'utf8').trim());
+      // A test run that ends without its after hook (mocha interrupted, a crash) must not
+      // leave the node running: kill it and remove its directory on the way out.
+      process.once('exit', rabbit.onExit);
       await rabbit.waitForConnections();
     } catch (err) {
       const log = path.join(dir, 'log', `${node}.log`);
@@ -187,7 +190,13 @@ export class ThrowawayRabbit {
   }
 
   /** Halts the node (killing it if it does not halt) and removes its directory. */
+  private readonly onExit = (): void => {
+    if (this.pid && alive(this.pid)) process.kill(this.pid, 'SIGKILL');
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  };
+
   async stop(): Promise<void> {
+    process.removeListener('exit', this.onExit);
     await this.ctl('stop').catch(() => undefined);
     const pidFile = path.join(this.dir, 'rabbit.pid');
     const pid = this.pid ?? (fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8').trim()) : NaN);
