@@ -4,6 +4,7 @@
  * last heard from (for `/readyz`).
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import amqp from 'amqplib';
 import type { ChannelModel } from 'amqplib';
 import { BrokerUnavailableError, ConfigError, errorCode } from './errors.js';
@@ -108,6 +109,18 @@ export function silentForMs(connection: ChannelModel, now = Date.now()): number 
 }
 
 /**
+ * The name this process gives its broker connections (AMQP client property
+ * `connection_name`): the broker shows it in `rabbitmqctl list_connections
+ * client_properties` and the management UI, so an operator (or a test) can tell which
+ * worker, on which host, a connection belongs to, and close that one alone.
+ * `purpose` tells the other connections (replies, other commands) apart from the one
+ * `worker run` consumes on.
+ */
+export function connectionName(purpose?: string): string {
+  return `worker@${os.hostname()} pid ${process.pid}${purpose ? ` (${purpose})` : ''}`;
+}
+
+/**
  * Opens a connection with the worker's socket options, the heartbeat, an error handler,
  * and activity tracking. A failure is a {@link BrokerUnavailableError} naming
  * `[worker] amqp_url` (password hidden) and the reason; config problems (a TLS file)
@@ -118,8 +131,9 @@ export async function openConnection(
   tls: TransportTls | undefined,
   log: Logger,
   heartbeatSeconds = DEFAULT_HEARTBEAT_SECONDS,
+  purpose?: string,
 ): Promise<ChannelModel> {
-  const sockopts = socketOptions(tls, connectTimeoutMs(heartbeatSeconds));
+  const sockopts = { ...socketOptions(tls, connectTimeoutMs(heartbeatSeconds)), clientProperties: { connection_name: connectionName(purpose) } };
   let connection: ChannelModel;
   try {
     connection = await amqp.connect(urlWithHeartbeat(url, heartbeatSeconds), sockopts);

@@ -30,6 +30,7 @@ import { redact } from './redact.js';
 import { ReplyPublisher } from './reply-publisher.js';
 import type { Delivery } from './runner.js';
 import {
+  connectionName,
   connectTimeoutMs,
   DEFAULT_HEARTBEAT_SECONDS,
   openConnection,
@@ -41,7 +42,7 @@ import {
 import { CLASSIC_TOPOLOGY, declareDestination, type TopologyOptions } from './amqp-topology.js';
 
 // Connection and topology live in their own modules; re-exported for existing imports.
-export { openConnection, socketOptions, type TransportTls } from './amqp-connection.js';
+export { connectionName, openConnection, socketOptions, type TransportTls } from './amqp-connection.js';
 export { deadLetterNames, declareDestination, queueArguments } from './amqp-topology.js';
 
 export interface AmqpTransportOptions {
@@ -98,7 +99,10 @@ export class AmqpTransport extends EventEmitter {
       // No 'error' logger here: the publisher reports its connection's failures, rate-limited.
       connect: () => {
         const heartbeat = opts.heartbeatSeconds ?? DEFAULT_HEARTBEAT_SECONDS;
-        return amqp.connect(urlWithHeartbeat(opts.url, heartbeat), socketOptions(opts.tls, connectTimeoutMs(heartbeat)));
+        return amqp.connect(urlWithHeartbeat(opts.url, heartbeat), {
+          ...socketOptions(opts.tls, connectTimeoutMs(heartbeat)),
+          clientProperties: { connection_name: connectionName('replies') },
+        });
       },
       log: opts.log,
     });

@@ -444,6 +444,7 @@ export async function defaultTargets(
       { caFile: section.ca_file, certFile: section.cert_file, keyFile: section.key_file },
       log,
       section.heartbeat,
+      'customize',
     );
   } catch (err) {
     await store?.close().catch(() => undefined);

@@ -26,7 +26,7 @@ export interface InvokeOptions {
 export async function invokeFunction(opts: InvokeOptions): Promise<FinalReply> {
   let connection;
   try {
-    connection = await openConnection(opts.url, opts.tls, opts.log);
+    connection = await openConnection(opts.url, opts.tls, opts.log, undefined, 'invoke');
   } catch (err) {
     throw new WorkerError(`Cannot connect to the broker ${redact(opts.url)}: ${redact((err as Error).message)}`, {
       code: 'broker_unavailable',

@@ -92,6 +92,7 @@ export async function runSelftest(
         { caFile: section.ca_file, certFile: section.cert_file, keyFile: section.key_file },
         log,
         section.heartbeat,
+        'selftest',
       );
       try {
         const channel = await connection.createChannel();

@@ -3,7 +3,6 @@
  * what the Slack emulator holds per invocation, and what a caller received per invocation.
  */
 import { randomUUID } from 'node:crypto';
-import net from 'node:net';
 import { expect } from 'chai';
 import { Caller } from './harness.js';
 import type { SlackEmulator } from './slack-emulator.js';
@@ -79,24 +78,6 @@ export function expectAnsweredSuccessfully(caller: Caller, correlationIds: strin
   return twice;
 }
 
-/** Resolves once something accepts TCP connections on host:port. */
-export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ port, host });
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`${host}:${port} did not accept connections within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 export const PG_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /**
@@ -124,9 +105,10 @@ export async function tempPostgresDatabase(prefix: string): Promise<{ url: strin
 const closedCallers = new WeakMap<Caller, string>();
 
 /**
- * Opens a Caller and remembers if its broker connection closes. On the shared test broker
- * another test's `rabbitmqctl close_all_connections` or `stop_app` takes the caller's
- * exclusive reply queue with it, and with it any reply not yet consumed.
+ * Opens a Caller and remembers if its broker connection closes: that takes the caller's
+ * exclusive reply queue with it, and with it any reply not yet consumed. No test closes
+ * other tests' connections (test/support/rabbitmq.ts), but a broker restarted or a
+ * developer's `rabbitmqctl close_all_connections` would, and the failure says so.
  */
 export async function openWatchedCaller(): Promise<Caller> {
   const caller = await Caller.open();

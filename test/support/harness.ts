@@ -246,8 +246,8 @@ export class Caller {
 }
 
 /** Deletes a destination's queues and dead-letter exchange (test cleanup). */
-export async function deleteDestination(destination: string): Promise<void> {
-  const connection = await amqp.connect(AMQP_URL);
+export async function deleteDestination(destination: string, url = AMQP_URL): Promise<void> {
+  const connection = await amqp.connect(url);
   connection.on('error', () => undefined);
   try {
     const ch = await connection.createChannel();
@@ -261,8 +261,8 @@ export async function deleteDestination(destination: string): Promise<void> {
 }
 
 /** Counts the messages waiting in a queue. */
-export async function queueDepth(queue: string): Promise<number> {
-  const connection = await amqp.connect(AMQP_URL);
+export async function queueDepth(queue: string, url = AMQP_URL): Promise<number> {
+  const connection = await amqp.connect(url);
   connection.on('error', () => undefined);
   try {
     const ch = await connection.createChannel();

@@ -9,11 +9,16 @@
  *   directive and value — no unknown key, no unparsable value, no bad section. A
  *   negative control (a copy with a bogus key and a bad value) proves the check bites.
  *
- * What is not checked: that the service starts. `verify` would also complain that
- * /usr/local/bin/worker is missing and, on some hosts, that the `integration` user is,
- * neither of which is about the unit's directives, so it verifies a copy that runs
- * /bin/true as root. Nor is the sandbox exercised (ProtectSystem and friends need a
- * running systemd); unrelated warnings about other units on the host are ignored.
+ * - that the README's install steps ("Operating it under systemd") agree with the unit:
+ *   the same user, binary path, directories, owners and modes.
+ *
+ * The unit is verified exactly as shipped; the one complaint allowed is that ExecStart's
+ * /usr/local/bin/worker does not exist, and only on a host where it does not (after the
+ * README's `npm install -g --prefix /usr/local` it must pass with no complaint at all).
+ * A copy that runs /bin/true as root is verified too, so that the directives are checked
+ * whatever is installed. What is not checked: that the service starts, nor the sandbox
+ * (ProtectSystem and friends need a running systemd); unrelated warnings about other
+ * units on the host are ignored.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -143,6 +148,59 @@ describe('systemd/worker.service', () => {
     expect(service).not.to.have.property('MemoryDenyWriteExecute');
   });
 
+  describe('README "Operating it under systemd" agrees with the unit', () => {
+    const readme = fs.readFileSync(path.resolve(path.dirname(UNIT_FILE), '..', 'README.md'), 'utf8');
+    const start = readme.indexOf('## Operating it under systemd');
+    const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
+    const user = one('User')!;
+    const state = `/var/lib/${one('StateDirectory')}`;
+    const logs = `/var/log/${one('LogsDirectory')}`;
+
+    it('installs `worker` where ExecStart runs it, from a packed tarball (the package is not on the registry)', () => {
+      const binary = one('ExecStart')!.split(/\s+/)[0]!;
+      expect(binary).to.equal('/usr/local/bin/worker');
+      expect(section).to.contain('npm pack');
+      expect(section).to.match(/^npm install -g --prefix \/usr\/local \.\/soar-slack-worker-[\d.]+\.tgz$/m);
+      for (const doc of [section, text]) expect(doc).not.to.match(/npm install -g soar-slack-worker/);
+    });
+
+    it('creates the service user, whose home is the state directory', () => {
+      const useradd = /^useradd ([^\n]*\\\n)*[^\n]*$/m.exec(section)?.[0].replace(/\\\n\s*/g, '');
+      expect(useradd, 'a useradd line').to.be.a('string');
+      expect(useradd!.trim().split(/\s+/).pop()).to.equal(user);
+      expect(useradd).to.contain(`--home-dir ${state} `);
+      expect(useradd).to.contain('--user-group');
+      expect(one('Group')).to.equal(user);
+    });
+
+    it('creates the state and log directories before customize/selftest, with the modes systemd keeps', () => {
+      const mkdirs = new RegExp(`^install -d -o ${user} -g ${user} -m (\\d+) (.*)$`, 'm').exec(section);
+      expect(mkdirs, 'an install -d line for the state and log directories').to.not.equal(null);
+      expect(mkdirs![2]!.split(/\s+/)).to.have.members([state, logs]);
+      expect(mkdirs![1]).to.equal(one('StateDirectoryMode'));
+      expect(mkdirs![1]).to.equal(one('LogsDirectoryMode'));
+      expect(one('RuntimeDirectoryMode')).to.equal('0700');
+      expect(section.indexOf(mkdirs![0])).to.be.lessThan(section.indexOf('as_service customize'));
+    });
+
+    it('installs app.config for the service user only (the worker warns when anyone else can read it) and env for root', () => {
+      const config = service.Environment!.find((e) => e.startsWith('APP_CONFIG_FILE='))!.slice('APP_CONFIG_FILE='.length);
+      expect(section).to.match(new RegExp(`^install -o ${user} -g ${user} -m 0600 \\S+ ${config}$`, 'm'));
+      const env = one('EnvironmentFile')!.replace(/^-/, '');
+      expect(section).to.match(new RegExp(`^install -o root -g root -m 0600 /dev/null ${env}$`, 'm'));
+      expect(section).to.match(new RegExp(`^install -d -o root -g ${user} -m 0750 ${path.dirname(config)}$`, 'm'));
+      // The unit's own comment says the same, and no longer 0640.
+      expect(text).to.contain('0600');
+      expect(text).not.to.contain('0640');
+    });
+
+    it('runs customize and selftest as the service user, with the binary ExecStart runs', () => {
+      expect(section).to.contain(`runuser -u ${user} -- ${one('ExecStart')!.split(/\s+/)[0]} "$@"`);
+      expect(section).to.match(/^as_service customize -y$/m);
+      expect(section).to.match(/^as_service selftest$/m);
+    });
+  });
+
   describe('systemd-analyze verify', function () {
     let dir: string;
     before(function () {
@@ -154,21 +212,33 @@ describe('systemd/worker.service', () => {
       if (dir) fs.rmSync(dir, { recursive: true, force: true });
     });
 
-    /** Verifies a runnable copy; returns the output lines about that copy. */
-    function verify(name: string, extra = ''): string[] {
-      const copy = text
-        .replace(/^ExecStart=.*$/m, 'ExecStart=/bin/true')
-        .replace(/^User=.*$/m, 'User=root')
-        .replace(/^Group=.*$/m, 'Group=root')
-        .replace(/^\[Service\]$/m, `[Service]\n${extra}`);
+    /** Verifies `content` saved as `name`; returns the output lines about that file. */
+    function verifyText(name: string, content: string): string[] {
       const file = path.join(dir, name);
-      fs.writeFileSync(file, copy);
+      fs.writeFileSync(file, content);
       const res = spawnSync(SYSTEMD_ANALYZE!, ['verify', '--man=no', file], { encoding: 'utf8', timeout: 20_000 });
       if (res.error) throw res.error;
       return `${res.stdout}\n${res.stderr}`
         .split('\n')
         .filter((line) => line.includes(file) || line.includes(name));
     }
+
+    /** Verifies a runnable copy (ExecStart=/bin/true, as root) with `extra` directives. */
+    function verify(name: string, extra = ''): string[] {
+      const copy = text
+        .replace(/^ExecStart=.*$/m, 'ExecStart=/bin/true')
+        .replace(/^User=.*$/m, 'User=root')
+        .replace(/^Group=.*$/m, 'Group=root')
+        .replace(/^\[Service\]$/m, `[Service]\n${extra}`);
+      return verifyText(name, copy);
+    }
+
+    it('accepts the unit exactly as shipped', () => {
+      const binary = one('ExecStart')!.split(/\s+/)[0]!;
+      const problems = verifyText('soar-slack-worker.service', text);
+      const missingBinary = `soar-slack-worker.service: Command ${binary} is not executable: No such file or directory`;
+      expect(problems.filter((line) => !(line.trim() === missingBinary && !fs.existsSync(binary)))).to.deep.equal([]);
+    });
 
     it('accepts every directive and value', () => {
       expect(verify('soar-slack-worker.service')).to.deep.equal([]);

@@ -286,11 +286,6 @@ function generate(r: Prng, i: number): FuzzCase {
 
 describe('bad-input fuzzing through the broker (worker run)', function () {
   this.timeout(240_000);
-  // The broker is shared with other test runs, some of which close every connection on
-  // purpose (rabbitmqctl close_all_connections). That loses the caller's reply queue and
-  // redelivers the worker's unacked messages, so such a run proves nothing: it is rerun,
-  // with the same seed and a fresh worker and queue.
-  this.retries(2);
   const seed = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
   const tag = `FUZZ_SEED=${seed}`;
   let emu: SlackEmulator;
@@ -322,8 +317,8 @@ describe('bad-input fuzzing through the broker (worker run)', function () {
     caller = await Caller.open();
     confirm = await caller.connection.createConfirmChannel();
     confirm.on('error', (err: Error) => console.log(`fuzz: confirm channel error: ${err.message}`));
-    // The broker is shared: another test closing every connection (rabbitmqctl
-    // close_all_connections) takes the caller's reply queue with it. Say so when it happens.
+    // No test closes other tests' connections any more (test/support/rabbitmq.ts), but a
+    // broker restarted under the run takes the caller's reply queue with it: say so.
     caller.connection.on('close', (err?: Error) => {
       if (closing) return;
       callerLost = `the caller's broker connection closed during the test (${err?.message ?? 'no reason'}); replies sent after that are lost`;

@@ -1,64 +1,43 @@
 /**
  * Fault: the broker goes away mid-batch (issue #5).
  *
- * - The broker closing every connection (`rabbitmqctl close_all_connections`) is covered
- *   by test/integration/core/worker-run.test.ts ("survives the broker closing its
- *   connections mid-batch"): the worker reconnects and every invocation has one effect.
+ * - The broker closing the worker's connection (`rabbitmqctl close_connection`) is
+ *   covered by test/integration/core/worker-run.test.ts ("survives the broker closing
+ *   its connection mid-batch"): the worker reconnects and every invocation has one effect.
  * - Here the broker application is stopped and started again (`rabbitmqctl stop_app` /
  *   `start_app`). The caller uses a durable reply queue, as a SOAR platform does, so
  *   replies survive the restart and no invocation needs to be published again: the
  *   worker must reconnect by itself and answer every invocation, each with one effect.
  *
- * The broker is shared with other tests: it is stopped for a few seconds only, always
- * started again (also when the test fails), and the test waits until it accepts
- * connections before going on.
+ * The broker stopped is a throwaway node the test starts for itself (test/support/
+ * rabbitmq.ts), never the shared one on 5672: a bystander connection to the shared
+ * broker, opened before, must still be open after.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import amqp, { type ChannelModel } from 'amqplib';
 import { expect } from 'chai';
-import { waitForPort } from '../../support/fault-checks.js';
-import { AMQP_URL, deleteDestination, queueDepth, uniqueName, WorkerProcess, writeConfig, type TestConfig } from '../../support/harness.js';
+import { queueDepth, uniqueName, WorkerProcess, writeConfig, type TestConfig } from '../../support/harness.js';
+import { Bystander, ThrowawayRabbit } from '../../support/rabbitmq.js';
 
 const INVOCATIONS = 80;
 /** With 10 in flight, the batch takes about INVOCATIONS / 10 × SLEEP_MS: long enough to stop the broker in it. */
 const SLEEP_MS = 800;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Runs rabbitmqctl without blocking the event loop (the reply consumer keeps going meanwhile). */
-async function rabbitmqctl(...args: string[]): Promise<void> {
-  await promisify(execFile)('rabbitmqctl', args, { timeout: 60_000 });
-}
-
-/** Starts the broker application (a no-op when it runs) and waits until it takes connections. */
-async function ensureBrokerUp(): Promise<void> {
-  await rabbitmqctl('start_app');
-  await waitForPort(5672);
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      const c = await amqp.connect(AMQP_URL);
-      await c.close();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(250);
-    }
-  }
-}
-
 /** A caller's durable reply queue, consumed again after each reconnect. */
 class DurableReplies {
   readonly finals = new Map<string, Record<string, unknown>[]>();
   private connection: ChannelModel | undefined;
 
-  constructor(readonly queue: string) {}
+  constructor(
+    readonly url: string,
+    readonly queue: string,
+  ) {}
 
   async connect(): Promise<void> {
-    const connection = await amqp.connect(AMQP_URL);
+    const connection = await amqp.connect(this.url);
     connection.on('error', () => undefined);
     const ch = await connection.createChannel();
     ch.on('error', () => undefined);
@@ -82,34 +61,34 @@ class DurableReplies {
   }
 }
 
-describe('fault: broker stopped and started again (rabbitmqctl stop_app / start_app)', function () {
-  this.timeout(180_000);
+describe('fault: broker stopped and started again (rabbitmqctl stop_app / start_app on a throwaway node)', function () {
+  this.timeout(240_000);
+  let rabbit: ThrowawayRabbit | undefined;
+  let bystander: Bystander | undefined;
   let cfg: TestConfig;
   let worker: WorkerProcess | undefined;
   let replies: DurableReplies;
 
   before(async () => {
-    cfg = writeConfig({ worker: { num_workers: 10, reconnect_max_delay: 1 } });
-    replies = new DurableReplies(uniqueName('durable_replies'));
+    bystander = await Bystander.open();
+    rabbit = await ThrowawayRabbit.start();
+    cfg = writeConfig({ worker: { amqp_url: rabbit.url, num_workers: 10, reconnect_max_delay: 1 } });
+    replies = new DurableReplies(rabbit.url, uniqueName('durable_replies'));
     await replies.connect();
   });
 
   after(async () => {
-    await ensureBrokerUp();
     await worker?.stop('SIGKILL');
     await replies?.close();
-    await deleteDestination(cfg.destination);
-    const c = await amqp.connect(AMQP_URL);
-    const ch = await c.createChannel();
-    await ch.deleteQueue(replies.queue).catch(() => undefined);
-    await c.close();
+    await rabbit?.stop();
+    await bystander?.close();
   });
 
   it('the worker reconnects by itself and every invocation is answered, each with one effect', async () => {
     worker = WorkerProcess.start(cfg.file);
     await worker.waitFor();
     const ids: string[] = [];
-    const publisher = await amqp.connect(AMQP_URL);
+    const publisher = await amqp.connect(rabbit!.url);
     try {
       const ch = await publisher.createConfirmChannel();
       for (let i = 0; i < INVOCATIONS; i++) {
@@ -137,12 +116,12 @@ describe('fault: broker stopped and started again (rabbitmqctl stop_app / start_
     }
     let answeredAtStop: number;
     try {
-      await rabbitmqctl('stop_app');
+      await rabbit!.stopApp();
       answeredAtStop = replies.finals.size;
       await worker.waitFor('Lost the broker connection', 30_000);
       await sleep(2000);
     } finally {
-      await ensureBrokerUp();
+      await rabbit!.startApp();
     }
     await replies.close();
     await replies.connect();
@@ -169,8 +148,9 @@ describe('fault: broker stopped and started again (rabbitmqctl stop_app / start_
       const effect = path.join(cfg.effectsDir, `${id}.effect`);
       expect(fs.readFileSync(effect, 'utf8'), `effects of ${id}`).to.equal('x\n');
     }
-    expect(await queueDepth(cfg.destination)).to.equal(0);
-    expect(await queueDepth(`${cfg.destination}.dead`)).to.equal(0);
+    expect(await queueDepth(cfg.destination, rabbit!.url)).to.equal(0);
+    expect(await queueDepth(`${cfg.destination}.dead`, rabbit!.url)).to.equal(0);
+    await bystander!.expectOpen();
     const replayed = (worker.output.match(/answering from the ledger/g) ?? []).length;
     console.log(`      broker stopped after ${answeredAtStop}/${INVOCATIONS} answered; ${replayed} answered from the ledger after the restart; ${twice} answered twice`);
   });
