@@ -31,6 +31,7 @@ import type {
   LedgerState,
   Store,
 } from './store.js';
+import { stepJson } from './store.js';
 
 /** PostgreSQL schema history. Append new versions; never edit an applied one. */
 export const POSTGRES_MIGRATIONS: readonly Migration[] = [
@@ -94,6 +95,11 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       'ALTER TABLE invocation_ledger ADD COLUMN replied_at TIMESTAMPTZ',
       'ALTER TABLE invocation_ledger ADD COLUMN in_flight BOOLEAN NOT NULL DEFAULT false',
     ],
+  },
+  {
+    version: 6,
+    description: 'invocation_ledger: steps (JSON object of the steps a handler completed, see ctx.steps)',
+    steps: ['ALTER TABLE invocation_ledger ADD COLUMN steps JSONB'],
   },
 ];
 
@@ -181,6 +187,7 @@ interface LedgerRecord {
   reply: Record<string, unknown> | null;
   replied_at: Date | null;
   in_flight: boolean;
+  steps: Record<string, unknown> | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -231,6 +238,7 @@ function toLedgerEntry(r: LedgerRecord): LedgerEntry {
     reply: r.reply,
     repliedAt: r.replied_at,
     inFlight: r.in_flight,
+    steps: r.steps ?? {},
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -322,6 +330,19 @@ export class PostgresStore implements Store {
              updated_at = EXCLUDED.updated_at, in_flight = false`,
           [invocationId, state, JSON.stringify(reply)],
         );
+      },
+      recordStep: async (invocationId, name, value) => {
+        const json = stepJson(name, value);
+        // One statement: `||` merges the step into the object under the row lock, so
+        // concurrent steps of one invocation do not overwrite each other.
+        const result = await this.query(
+          `UPDATE invocation_ledger SET steps = COALESCE(steps, '{}'::jsonb) || jsonb_build_object($2::text, $3::jsonb)
+           WHERE invocation_id = $1 AND state = 'running'`,
+          [invocationId, name, json],
+        );
+        if (result.rowCount !== 1) {
+          throw new Error(`Invocation ${invocationId} has no running ledger entry to record step "${name}" on`);
+        }
       },
       release: async (invocationId) => {
         await this.query(`UPDATE invocation_ledger SET in_flight = false WHERE invocation_id = $1 AND state = 'running'`, [
