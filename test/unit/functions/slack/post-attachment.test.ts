@@ -114,6 +114,20 @@ describe('slack_post_attachment', function () {
     expect(row).to.include({ channel: 'inc-2103', channelId: ch.id, channelType: 'Public', permalink: content.url });
   });
 
+  it('strips Unicode direction controls from the file name: Slack shows and stores what the file is', async () => {
+    const bytes = randomBytes(1000);
+    incidentAttachment(2103, 5, 'invoice\u202Efdp.exe', bytes);
+    const run = await upload({ attachment_id: 5 });
+    const content = expectOk(run);
+    expect(content.file_name).to.equal('invoicefdp.exe');
+    const file = emu.file(content.file_id as string)!;
+    expect(file.name).to.equal('invoicefdp.exe');
+    expect(file.title).to.equal('invoicefdp.exe');
+    expect(run.progress).to.include('The file name holds Unicode direction controls; uploading it as invoicefdp.exe');
+    const logged = emu.callLog.filter((c) => c.method === 'files.getUploadURLExternal' || c.method === 'files.completeUploadExternal');
+    expect(JSON.stringify(logged)).to.not.match(/[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]|\\u202e/i);
+  });
+
   it("uploads a task's attachment and associates the channel with the task", async () => {
     const bytes = Buffer.from('task evidence\n'.repeat(100));
     taskAttachment(2103, 7, 2, 'notes.txt', bytes);

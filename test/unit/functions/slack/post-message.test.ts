@@ -171,6 +171,13 @@ describe('slack_post_message', function () {
       expect(only(content.channel_id).username).to.equal('Night Shift');
     });
 
+    it('strips Unicode direction controls from slack_username', async () => {
+      const content = expectOk(await post({ slack_username: '\u202BNight\u200F Shift\u2066 (CISO)\u2069\u202C\u061C\u200E\u202A\u202D\u202E\u2067\u2068' }));
+      expect(only(content.channel_id).username).to.equal('Night Shift (CISO)');
+      const onlyControls = expectOk(await post({ slack_username: '\u202E\u2066', slack_channel: 'inc-2103-b' }));
+      expect(only(onlyControls.channel_id).username).to.equal(undefined);
+    });
+
     it('uses [fn_slack] username when slack_username is not given', async () => {
       const named = await slackFixture(emu.apiUrl, emu.botToken, { username: 'SOAR' });
       extra.push(named);
