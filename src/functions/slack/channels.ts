@@ -396,7 +396,11 @@ export async function withResolvedChannel<T>(
     return { resolved, value: await use(resolved) };
   } catch (err) {
     const archived = err instanceof SlackApiError && err.slackError === 'is_archived';
-    if (archived) await learnArchived(ctx, inputs, resolved.association, resolved.channel.id);
+    if (archived) {
+      await learnArchived(ctx, inputs, resolved.association, resolved.channel.id);
+      // The info just cached says live: drop it, so the next post by id or name sees the archive.
+      if (!resolved.cached) deps.cache.forgetChannel(resolved.channel.id);
+    }
     if (!resolved.cached || !isStaleChannelError(err)) {
       // Archived since the lookup: a post by association says what to do about it.
       if (archived && !inputs.slackChannel && !inputs.slackChannelId) {

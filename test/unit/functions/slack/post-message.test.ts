@@ -299,6 +299,19 @@ describe('slack_post_message', function () {
       expect(await uncached.store.conversations.get('RES-2103')).to.include({ channelId: first.channel_id, archived: true });
     });
 
+    it('is_archived on the post with the channel cache on: the fresh info is dropped, the next post by id posts nothing', async () => {
+      const first = expectOk(await post({}));
+      fx.state.channels.forgetChannel(first.channel_id); // the next post looks the channel up afresh
+      // Slack archives it between the lookup (which says live, and is cached) and the post.
+      emu.failNext('chat.postMessage', { error: 'is_archived' });
+      const run = await post({ slack_channel: undefined, slack_is_channel_private: undefined });
+      expect(expectFailure(run, 'slack_channel_archived').message).to.contain('was archived: give slack_channel');
+      emu.channel(first.channel_id)!.isArchived = true;
+      const posts = emu.calls('chat.postMessage');
+      expectFailure(await post({ slack_channel: undefined, slack_channel_id: first.channel_id }), 'slack_channel_archived');
+      expect(emu.calls('chat.postMessage')).to.equal(posts);
+    });
+
     it('a post by slack_channel_id to the associated channel, found archived, also marks the association', async () => {
       const uncached = await slackFixture(emu.apiUrl, emu.botToken, { channel_cache_ttl: '0' });
       extra.push(uncached);
