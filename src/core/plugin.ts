@@ -40,6 +40,21 @@ export interface InvocationOrigin {
   principal?: { name?: string } & Record<string, unknown>;
 }
 
+/**
+ * The steps an invocation completed, kept in the invocation ledger across deliveries.
+ *
+ * A handler with several effects (save a file, then change something upstream) records
+ * each one as it completes; a redelivery after a crash or a retryable failure reads them
+ * and resumes after the last, so no effect happens twice and the final answer is the
+ * same as if the first delivery had finished. Values are JSON.
+ */
+export interface InvocationSteps {
+  /** The value recorded for `name` by this or an earlier delivery; undefined if none. */
+  get<T = unknown>(name: string): T | undefined;
+  /** Records `name` as done with `value`; resolves once it is stored durably. */
+  record(name: string, value: unknown): Promise<void>;
+}
+
 /** What a handler gets for one invocation. */
 export interface FunctionContext {
   /** The invocation id (AMQP message_id): the idempotency key. */
@@ -55,8 +70,30 @@ export interface FunctionContext {
   readonly log: Logger;
   readonly store: Store;
   readonly platform: Platform;
+  /** What earlier deliveries of this invocation completed; see {@link InvocationSteps}. */
+  readonly steps: InvocationSteps;
   /** Aborted when the worker must stop waiting (shutdown timeout passed). */
   readonly signal: AbortSignal;
+}
+
+/**
+ * Steps backed by the ledger: `initial` is what `ledger.begin` returned; `record` writes
+ * through before it resolves, then updates the local copy (so `get` needs no read).
+ */
+export function ledgerSteps(
+  ledger: { recordStep(invocationId: string, name: string, value: unknown): Promise<void> },
+  invocationId: string,
+  initial: Record<string, unknown>,
+): InvocationSteps {
+  // A copy through JSON: what `get` returns is what a redelivery would read back.
+  const known: Record<string, unknown> = JSON.parse(JSON.stringify(initial)) as Record<string, unknown>;
+  return {
+    get: <T>(name: string) => (Object.prototype.hasOwnProperty.call(known, name) ? (known[name] as T) : undefined),
+    record: async (name, value) => {
+      await ledger.recordStep(invocationId, name, value);
+      known[name] = value === undefined ? null : (JSON.parse(JSON.stringify(value)) as unknown);
+    },
+  };
 }
 
 /** What a handler returns; the runner wraps it into a ResultPayload v2. */

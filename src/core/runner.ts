@@ -46,7 +46,7 @@ import {
   type RequestEnvelope,
 } from './messages.js';
 import { decideOutcome, type ReplyFate } from './outcome.js';
-import type { FunctionContext } from './plugin.js';
+import { ledgerSteps, type FunctionContext } from './plugin.js';
 import type { PluginRegistry, RegisteredFunction } from './registry.js';
 import type { Platform } from './platform/platform.js';
 import { KeyedMutex } from './store/keyed-mutex.js';
@@ -254,6 +254,7 @@ export class Runner {
     }
 
     let attempt: number;
+    let steps: Record<string, unknown>;
     try {
       const begun = await store.ledger.begin(invocation.id, name);
       if (begun.finished && begun.entry.reply) {
@@ -281,6 +282,7 @@ export class Runner {
         return decideOutcome({ kind: 'replayed', reply });
       }
       attempt = begun.entry.attempts;
+      steps = begun.entry.steps;
       if (begun.interrupted) invLog.warn(`Delivery ${attempt} of an invocation that did not finish before`);
     } catch (err) {
       // The ledger is unreachable: without it a redelivery could repeat an effect, so
@@ -320,6 +322,7 @@ export class Runner {
       log: invLog,
       store,
       platform: this.opts.platform,
+      steps: ledgerSteps(store.ledger, invocation.id, steps),
       signal: this.abort.signal,
     };
 

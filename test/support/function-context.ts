@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { FunctionContext, FunctionDefinition, FunctionResult } from '../../src/core/plugin.js';
+import { ledgerSteps, type FunctionContext, type FunctionDefinition, type FunctionResult } from '../../src/core/plugin.js';
 import { silentLogger } from '../../src/core/logging.js';
 import { PluginRegistry } from '../../src/core/registry.js';
 import { withoutNulls } from '../../src/core/messages.js';
@@ -86,8 +86,12 @@ export async function runFunction(
     run.error = err as Error;
     return run;
   }
+  const invocationId = opts.invocationId ?? randomUUID();
+  // As the runner does: the ledger holds the invocation, and its steps (ctx.steps) come
+  // from there, so a second run with the same invocationId resumes like a redelivery.
+  const begun = await fx.store.ledger.begin(invocationId, name);
   const ctx: FunctionContext = {
-    invocationId: opts.invocationId ?? randomUUID(),
+    invocationId,
     functionName: name,
     inputs,
     origin: {},
@@ -98,6 +102,7 @@ export async function runFunction(
     log: silentLogger(),
     store: fx.store,
     platform: fx.platform,
+    steps: ledgerSteps(fx.store.ledger, invocationId, begun.entry.steps),
     signal: opts.signal ?? new AbortController().signal,
   };
   try {

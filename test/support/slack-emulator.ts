@@ -286,6 +286,17 @@ export interface Fault {
   delayMs?: number;
   /** Destroy the socket without answering. */
   closeSocket?: boolean;
+  /**
+   * Apply the fault after the method ran: its effect happens (a channel is archived, a
+   * message posted) and only the answer is late (`delayMs`), lost (`closeSocket`) or an
+   * error. What a client sees when Slack did the work but the reply did not arrive in time.
+   */
+  afterEffect?: boolean;
+  /**
+   * Upload URL only: destroy the socket once this many bytes of the request body have
+   * arrived (an upload cut off mid-body). Nothing is stored.
+   */
+  closeAfterBytes?: number;
 }
 
 export interface RateLimitOptions {
@@ -1124,6 +1135,12 @@ export class SlackEmulator {
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     const query = q === -1 ? '' : url.slice(q + 1);
+    if (path.startsWith('/upload/') && !this.down && this.peekFault(UPLOAD_METHOD)?.closeAfterBytes !== undefined) {
+      const f = this.takeFault(UPLOAD_METHOD)!;
+      this.record(UPLOAD_METHOD, { file_id: decodeURIComponent(path.slice(8).split('/')[0]!), cut_after: f.closeAfterBytes });
+      await cutOff(req, f.closeAfterBytes!);
+      return;
+    }
     const body = await readBody(req);
 
     if (path.startsWith('/api/')) {
@@ -1193,6 +1210,20 @@ export class SlackEmulator {
     }
     const f = this.takeFault(method);
     if (!f) return false;
+    return this.applyFault(f, res);
+  }
+
+  /** The next fault queued for `method` (or '*'), without taking it. */
+  private peekFault(method: string): Fault | undefined {
+    for (const key of [method, '*']) {
+      const q = this.faults.get(key);
+      if (q && q.length > 0) return q[0];
+    }
+    return undefined;
+  }
+
+  /** Answers with fault `f`; returns true when the request has been answered. */
+  private async applyFault(f: Fault, res: http.ServerResponse): Promise<boolean> {
     if (f.delayMs && f.delayMs > 0) await this.sleep(f.delayMs);
     if (f.closeSocket) {
       res.socket?.destroy();
@@ -1249,7 +1280,10 @@ export class SlackEmulator {
     const parsed = this.parseParams(req, body, query);
     const params = parsed instanceof SlackApiError ? {} : parsed;
     this.record(method, params);
-    if (await this.applyFaults(method, res)) return;
+    // A fault meant for after the effect is taken now (so a concurrent call does not
+    // take it) and applied once the method has run.
+    const late = !this.down && this.peekFault(method)?.afterEffect ? this.takeFault(method) : undefined;
+    if (!late && (await this.applyFaults(method, res))) return;
     if (parsed instanceof SlackApiError) {
       send(res, jsonReply({ ok: false, error: parsed.code }));
       return;
@@ -1315,6 +1349,7 @@ export class SlackEmulator {
         out = { ok: false, error: 'internal_error', emulator_error: String((err as Error)?.stack ?? err) };
       }
     }
+    if (late && (await this.applyFault(late, res))) return;
     send(res, jsonReply(out, headers));
   }
 
@@ -2405,6 +2440,23 @@ export class SlackEmulator {
 // ---------------------------------------------------------------------------------------------------------------------
 // Response helpers
 // ---------------------------------------------------------------------------------------------------------------------
+
+/** Reads the request body until `limit` bytes arrived (or it ended), then destroys the socket. */
+function cutOff(req: http.IncomingMessage, limit: number): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = 0;
+    const done = () => {
+      req.socket.destroy();
+      resolve();
+    };
+    req.on('data', (c: Buffer) => {
+      seen += c.length;
+      if (seen >= limit) done();
+    });
+    req.on('end', done);
+    req.on('error', () => resolve());
+  });
+}
 
 function readBody(req: http.IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {

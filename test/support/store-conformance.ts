@@ -258,6 +258,47 @@ export function storeConformance(name: string, open: () => Promise<Store>, clean
           expect(await store.ledger.get('nope')).to.equal(undefined);
         });
 
+        it('steps: recorded durably per invocation, merged by name, returned by begin and get, kept after finish', async function () {
+          const first = await store.ledger.begin('inv-s', 'fn');
+          expect(first.entry.steps).to.deep.equal({});
+          await store.ledger.recordStep('inv-s', 'export', { attachmentId: 7, name: 'a «b».txt' });
+          await store.ledger.recordStep('inv-s', 'notice', '1700000000.000100');
+          await store.ledger.recordStep('inv-s', 'notice', '1700000000.000200');
+          await store.ledger.begin('other', 'fn');
+          await store.ledger.recordStep('other', 'export', { attachmentId: 8 });
+          const again = await store.ledger.begin('inv-s', 'fn');
+          expect(again.interrupted).to.equal(true);
+          expect(again.entry.steps).to.deep.equal({ export: { attachmentId: 7, name: 'a «b».txt' }, notice: '1700000000.000200' });
+          await store.ledger.finish('inv-s', 'succeeded', { ok: true });
+          expect((await store.ledger.get('inv-s'))!.steps).to.deep.equal(again.entry.steps);
+          expect((await store.ledger.get('other'))!.steps).to.deep.equal({ export: { attachmentId: 8 } });
+        });
+
+        it('steps: 10 concurrent records of one invocation are all kept', async function () {
+          await store.ledger.begin('inv-sc', 'fn');
+          await Promise.all(Array.from({ length: 10 }, (_, i) => store.ledger.recordStep('inv-sc', `step-${i}`, i)));
+          const steps = (await store.ledger.get('inv-sc'))!.steps;
+          expect(steps).to.deep.equal(Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`step-${i}`, i])));
+        });
+
+        it('steps: refused for an unknown or finished invocation and for an empty name, saying why', async function () {
+          const refused = async (run: () => Promise<void>): Promise<string> => {
+            try {
+              await run();
+            } catch (err) {
+              return (err as Error).message;
+            }
+            return expect.fail('expected recordStep to be refused') as never;
+          };
+          expect(await refused(() => store.ledger.recordStep('nope', 'x', 1))).to.match(/nope has no running ledger entry/);
+          await store.ledger.begin('inv-sf', 'fn');
+          await store.ledger.finish('inv-sf', 'failed', { ok: false });
+          expect(await refused(() => store.ledger.recordStep('inv-sf', 'x', 1))).to.match(/no running ledger entry/);
+          await store.ledger.begin('inv-se', 'fn');
+          expect(await refused(() => store.ledger.recordStep('inv-se', ' ', 1))).to.match(/non-empty/);
+          expect((await store.ledger.get('inv-se'))!.steps).to.deep.equal({});
+        });
+
         it('get of an unknown invocation is undefined', async function () {
           expect(await store.ledger.get('nope')).to.equal(undefined);
         });

@@ -47,6 +47,7 @@ import type {
   LedgerState,
   Store,
 } from './store.js';
+import { stepJson } from './store.js';
 
 export { redactPostgresUrl } from './postgres-failures.js';
 
@@ -121,6 +122,11 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       'ALTER TABLE invocation_ledger ADD COLUMN reply_abandoned_at TIMESTAMPTZ',
     ],
   },
+  {
+    version: 6,
+    description: 'invocation_ledger: steps (JSON object of the steps a handler completed, see ctx.steps)',
+    steps: ['ALTER TABLE invocation_ledger ADD COLUMN steps JSONB'],
+  },
 ];
 
 export interface PostgresStoreOptions {
@@ -165,6 +171,7 @@ interface LedgerRecord {
   in_flight: boolean;
   reply_failures: number;
   reply_abandoned_at: Date | null;
+  steps: Record<string, unknown> | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -217,6 +224,7 @@ function toLedgerEntry(r: LedgerRecord): LedgerEntry {
     inFlight: r.in_flight,
     replyFailures: r.reply_failures,
     replyAbandonedAt: r.reply_abandoned_at,
+    steps: r.steps ?? {},
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -313,6 +321,19 @@ export class PostgresStore implements Store {
              updated_at = EXCLUDED.updated_at, in_flight = false`,
           [invocationId, state, JSON.stringify(reply)],
         );
+      },
+      recordStep: async (invocationId, name, value) => {
+        const json = stepJson(name, value);
+        // One statement: `||` merges the step into the object under the row lock, so
+        // concurrent steps of one invocation do not overwrite each other.
+        const result = await this.query(
+          `UPDATE invocation_ledger SET steps = COALESCE(steps, '{}'::jsonb) || jsonb_build_object($2::text, $3::jsonb)
+           WHERE invocation_id = $1 AND state = 'running'`,
+          [invocationId, name, json],
+        );
+        if (result.rowCount !== 1) {
+          throw new Error(`Invocation ${invocationId} has no running ledger entry to record step "${name}" on`);
+        }
       },
       release: async (invocationId) => {
         await this.query(`UPDATE invocation_ledger SET in_flight = false WHERE invocation_id = $1 AND state = 'running'`, [

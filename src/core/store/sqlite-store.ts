@@ -30,6 +30,7 @@ import type {
   LedgerState,
   Store,
 } from './store.js';
+import { stepJson } from './store.js';
 
 /** SQLite schema history. Append new versions; never edit an applied one. */
 export const SQLITE_MIGRATIONS: readonly Migration[] = [
@@ -100,6 +101,11 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       'ALTER TABLE invocation_ledger ADD COLUMN reply_abandoned_at INTEGER',
     ],
   },
+  {
+    version: 6,
+    description: 'invocation_ledger: steps (JSON object of the steps a handler completed, see ctx.steps)',
+    steps: ['ALTER TABLE invocation_ledger ADD COLUMN steps TEXT'],
+  },
 ];
 
 /** Thrown inside {@link SqliteStore.checkWritable}'s probe to roll its transaction back. */
@@ -119,6 +125,7 @@ interface LedgerRecord {
   in_flight: number;
   reply_failures: number;
   reply_abandoned_at: number | null;
+  steps: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -171,6 +178,7 @@ function toLedgerEntry(r: LedgerRecord): LedgerEntry {
     inFlight: r.in_flight === 1,
     replyFailures: r.reply_failures,
     replyAbandonedAt: r.reply_abandoned_at === null ? null : new Date(r.reply_abandoned_at),
+    steps: r.steps === null ? {} : (JSON.parse(r.steps) as Record<string, unknown>),
     createdAt: new Date(r.created_at),
     updatedAt: new Date(r.updated_at),
   };
@@ -223,6 +231,10 @@ function prepareStatements(db: Database.Database) {
        ON CONFLICT (invocation_id) DO UPDATE SET state = excluded.state, reply = excluded.reply,
          updated_at = excluded.updated_at, in_flight = 0`,
     ),
+    ledgerSteps: db.prepare<[string], { steps: string | null }>(
+      `SELECT steps FROM invocation_ledger WHERE invocation_id = ? AND state = 'running'`,
+    ),
+    ledgerSetSteps: db.prepare<[string, string]>(`UPDATE invocation_ledger SET steps = ? WHERE invocation_id = ?`),
     ledgerRelease: db.prepare<[string]>(
       `UPDATE invocation_ledger SET in_flight = 0 WHERE invocation_id = ? AND state = 'running'`,
     ),
@@ -326,6 +338,24 @@ export class SqliteStore implements Store {
         return this.write(() => {
           const now = Date.now();
           this.stmts().ledgerFinish.run(invocationId, state, json, now, now);
+        });
+      },
+      recordStep: (invocationId, name, value) => {
+        let json: string;
+        try {
+          json = stepJson(name, value);
+        } catch (err) {
+          return Promise.reject(err);
+        }
+        // Read-modify-write is safe here: it runs inside the group commit's IMMEDIATE
+        // transaction, which holds the write lock across the read.
+        return this.write(() => {
+          const s = this.stmts();
+          const row = s.ledgerSteps.get(invocationId);
+          if (row === undefined) throw new Error(`Invocation ${invocationId} has no running ledger entry to record step "${name}" on`);
+          const steps = row.steps === null ? {} : (JSON.parse(row.steps) as Record<string, unknown>);
+          steps[name] = JSON.parse(json);
+          s.ledgerSetSteps.run(JSON.stringify(steps), invocationId);
         });
       },
       release: (invocationId) =>

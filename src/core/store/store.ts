@@ -36,6 +36,12 @@ export interface LedgerEntry {
    * `reply_to` that can never work) and dead-lettered the request; null otherwise.
    */
   replyAbandonedAt: Date | null;
+  /**
+   * What the handler recorded of its progress (`ctx.steps`), by step name: the effects
+   * it completed in earlier deliveries, so that a redelivery resumes after them instead
+   * of repeating them. `{}` until a step is recorded.
+   */
+  steps: Record<string, unknown>;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -57,6 +63,13 @@ export interface InvocationLedger {
   begin(invocationId: string, functionName: string): Promise<LedgerBegin>;
   /** Records the final outcome and the reply sent. */
   finish(invocationId: string, state: Exclude<LedgerState, 'running'>, reply: Record<string, unknown>): Promise<void>;
+  /**
+   * Records (durably, before resolving) that the running invocation completed the step
+   * `name` with `value` (any JSON value; replaces an earlier value of the same step).
+   * Rejects when no running entry exists: a step of an invocation the ledger does not
+   * hold, or holds as finished, would never be read.
+   */
+  recordStep(invocationId: string, name: string, value: unknown): Promise<void>;
   /** Records that a delivery was handed back to the broker without finishing (a retry). */
   release(invocationId: string): Promise<void>;
   /**
@@ -139,6 +152,17 @@ export interface DefinitionTable {
   get(name: string): Promise<FunctionDefinitionRecord | undefined>;
   /** Records the definition unless one with the same name and hash is stored. */
   upsert(definition: Omit<FunctionDefinitionRecord, 'importedAt'>): Promise<UpsertOutcome>;
+}
+
+/**
+ * Checks a step record's name and turns its value into JSON text, so that both stores
+ * refuse the same input with the same message (a step is written by plugin code).
+ */
+export function stepJson(name: string, value: unknown): string {
+  if (typeof name !== 'string' || name.trim() === '') throw new Error('A step name must be a non-empty string');
+  const json = JSON.stringify(value === undefined ? null : value);
+  if (json === undefined) throw new Error(`The value of step "${name}" cannot be stored as JSON`);
+  return json;
 }
 
 /** The data tables whose schema every store carries (created by its migrations). */

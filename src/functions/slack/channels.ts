@@ -7,6 +7,7 @@ import type { FunctionContext } from '../../core/plugin.js';
 import type { ConversationRow } from '../../core/store/store.js';
 import type { SlackClient, CallOptions, SlackResult } from './slack-client.js';
 import { SlackApiError } from './slack-errors.js';
+import { ArchivedChannelError, archivedAssociationError, learnArchived } from './association.js';
 
 /** What the functions need to know of a channel. */
 export interface ChannelInfo {
@@ -293,9 +294,9 @@ export interface ChannelInputs {
 
 function checkUsable(channel: ChannelInfo, inputs: ChannelInputs, explicitPrivacy: boolean): void {
   if (channel.isArchived) {
-    throw new FunctionError(
+    throw new ArchivedChannelError(
       `Slack channel #${channel.name} (${channel.id}) is archived: unarchive it in Slack, or give another slack_channel`,
-      'slack_channel_archived',
+      channel.id,
     );
   }
   if (explicitPrivacy && inputs.isPrivate !== undefined && inputs.isPrivate !== channel.isPrivate) {
@@ -327,9 +328,22 @@ export async function ensureMember(deps: ChannelDeps, channel: ChannelInfo): Pro
  * (created when missing), or the one associated with the incident or task.
  */
 export async function resolveChannel(ctx: FunctionContext, deps: ChannelDeps, inputs: ChannelInputs): Promise<ResolvedChannel> {
-  const key = resId(inputs.incidentId, inputs.taskId);
+  const association = await ctx.store.conversations.get(resId(inputs.incidentId, inputs.taskId));
+  try {
+    return await resolveWith(ctx, deps, inputs, association);
+  } catch (err) {
+    if (err instanceof ArchivedChannelError) await learnArchived(ctx, inputs, association, err.channelId);
+    throw err;
+  }
+}
+
+async function resolveWith(
+  ctx: FunctionContext,
+  deps: ChannelDeps,
+  inputs: ChannelInputs,
+  association: ConversationRow | undefined,
+): Promise<ResolvedChannel> {
   const target = describeTarget(inputs.incidentId, inputs.taskId);
-  const association = await ctx.store.conversations.get(key);
   let channel: ChannelInfo;
   let created = false;
   let cached = false;
@@ -352,13 +366,9 @@ export async function resolveChannel(ctx: FunctionContext, deps: ChannelDeps, in
         'slack_no_channel',
       );
     }
-    if (association.archived) {
-      throw new FunctionError(
-        `The Slack channel #${association.channel} associated with ${target} was archived: give slack_channel to post to another channel`,
-        'slack_channel_archived',
-      );
-    }
+    if (association.archived) throw archivedAssociationError(association.channel, association.channelId, target);
     ({ info: channel, cached } = await cachedChannelById(deps, association.channelId));
+    if (channel.isArchived) throw archivedAssociationError(channel.name || association.channel, channel.id, target);
     checkUsable(channel, inputs, false);
     await ctx.status(`Found channel #${channel.name} associated with ${target}`);
   }
@@ -387,7 +397,19 @@ export async function withResolvedChannel<T>(
   try {
     return { resolved, value: await use(resolved) };
   } catch (err) {
-    if (!resolved.cached || !isStaleChannelError(err)) throw err;
+    const archived = err instanceof SlackApiError && err.slackError === 'is_archived';
+    if (archived) {
+      await learnArchived(ctx, inputs, resolved.association, resolved.channel.id);
+      // The info just cached says live: drop it, so the next post by id or name sees the archive.
+      if (!resolved.cached) deps.cache.forgetChannel(resolved.channel.id);
+    }
+    if (!resolved.cached || !isStaleChannelError(err)) {
+      // Archived since the lookup: a post by association says what to do about it.
+      if (archived && !inputs.slackChannel && !inputs.slackChannelId) {
+        throw archivedAssociationError(resolved.channel.name, resolved.channel.id, describeTarget(inputs.incidentId, inputs.taskId));
+      }
+      throw err;
+    }
     deps.cache.forgetChannel(resolved.channel.id);
     ctx.log.debug(`Cached info of channel ${resolved.channel.id} was stale (${(err as SlackApiError).slackError}); looking it up again`);
     const fresh = await resolveChannel(ctx, deps, inputs);

@@ -6,6 +6,7 @@ import { FunctionError } from '../../core/errors.js';
 import type { FunctionContext, FunctionResult } from '../../core/plugin.js';
 import { inviteParticipants, recordAssociation, withResolvedChannel } from './channels.js';
 import { escapeSlackText } from './format/index.js';
+import { hasBidiControls, stripBidiControls } from './bidi.js';
 import { channelInputs } from './post-message.js';
 import { botUserId, channelDeps, intInput, strInput, type SlackState } from './state.js';
 import type { SlackClient, CallOptions } from './slack-client.js';
@@ -114,10 +115,16 @@ export async function postAttachment(ctx: FunctionContext, state: SlackState): P
   if (info.artifactType === MALWARE_ARTIFACT_TYPE) {
     throw new FunctionError(`Artifact ${artifactId} is a ${MALWARE_ARTIFACT_TYPE}; it is never uploaded to Slack`, 'malware_refused');
   }
+  // The name Slack stores and shows: without bidi controls, which could disguise the
+  // file's type (see bidi.ts). Also what the redelivery's reconcile looks for.
+  const name = stripBidiControls(info.name).trim() || 'attachment';
+  if (hasBidiControls(info.name)) {
+    await ctx.status(`The file name holds Unicode direction controls; uploading it as ${name}`);
+  }
   const maxBytes = state.config.max_upload_mb * 1024 * 1024;
   if (info.size > maxBytes) {
     throw new FunctionError(
-      `${info.name} is ${(info.size / 1048576).toFixed(1)} MB, over [fn_slack] max_upload_mb = ${state.config.max_upload_mb}`,
+      `${name} is ${(info.size / 1048576).toFixed(1)} MB, over [fn_slack] max_upload_mb = ${state.config.max_upload_mb}`,
       'attachment_too_large',
     );
   }
@@ -141,21 +148,21 @@ export async function postAttachment(ctx: FunctionContext, state: SlackState): P
           channelId: channel.id,
           since,
           botUserId: await botUserId(state, ctx),
-          name: info.name,
+          name,
           size: info.size,
         })
       : undefined;
     if (earlier) {
-      await ctx.status(`Found ${info.name} uploaded to #${channel.name} by an earlier attempt; not uploading it again`);
+      await ctx.status(`Found ${name} uploaded to #${channel.name} by an earlier attempt; not uploading it again`);
       return earlier;
     }
-    await ctx.status(`Uploading ${info.name} (${info.size} bytes) to #${channel.name}`);
+    await ctx.status(`Uploading ${name} (${info.size} bytes) to #${channel.name}`);
     const text = strInput(inputs, 'slack_text');
     const { fileId } = await state.client.uploadFile(
       {
         channelId: channel.id,
-        filename: info.name,
-        title: info.name,
+        filename: name,
+        title: name,
         size: info.size,
         open: () => info.open(),
         ...(text ? { initialComment: escapeSlackText(text) } : {}),
@@ -171,7 +178,7 @@ export async function postAttachment(ctx: FunctionContext, state: SlackState): P
     url = filePermalink;
     await ctx.status('Slack has not shown the file in the channel yet; the link points at the file instead of the message');
   }
-  await ctx.status(`Uploaded ${info.name} to #${channel.name}`);
+  await ctx.status(`Uploaded ${name} to #${channel.name}`);
   await recordAssociation(ctx, target, channel, url || null, association);
   return {
     content: {
@@ -180,7 +187,7 @@ export async function postAttachment(ctx: FunctionContext, state: SlackState): P
       file_id: fileId,
       ts: ts ?? null,
       url,
-      file_name: info.name,
+      file_name: name,
       size: info.size,
     },
   };

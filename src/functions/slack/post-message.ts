@@ -13,6 +13,7 @@ import {
   type ChannelInputs,
 } from './channels.js';
 import { renderSlackText, type RenderedMessage } from './format/index.js';
+import { stripBidiControls } from './bidi.js';
 import type { SlackState } from './state.js';
 import { boolInput, botUserId, channelDeps, intInput, strInput } from './state.js';
 
@@ -95,7 +96,9 @@ export async function postMessage(ctx: FunctionContext, state: SlackState): Prom
   }
 
   const deps = channelDeps(ctx, state);
-  const username = strInput(inputs, 'slack_username') ?? (state.config.username || undefined);
+  // Without bidi controls: a poster name must read as what it is (see bidi.ts).
+  const rawUsername = strInput(inputs, 'slack_username') ?? (state.config.username || undefined);
+  const username = rawUsername === undefined ? undefined : stripBidiControls(rawUsername).trim() || undefined;
   const postPart = async (channel: ChannelInfo, i: number, threadTs: string | undefined): Promise<string> => {
     const part = parts[i]!;
     const params: Record<string, unknown> = {

@@ -22,6 +22,7 @@ import type { WebClient as WebClientType } from '@slack/web-api';
 import { sleep } from '../../core/backoff.js';
 import type { Logger } from '../../core/logging.js';
 import type { Lease, RateLimiter } from './rate-limiter.js';
+import { FunctionError } from '../../core/errors.js';
 import { SlackUnavailableError, slackError, stoppedWaitingError } from './slack-errors.js';
 
 // @slack/web-api is CommonJS. Node's ESM loader exposes it as `default` (and detects
@@ -261,8 +262,31 @@ export class SlackClient {
       } finally {
         stream.destroy();
       }
-      // Uploading the bytes again to the same URL has no visible effect: retry within budget.
-      if ((status !== undefined && status < 500 && status !== 429) || Date.now() + backoff > deadline) {
+      if (status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429) {
+        // Slack refused these bytes (too large, URL expired or unknown, malformed): the
+        // same upload gets the same answer, so neither this loop nor the runner repeats
+        // it (each repeat would send the whole file again).
+        throw new FunctionError(
+          `Slack refused the upload of ${req.filename} (HTTP ${status}); it is not retried: ` +
+            "check the file (its size against Slack's limits and [fn_slack] max_upload_mb) and run the function again",
+          'slack_upload_refused',
+          { http_status: status },
+        );
+      }
+      const net = status === undefined ? networkCode(failure) : undefined;
+      if (status === undefined && !(net && NOT_SENT.has(net))) {
+        // Cut off mid-body (connection dropped, timeout): not repeated here. The runner's
+        // redelivery retries it within max_attempts, and first looks for an upload an
+        // earlier attempt completed (slack_post_attachment's reconcile).
+        throw new SlackUnavailableError(
+          `Uploading ${req.filename} to Slack was cut off (${(failure as Error)?.message ?? 'connection lost'}); the invocation will be retried`,
+          'slack_upload_interrupted',
+          failure,
+        );
+      }
+      // A 5xx, 408 or 429 (Slack took nothing), or a connection refused (nothing was
+      // sent): the same URL may be tried again within the retry budget.
+      if (Date.now() + backoff > deadline) {
         throw new SlackUnavailableError(
           `Uploading ${req.filename} to Slack failed (${status ? `HTTP ${status}` : (failure as Error)?.message ?? 'error'})`,
           'slack_upload_failed',

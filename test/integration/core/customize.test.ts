@@ -15,6 +15,8 @@ import { CUSTOMIZE_PLUGIN, CUSTOM_PACKAGE, writeCustomizations, type Customizati
 import { queueArguments } from '../../../src/core/amqp-transport.js';
 import { openStore } from '../../../src/core/store/index.js';
 import type { FunctionDefinitionRecord } from '../../../src/core/store/store.js';
+import { SQLITE_MIGRATIONS } from '../../../src/core/store/sqlite-store.js';
+import { POSTGRES_MIGRATIONS } from '../../../src/core/store/postgres-store.js';
 
 const PG_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -104,7 +106,7 @@ describe('worker customize (spawned CLI, real broker and stores)', function () {
     expect(first.code, first.stdout + first.stderr).to.equal(0);
     expect(itemLines(first.stdout)).to.deep.equal([
       `  message destination ${names.destination} → broker: created (queue ${names.destination}, exchange ${names.destination}.dlx, queue ${names.destination}.dead)`,
-      `  data table slack_conversations_db → store: created (sqlite ${storeFile()}, schema version 5)`,
+      `  data table slack_conversations_db → store: created (sqlite ${storeFile()}, schema version ${SQLITE_MIGRATIONS.at(-1)!.version})`,
       `  function ${names.functionName} → store: created (recorded in sqlite ${storeFile()})`,
       `  workflow ${names.workflow}: example (imported into SOAR only when a SOAR platform is configured)`,
       `  rule ${names.rule}: example (imported into SOAR only when a SOAR platform is configured)`,
@@ -298,7 +300,7 @@ describe('worker customize (spawned CLI, real broker and stores)', function () {
       setup({ store: storeUrl });
       const first = await customize(['-y', '-l', CUSTOM_PACKAGE]);
       expect(first.code, first.stdout + first.stderr).to.equal(0);
-      expect(first.stdout).to.contain(`  data table slack_conversations_db → store: created (postgres ${storeUrl}, schema version 5)`);
+      expect(first.stdout).to.contain(`  data table slack_conversations_db → store: created (postgres ${storeUrl}, schema version ${POSTGRES_MIGRATIONS.at(-1)!.version})`);
       expect(first.stdout).to.contain(`  function ${names.functionName} → store: created (recorded in postgres ${storeUrl})`);
 
       const c = new pg.Client({ connectionString: storeUrl });

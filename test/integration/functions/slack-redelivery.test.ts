@@ -2,7 +2,7 @@
  * The worker dies (SIGKILL) after Slack accepted an effect but before the invocation
  * finished; the broker redelivers it to a new worker process, which must find the
  * effect instead of repeating it: a created channel is found by name, an upload by its
- * file share in the channel.
+ * file share in the channel, an archive by the steps it recorded in the ledger.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -101,5 +101,51 @@ describe('fn_slack: redelivery after the worker died mid-invocation (SIGKILL)', 
     expect(reply.results.content).to.deep.include({ file_id: file!.id, ts: m!.ts, channel_id: ch.id });
     const progress = (caller.replies.get(id) ?? []).map((r) => r.message);
     expect(progress).to.include('Found evidence.bin uploaded to #inc-4002 by an earlier attempt; not uploading it again');
+  });
+
+  /** Posts through the worker so that the incident has a channel, and returns its id. */
+  async function associate(incident: number, name: string): Promise<string> {
+    fs.mkdirSync(path.join(cfg.dir, 'files', 'incidents', String(incident)), { recursive: true });
+    const id = caller.publish(cfg.destination, caller.invocation('slack_post_message', {
+      incident_id: incident, slack_channel: name, slack_is_channel_private: false, slack_text: 'opened',
+    }));
+    await caller.waitForFinal([id], 30_000);
+    const reply = caller.finalReplies(id)[0] as Record<string, any>;
+    expect(reply.message, JSON.stringify(reply)).to.equal('Completed');
+    return reply.results.content.channel_id as string;
+  }
+
+  const exportsOf = (incident: number) => {
+    const dir = path.join(cfg.dir, 'files', 'incidents', String(incident), 'attachments');
+    return fs.existsSync(dir) ? fs.readdirSync(dir).flatMap((a) => fs.readdirSync(path.join(dir, a)).map((f) => `${a}/${f}`)) : [];
+  };
+
+  it('slack_archive_channel killed between the saved export and the archive: the redelivery saves no second export and succeeds', async () => {
+    const channelId = await associate(4003, 'inc-4003');
+    // The worker hangs on conversations.archive, right after saving the export.
+    emu.failNext('conversations.archive', { delayMs: HANG_MS, closeSocket: true });
+    const id = caller.publish(cfg.destination, caller.invocation('slack_archive_channel', { incident_id: 4003 }));
+    await until('the export', () => exportsOf(4003).length === 1 && emu.calls('conversations.archive') === 1);
+    const reply = await killAndRedeliver(id);
+    expect(reply.message, JSON.stringify(reply)).to.equal('Completed');
+    expect(exportsOf(4003)).to.deep.equal(['1/slack_msg_export_channel_inc-4003.txt']);
+    expect(reply.results.content).to.deep.include({ archived: true, channel_id: channelId, export_attachment_id: 1 });
+    expect(emu.channel(channelId)!.isArchived).to.equal(true);
+    expect(emu.messages(channelId).filter((m) => m.text === 'This channel has been set to be archived')).to.have.length(1);
+    const progress = (caller.replies.get(id) ?? []).map((r) => r.message);
+    expect(progress).to.include('slack_msg_export_channel_inc-4003.txt was saved on incident 4003 as attachment 1 by an earlier attempt; not saving it again');
+  });
+
+  it('slack_archive_channel killed while Slack archived the channel but had not answered: the redelivery answers success, one export', async () => {
+    const channelId = await associate(4004, 'inc-4004');
+    // Slack archives the channel; its answer never comes before the worker dies.
+    emu.failNext('conversations.archive', { afterEffect: true, delayMs: HANG_MS, closeSocket: true });
+    const id = caller.publish(cfg.destination, caller.invocation('slack_archive_channel', { incident_id: 4004 }));
+    await until('the archive', () => emu.channel(channelId)!.isArchived && exportsOf(4004).length === 1);
+    const reply = await killAndRedeliver(id);
+    expect(reply.message, JSON.stringify(reply)).to.equal('Completed');
+    expect(reply.results.content).to.deep.include({ archived: true, channel_id: channelId, export_attachment_id: 1 });
+    expect(exportsOf(4004)).to.have.length(1);
+    expect(emu.calls('conversations.archive')).to.equal(1);
   });
 });

@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import pg from 'pg';
 import { ConfigError, RetryableError } from '../../../src/core/errors.js';
 import { openStore } from '../../../src/core/store/index.js';
-import { PostgresStore } from '../../../src/core/store/postgres-store.js';
+import { POSTGRES_MIGRATIONS, PostgresStore } from '../../../src/core/store/postgres-store.js';
 import { conversation, storeConformance } from '../../support/store-conformance.js';
 
 const PG_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -48,7 +48,7 @@ describe('PostgresStore specifics', function () {
   it('keeps its tables in its own schema', async function () {
     const schema = nextSchema();
     const store = await openPg(schema);
-    expect(await store.migrate()).to.deep.equal([1, 2, 3, 4, 5]);
+    expect(await store.migrate()).to.deep.equal(POSTGRES_MIGRATIONS.map((m) => m.version));
     const client = new pg.Client({ connectionString: PG_URL });
     await client.connect();
     try {
@@ -71,7 +71,7 @@ describe('PostgresStore specifics', function () {
     const schema = nextSchema();
     const stores = await Promise.all(Array.from({ length: 5 }, () => openPg(schema, { poolSize: 2 })));
     const applied = await Promise.all(stores.map((s) => s.migrate()));
-    expect(applied.flat().sort()).to.deep.equal([1, 2, 3, 4, 5]);
+    expect(applied.flat().sort((a, b) => a - b)).to.deep.equal(POSTGRES_MIGRATIONS.map((m) => m.version));
     for (const s of stores) {
       const status = await s.schemaStatus();
       expect(status.current).to.equal(status.expected);

@@ -612,6 +612,41 @@ describe('SlackEmulator', function () {
       expect((await client.conversations.list()).ok).to.equal(true);
     });
 
+    it('afterEffect: the method takes effect and only its answer is late, lost or an error', async () => {
+      const c = emu.seedChannel({ name: 'late-archive' });
+      emu.failNext('conversations.archive', { afterEffect: true, delayMs: 400 });
+      const impatient = mk(emu.botToken, { timeout: 100 });
+      expect((await rejection(impatient.conversations.archive({ channel: c.id }))).code).to.equal(slack.ErrorCode.RequestError);
+      expect(emu.channel(c.id)!.isArchived).to.equal(true);
+
+      const d = emu.seedChannel({ name: 'lost-answer' });
+      emu.failNext('chat.postMessage', { afterEffect: true, closeSocket: true });
+      expect((await rejection(client.chat.postMessage({ channel: d.id, text: 'sent anyway' }))).code).to.equal(slack.ErrorCode.RequestError);
+      expect(emu.messages(d.id).map((m) => m.text)).to.deep.equal(['sent anyway']);
+
+      emu.failNext('chat.postMessage', { afterEffect: true, status: 503 });
+      expect((await rejection(client.chat.postMessage({ channel: d.id, text: 'again' }))).statusCode).to.equal(503);
+      expect(emu.messages(d.id)).to.have.length(2);
+    });
+
+    it('closeAfterBytes cuts an upload off mid-body and stores nothing', async () => {
+      const c = emu.seedChannel({ name: 'cut-upload' });
+      const { upload_url: url, file_id: id } = await client.files.getUploadURLExternal({ filename: 'big.bin', length: 1 << 20 });
+      emu.failNext(UPLOAD_METHOD, { closeAfterBytes: 64 * 1024 });
+      const cut = await fetch(String(url), { method: 'POST', body: Buffer.alloc(1 << 20, 7) }).then(
+        () => undefined,
+        (err: Error) => err,
+      );
+      expect(cut).to.be.instanceOf(Error);
+      expect(emu.file(String(id))!.uploaded).to.equal(false);
+      expect(emu.calls(UPLOAD_METHOD)).to.equal(1);
+      // The next upload to the same URL goes through.
+      const ok = await fetch(String(url), { method: 'POST', body: Buffer.alloc(1 << 20, 7) });
+      expect(ok.status).to.equal(200);
+      await client.files.completeUploadExternal({ files: [{ id: String(id) }], channel_id: c.id });
+      expect(emu.fileBytes(String(id))!.length).to.equal(1 << 20);
+    });
+
     it('counts calls and logs params without the token', async () => {
       const c = emu.seedChannel({ name: 'logged' });
       await client.chat.postMessage({ channel: c.id, text: 'logged text' });

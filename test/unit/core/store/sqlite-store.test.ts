@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import { ConfigError } from '../../../../src/core/errors.js';
 import { openStore, redactStoreLocation } from '../../../../src/core/store/index.js';
-import { SqliteStore } from '../../../../src/core/store/sqlite-store.js';
+import { SQLITE_MIGRATIONS, SqliteStore } from '../../../../src/core/store/sqlite-store.js';
 import { KeyedMutex } from '../../../../src/core/store/keyed-mutex.js';
 import { storeConformance } from '../../../support/store-conformance.js';
 
@@ -43,7 +43,7 @@ describe('SqliteStore specifics', function () {
       try {
         expect(peek.pragma('journal_mode', { simple: true })).to.equal('wal');
         const versions = peek.prepare('SELECT version FROM schema_migrations ORDER BY version').all();
-        expect(versions.map((v) => (v as { version: number }).version)).to.deep.equal([1, 2, 3, 4, 5]);
+        expect(versions.map((v) => (v as { version: number }).version)).to.deep.equal(SQLITE_MIGRATIONS.map((m) => m.version));
       } finally {
         peek.close();
       }

@@ -154,14 +154,84 @@ describe('slack_archive_channel', function () {
     expect((await fx.store.conversations.get('RES-2103-7'))!.archived).to.equal(true);
   });
 
-  it('archives a channel given by slack_channel_id without an association', async () => {
+  it('archives a channel given by slack_channel_id without an association only with slack_archive_unassociated', async () => {
     fs.mkdirSync(path.join(fx.platformDir, 'incidents', '55'), { recursive: true });
     const ch = emu.seedChannel({ name: 'loose-channel' });
     emu.seedMessages(ch.id, 2);
-    const content = expectOk(await archive({ incident_id: 55, slack_channel_id: ch.id }));
+    const content = expectOk(await archive({ incident_id: 55, slack_channel_id: ch.id, slack_archive_unassociated: true }));
     expect(content.channel).to.equal('loose-channel');
     expect(emu.channel(ch.id)!.isArchived).to.equal(true);
     expect(attachmentsOf(fx, '55')).to.deep.equal(['1/slack_msg_export_channel_loose-channel.txt']);
+  });
+
+  it('refuses a channel given by slack_channel_id that the incident was never associated with, before any Slack call', async () => {
+    fs.mkdirSync(path.join(fx.platformDir, 'incidents', '56'), { recursive: true });
+    const ch = emu.seedChannel({ name: 'someone-elses' });
+    const other = await channelFor(fx, 57, 'inc-57');
+    emu.resetCalls();
+    for (const id of [ch.id, other]) {
+      const message = expectFailureMessage(await archive({ incident_id: 56, slack_channel_id: id }), 'slack_channel_not_associated');
+      expect(message).to.equal(
+        `Slack channel ${id} is not associated with incident 56: to export it to incident 56 and archive it anyway, set slack_archive_unassociated to true`,
+      );
+    }
+    expect(emu.calls()).to.equal(0);
+    expect(emu.channel(ch.id)!.isArchived).to.equal(false);
+    expect(attachmentsOf(fx, '56')).to.deep.equal([]);
+  });
+
+  it('archives a channel given by slack_channel_id that a task of the incident is associated with', async () => {
+    const taskChannel = await channelFor(fx, 58, 'inc-58-task', 3);
+    const content = expectOk(await archive({ incident_id: 58, slack_channel_id: taskChannel }));
+    expect(content.channel_id).to.equal(taskChannel);
+    expect((await fx.store.conversations.get('RES-58-3'))!.archived).to.equal(true);
+  });
+
+  it('a redelivery after the export was saved does not save it again, and answers the same success', async () => {
+    const channelId = await channelFor(fx, 2120, 'inc-2120');
+    emu.seedMessages(channelId, 3);
+    emu.failNext('conversations.archive', { status: 500 });
+    const first = await runFunction(fx, 'slack_archive_channel', { incident_id: 2120 }, { invocationId: 'inv-2120' });
+    expect(first.error?.code).to.equal('slack_unavailable');
+    expect(attachmentsOf(fx, '2120')).to.have.length(1);
+    const second = await runFunction(fx, 'slack_archive_channel', { incident_id: 2120 }, { invocationId: 'inv-2120', attempt: 2 });
+    const content = expectOk(second);
+    expect(attachmentsOf(fx, '2120')).to.deep.equal(['1/slack_msg_export_channel_inc-2120.txt']);
+    expect(content).to.deep.include({ archived: true, channel_id: channelId, export_attachment_id: 1, messages: 5 });
+    expect(second.progress).to.include('slack_msg_export_channel_inc-2120.txt was saved on incident 2120 as attachment 1 by an earlier attempt; not saving it again');
+    expect(emu.messages(channelId).filter((m) => m.text === NOTICE)).to.have.length(1);
+    expect(emu.channel(channelId)!.isArchived).to.equal(true);
+    expect((await fx.store.conversations.get('RES-2120'))!.archived).to.equal(true);
+  });
+
+  it("a late conversations.archive answer: the retry finds the channel archived by its own attempt and answers success, one export", async () => {
+    const slow = await slackFixture(emu.apiUrl, emu.botToken, { timeout: '1' });
+    extra.push(slow);
+    const channelId = await channelFor(slow, 2121, 'inc-2121');
+    // Slack archives the channel, but answers after the client's 1 s timeout.
+    emu.failNext('conversations.archive', { afterEffect: true, delayMs: 2500 });
+    const first = await runFunction(slow, 'slack_archive_channel', { incident_id: 2121 }, { invocationId: 'inv-2121' });
+    expect(first.error?.code, first.error?.message).to.equal('slack_unavailable');
+    expect(first.error?.retryable).to.equal(true);
+    expect(emu.channel(channelId)!.isArchived).to.equal(true);
+    const second = await runFunction(slow, 'slack_archive_channel', { incident_id: 2121 }, { invocationId: 'inv-2121', attempt: 2 });
+    const content = expectOk(second);
+    expect(content).to.deep.include({ archived: true, channel_id: channelId, export_attachment_id: 1 });
+    expect(attachmentsOf(slow, '2121')).to.deep.equal(['1/slack_msg_export_channel_inc-2121.txt']);
+    expect(emu.calls('conversations.archive')).to.equal(1);
+    expect((await slow.store.conversations.get('RES-2121'))!.archived).to.equal(true);
+  });
+
+  it('a redelivery after the channel was archived answers from the recorded steps without calling Slack', async () => {
+    const channelId = await channelFor(fx, 2122, 'inc-2122');
+    const first = expectOk(await runFunction(fx, 'slack_archive_channel', { incident_id: 2122 }, { invocationId: 'inv-2122' }));
+    emu.resetCalls();
+    // The worker died after the archive, before the reply was recorded: same invocation again.
+    const again = expectOk(await runFunction(fx, 'slack_archive_channel', { incident_id: 2122 }, { invocationId: 'inv-2122', attempt: 2 }));
+    expect(again).to.deep.equal(first);
+    expect(emu.calls()).to.equal(0);
+    expect(attachmentsOf(fx, '2122')).to.have.length(1);
+    expect(emu.channel(channelId)!.isArchived).to.equal(true);
   });
 
   it('refuses an already archived channel clearly', async () => {

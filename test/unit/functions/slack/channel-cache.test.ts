@@ -118,10 +118,17 @@ describe('fn_slack channel cache (slack_post_message)', function () {
       emu.channel(ch.id)!.isArchived = true; // archived in Slack; the cache still says live
 
       const message = expectFailureMessage(await post(inputs), 'slack_channel_archived');
-      expect(message).to.equal(`Slack channel #inc-3 (${ch.id}) is archived: unarchive it in Slack, or give another slack_channel`);
+      expect(message).to.equal(
+        how === 'the association'
+          ? 'The Slack channel #inc-3 associated with incident 3 was archived: give slack_channel to open a new channel, which then replaces #inc-3 as the channel of incident 3'
+          : `Slack channel #inc-3 (${ch.id}) is archived: unarchive it in Slack, or give another slack_channel`,
+      );
       expect(emu.messages(ch.id)).to.have.length(1);
-      expect(emu.calls('conversations.info')).to.equal(infoCalls + 1);
-      // The entry was dropped: the next post asks Slack again, before posting.
+      // The stale entry was dropped and the channel looked up again; a post by association
+      // needs no lookup: the association learnt from the post's is_archived.
+      expect(emu.calls('conversations.info')).to.equal(infoCalls + (how === 'the association' ? 0 : 1));
+      expect((await fx.store.conversations.get('RES-3'))!.archived).to.equal(true);
+      // The next post is refused before posting.
       expectFailureMessage(await post(inputs), 'slack_channel_archived');
       expect(emu.calls('chat.postMessage')).to.equal(2);
     });

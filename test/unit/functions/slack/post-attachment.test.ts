@@ -11,7 +11,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import type { Platform } from '../../../../src/core/platform/platform.js';
 import { SlackEmulator, UPLOAD_METHOD } from '../../../support/slack-emulator.js';
-import { runFunction, slackFixture, type SlackFixture, expectOk, expectFailureMessage } from '../../../support/function-context.js';
+import { runFunction, slackFixture, type SlackFixture, expectOk, expectFailure, expectFailureMessage } from '../../../support/function-context.js';
 import { findEarlierUpload } from '../../../../src/functions/slack/post-attachment.js';
 
 function writeFile(dir: string, name: string, bytes: Buffer): void {
@@ -112,6 +112,20 @@ describe('slack_post_attachment', function () {
     expect(run.progress).to.include('Uploaded capture.pcap to #inc-2103');
     const row = await fx.store.conversations.get('RES-2103');
     expect(row).to.include({ channel: 'inc-2103', channelId: ch.id, channelType: 'Public', permalink: content.url });
+  });
+
+  it('strips Unicode direction controls from the file name: Slack shows and stores what the file is', async () => {
+    const bytes = randomBytes(1000);
+    incidentAttachment(2103, 5, 'invoice\u202Efdp.exe', bytes);
+    const run = await upload({ attachment_id: 5 });
+    const content = expectOk(run);
+    expect(content.file_name).to.equal('invoicefdp.exe');
+    const file = emu.file(content.file_id as string)!;
+    expect(file.name).to.equal('invoicefdp.exe');
+    expect(file.title).to.equal('invoicefdp.exe');
+    expect(run.progress).to.include('The file name holds Unicode direction controls; uploading it as invoicefdp.exe');
+    const logged = emu.callLog.filter((c) => c.method === 'files.getUploadURLExternal' || c.method === 'files.completeUploadExternal');
+    expect(JSON.stringify(logged)).to.not.match(/[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]|\\u202e/i);
   });
 
   it("uploads a task's attachment and associates the channel with the task", async () => {
@@ -237,6 +251,53 @@ describe('slack_post_attachment', function () {
     expect(message).to.contain('Attachment 99 of incident 2103 not found');
     expectNoUpload();
   });
+  describe('an upload Slack refuses or that is cut off', () => {
+    for (const status of [400, 403, 404, 413]) {
+      it(`HTTP ${status} from the upload URL: a clear non-retryable error after one upload, nothing shared`, async () => {
+        incidentAttachment(2103, 4, 'huge.bin', randomBytes(100_000));
+        emu.failNext(UPLOAD_METHOD, { status, times: 5 });
+        const run = await upload({ attachment_id: 4 });
+        const err = expectFailure(run, 'slack_upload_refused');
+        expect(err.retryable).to.equal(false);
+        expect(err.message).to.equal(
+          `Slack refused the upload of huge.bin (HTTP ${status}); it is not retried: check the file (its size against Slack's limits and [fn_slack] max_upload_mb) and run the function again`,
+        );
+        expect(emu.calls(UPLOAD_METHOD)).to.equal(1);
+        expect(emu.calls('files.completeUploadExternal')).to.equal(0);
+      });
+    }
+
+    it('cut off mid-body: not repeated in the client; the redelivery reconciles first, then uploads once', async () => {
+      const bytes = randomBytes(1 << 20);
+      incidentAttachment(2103, 4, 'capture.pcap', bytes);
+      const id = randomUUID();
+      emu.failNext(UPLOAD_METHOD, { closeAfterBytes: 64 * 1024 });
+      const first = await uploadAs(id, 1, { attachment_id: 4 });
+      const err = expectFailure(first, 'slack_upload_interrupted');
+      expect(err.retryable).to.equal(true);
+      expect(err.message).to.match(/^Uploading capture\.pcap to Slack was cut off \(.+\); the invocation will be retried$/);
+      expect(emu.calls(UPLOAD_METHOD)).to.equal(1);
+      expect(emu.calls('files.completeUploadExternal')).to.equal(0);
+
+      const historyBefore = emu.calls('conversations.history');
+      const second = await uploadAs(id, 2, { attachment_id: 4 });
+      const content = expectOk(second);
+      expect(emu.calls('conversations.history')).to.be.greaterThan(historyBefore);
+      expect(emu.calls(UPLOAD_METHOD)).to.equal(2);
+      expect(emu.fileBytes(content.file_id as string)!.equals(bytes)).to.equal(true);
+      const ch = emu.channelByName('inc-2103')!;
+      expect(emu.messages(ch.id).map((m) => m.files!.map((f) => f.id))).to.deep.equal([[content.file_id]]);
+    });
+
+    it('a 503 from the upload URL is still retried within the retry budget (Slack took nothing)', async () => {
+      incidentAttachment(2103, 4, 'capture.pcap', randomBytes(3000));
+      emu.failNext(UPLOAD_METHOD, { status: 503 });
+      const content = expectOk(await upload({ attachment_id: 4 }));
+      expect(emu.calls(UPLOAD_METHOD)).to.equal(2);
+      expect(emu.file(content.file_id as string)!.uploaded).to.equal(true);
+    });
+  });
+
   describe('redelivery after an interrupted attempt', () => {
     it('finds the file the earlier attempt uploaded and does not upload it again', async () => {
       const bytes = randomBytes(3000);

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { RetryableError } from '../../../../src/core/errors.js';
 import { DEFAULT_BOT_SCOPES, SlackEmulator, type EmulatedMessage } from '../../../support/slack-emulator.js';
-import { runFunction, slackFixture, type SlackFixture, expectOk, expectFailure } from '../../../support/function-context.js';
+import { runFunction, slackFixture, type SlackFixture, expectOk, expectFailure, expectFailureMessage } from '../../../support/function-context.js';
 
 const CONTAINER = {
   'Type of data': 'Incident',
@@ -171,6 +171,13 @@ describe('slack_post_message', function () {
       expect(only(content.channel_id).username).to.equal('Night Shift');
     });
 
+    it('strips Unicode direction controls from slack_username', async () => {
+      const content = expectOk(await post({ slack_username: '\u202BNight\u200F Shift\u2066 (CISO)\u2069\u202C\u061C\u200E\u202A\u202D\u202E\u2067\u2068' }));
+      expect(only(content.channel_id).username).to.equal('Night Shift (CISO)');
+      const onlyControls = expectOk(await post({ slack_username: '\u202E\u2066', slack_channel: 'inc-2103-b' }));
+      expect(only(onlyControls.channel_id).username).to.equal(undefined);
+    });
+
     it('uses [fn_slack] username when slack_username is not given', async () => {
       const named = await slackFixture(emu.apiUrl, emu.botToken, { username: 'SOAR' });
       extra.push(named);
@@ -254,6 +261,65 @@ describe('slack_post_message', function () {
       expectOk(await post({ slack_text: 'same text' }, { invocationId: randomUUID() }));
       expectOk(await post({ slack_text: 'same text' }, { invocationId: randomUUID(), attempt: 2 }));
       expect(emu.messages(emu.channelByName('inc-2103')!.id)).to.have.length(2);
+    });
+  });
+
+  describe('an associated channel archived in Slack by a person', () => {
+    const REFUSAL =
+      'The Slack channel #inc-2103 associated with incident 2103 was archived: give slack_channel to open a new channel, which then replaces #inc-2103 as the channel of incident 2103';
+
+    it('found archived on lookup: refused clearly, the association learns it, a post with slack_channel replaces it', async () => {
+      const uncached = await slackFixture(emu.apiUrl, emu.botToken, { channel_cache_ttl: '0' });
+      extra.push(uncached);
+      const first = expectOk(await post({}, {}, uncached));
+      emu.channel(first.channel_id)!.isArchived = true;
+
+      const byAssociation = { slack_channel: undefined, slack_is_channel_private: undefined };
+      expect(expectFailureMessage(await post(byAssociation, {}, uncached), 'slack_channel_archived')).to.equal(REFUSAL);
+      const row = (await uncached.store.conversations.get('RES-2103'))!;
+      expect(row).to.include({ channelId: first.channel_id, archived: true });
+      expect(row.archivedAt).to.be.instanceOf(Date);
+      // Known now: refused without asking Slack.
+      emu.resetCalls();
+      expect(expectFailureMessage(await post(byAssociation, {}, uncached), 'slack_channel_archived')).to.equal(REFUSAL);
+      expect(emu.calls()).to.equal(0);
+
+      const next = expectOk(await post({ slack_channel: 'inc-2103-b' }, {}, uncached));
+      expect(await uncached.store.conversations.get('RES-2103')).to.include({ channel: 'inc-2103-b', channelId: next.channel_id, archived: false });
+      expect(expectOk(await post(byAssociation, {}, uncached)).channel_id).to.equal(next.channel_id);
+    });
+
+    it('is_archived on the post (archived after the lookup): refused clearly, the association learns it', async () => {
+      const uncached = await slackFixture(emu.apiUrl, emu.botToken, { channel_cache_ttl: '0' });
+      extra.push(uncached);
+      const first = expectOk(await post({}, {}, uncached));
+      emu.failNext('chat.postMessage', { error: 'is_archived' });
+      const run = await post({ slack_channel: undefined, slack_is_channel_private: undefined }, {}, uncached);
+      expect(expectFailureMessage(run, 'slack_channel_archived')).to.equal(REFUSAL);
+      expect(await uncached.store.conversations.get('RES-2103')).to.include({ channelId: first.channel_id, archived: true });
+    });
+
+    it('is_archived on the post with the channel cache on: the fresh info is dropped, the next post by id posts nothing', async () => {
+      const first = expectOk(await post({}));
+      fx.state.channels.forgetChannel(first.channel_id); // the next post looks the channel up afresh
+      // Slack archives it between the lookup (which says live, and is cached) and the post.
+      emu.failNext('chat.postMessage', { error: 'is_archived' });
+      const run = await post({ slack_channel: undefined, slack_is_channel_private: undefined });
+      expect(expectFailure(run, 'slack_channel_archived').message).to.contain('was archived: give slack_channel');
+      emu.channel(first.channel_id)!.isArchived = true;
+      const posts = emu.calls('chat.postMessage');
+      expectFailure(await post({ slack_channel: undefined, slack_channel_id: first.channel_id }), 'slack_channel_archived');
+      expect(emu.calls('chat.postMessage')).to.equal(posts);
+    });
+
+    it('a post by slack_channel_id to the associated channel, found archived, also marks the association', async () => {
+      const uncached = await slackFixture(emu.apiUrl, emu.botToken, { channel_cache_ttl: '0' });
+      extra.push(uncached);
+      const first = expectOk(await post({}, {}, uncached));
+      emu.channel(first.channel_id)!.isArchived = true;
+      const message = expectFailureMessage(await post({ slack_channel: undefined, slack_channel_id: first.channel_id }, {}, uncached), 'slack_channel_archived');
+      expect(message).to.equal(`Slack channel #inc-2103 (${first.channel_id}) is archived: unarchive it in Slack, or give another slack_channel`);
+      expect((await uncached.store.conversations.get('RES-2103'))!.archived).to.equal(true);
     });
   });
 
