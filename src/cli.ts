@@ -8,6 +8,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { builtinPlugins } from './functions/index.js';
 import { ConfigError, LockError, PluginLoadError, WorkerError } from './core/errors.js';
+import { EXIT } from './core/exit-codes.js';
 import { silentLogger } from './core/logging.js';
 import { invokeFunction, parseInputPairs } from './core/invoke.js';
 import { redact } from './core/redact.js';
@@ -21,15 +22,9 @@ import { configSectionsFor, configuredPlatform, createConfig, updateConfig } fro
 import { resolveConfigPath } from './core/config.js';
 import { slackAppManifest } from './functions/slack/manifest.js';
 
-/** Exit codes shared by the commands (README: Troubleshooting). */
-export const EXIT = {
-  ok: 0,
-  failed: 1,
-  config: 2,
-  timeout: 3,
-  broker: 4,
-  lock: 5,
-} as const;
+// The one table of exit codes shared by every command (README: Troubleshooting). It
+// lives in core because selftest and customize decide theirs there.
+export { EXIT };
 
 function fail(err: unknown): never {
   const message = redact(err instanceof Error ? err.message : String(err));
