@@ -73,7 +73,7 @@ async function invokeCommand(args: {
   messageId?: string | undefined;
   json: boolean;
 }): Promise<void> {
-  const env = await loadEnvironment(args.configFile, builtinPlugins, silentLogger(), false);
+  const env = await loadEnvironment(args.configFile, builtinPlugins, silentLogger(), false, { validatePluginConfigs: false });
   let inputs: Record<string, unknown> = {};
   if (args.inputsJson) {
     try {
@@ -84,7 +84,12 @@ async function invokeCommand(args: {
   }
   Object.assign(inputs, parseInputPairs(args.input));
   const fn = env.registry.get(args.function);
-  const destination = args.destination ?? fn?.plugin.destination ?? destinationList(env.section)[0] ?? 'fn_slack';
+  // The queue the configured worker consumes: [worker] destinations, preferring the
+  // function's own package destination when it is one of them. The package default alone
+  // would publish to a queue this config's worker never reads.
+  const configured = destinationList(env.section);
+  const own = fn?.plugin.destination;
+  const destination = args.destination ?? (own && configured.includes(own) ? own : configured[0]) ?? own ?? 'fn_slack';
   const reply = await invokeFunction({
     url: env.section.amqp_url,
     tls: { caFile: env.section.ca_file, certFile: env.section.cert_file, keyFile: env.section.key_file },
@@ -107,7 +112,7 @@ async function invokeCommand(args: {
 }
 
 async function functionsCommand(configFile: string | undefined): Promise<void> {
-  const env = await loadEnvironment(configFile, builtinPlugins, silentLogger(), false);
+  const env = await loadEnvironment(configFile, builtinPlugins, silentLogger(), false, { validatePluginConfigs: false });
   process.stdout.write(await listFunctions(env.registry, env.section.store));
 }
 
@@ -161,7 +166,7 @@ export async function main(argv: string[]): Promise<void> {
           })
           .option('inputs-json', { type: 'string', describe: 'a JSON file with the inputs object (--input wins)' })
           .option('timeout', { type: 'number', default: 60, describe: 'seconds to wait for the final reply' })
-          .option('destination', { type: 'string', describe: "queue to publish to (default: the function's)" })
+          .option('destination', { type: 'string', describe: "queue to publish to (default: from [worker] destinations, the function's package queue if listed)" })
           .option('message-id', { type: 'string', describe: 'invocation id (default: a new UUID); reuse it to test idempotency' })
           .option('json', { type: 'boolean', default: false, describe: 'print each reply as raw JSON' })
           .example('$0 invoke slack_post_message -i incident_id=2103 -i slack_channel=inc-2103 -i slack_is_channel_private=false -i "slack_text=Phishing wave"', ''),

@@ -309,7 +309,8 @@ export async function runCustomize(opts: CustomizeOptions): Promise<CustomizeRep
   let section: WorkerSection;
   let config: LoadedConfig;
   try {
-    const env = await loadEnvironment(opts.configFile, opts.builtins, log, false);
+    // customize imports definitions; it never sets a plugin up, so it needs none of their settings.
+    const env = await loadEnvironment(opts.configFile, opts.builtins, log, false, { validatePluginConfigs: false });
     section = env.section;
     config = env.config;
     packages = env.registry.only(opts.packages).map((p) => loadCustomizations(p));

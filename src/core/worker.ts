@@ -41,8 +41,18 @@ export interface WorkerEnvironment {
   section: WorkerSection;
   log: Logger;
   registry: PluginRegistry;
-  /** Each plugin's validated config section, by package name. */
+  /** Each plugin's validated config section, by package name (empty when not validated). */
   pluginConfigs: Map<string, Record<string, unknown>>;
+}
+
+export interface LoadEnvironmentOptions {
+  /**
+   * Validate each plugin's config section (default true). Commands that never set a
+   * plugin up (`invoke`, `functions`, `customize`) pass false, so that they neither need
+   * the plugin's secrets in the environment nor stop on a section they do not use;
+   * `run` and `selftest` validate every section.
+   */
+  validatePluginConfigs?: boolean;
 }
 
 /** Loads and validates the config and the plugins; opens nothing. */
@@ -51,6 +61,7 @@ export async function loadEnvironment(
   builtins: Plugin<any, any>[],
   log?: Logger,
   console = true,
+  opts: LoadEnvironmentOptions = {},
 ): Promise<WorkerEnvironment> {
   const config = loadConfigFile(configFile);
   const section = readWorkerSection(config);
@@ -65,7 +76,7 @@ export async function loadEnvironment(
     });
   const registry = await PluginRegistry.load(builtins, section.plugins, path.dirname(config.file));
   const pluginConfigs = new Map<string, Record<string, unknown>>();
-  for (const plugin of registry.plugins) {
+  for (const plugin of opts.validatePluginConfigs === false ? [] : registry.plugins) {
     pluginConfigs.set(plugin.packageName, validateSection(config, plugin.configSection, plugin.configSchema));
   }
   return { config, section, log: logger, registry, pluginConfigs };
