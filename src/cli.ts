@@ -63,6 +63,24 @@ async function runCommand(configFile: string | undefined): Promise<void> {
   await worker.waitUntilStopped();
 }
 
+/** The inputs a function's schema declares as plain strings. */
+function textInputs(schema: Record<string, unknown> | undefined): Set<string> {
+  const props = (schema?.properties ?? {}) as Record<string, { type?: unknown }>;
+  return new Set(Object.keys(props).filter((k) => props[k]?.type === 'string'));
+}
+
+/**
+ * `worker invoke … | head -n 1`: once the reader has gone, further writes fail with
+ * EPIPE, which Node raises as an unhandled 'error' event (a stack trace). The reader
+ * asked for no more output, so stop quietly; the invocation itself is already published.
+ */
+function exitQuietlyOnClosedStdout(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT.ok);
+    throw err;
+  });
+}
+
 async function invokeCommand(args: {
   configFile?: string | undefined;
   function: string;
@@ -73,6 +91,7 @@ async function invokeCommand(args: {
   messageId?: string | undefined;
   json: boolean;
 }): Promise<void> {
+  exitQuietlyOnClosedStdout();
   const env = await loadEnvironment(args.configFile, builtinPlugins, silentLogger(), false, { validatePluginConfigs: false });
   let inputs: Record<string, unknown> = {};
   if (args.inputsJson) {
@@ -82,8 +101,8 @@ async function invokeCommand(args: {
       throw new WorkerError(`--inputs-json ${args.inputsJson}: ${(err as Error).message}`, { code: 'invalid_arguments' });
     }
   }
-  Object.assign(inputs, parseInputPairs(args.input));
   const fn = env.registry.get(args.function);
+  Object.assign(inputs, parseInputPairs(args.input, textInputs(fn?.definition.inputSchema)));
   // The queue the configured worker consumes: [worker] destinations, preferring the
   // function's own package destination when it is one of them. The package default alone
   // would publish to a queue this config's worker never reads.
@@ -98,6 +117,7 @@ async function invokeCommand(args: {
     inputs,
     timeoutMs: args.timeout * 1000,
     log: silentLogger(),
+    onWarning: (message) => process.stderr.write(`WARN ${message}\n`),
     ...(args.messageId ? { messageId: args.messageId } : {}),
     onProgress: (p) => process.stdout.write(args.json ? `${JSON.stringify(p)}\n` : `status: ${p.message}\n`),
   });
@@ -162,7 +182,7 @@ export async function main(argv: string[]): Promise<void> {
             type: 'string',
             array: true,
             default: [] as string[],
-            describe: 'an input as name=value (JSON values are parsed: incident_id=2103); repeat it',
+            describe: 'an input as name=value (JSON values are parsed: incident_id=2103; a text input such as slack_text takes the value as written, so a JSON container stays text); repeat it',
           })
           .option('inputs-json', { type: 'string', describe: 'a JSON file with the inputs object (--input wins)' })
           .option('timeout', { type: 'number', default: 60, describe: 'seconds to wait for the final reply' })

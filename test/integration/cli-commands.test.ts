@@ -6,7 +6,8 @@
 import fs from 'node:fs';
 import { expect } from 'chai';
 import amqp from 'amqplib';
-import { AMQP_URL, deleteDestination, runCli, writeConfig } from '../support/harness.js';
+import { spawn } from 'node:child_process';
+import { AMQP_URL, CLI_TS, deleteDestination, REPO_ROOT, runCli, WorkerProcess, writeConfig } from '../support/harness.js';
 
 /** The environment of a shell where SLACK_BOT_TOKEN was never exported. */
 const NO_TOKEN = { SLACK_BOT_TOKEN: undefined };
@@ -71,5 +72,66 @@ describe('commands that never call Slack (spawned CLI)', function () {
     expect(res.code).to.equal(2);
     expect(res.stderr).to.contain('[worker] amqp_url: environment variable NO_SUCH_AMQP_PASSWORD is not set');
     expect(fs.existsSync(cfg.file)).to.equal(true);
+  });
+});
+
+describe('worker invoke (spawned CLI)', function () {
+  this.timeout(90_000);
+  const destinations: string[] = [];
+  let worker: WorkerProcess | undefined;
+  afterEach(async () => {
+    await worker?.stop();
+    worker = undefined;
+  });
+  after(async () => {
+    for (const d of destinations) await deleteDestination(d);
+  });
+
+  it('says when nobody consumes the queue, and on timeout that the worker may still be working, naming --timeout', async () => {
+    const cfg = writeConfig();
+    destinations.push(cfg.destination);
+    await declareQueue(cfg.destination);
+    const res = await runCli(['invoke', 'test_echo', '--config-file', cfg.file, '-i', 'text=x', '--timeout', '1']);
+    expect(res.code).to.equal(8);
+    expect(res.stderr).to.match(new RegExp(`^WARN .*no worker consumes ${cfg.destination}`, 'm'));
+    expect(res.stderr).to.contain('may still be working');
+    expect(res.stderr).to.contain('--timeout');
+  });
+
+  it('takes a JSON container as a text input (slack_text style) verbatim, and a JSON string as its text', async () => {
+    const cfg = writeConfig();
+    destinations.push(cfg.destination);
+    worker = WorkerProcess.start(cfg.file);
+    await worker.waitFor();
+    const container = '{"title": "Phishing", "fields": [{"label": "Sender", "value": "a@b.example"}]}';
+    const res = await runCli(['invoke', 'test_echo', '--config-file', cfg.file, '-i', `text=${container}`, '-i', 'steps=1', '--json']);
+    expect(res.code, res.stdout + res.stderr).to.equal(0);
+    const final = JSON.parse(res.stdout.trim().split('\n').pop()!) as { results: { content: { echoed: unknown } } };
+    expect(final.results.content.echoed).to.equal(container);
+    expect(res.stderr).not.to.contain('WARN');
+    const quoted = await runCli(['invoke', 'test_echo', '--config-file', cfg.file, '-i', 'text="42"', '--json']);
+    expect(quoted.code, quoted.stdout + quoted.stderr).to.equal(0);
+    expect((JSON.parse(quoted.stdout.trim()) as { results: { content: { echoed: unknown } } }).results.content.echoed).to.equal('42');
+  });
+
+  it('piped into head, exits quietly when head closes the pipe (no EPIPE crash)', async () => {
+    const cfg = writeConfig();
+    destinations.push(cfg.destination);
+    worker = WorkerProcess.start(cfg.file);
+    await worker.waitFor();
+    const cli = `${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(CLI_TS)}`;
+    const script = `${cli} invoke test_echo --config-file ${JSON.stringify(cfg.file)} -i text=x -i steps=20 | head -n 1; echo "status=\${PIPESTATUS[0]}" >&2`;
+    const result = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn('bash', ['-c', script], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('error', reject);
+      child.on('exit', () => resolve({ stdout, stderr }));
+    });
+    expect(result.stdout).to.equal('status: step 1 of 20\n');
+    expect(result.stderr).not.to.contain('EPIPE');
+    expect(result.stderr).to.contain('status=0');
   });
 });
