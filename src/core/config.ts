@@ -145,6 +145,20 @@ export function loadConfigFile(explicit?: string, env: NodeJS.ProcessEnv = proce
 }
 
 const ajv = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true, strict: false });
+
+/** True for a time zone this Node knows (an IANA name such as `Europe/Paris`, or `UTC`). */
+export function isTimeZone(value: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: value });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// `format: 'time-zone'` in a section schema: an unknown zone stops the worker at start,
+// where a person reads it, instead of failing each invocation that formats a date.
+ajv.addFormat('time-zone', { type: 'string', validate: isTimeZone });
 const compiled = new WeakMap<JsonSchema, ValidateFunction>();
 
 function describe(error: ErrorObject, data: Record<string, unknown>): { key: string; problem: string } {
@@ -157,6 +171,11 @@ function describe(error: ErrorObject, data: Record<string, unknown>): { key: str
       return { key, problem: 'is required but missing' };
     case 'additionalProperties':
       return { key, problem: 'is not a known key; check its spelling' };
+    case 'format':
+      if ((error.params as { format?: string }).format === 'time-zone') {
+        return { key, problem: `is not a known time zone${got}; use an IANA name such as UTC or Europe/Paris` };
+      }
+      return { key, problem: `${error.message ?? 'is invalid'}${got}` };
     case 'enum':
       return { key, problem: `must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.join(', ')}${got}` };
     default:

@@ -51,7 +51,12 @@ export const SLACK_CONFIG_SCHEMA: JsonSchema = {
       default: 120,
       description: 'seconds one Slack call may wait on rate limits and outages before a retryable error',
     },
-    time_zone: { type: 'string', default: 'UTC', description: 'time zone of dates in messages and exports' },
+    time_zone: {
+      type: 'string',
+      format: 'time-zone',
+      default: 'UTC',
+      description: 'time zone of dates in messages and exports (an IANA name, e.g. Europe/Paris)',
+    },
     channel_cache_size: {
       type: 'integer',
       minimum: 0,
