@@ -157,6 +157,10 @@ async function customizeCommand(args: { configFile?: string | undefined; list: s
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // Every file the worker creates (store, logs, lock, exports) is for its user only,
+  // whatever umask the shell or service manager handed down; this also covers files
+  // that libraries create (SQLite's -wal/-shm, the log files rotation opens).
+  process.umask(0o077);
   await yargs(argv)
     .scriptName('worker')
     .usage('$0 <command> [options]\n\nRuns SOAR function invocations from RabbitMQ against Slack (fn_slack).')
