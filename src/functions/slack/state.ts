@@ -87,7 +87,7 @@ export function callOptionsFor(ctx: FunctionContext): CallOptions {
       return ctx.status(
         w.reason === 'rate_limited'
           ? `Slack is rate-limiting ${w.method}: waiting ${w.seconds}s`
-          : `Slack ${w.method} is unavailable: retrying in ${w.seconds}s`,
+          : `Slack ${w.method} is unavailable${w.cause ? ` (${w.cause})` : ''}: retrying in ${w.seconds}s`,
       );
     },
   };
