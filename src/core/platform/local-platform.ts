@@ -152,6 +152,13 @@ export class LocalPlatform implements Platform {
     return this.info(file, guessContentType(file.name));
   }
 
+  async checkExportTarget(target: ExportTarget): Promise<void> {
+    const incidentId = checkId(target.incidentId, 'incident_id');
+    const taskId = optionalId(target.taskId, 'task_id');
+    const incidentDir = await this.requireDir(['incidents', String(incidentId)], `Incident ${incidentId}`);
+    if (taskId !== undefined) await this.requireDir(['tasks', String(taskId)], `Task ${taskId} of incident ${incidentId}`, incidentDir);
+  }
+
   async saveExport(target: ExportTarget, name: string, sourcePath: string): Promise<SavedExport> {
     const incidentId = checkId(target.incidentId, 'incident_id');
     const taskId = optionalId(target.taskId, 'task_id');

@@ -37,6 +37,9 @@ export async function archiveChannel(ctx: FunctionContext, state: SlackState): P
       'slack_no_channel',
     );
   }
+  // Before anything happens in Slack: an export for an unknown incident or task could
+  // never be saved, and a notice posted for it would be posted again by the re-run.
+  await ctx.platform.checkExportTarget({ incidentId, taskId });
   // A bad template is a config error: report it before anything happens in Slack.
   let template: Template | undefined;
   if (state.config.template_file) {
