@@ -35,7 +35,7 @@ describe('commands that never call Slack (spawned CLI)', function () {
     return writeConfig({ withEchoPlugin: false, sections: { fn_slack: { api_token: '$SLACK_BOT_TOKEN' } } });
   }
 
-  it('`functions` and `customize --dry-run` work without SLACK_BOT_TOKEN', async () => {
+  it('`functions`, `customize --dry-run` and `config -u` work without SLACK_BOT_TOKEN', async () => {
     const cfg = tokenFromEnvConfig();
     const functions = await runCli(['functions', '--config-file', cfg.file], NO_TOKEN);
     expect(functions.code, functions.stderr).to.equal(0);
@@ -43,6 +43,9 @@ describe('commands that never call Slack (spawned CLI)', function () {
     const customize = await runCli(['customize', '--dry-run', '--config-file', cfg.file], NO_TOKEN);
     expect(customize.code, customize.stdout + customize.stderr).to.equal(0);
     expect(customize.stdout).not.to.contain('SLACK_BOT_TOKEN');
+    const update = await runCli(['config', '-u', cfg.file], NO_TOKEN);
+    expect(update.code, update.stderr).to.equal(0);
+    expect(update.stdout).to.match(/^Added to \[fn_slack\]: /m);
   });
 
   it('`invoke` works without SLACK_BOT_TOKEN (it only publishes)', async () => {
