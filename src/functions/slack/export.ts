@@ -31,7 +31,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { Template } from 'nunjucks';
-import { FunctionError } from '../../core/errors.js';
 
 /**
  * Calls a Slack Web API method. Resolves with Slack's JSON body (`ok: true`)
@@ -183,10 +182,7 @@ export function unescapeSlackText(text: string): string {
 
 /**
  * Returns a function turning a Slack `ts` (seconds.micros) or a Date into
- * `YYYY-MM-DD HH:MM:SS` in `timeZone`. An unknown zone is a FunctionError
- * (`invalid_time_zone`): retrying cannot fix a config value, so the invocation is
- * answered at once instead of being redelivered until it is dead-lettered. (The worker
- * checks `[fn_slack] time_zone` at start too; this guards other callers.)
+ * `YYYY-MM-DD HH:MM:SS` in `timeZone`. Throws a RangeError for an unknown zone.
  *
  * An export formats the date of every message and reply (130,000 in a large channel),
  * and `formatToParts` allocates ~1 KB each time. Every time zone's UTC offset has been
@@ -209,7 +205,7 @@ export function makeDateFormatter(timeZone: string): (value: string | Date) => s
       hourCycle: 'h23',
     });
   } catch (err) {
-    throw new FunctionError(`Invalid time zone "${timeZone}": ${(err as Error).message}; set [fn_slack] time_zone to an IANA name such as UTC`, 'invalid_time_zone');
+    throw new RangeError(`Invalid time zone "${timeZone}": ${(err as Error).message}`);
   }
   const full = (date: Date): string => {
     const p: Record<string, string> = {};
