@@ -17,11 +17,12 @@
  * outages); a post keeps its channel's lane across its retries, so order is kept.
  */
 import { Readable } from 'node:stream';
+import { describeNetworkFailure } from './network-failure.js';
 import * as slackWebApiNs from '@slack/web-api';
 import type { WebClient as WebClientType } from '@slack/web-api';
 import type { Logger } from '../../core/logging.js';
 import type { Lease, RateLimiter } from './rate-limiter.js';
-import { describeNetworkFailure, SlackUnavailableError, slackError } from './slack-errors.js';
+import { SlackUnavailableError, slackError } from './slack-errors.js';
 
 // @slack/web-api is CommonJS. Node's ESM loader exposes it as `default` (and detects
 // only some named exports); loaders that transpile to CommonJS expose the names
