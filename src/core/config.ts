@@ -173,7 +173,8 @@ function describe(error: ErrorObject, data: Record<string, unknown>): { key: str
       return { key, problem: 'is not a known key; check its spelling' };
     case 'format':
       if ((error.params as { format?: string }).format === 'time-zone') {
-        return { key, problem: `is not a known time zone${got}; use an IANA name such as UTC or Europe/Paris` };
+        // Worded as fn_slack's own start check (checkTimeZone on main), so both read alike.
+        return { key, problem: `${JSON.stringify(data[key])} is not an IANA time zone this Node.js knows (e.g. UTC, Europe/Berlin, America/New_York)` };
       }
       return { key, problem: `${error.message ?? 'is invalid'}${got}` };
     case 'enum':

@@ -144,7 +144,7 @@ describe('[fn_slack] time_zone (spawned CLI)', function () {
 
   it('an unknown zone stops `run` and `selftest` at start with the config error format (exit 2)', async () => {
     const cfg = writeConfig({ withEchoPlugin: false, sections: { fn_slack: { api_token: 'xoxb-1-2-tz', time_zone: 'Mars/Olympus' } } });
-    const expected = `${cfg.file}: [fn_slack] time_zone: is not a known time zone (got "Mars/Olympus"); use an IANA name such as UTC or Europe/Paris`;
+    const expected = `${cfg.file}: [fn_slack] time_zone: "Mars/Olympus" is not an IANA time zone this Node.js knows (e.g. UTC, Europe/Berlin, America/New_York)`;
     const run = await runCli(['run', '--config-file', cfg.file], {}, 20_000);
     expect(run.code).to.equal(2);
     expect(run.stderr).to.contain(expected);
