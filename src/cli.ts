@@ -33,7 +33,6 @@ function fail(err: unknown): never {
   if (err instanceof LockError) process.exit(EXIT.lock);
   if (err instanceof WorkerError && err.code === 'timeout') process.exit(EXIT.timeout);
   if (err instanceof WorkerError && err.code === 'broker_unavailable') process.exit(EXIT.broker);
-  if (err instanceof WorkerError && err.code === 'store_unavailable') process.exit(EXIT.store);
   process.exit(EXIT.failed);
 }
 

@@ -153,14 +153,3 @@ describe('[fn_slack] time_zone (spawned CLI)', function () {
     expect(selftest.stdout).to.contain(expected);
   });
 });
-
-describe('worker run exit codes (spawned CLI)', function () {
-  this.timeout(60_000);
-
-  it('an unreachable store stops `run` with exit 6 (store), as the README table says', async () => {
-    const cfg = writeConfig({ worker: { store: 'postgres://postgres@127.0.0.1:1/test' } });
-    const res = await runCli(['run', '--config-file', cfg.file], {}, 30_000);
-    expect(res.stderr).to.contain('Cannot reach the PostgreSQL store');
-    expect(res.code).to.equal(6);
-  });
-});
