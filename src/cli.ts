@@ -8,7 +8,6 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { builtinPlugins } from './functions/index.js';
 import { ConfigError, LockError, PluginLoadError, WorkerError } from './core/errors.js';
-import { EXIT } from './core/exit-codes.js';
 import { silentLogger } from './core/logging.js';
 import { invokeFunction, parseInputPairs } from './core/invoke.js';
 import { redact } from './core/redact.js';
@@ -20,6 +19,7 @@ import { listFunctions } from './core/functions-list.js';
 import { linePrompt } from './core/prompt.js';
 import { configSectionsFor, configuredPlatform, createConfig, updateConfig } from './core/config-writer.js';
 import { resolveConfigPath } from './core/config.js';
+import { EXIT } from './core/exit-codes.js';
 import { slackAppManifest } from './functions/slack/manifest.js';
 
 // The one table of exit codes shared by every command (README: Troubleshooting). It

@@ -13,7 +13,7 @@
  * Methods return promises like the PostgreSQL store although better-sqlite3 is
  * synchronous, so callers are written once for both.
  */
-import { chmodSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { KeyedMutex } from './keyed-mutex.js';
@@ -364,12 +364,9 @@ export class SqliteStore implements Store {
    */
   static open(file: string, opts: { busyTimeoutMs?: number } = {}): SqliteStore {
     const location = file === ':memory:' ? file : resolve(file);
-    if (location !== ':memory:') mkdirSync(dirname(location), { recursive: true, mode: 0o700 });
+    if (location !== ':memory:') mkdirSync(dirname(location), { recursive: true });
     const db = new Database(location);
     try {
-      // The store holds every invocation's inputs and reply: private whatever the umask.
-      // SQLite gives the -wal and -shm files the database file's mode, so this covers them.
-      if (location !== ':memory:') chmodSync(location, 0o600);
       if (location !== ':memory:') db.pragma('journal_mode = WAL');
       db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 10_000))}`);
       db.pragma('synchronous = NORMAL');
