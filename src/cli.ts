@@ -19,17 +19,12 @@ import { listFunctions } from './core/functions-list.js';
 import { linePrompt } from './core/prompt.js';
 import { configSectionsFor, configuredPlatform, createConfig, updateConfig } from './core/config-writer.js';
 import { resolveConfigPath } from './core/config.js';
+import { EXIT } from './core/exit-codes.js';
 import { slackAppManifest } from './functions/slack/manifest.js';
 
-/** Exit codes shared by the commands (README: Troubleshooting). */
-export const EXIT = {
-  ok: 0,
-  failed: 1,
-  config: 2,
-  timeout: 3,
-  broker: 4,
-  lock: 5,
-} as const;
+// The one table of exit codes shared by every command (README: Troubleshooting). It
+// lives in core because selftest and customize decide theirs there.
+export { EXIT };
 
 function fail(err: unknown): never {
   const message = redact(err instanceof Error ? err.message : String(err));
@@ -71,6 +66,24 @@ async function runCommand(configFile: string | undefined): Promise<void> {
   if (worker.fatalError) fail(worker.fatalError);
 }
 
+/** The inputs a function's schema declares as plain strings. */
+function textInputs(schema: Record<string, unknown> | undefined): Set<string> {
+  const props = (schema?.properties ?? {}) as Record<string, { type?: unknown }>;
+  return new Set(Object.keys(props).filter((k) => props[k]?.type === 'string'));
+}
+
+/**
+ * `worker invoke … | head -n 1`: once the reader has gone, further writes fail with
+ * EPIPE, which Node raises as an unhandled 'error' event (a stack trace). The reader
+ * asked for no more output, so stop quietly; the invocation itself is already published.
+ */
+function exitQuietlyOnClosedStdout(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT.ok);
+    throw err;
+  });
+}
+
 async function invokeCommand(args: {
   configFile?: string | undefined;
   function: string;
@@ -81,7 +94,8 @@ async function invokeCommand(args: {
   messageId?: string | undefined;
   json: boolean;
 }): Promise<void> {
-  const env = await loadEnvironment(args.configFile, builtinPlugins, silentLogger(), false);
+  exitQuietlyOnClosedStdout();
+  const env = await loadEnvironment(args.configFile, builtinPlugins, silentLogger(), false, { validatePluginConfigs: false });
   let inputs: Record<string, unknown> = {};
   if (args.inputsJson) {
     try {
@@ -90,9 +104,14 @@ async function invokeCommand(args: {
       throw new WorkerError(`--inputs-json ${args.inputsJson}: ${(err as Error).message}`, { code: 'invalid_arguments' });
     }
   }
-  Object.assign(inputs, parseInputPairs(args.input));
   const fn = env.registry.get(args.function);
-  const destination = args.destination ?? fn?.plugin.destination ?? destinationList(env.section)[0] ?? 'fn_slack';
+  Object.assign(inputs, parseInputPairs(args.input, textInputs(fn?.definition.inputSchema)));
+  // The queue the configured worker consumes: [worker] destinations, preferring the
+  // function's own package destination when it is one of them. The package default alone
+  // would publish to a queue this config's worker never reads.
+  const configured = destinationList(env.section);
+  const own = fn?.plugin.destination;
+  const destination = args.destination ?? (own && configured.includes(own) ? own : configured[0]) ?? own ?? 'fn_slack';
   const reply = await invokeFunction({
     url: env.section.amqp_url,
     tls: { caFile: env.section.ca_file, certFile: env.section.cert_file, keyFile: env.section.key_file },
@@ -101,6 +120,7 @@ async function invokeCommand(args: {
     inputs,
     timeoutMs: args.timeout * 1000,
     log: silentLogger(),
+    onWarning: (message) => process.stderr.write(`WARN ${message}\n`),
     ...(args.messageId ? { messageId: args.messageId } : {}),
     onProgress: (p) => process.stdout.write(args.json ? `${JSON.stringify(p)}\n` : `status: ${p.message}\n`),
   });
@@ -115,7 +135,7 @@ async function invokeCommand(args: {
 }
 
 async function functionsCommand(configFile: string | undefined): Promise<void> {
-  const env = await loadEnvironment(configFile, builtinPlugins, silentLogger(), false);
+  const env = await loadEnvironment(configFile, builtinPlugins, silentLogger(), false, { validatePluginConfigs: false });
   process.stdout.write(await listFunctions(env.registry, env.section.store));
 }
 
@@ -140,6 +160,10 @@ async function customizeCommand(args: { configFile?: string | undefined; list: s
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // Every file the worker creates (store, logs, lock, exports) is for its user only,
+  // whatever umask the shell or service manager handed down; this also covers files
+  // that libraries create (SQLite's -wal/-shm, the log files rotation opens).
+  process.umask(0o077);
   await yargs(argv)
     .scriptName('worker')
     .usage('$0 <command> [options]\n\nRuns SOAR function invocations from RabbitMQ against Slack (fn_slack).')
@@ -165,11 +189,11 @@ export async function main(argv: string[]): Promise<void> {
             type: 'string',
             array: true,
             default: [] as string[],
-            describe: 'an input as name=value (JSON values are parsed: incident_id=2103); repeat it',
+            describe: 'an input as name=value (JSON values are parsed: incident_id=2103; a text input such as slack_text takes the value as written, so a JSON container stays text); repeat it',
           })
           .option('inputs-json', { type: 'string', describe: 'a JSON file with the inputs object (--input wins)' })
           .option('timeout', { type: 'number', default: 60, describe: 'seconds to wait for the final reply' })
-          .option('destination', { type: 'string', describe: "queue to publish to (default: the function's)" })
+          .option('destination', { type: 'string', describe: "queue to publish to (default: from [worker] destinations, the function's package queue if listed)" })
           .option('message-id', { type: 'string', describe: 'invocation id (default: a new UUID); reuse it to test idempotency' })
           .option('json', { type: 'boolean', default: false, describe: 'print each reply as raw JSON' })
           .example('$0 invoke slack_post_message -i incident_id=2103 -i slack_channel=inc-2103 -i slack_is_channel_private=false -i "slack_text=Phishing wave"', ''),

@@ -2,7 +2,7 @@
  * app.config: finding, reading and validating the INI file.
  *
  * Values arrive as strings. `$VAR` and `${VAR}` are replaced from the environment (`$$`
- * is a literal `$`). Each section is validated with ajv against its JSON Schema, which
+ * is a literal `$`); an unset variable is an error when its section is validated. Each section is validated with ajv against its JSON Schema, which
  * also coerces types and fills defaults. Every problem is reported as one
  * {@link ConfigError} naming the file, the section, the key and what to fix.
  */
@@ -25,6 +25,13 @@ export interface LoadedConfig {
   file: string;
   /** Every section, values after `$VAR` substitution, still strings. */
   sections: Record<string, RawSection>;
+  /**
+   * Values that refer to an unset environment variable: section → key → the error.
+   * Reported when the section is validated, not when the file is read, so a command
+   * that never uses a section (`worker invoke` and `[fn_slack] api_token`) does not
+   * need its variables; a command that uses it fails exactly as before.
+   */
+  unresolved?: Record<string, Record<string, ConfigError>>;
 }
 
 /** Expands a leading `~/` to the home directory. */
@@ -93,6 +100,7 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
     throw new ConfigError(`${file}: cannot parse as INI: ${(err as Error).message}`, err);
   }
   const sections: Record<string, RawSection> = {};
+  const unresolved: Record<string, Record<string, ConfigError>> = {};
   for (const [name, body] of Object.entries(parsed)) {
     if (body === null || typeof body !== 'object') {
       throw new ConfigError(`${file}: "${name}" is outside any section; put it under a [section] header`);
@@ -102,14 +110,21 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
       if (raw !== null && typeof raw === 'object') {
         throw new ConfigError(`${file}: [${name}] ${key}: nested sections are not supported`);
       }
-      const value = substituteEnv(String(raw ?? ''), env, `${file}: [${name}] ${key}`);
+      let value: string;
+      try {
+        value = substituteEnv(String(raw ?? ''), env, `${file}: [${name}] ${key}`);
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        ((unresolved[name] ??= {})[key] = err);
+        continue;
+      }
       if (isSecretKey(key)) registerSecret(value);
       registerUrlPassword(value);
       section[key] = value;
     }
     sections[name] = section;
   }
-  return { file, sections };
+  return Object.keys(unresolved).length ? { file, sections, unresolved } : { file, sections };
 }
 
 /** Reads and parses the config file; a missing or unreadable file is a ConfigError. */
@@ -130,6 +145,20 @@ export function loadConfigFile(explicit?: string, env: NodeJS.ProcessEnv = proce
 }
 
 const ajv = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true, strict: false });
+
+/** True for a time zone this Node knows (an IANA name such as `Europe/Paris`, or `UTC`). */
+export function isTimeZone(value: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: value });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// `format: 'time-zone'` in a section schema: an unknown zone stops the worker at start,
+// where a person reads it, instead of failing each invocation that formats a date.
+ajv.addFormat('time-zone', { type: 'string', validate: isTimeZone });
 const compiled = new WeakMap<JsonSchema, ValidateFunction>();
 
 function describe(error: ErrorObject, data: Record<string, unknown>): { key: string; problem: string } {
@@ -142,6 +171,11 @@ function describe(error: ErrorObject, data: Record<string, unknown>): { key: str
       return { key, problem: 'is required but missing' };
     case 'additionalProperties':
       return { key, problem: 'is not a known key; check its spelling' };
+    case 'format':
+      if ((error.params as { format?: string }).format === 'time-zone') {
+        return { key, problem: `${JSON.stringify(data[key])} is not an IANA time zone this Node.js knows (e.g. UTC, Europe/Berlin, America/New_York)` };
+      }
+      return { key, problem: `${error.message ?? 'is invalid'}${got}` };
     case 'enum':
       return { key, problem: `must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.join(', ')}${got}` };
     default:
@@ -159,6 +193,8 @@ export function validateSection<T>(config: LoadedConfig, section: string, schema
     validate = ajv.compile(schema);
     compiled.set(schema, validate);
   }
+  const missingVars = Object.values(config.unresolved?.[section] ?? {});
+  if (missingVars.length) throw new ConfigError(missingVars.map((e) => e.message).join('\n'));
   const original = config.sections[section] ?? {};
   // Empty strings mean "not set" in an INI file: let the default apply.
   const data: Record<string, unknown> = {};

@@ -36,12 +36,20 @@ import {
   type PackageCustomizations,
 } from './customizations.js';
 import { WorkerError } from './errors.js';
+import { EXIT } from './exit-codes.js';
 
 /**
- * Exit codes of `worker customize`, the same numbers as selftest's (README: Troubleshooting):
- * `platform` (3) is SOAR refusing or not answering when `[worker] platform = soar`.
+ * The exit codes `worker customize` uses, from the one table (README: Troubleshooting):
+ * `platform` is SOAR refusing or not answering when `[worker] platform = soar`.
  */
-export const CUSTOMIZE_EXIT = { ok: 0, failed: 1, config: 2, platform: 3, broker: 4, store: 6 } as const;
+export const CUSTOMIZE_EXIT = {
+  ok: EXIT.ok,
+  failed: EXIT.failed,
+  config: EXIT.config,
+  platform: EXIT.platform,
+  broker: EXIT.broker,
+  store: EXIT.store,
+} as const;
 
 export type PlanAction = 'create' | 'update' | 'unchanged' | 'not-applicable';
 
@@ -323,7 +331,8 @@ export async function runCustomize(opts: CustomizeOptions): Promise<CustomizeRep
   let section: WorkerSection;
   let config: LoadedConfig;
   try {
-    const env = await loadEnvironment(opts.configFile, opts.builtins, log, false);
+    // customize imports definitions; it never sets a plugin up, so it needs none of their settings.
+    const env = await loadEnvironment(opts.configFile, opts.builtins, log, false, { validatePluginConfigs: false });
     section = env.section;
     config = env.config;
     packages = env.registry.only(opts.packages).map((p) => loadCustomizations(p));

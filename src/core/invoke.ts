@@ -20,6 +20,8 @@ export interface InvokeOptions {
   messageId?: string;
   principal?: string;
   onProgress?: (reply: ProgressReply) => void;
+  /** Told about something the caller should know but that does not stop the call. */
+  onWarning?: (message: string) => void;
 }
 
 /** Publishes one invocation and resolves with its final reply (result or error). */
@@ -36,12 +38,21 @@ export async function invokeFunction(opts: InvokeOptions): Promise<FinalReply> {
   try {
     const channel = await connection.createConfirmChannel();
     channel.on('error', () => undefined);
+    let consumers: number;
     try {
-      await channel.checkQueue(opts.destination);
+      consumers = (await channel.checkQueue(opts.destination)).consumerCount;
     } catch {
       throw new WorkerError(
         `Message destination ${opts.destination} does not exist on the broker; start a worker for it or run \`worker customize\``,
         { code: 'unknown_destination' },
+      );
+    }
+    // The queue keeps the invocation until a worker starts, so this is not an error; but
+    // without the warning a caller only learns it from a timeout.
+    if (consumers === 0) {
+      opts.onWarning?.(
+        `no worker consumes ${opts.destination} right now: the invocation waits there until one starts ` +
+          `(is \`worker run\` running with this destination in [worker] destinations?)`,
       );
     }
     const replyQueue = (await channel.assertQueue('', { exclusive: true, autoDelete: true, durable: false })).queue;
@@ -49,7 +60,14 @@ export async function invokeFunction(opts: InvokeOptions): Promise<FinalReply> {
     const messageId = opts.messageId ?? randomUUID();
     const final = new Promise<FinalReply>((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new WorkerError(`No final reply within ${opts.timeoutMs / 1000}s (invocation ${messageId})`, { code: 'timeout', retryable: true })),
+        () =>
+          reject(
+            new WorkerError(
+              `No final reply within ${opts.timeoutMs / 1000}s (invocation ${messageId}): the worker may still be working on it, ` +
+                `or none has taken it from ${opts.destination} yet; wait longer with --timeout SECONDS, or look for the invocation id in the worker's log`,
+              { code: 'timeout', retryable: true },
+            ),
+          ),
         opts.timeoutMs,
       );
       channel
@@ -100,9 +118,11 @@ export async function invokeFunction(opts: InvokeOptions): Promise<FinalReply> {
 /**
  * Parses `--input key=value` pairs. A value that is valid JSON (a number, true, an
  * object) is taken as JSON, anything else as a string: `incident_id=2103` is a number,
- * `slack_channel=inc-2103` a string, `slack_text='"42"'` the string "42".
+ * `slack_channel=inc-2103` a string, `slack_text='"42"'` the string "42". Inputs named
+ * in `textInputs` (the function's schema says `string`) keep any other value verbatim:
+ * `slack_text={"title": …}` is that text, `slack_text=42` the text "42".
  */
-export function parseInputPairs(pairs: string[]): Record<string, unknown> {
+export function parseInputPairs(pairs: string[], textInputs: ReadonlySet<string> = new Set()): Record<string, unknown> {
   const inputs: Record<string, unknown> = {};
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
@@ -115,6 +135,10 @@ export function parseInputPairs(pairs: string[]): Record<string, unknown> {
     } catch {
       value = raw;
     }
+    // A text input takes the value as written: a JSON container given as slack_text
+    // stays the text the function parses, instead of becoming an object it refuses.
+    // A quoted JSON string still gives its content, as for any other input.
+    if (textInputs.has(key) && typeof value !== 'string') value = raw;
     inputs[key] = value;
   }
   return inputs;

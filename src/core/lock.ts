@@ -25,10 +25,12 @@ export interface LockHandle {
 
 /** Takes the lock or throws a {@link LockError} naming the file and the holder's pid. */
 export function acquireLock(file: string): LockHandle {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  // Private whatever the umask: the lock names this user's worker and nobody else's business.
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   for (let tries = 0; tries < 3; tries++) {
     try {
-      const fd = fs.openSync(file, 'wx', 0o644);
+      const fd = fs.openSync(file, 'wx', 0o600);
+      fs.fchmodSync(fd, 0o600); // the mode given to open is cut by the umask; this is not
       fs.writeSync(fd, `${process.pid}\n`);
       fs.closeSync(fd);
       let released = false;

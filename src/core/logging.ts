@@ -68,10 +68,15 @@ export function createLogger(opts: LoggingOptions): Logger {
     transports.push(new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] }));
   }
   if (opts.logdir) {
-    fs.mkdirSync(opts.logdir, { recursive: true });
+    // Logs name incidents, channels and people: private to the worker's user, whatever
+    // the umask (the CLI also narrows the umask, which covers the files rotation creates).
+    fs.mkdirSync(opts.logdir, { recursive: true, mode: 0o700 });
+    const filename = path.join(opts.logdir, opts.fileName ?? 'app.log');
+    fs.closeSync(fs.openSync(filename, 'a', 0o600));
+    fs.chmodSync(filename, 0o600);
     transports.push(
       new winston.transports.File({
-        filename: path.join(opts.logdir, opts.fileName ?? 'app.log'),
+        filename,
         maxsize: opts.maxBytes ?? 10_000_000,
         maxFiles: (opts.backupCount ?? 10) + 1,
         tailable: true,

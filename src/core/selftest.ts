@@ -2,6 +2,7 @@
  * `worker selftest`: checks an install in order — config, store, broker, then each
  * plugin's own selftest — and reports each in resilient-circuits' shape.
  */
+import { EXIT } from './exit-codes.js';
 import { silentLogger, type Logger } from './logging.js';
 import type { Plugin } from './plugin.js';
 import { redact } from './redact.js';
@@ -12,8 +13,15 @@ import type { Platform } from './platform/platform.js';
 import { createPlatform, loadEnvironment, type WorkerEnvironment } from './worker.js';
 import { destinationList } from './worker-config.js';
 
-/** Exit codes of `worker selftest` (README: Troubleshooting). */
-export const SELFTEST_EXIT = { ok: 0, config: 2, platform: 3, broker: 4, store: 6, plugin: 7 } as const;
+/** The exit codes `worker selftest` uses, from the one table (README: Troubleshooting). */
+export const SELFTEST_EXIT = {
+  ok: EXIT.ok,
+  config: EXIT.config,
+  platform: EXIT.platform,
+  broker: EXIT.broker,
+  store: EXIT.store,
+  plugin: EXIT.plugin,
+} as const;
 
 export interface CheckReport {
   name: string;

@@ -20,7 +20,7 @@ import { reportUnusable } from './store/unusable.js';
 import type { Store } from './store/store.js';
 import type { Platform } from './platform/platform.js';
 import { LocalPlatform } from './platform/local-platform.js';
-import { readSoarSection } from './platform/soar-config.js';
+import { readSoarSection, SOAR_CONFIG_SECTION } from './platform/soar-config.js';
 import { clientOptionsFromSection, SoarClient } from './platform/soar-client.js';
 import { SoarPlatform } from './platform/soar-platform.js';
 import { withSoarDataTable } from './platform/soar-data-table.js';
@@ -42,8 +42,18 @@ export interface WorkerEnvironment {
   section: WorkerSection;
   log: Logger;
   registry: PluginRegistry;
-  /** Each plugin's validated config section, by package name. */
+  /** Each plugin's validated config section, by package name (empty when not validated). */
   pluginConfigs: Map<string, Record<string, unknown>>;
+}
+
+export interface LoadEnvironmentOptions {
+  /**
+   * Validate each plugin's config section (default true). Commands that never set a
+   * plugin up (`invoke`, `functions`, `customize`) pass false, so that they neither need
+   * the plugin's secrets in the environment nor stop on a section they do not use;
+   * `run` and `selftest` validate every section.
+   */
+  validatePluginConfigs?: boolean;
 }
 
 /** Loads and validates the config and the plugins; opens nothing. */
@@ -52,6 +62,7 @@ export async function loadEnvironment(
   builtins: Plugin<any, any>[],
   log?: Logger,
   console = true,
+  opts: LoadEnvironmentOptions = {},
 ): Promise<WorkerEnvironment> {
   const config = loadConfigFile(configFile);
   const section = readWorkerSection(config);
@@ -65,11 +76,26 @@ export async function loadEnvironment(
       console,
     });
   const registry = await PluginRegistry.load(builtins, section.plugins, path.dirname(config.file));
+  checkKnownSections(config, registry);
   const pluginConfigs = new Map<string, Record<string, unknown>>();
-  for (const plugin of registry.plugins) {
+  for (const plugin of opts.validatePluginConfigs === false ? [] : registry.plugins) {
     pluginConfigs.set(plugin.packageName, validateSection(config, plugin.configSection, plugin.configSchema));
   }
   return { config, section, log: logger, registry, pluginConfigs };
+}
+
+/**
+ * A misspelt section (`[fn_slak]`) would otherwise be ignored silently and its settings
+ * never applied: it is reported the way an unknown key is, whatever the command.
+ */
+function checkKnownSections(config: LoadedConfig, registry: PluginRegistry): void {
+  const known = ['worker', ...new Set(registry.plugins.map((p) => p.configSection)), SOAR_CONFIG_SECTION.name];
+  const unknown = Object.keys(config.sections).filter((name) => !known.includes(name));
+  if (unknown.length) {
+    throw new ConfigError(
+      unknown.map((name) => `${config.file}: [${name}] is not a known section; check its spelling (known: ${known.join(', ')})`).join('\n'),
+    );
+  }
 }
 
 /**

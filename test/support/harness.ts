@@ -54,9 +54,11 @@ export function writeConfig(opts: {
     plugins: opts.withEchoPlugin === false ? '' : ECHO_PLUGIN,
     ...opts.worker,
   };
+  // [fn_test] only when the echo plugin is loaded: an unknown section is a config error.
+  const echoLoaded = String(worker.plugins).includes(ECHO_PLUGIN);
   const sections: Record<string, Record<string, string | number>> = {
     worker,
-    fn_test: { effects_dir: effectsDir },
+    ...(echoLoaded ? { fn_test: { effects_dir: effectsDir } } : {}),
     // fn_slack is built in, so its section must be valid; tests that use Slack override it.
     fn_slack: { api_token: 'xoxb-unused-in-this-test', api_url: 'http://127.0.0.1:9/api/' },
     ...opts.sections,

@@ -11,7 +11,7 @@
  *   the key lacks → 403 (SOAR's 403 does not name the permission; neither does this).
  * - `GET /rest/session` → `{api_key_handle, orgs: [{id, name, enabled}]}`; everything else
  *   is under `/rest/orgs/{org_id}` (another org id → 404).
- * - Incidents, tasks, attachments (AttachmentDTO: id, name, content_type, size, inc_id,
+ * - Incidents (`GET /incidents/{id}`), tasks (`GET /tasks/{id}`, with `inc_id`), attachments (AttachmentDTO: id, name, content_type, size, inc_id,
  *   task_id), artifacts (ArtifactDTO: id, type, value, attachment), artifact types
  *   (built-in ids: 1 IP Address, 2 DNS Name, 3 URL, 12 Malware Sample, 15 Log File,
  *   16 Other File). `?handle_format=names` gives the artifact type as its name,
@@ -351,6 +351,22 @@ export class SoarEmulator {
       const start = Number(body.start ?? 0);
       const length = Number(body.length ?? all.length);
       send({ recordsTotal: all.length, recordsFiltered: all.length, data: all.slice(start, start + length) });
+      return;
+    }
+
+    // One incident (IncidentDTO) or task (TaskDTO, with the incident it belongs to).
+    if ((m = /^\/(incidents|tasks)\/(\d+)$/.exec(rest)) && method === 'GET') {
+      this.need(key, 'read_all_incidents');
+      const id = Number(m[2]);
+      if (m[1] === 'incidents') {
+        const incident = this.incidents.get(id);
+        if (!incident) throw new HttpError(404, `Incident ${id} not found`);
+        send({ id: incident.id, name: incident.name });
+      } else {
+        const task = this.tasks.get(id);
+        if (!task) throw new HttpError(404, `Task ${id} not found`);
+        send({ id: task.id, inc_id: task.incidentId, name: task.name });
+      }
       return;
     }
 

@@ -24,7 +24,7 @@
  *   pointing outside the root is refused.
  */
 import { constants, createReadStream, createWriteStream } from 'node:fs';
-import { access, mkdir, open, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
+import { access, chmod, mkdir, open, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
 import { extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
@@ -152,6 +152,13 @@ export class LocalPlatform implements Platform {
     return this.info(file, guessContentType(file.name));
   }
 
+  async checkExportTarget(target: ExportTarget): Promise<void> {
+    const incidentId = checkId(target.incidentId, 'incident_id');
+    const taskId = optionalId(target.taskId, 'task_id');
+    const incidentDir = await this.requireDir(['incidents', String(incidentId)], `Incident ${incidentId}`);
+    if (taskId !== undefined) await this.requireDir(['tasks', String(taskId)], `Task ${taskId} of incident ${incidentId}`, incidentDir);
+  }
+
   async saveExport(target: ExportTarget, name: string, sourcePath: string): Promise<SavedExport> {
     const incidentId = checkId(target.incidentId, 'incident_id');
     const taskId = optionalId(target.taskId, 'task_id');
@@ -161,7 +168,8 @@ export class LocalPlatform implements Platform {
     if (taskId !== undefined) {
       ownerDir = await this.requireDir(['tasks', String(taskId)], `Task ${taskId} of incident ${incidentId}`, ownerDir);
     }
-    await mkdir(join(ownerDir, 'attachments'), { recursive: true });
+    // Exports hold whole conversations: private to the worker's user whatever the umask.
+    await mkdir(join(ownerDir, 'attachments'), { recursive: true, mode: 0o700 });
     const attachmentsDir = await this.requireDir(['attachments'], 'The attachments folder', ownerDir);
 
     for (let attempt = 0; attempt < MAX_SAVE_ATTEMPTS; attempt++) {
@@ -169,7 +177,7 @@ export class LocalPlatform implements Platform {
       const dir = join(attachmentsDir, String(attachmentId));
       try {
         // mkdir is atomic: of two concurrent saves choosing the same id, one gets EEXIST.
-        await mkdir(dir);
+        await mkdir(dir, { mode: 0o700 });
       } catch (err) {
         if (errorCode(err) === 'EEXIST') continue;
         throw err;
@@ -177,7 +185,9 @@ export class LocalPlatform implements Platform {
       const partial = join(dir, `.partial-${randomBytes(6).toString('hex')}`);
       const finalPath = join(dir, name);
       try {
-        await pipeline(createReadStream(sourcePath), createWriteStream(partial, { flags: 'wx' }));
+        await pipeline(createReadStream(sourcePath), createWriteStream(partial, { flags: 'wx', mode: 0o600 }));
+        await chmod(partial, 0o600); // the mode above is cut by the umask, this is not
+        await chmod(dir, 0o700);
         await rename(partial, finalPath);
       } catch (err) {
         await rm(dir, { recursive: true, force: true });

@@ -41,6 +41,12 @@ export interface Platform {
   getAttachment(ref: AttachmentRef): Promise<AttachmentInfo>;
   /** Saves the file at `sourcePath` as an attachment named `name` of the target. */
   saveExport(target: ExportTarget, name: string, sourcePath: string): Promise<SavedExport>;
+  /**
+   * Checks that the target exists, throwing a FunctionError (`not_found`) when it does
+   * not: a function that ends with an export asks first, so that it does nothing
+   * elsewhere (posts, archives) for an export that could never be saved.
+   */
+  checkExportTarget(target: ExportTarget): Promise<void>;
   /** Checks that the platform can be used; throws with a clear message otherwise. */
   check(): Promise<string>;
 }

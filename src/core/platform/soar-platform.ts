@@ -103,6 +103,23 @@ export class SoarPlatform implements Platform {
     return this.info(meta, `${path}/contents`, what, permission);
   }
 
+  async checkExportTarget(target: ExportTarget): Promise<void> {
+    const incidentId = checkId(target.incidentId, 'incident_id');
+    const taskId = optionalId(target.taskId, 'task_id');
+    if (taskId === undefined) {
+      await this.client.getJson(`/incidents/${incidentId}`, { what: `incident ${incidentId}`, permission: SOAR_PERMISSIONS.readIncidents });
+      return;
+    }
+    const task = await this.client.getJson<{ inc_id?: number }>(`/tasks/${taskId}`, {
+      what: `task ${taskId} of incident ${incidentId}`,
+      permission: SOAR_PERMISSIONS.readTasks,
+    });
+    // A task id names the task across the org: make sure it is the incident's own.
+    if (typeof task?.inc_id === 'number' && task.inc_id !== incidentId) {
+      throw new FunctionError(`Task ${taskId} belongs to incident ${task.inc_id}, not incident ${incidentId}; check task_id`, 'not_found');
+    }
+  }
+
   async saveExport(target: ExportTarget, name: string, sourcePath: string): Promise<SavedExport> {
     const incidentId = checkId(target.incidentId, 'incident_id');
     const taskId = optionalId(target.taskId, 'task_id');

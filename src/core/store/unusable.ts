@@ -19,6 +19,7 @@ const LEDGER_METHODS: Record<keyof InvocationLedger, true> = {
   markReplied: true,
   replyFailed: true,
   abandonReply: true,
+  recordStep: true,
   get: true,
   prune: true,
 };

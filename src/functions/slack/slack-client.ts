@@ -17,6 +17,7 @@
  * outages); a post keeps its channel's lane across its retries, so order is kept.
  */
 import { Readable } from 'node:stream';
+import { describeNetworkFailure } from './network-failure.js';
 import * as slackWebApiNs from '@slack/web-api';
 import type { WebClient as WebClientType } from '@slack/web-api';
 import { sleep } from '../../core/backoff.js';
@@ -59,6 +60,8 @@ export interface WaitInfo {
    * scheduled: the worker's own pacing (rate limiter) holds the call back.
    */
   reason: 'rate_limited' | 'unavailable' | 'scheduled';
+  /** For `unavailable`: what failed (DNS, refused, TLS, timeout, HTTP 503), for a person. */
+  cause?: string;
 }
 
 export interface CallOptions {
@@ -170,6 +173,7 @@ export class SlackClient {
         let waitMs: number;
         let reason: WaitInfo['reason'];
         let pausedByLimiter = false;
+        let cause: string | undefined;
         if (e.code === ErrorCode.PlatformError) {
           const data = e.data ?? {};
           throw slackError(method, String(data.error ?? 'unknown_error'), data, callOpts.what);
@@ -181,7 +185,8 @@ export class SlackClient {
         } else if (e.code === ErrorCode.HTTPError || e.code === ErrorCode.RequestError) {
           const net = networkCode(err);
           const status = e.statusCode;
-          const what = status ? `HTTP ${status}` : net ?? (err as Error).message;
+          const what = status ? `HTTP ${status}` : describeNetworkFailure(err, this.opts.timeoutMs) ?? net ?? (err as Error).message;
+          cause = what;
           const retryable = status === undefined || status >= 500 || status === 408;
           if (!retryable) throw new SlackUnavailableError(`Slack ${method} failed: ${what}`, 'slack_http_error', err);
           if (!idempotent && !(net && NOT_SENT.has(net))) {
@@ -199,7 +204,7 @@ export class SlackClient {
           throw new SlackUnavailableError(
             reason === 'rate_limited'
               ? `Slack kept rate-limiting ${method} beyond the retry budget of ${Math.round(this.opts.retryBudgetMs / 1000)}s`
-              : `Slack ${method} kept failing for longer than the retry budget of ${Math.round(this.opts.retryBudgetMs / 1000)}s`,
+              : `Slack ${method} kept failing (${cause}) for longer than the retry budget of ${Math.round(this.opts.retryBudgetMs / 1000)}s`,
             reason === 'rate_limited' ? 'slack_rate_limited' : 'slack_unavailable',
             err,
           );
@@ -207,8 +212,14 @@ export class SlackClient {
         waitedMs += waitMs;
         // Reported only once we know we will wait (a 429 past the budget is not a wait).
         if (reason === 'rate_limited') this.opts.onRateLimited?.(method, waitMs / 1000);
-        this.opts.log.debug(`Slack ${method}: ${reason}, waiting ${waitMs} ms (attempt ${attempt})`);
-        await callOpts.onWait?.({ method, seconds: Math.ceil(waitMs / 1000), reason });
+        if (reason === 'unavailable') {
+          // An outage is worth a line at the default level, with its cause: the final error
+          // comes only after the retry budget.
+          this.opts.log.warn(`Slack ${method} unavailable (${cause}): retrying in ${waitMs} ms (attempt ${attempt})`);
+        } else {
+          this.opts.log.debug(`Slack ${method}: ${reason}, waiting ${waitMs} ms (attempt ${attempt})`);
+        }
+        await callOpts.onWait?.({ method, seconds: Math.ceil(waitMs / 1000), reason, ...(cause ? { cause } : {}) });
         // A pause in the limiter is waited out by lease.again() before the next attempt.
         if (!pausedByLimiter) await this.sleep(waitMs, callOpts.signal);
       }
@@ -288,12 +299,13 @@ export class SlackClient {
       // sent): the same URL may be tried again within the retry budget.
       if (Date.now() + backoff > deadline) {
         throw new SlackUnavailableError(
-          `Uploading ${req.filename} to Slack failed (${status ? `HTTP ${status}` : (failure as Error)?.message ?? 'error'})`,
+          `Uploading ${req.filename} to Slack failed (${status ? `HTTP ${status}` : describeNetworkFailure(failure) ?? (failure as Error)?.message ?? 'error'})`,
           'slack_upload_failed',
           failure,
         );
       }
-      await callOpts.onWait?.({ method: 'file upload', seconds: Math.ceil(backoff / 1000), reason: 'unavailable' });
+      const cause = status ? `HTTP ${status}` : describeNetworkFailure(failure, Math.max(this.opts.timeoutMs, 60_000));
+      await callOpts.onWait?.({ method: 'file upload', seconds: Math.ceil(backoff / 1000), reason: 'unavailable', ...(cause ? { cause } : {}) });
       await this.sleep(backoff, callOpts.signal);
       backoff = Math.min(backoff * 2, 30_000);
     }

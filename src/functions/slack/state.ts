@@ -4,7 +4,7 @@
 import type { FunctionContext } from '../../core/plugin.js';
 import type { Logger } from '../../core/logging.js';
 import { ChannelCache, type ChannelDeps } from './channels.js';
-import { checkTimeZone, parseRateLimitOverrides, type SlackConfig } from './config.js';
+import { parseRateLimitOverrides, type SlackConfig } from './config.js';
 import { RateLimiter, methodBudgets, type Clock } from './rate-limiter.js';
 import { SlackClient, type CallOptions } from './slack-client.js';
 
@@ -46,7 +46,6 @@ export function createSlackState(
   onRateLimited?: (method: string, seconds: number) => void,
   options: SlackStateOptions = {},
 ): SlackState {
-  checkTimeZone(config.time_zone);
   const limiter = createRateLimiter(config, options.clock);
   const client = new SlackClient({
     token: config.api_token,
@@ -88,7 +87,7 @@ export function callOptionsFor(ctx: FunctionContext): CallOptions {
       return ctx.status(
         w.reason === 'rate_limited'
           ? `Slack is rate-limiting ${w.method}: waiting ${w.seconds}s`
-          : `Slack ${w.method} is unavailable: retrying in ${w.seconds}s`,
+          : `Slack ${w.method} is unavailable${w.cause ? ` (${w.cause})` : ''}: retrying in ${w.seconds}s`,
       );
     },
   };

@@ -74,13 +74,13 @@ describe('worker run (real RabbitMQ)', function () {
     expect(res.stdout).to.contain('error (test_refused): the test function refused');
   });
 
-  it('`worker invoke` exits 3 when no reply comes in time', async () => {
+  it('`worker invoke` exits 8 (timeout) when no reply comes in time', async () => {
     // No worker is consuming the queue: declare it so the publish is accepted.
     await startWorker();
     await worker!.stop('SIGTERM');
     worker = undefined;
     const res = await runCli(['invoke', 'test_echo', '--config-file', cfg.file, '--destination', cfg.destination, '-i', 'text=x', '--timeout', '1']);
-    expect(res.code).to.equal(3);
+    expect(res.code).to.equal(8);
     expect(res.stderr).to.contain('No final reply within 1s');
   });
 

@@ -99,7 +99,7 @@ describe('fault: Slack rate limits and outages', function () {
       expect(finals, JSON.stringify(replies)).to.have.length(1);
       expect(finals[0]!.message_type).to.equal(1);
       expect(finals[0]!.error).to.deep.equal({ code: 'slack_unavailable', retryable: true });
-      expect(String(finals[0]!.message)).to.match(/kept failing for longer than the retry budget of 2s/);
+      expect(String(finals[0]!.message)).to.match(/kept failing \(HTTP \d{3}\) for longer than the retry budget of 2s/);
       expect(replies.filter((r) => /^Attempt 1 failed/.test(String(r.message)))).to.have.length(1);
     }
     // Nothing lost: the three wait in the dead-letter queue; nothing loops: no more Slack calls.

@@ -4,8 +4,8 @@
  *
  * An unknown zone is an error in both (a RangeError naming the zone), never a silent switch
  * to UTC: a date labelled with the wrong zone in an exported conversation is wrong evidence.
- * The plugin checks the configured zone with {@link assertTimeZone} when it starts, so at run
- * time neither a post nor an archive can meet an unknown zone.
+ * The config loader checks `[fn_slack] time_zone` (its schema's `time-zone` format) when the
+ * worker starts, so at run time neither a post nor an archive can meet an unknown zone.
  */
 
 const PART_OPTIONS: Intl.DateTimeFormatOptions = {
@@ -24,11 +24,6 @@ function formatterFor(timeZone: string, withOffset: boolean): Intl.DateTimeForma
   } catch (err) {
     throw new RangeError(`Invalid time zone "${timeZone}": ${(err as Error).message}`);
   }
-}
-
-/** Throws a RangeError naming `timeZone` when it is not an IANA zone this Node.js knows. */
-export function assertTimeZone(timeZone: string): void {
-  formatterFor(timeZone, false);
 }
 
 function parts(fmt: Intl.DateTimeFormat, date: Date): Record<string, string> {

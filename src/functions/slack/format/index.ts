@@ -18,5 +18,5 @@ export { SLACK_LIMITS, type RenderOptions, type RenderedMessage } from './limits
 export { escapeSlackText, BIDI_CONTROLS } from './escape.js';
 export { htmlToMrkdwn } from './html.js';
 export { isContainer } from './container.js';
-export { assertTimeZone, formatEpochMillis, makeDateFormatter } from './dates.js';
+export { formatEpochMillis, makeDateFormatter } from './dates.js';
 export { renderSlackText } from './message.js';

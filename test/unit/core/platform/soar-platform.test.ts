@@ -293,6 +293,17 @@ describe('SoarPlatform', function () {
     });
   });
 
+  describe('checkExportTarget', function () {
+    it('passes for an incident and for its own task; names an unknown incident, an unknown task and a task of another incident', async () => {
+      await platform.checkExportTarget({ incidentId: 2103 });
+      await platform.checkExportTarget({ incidentId: 2103, taskId: 12 });
+      await functionError(platform.checkExportTarget({ incidentId: 9999 }), 'not_found', 'Incident 9999 not found in SOAR org');
+      await functionError(platform.checkExportTarget({ incidentId: 2103, taskId: 99 }), 'not_found', 'Task 99 of incident 2103 not found in SOAR org');
+      await functionError(platform.checkExportTarget({ incidentId: 2103, taskId: 13 }), 'not_found', 'Task 13 belongs to incident 2104, not incident 2103');
+      expect(soar.uploads).to.have.length(0);
+    });
+  });
+
   describe('check', function () {
     it('describes the connection: org, key accepted, incidents readable', async () => {
       expect(await platform.check()).to.equal(`SOAR at ${soar.baseUrl}, org 201 (Test Org): API key accepted; 2 incident(s) visible`);

@@ -182,6 +182,7 @@ describe('slack_post_attachment', function () {
         };
       },
       saveExport: (t, n, p) => small.platform.saveExport(t, n, p),
+      checkExportTarget: (t) => small.platform.checkExportTarget(t),
       check: () => small.platform.check(),
     };
     const message = expectFailureMessage(await upload({ attachment_id: 5 }, { ...small, platform: spy }), 'attachment_too_large');

@@ -414,7 +414,7 @@ describe('slack_post_message', function () {
       const content = expectOk(run);
       expect(content.channel_id).to.equal(ch.id);
       expect(emu.calls('conversations.info')).to.equal(2);
-      expect(run.progress).to.include('Slack conversations.info is unavailable: retrying in 1s');
+      expect(run.progress).to.include('Slack conversations.info is unavailable (HTTP 500): retrying in 1s');
       expect(emu.messages(ch.id)).to.have.length(1);
     });
   });
