@@ -30,6 +30,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { SocketModeServer, type SocketModeOptions } from './slack-socket-mode.js';
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Public constants & types
@@ -103,7 +104,12 @@ export interface EmulatorStartOptions {
   logCalls?: boolean;
   /** Maximum kept callLog entries; older ones are dropped. Default 200,000. */
   maxCallLog?: number;
+  /** Socket Mode timings and limits (see slack-socket-mode.ts). */
+  socketMode?: SocketModeOptions;
 }
+
+/** Events API subscriptions (the app manifest's bot events) the emulator can deliver. */
+export type EventSubscription = 'message.channels' | 'message.groups' | 'message.im' | 'app_mention';
 
 export interface TokenOptions {
   scopes: readonly string[];
@@ -116,7 +122,8 @@ export interface TokenOptions {
 
 export interface TokenRecord {
   token: string;
-  type: 'bot' | 'user';
+  /** `app`: an app-level token (`xapp-…`), good only for apps.connections.open. */
+  type: 'bot' | 'user' | 'app';
   scopes: string[];
   userId: string;
   botId?: string;
@@ -714,6 +721,11 @@ export class SlackEmulator {
   shareDelayMs: number;
   /** Last unexpected exception raised while handling a request (the emulator answers `internal_error`). */
   lastInternalError: unknown;
+  /** The default app-level token (`xapp-test-token`, scope connections:write) of the bot's app. */
+  readonly appToken = 'xapp-test-token';
+  /** Socket Mode: connections opened with `apps.connections.open`, and the envelopes sent to them. */
+  readonly socketMode: SocketModeServer;
+  private readonly subscriptions = new Set<EventSubscription>();
 
   private readonly server: http.Server;
   private readonly logCalls: boolean;
@@ -769,6 +781,8 @@ export class SlackEmulator {
     const rec = this.addToken(this.botToken, { scopes: DEFAULT_BOT_SCOPES, userType: 'bot', name: 'soar-bot' });
     this.botUserId = rec.userId;
     this.botId = rec.botId as string;
+    this.socketMode = new SocketModeServer(`ws://127.0.0.1:${port}`, opts.socketMode);
+    this.addAppToken(this.appToken);
   }
 
   /** Start an emulator listening on 127.0.0.1. */
@@ -786,6 +800,9 @@ export class SlackEmulator {
     });
     const port = (server.address() as AddressInfo).port;
     const emu = new SlackEmulator(server, port, opts);
+    server.on('upgrade', (req, socket, head) => {
+      if (!emu.socketMode.handleUpgrade(req, socket, head)) socket.destroy();
+    });
     server.on('request', (req, res) => {
       emu.onRequest(req, res).catch((err: unknown) => {
         emu.lastInternalError = err;
@@ -802,6 +819,7 @@ export class SlackEmulator {
   async close(): Promise<void> {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    await this.socketMode.close();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
@@ -900,6 +918,14 @@ export class SlackEmulator {
         u.profile.api_app_id = appId;
       }
     }
+    this.tokens.set(token, rec);
+    return rec;
+  }
+
+  /** Register an app-level token (`xapp-…`) of the default bot's app, e.g. one lacking connections:write. */
+  addAppToken(token: string, scopes: readonly string[] = ['connections:write']): TokenRecord {
+    const bot = this.tokens.get(this.botToken) as TokenRecord;
+    const rec: TokenRecord = { token, type: 'app', scopes: [...scopes], userId: bot.userId, appId: bot.appId, revoked: false };
     this.tokens.set(token, rec);
     return rec;
   }
@@ -1035,6 +1061,75 @@ export class SlackEmulator {
   // -------------------------------------------------------------------------------------------------------------------
   // Faults, counters, rate limits
   // -------------------------------------------------------------------------------------------------------------------
+
+  // -------------------------------------------------------------------------------------------------------------------
+  // Events API (delivered over Socket Mode)
+  // -------------------------------------------------------------------------------------------------------------------
+
+  /** Delivers events of these subscriptions from now on (none by default, as for an app without event subscriptions). */
+  subscribe(...events: EventSubscription[]): void {
+    for (const e of events) this.subscriptions.add(e);
+  }
+
+  /**
+   * A person posts `text` in a channel or a thread, as from Slack's own client: the message is stored and the events it
+   * raises are delivered.
+   */
+  postAsUser(userId: string, channelId: string, text: string, o: { threadTs?: string } = {}): EmulatedMessage {
+    const st = this.state(channelId);
+    if (!this.usersById.has(userId)) throw new Error(`no user ${userId}`);
+    if (!st.info.members.has(userId)) throw new Error(`${userId} is not a member of ${channelId}`);
+    if (st.info.isArchived) throw new Error(`${channelId} is archived`);
+    const micros = this.nextTsMicros();
+    const msg: EmulatedMessage = { type: 'message', ts: formatTs(micros), user: userId, team: TEAM_ID, text };
+    if (o.threadTs) {
+      const parent = this.findTop(st, o.threadTs);
+      if (!parent) throw new Error(`no thread ${o.threadTs} in ${channelId}`);
+      this.attachReply(st, parent, msg);
+    } else {
+      this.appendTop(st, msg, micros);
+    }
+    this.messageEvents(st, msg);
+    return msg;
+  }
+
+  /**
+   * Delivers one Events API event, wrapped in its `event_callback`, over Socket Mode. A given `eventId` repeats an
+   * earlier event (what a Slack retry carries); by default each call is a new event. Returns the event_id.
+   */
+  emitEvent(event: Record<string, unknown>, o: { eventId?: string } = {}): string {
+    const eventId = o.eventId ?? this.newId('Ev');
+    const app = this.tokens.get(this.appToken) as TokenRecord;
+    this.socketMode.deliver('events_api', {
+      token: 'emulated-verification-token',
+      team_id: TEAM_ID,
+      api_app_id: app.appId,
+      event,
+      type: 'event_callback',
+      event_id: eventId,
+      event_time: Math.floor(Date.now() / 1000),
+      authorizations: [{ enterprise_id: null, team_id: TEAM_ID, user_id: this.botUserId, is_bot: true, is_enterprise_install: false }],
+      is_ext_shared_channel: false,
+    });
+    return eventId;
+  }
+
+  /** The `message` (and `app_mention`) events a stored message raises for the app, as Slack sends them. */
+  private messageEvents(st: ChannelState, msg: EmulatedMessage): void {
+    const ch = st.info;
+    // Bot events come only from conversations the app's bot user is in.
+    if (!ch.members.has(this.botUserId)) return;
+    const fields: Record<string, unknown> = { user: msg.user, text: msg.text, ts: msg.ts, event_ts: msg.ts, team: msg.team };
+    for (const k of ['subtype', 'bot_id', 'app_id', 'bot_profile', 'thread_ts', 'parent_user_id', 'files', 'blocks'] as const) {
+      if (msg[k] !== undefined) fields[k] = msg[k];
+    }
+    if (this.subscriptions.has(ch.isPrivate ? 'message.groups' : 'message.channels')) {
+      this.emitEvent({ type: 'message', channel: ch.id, channel_type: ch.isPrivate ? 'group' : 'channel', ...fields });
+    }
+    if (this.subscriptions.has('app_mention') && msg.user !== this.botUserId && msg.text.includes(`<@${this.botUserId}>`)) {
+      this.emitEvent({ type: 'app_mention', channel: ch.id, ...fields });
+    }
+  }
 
   /**
    * Make the next call(s) of `method` fail (`'*'` matches any method; UPLOAD_METHOD the upload URL).
@@ -1319,6 +1414,10 @@ export class SlackEmulator {
       headers['X-OAuth-Scopes'] = tok.scopes.join(',');
       if (tok.revoked) {
         send(res, jsonReply({ ok: false, error: 'token_revoked' }, headers));
+        return;
+      }
+      if ((tok.type === 'app') !== (method === 'apps.connections.open')) {
+        send(res, jsonReply({ ok: false, error: 'not_allowed_token_type' }, headers));
         return;
       }
     }
@@ -1731,6 +1830,7 @@ export class SlackEmulator {
       'conversations.history': { accepted: chanHistory, perType: true, handler: (c) => this.convHistory(c) },
       'conversations.replies': { accepted: chanHistory, perType: true, handler: (c) => this.convReplies(c) },
       'chat.postMessage': { accepted: ['chat:write'], handler: (c) => this.chatPostMessage(c) },
+      'apps.connections.open': { accepted: ['connections:write'], handler: (c) => ({ ok: true, url: this.socketMode.issueUrl(c.tok.appId) }) },
       'chat.getPermalink': { accepted: [], handler: (c) => this.chatGetPermalink(c) },
       'files.upload': { accepted: ['files:write'], handler: () => fail('method_deprecated') },
       'files.getUploadURLExternal': { accepted: ['files:write'], handler: (c) => this.filesGetUploadURLExternal(c) },
@@ -2030,6 +2130,7 @@ export class SlackEmulator {
     } else {
       this.appendTop(st, msg, micros);
     }
+    this.messageEvents(st, msg);
     return { ok: true, channel: ch.id, ts: msg.ts, message: this.renderMessage(msg, tok, true) };
   }
 

@@ -1,0 +1,165 @@
+/**
+ * The emulator's Socket Mode, driven by Slack's own client (`@slack/socket-mode`), as
+ * that package's integration tests drive a server: apps.connections.open, hello,
+ * envelopes and acks, retries of unacknowledged events, refresh and refusal.
+ */
+import { expect } from 'chai';
+import { SocketModeClient } from '@slack/socket-mode';
+import { WebClient } from '@slack/web-api';
+import { SlackEmulator, type EmulatedUser } from '../../support/slack-emulator.js';
+
+interface Received {
+  type: string;
+  envelopeId: string;
+  body: Record<string, unknown>;
+  retryNum: number | undefined;
+  retryReason: string | undefined;
+}
+
+const until = async (what: string, ok: () => boolean, ms = 5000): Promise<void> => {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+describe('Slack emulator: Socket Mode', function () {
+  this.timeout(20_000);
+  let emu: SlackEmulator;
+  let alice: EmulatedUser;
+  const clients: SocketModeClient[] = [];
+
+  beforeEach(async () => {
+    emu = await SlackEmulator.start({ socketMode: { ackTimeoutMs: 300 } });
+    alice = emu.addUser({ name: 'alice', real_name: 'Alice Analyst', email: 'alice@example.com' });
+  });
+
+  afterEach(async () => {
+    for (const c of clients.splice(0)) await c.disconnect().catch(() => undefined);
+    await emu.close();
+  });
+
+  /** A connected client that records every envelope and acks it unless told not to. */
+  async function connect(opts: { ack?: (r: Received) => boolean } = {}): Promise<{ client: SocketModeClient; got: Received[] }> {
+    // clientPingTimeout also sets the client's reconnect delay (one timeout per consecutive failure).
+    const client = new SocketModeClient({ appToken: emu.appToken, clientOptions: { slackApiUrl: emu.apiUrl }, clientPingTimeout: 1000, logLevel: 'error' as never });
+    clients.push(client);
+    const got: Received[] = [];
+    client.on('slack_event', async (e: { ack: () => Promise<void>; envelope_id: string; type: string; body: Record<string, unknown>; retry_num?: number; retry_reason?: string }) => {
+      const r: Received = { type: e.type, envelopeId: e.envelope_id, body: e.body, retryNum: e.retry_num, retryReason: e.retry_reason };
+      got.push(r);
+      if (opts.ack?.(r) ?? true) await e.ack();
+    });
+    await client.start();
+    return { client, got };
+  }
+
+  async function channelWithBotAndAlice(name: string): Promise<string> {
+    const web = new WebClient(emu.botToken, { slackApiUrl: emu.apiUrl });
+    const created = await web.conversations.create({ name });
+    const id = created.channel!.id!;
+    await web.conversations.invite({ channel: id, users: alice.id });
+    return id;
+  }
+
+  it('apps.connections.open takes only an app-level token with connections:write', async () => {
+    const asBot = await fetch(`${emu.apiUrl}apps.connections.open`, { method: 'POST', headers: { authorization: `Bearer ${emu.botToken}` } });
+    expect(((await asBot.json()) as { error: string }).error).to.equal('not_allowed_token_type');
+    emu.addAppToken('xapp-no-scope', []);
+    const noScope = await fetch(`${emu.apiUrl}apps.connections.open`, { method: 'POST', headers: { authorization: 'Bearer xapp-no-scope' } });
+    expect(((await noScope.json()) as { error: string }).error).to.equal('missing_scope');
+    const asApp = await fetch(`${emu.apiUrl}chat.postMessage`, { method: 'POST', headers: { authorization: `Bearer ${emu.appToken}` } });
+    expect(((await asApp.json()) as { error: string }).error).to.equal('not_allowed_token_type');
+    const ok = await fetch(`${emu.apiUrl}apps.connections.open`, { method: 'POST', headers: { authorization: `Bearer ${emu.appToken}` } });
+    expect(((await ok.json()) as { url: string }).url).to.match(/^ws:\/\/127\.0\.0\.1:\d+\/link\/\?ticket=/);
+  });
+
+  it("delivers a person's message and thread reply, and the bot's own post with bot_id, to a connected client", async () => {
+    emu.subscribe('message.channels', 'message.groups');
+    const channel = await channelWithBotAndAlice('inc-3001');
+    const { got } = await connect();
+    const top = emu.postAsUser(alice.id, channel, 'Isolated FS01');
+    emu.postAsUser(alice.id, channel, 'Confirmed clean', { threadTs: top.ts });
+    await new WebClient(emu.botToken, { slackApiUrl: emu.apiUrl }).chat.postMessage({ channel, text: 'from the worker' });
+    await until('three events', () => got.length === 3);
+    const events = got.map((r) => r.body.event as Record<string, unknown>);
+    expect(got.every((r) => r.type === 'events_api' && r.retryNum === 0)).to.equal(true);
+    expect(events[0]).to.include({ type: 'message', channel, user: alice.id, text: 'Isolated FS01', channel_type: 'channel' });
+    expect(events[1]).to.include({ text: 'Confirmed clean', thread_ts: top.ts });
+    expect(events[2]).to.include({ text: 'from the worker', bot_id: emu.botId });
+    expect(new Set(got.map((r) => r.body.event_id)).size).to.equal(3);
+    await until('acks', () => emu.socketMode.delivered().every((e) => e.ackedAt !== undefined));
+  });
+
+  it('sends no events for a channel the bot is not in, nor without a subscription', async () => {
+    const { got } = await connect();
+    const channel = await channelWithBotAndAlice('inc-3002');
+    emu.postAsUser(alice.id, channel, 'not subscribed yet');
+    emu.subscribe('message.channels');
+    const other = emu.seedChannel({ name: 'watercooler', members: [alice.id], creator: alice.id });
+    emu.postAsUser(alice.id, other.id, 'bot is not here');
+    emu.postAsUser(alice.id, channel, 'now it is');
+    await until('one event', () => got.length === 1);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(got.map((r) => (r.body.event as { text: string }).text)).to.deep.equal(['now it is']);
+  });
+
+  it('resends an unacknowledged event with retry_attempt and retry_reason, at most three times', async () => {
+    emu.subscribe('message.channels');
+    const channel = await channelWithBotAndAlice('inc-3003');
+    const { got } = await connect({ ack: () => false });
+    emu.postAsUser(alice.id, channel, 'nobody acks me');
+    await until('four sends', () => got.length === 4);
+    await new Promise((r) => setTimeout(r, 700));
+    expect(got).to.have.length(4);
+    expect(got.map((r) => [r.retryNum, r.retryReason])).to.deep.equal([[0, ''], [1, 'timeout'], [2, 'timeout'], [3, 'timeout']]);
+    expect(new Set(got.map((r) => r.envelopeId)).size).to.equal(1);
+    expect(new Set(got.map((r) => r.body.event_id)).size).to.equal(1);
+  });
+
+  it('a refresh_requested disconnect makes the client reconnect, and later events reach it', async () => {
+    emu.subscribe('message.channels');
+    const channel = await channelWithBotAndAlice('inc-3004');
+    const { got } = await connect();
+    emu.socketMode.disconnect('refresh_requested');
+    await until('a second connection', () => emu.socketMode.connectionsOpened === 2 && emu.socketMode.connectionCount === 1, 10_000);
+    emu.postAsUser(alice.id, channel, 'after the refresh');
+    await until('the event', () => got.length === 1);
+  });
+
+  it('holds an event raised while no connection is open until one opens', async () => {
+    emu.subscribe('message.channels');
+    const channel = await channelWithBotAndAlice('inc-3005');
+    emu.postAsUser(alice.id, channel, 'while nobody listens');
+    const { got } = await connect();
+    await until('the held event', () => got.length === 1);
+  });
+
+  it('refuses a connection past the per-app limit with too_many_websockets', async () => {
+    emu.socketMode.configure({ maxConnections: 1 });
+    await connect();
+    const url = ((await (await fetch(`${emu.apiUrl}apps.connections.open`, { method: 'POST', headers: { authorization: `Bearer ${emu.appToken}` } })).json()) as { url: string }).url;
+    const { WebSocket } = await import('ws');
+    const ws = new WebSocket(url);
+    const first = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      ws.once('message', (d) => resolve(JSON.parse(d.toString()) as Record<string, unknown>));
+      ws.once('error', reject);
+    });
+    expect(first).to.include({ type: 'disconnect', reason: 'too_many_websockets' });
+    await new Promise((r) => ws.once('close', r));
+    expect(emu.socketMode.connectionCount).to.equal(1);
+  });
+
+  it('delivers interactive and slash command envelopes once, with the ack payload recorded', async () => {
+    const { client } = await connect();
+    client.on('slash_commands', async ({ ack }: { ack: (r?: Record<string, unknown>) => Promise<void> }) => {
+      await ack({ text: 'Incident 2103: Phishing wave' });
+    });
+    const env = emu.socketMode.deliver('slash_commands', { command: '/soar', text: 'incident 2103', user_id: alice.id });
+    await until('the ack', () => env.ackedAt !== undefined);
+    expect(env.response).to.deep.equal({ text: 'Incident 2103: Phishing wave' });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(env.sends).to.equal(1);
+  });
+});
