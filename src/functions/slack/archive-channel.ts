@@ -125,10 +125,10 @@ export async function archiveChannel(ctx: FunctionContext, state: SlackState): P
       'slack_no_channel',
     );
   }
-  if (givenId && givenId !== association?.channelId) await checkAssociated(ctx, givenId, incidentId, targetText);
   // Before anything happens in Slack: an export for an unknown incident or task could
   // never be saved, and a notice posted for it would be posted again by the re-run.
   await ctx.platform.checkExportTarget({ incidentId, taskId });
+  if (givenId && givenId !== association?.channelId) await checkAssociated(ctx, givenId, incidentId, targetText);
 
   let exported = ctx.steps.get<ExportStep>(ARCHIVE_STEPS.export);
   let noticeTs = ctx.steps.get<string>(ARCHIVE_STEPS.notice);

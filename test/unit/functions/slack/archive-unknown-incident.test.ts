@@ -40,7 +40,7 @@ describe('slack_archive_channel: unknown incident or task', function () {
 
     // Once the incident exists, the archive posts its notice once and archives.
     fs.mkdirSync(path.join(fx.platformDir, 'incidents', '4040'), { recursive: true });
-    const again = await runFunction(fx, 'slack_archive_channel', { incident_id: 4040, slack_channel_id: channel.id });
+    const again = await runFunction(fx, 'slack_archive_channel', { incident_id: 4040, slack_channel_id: channel.id, slack_archive_unassociated: true });
     expect(expectOk(again).archived).to.equal(true);
     expect(emu.messages(channel.id).filter((m) => m.text === NOTICE)).to.have.length(1);
   });
