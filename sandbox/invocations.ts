@@ -9,7 +9,7 @@
  * SAMPLES by input name (they match what seed.ts puts in the sandbox), else from the
  * schema (default, enum, examples), else a `<placeholder>` the reader must fill in.
  */
-import type { FunctionDefinition, Plugin } from '../src/core/plugin.js';
+import type { FunctionDefinition, Plugin } from '../src/core/runtime/plugin.js';
 import { SANDBOX_INCIDENT, SANDBOX_USERS } from './seed.js';
 
 interface Sample {

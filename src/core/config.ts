@@ -11,8 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import ini from 'ini';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { ConfigError } from './errors.js';
-import type { JsonSchema } from './plugin.js';
+import { ConfigError } from './runtime/errors.js';
+import type { JsonSchema } from './runtime/plugin.js';
 import { isSecretKey, registerSecret, registerUrlPassword } from './redact.js';
 
 /** Used when neither `--config-file` nor `APP_CONFIG_FILE` names a file. */

@@ -16,7 +16,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigError } from './errors.js';
+import { ConfigError } from './runtime/errors.js';
 import type { Logger } from './logging.js';
 import type { WorkerMetrics } from './metrics.js';
 import { redact } from './redact.js';

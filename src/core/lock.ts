@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { LockError } from './errors.js';
+import { LockError } from './runtime/errors.js';
 
 function isRunning(pid: number): boolean {
   try {

@@ -12,8 +12,8 @@
  * input, an id, a URL or a secret.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { PluginMetrics } from './plugin.js';
-import type { InvocationOutcome } from './runner.js';
+import type { PluginMetrics } from './runtime/plugin.js';
+import type { InvocationOutcome } from './runtime/runner.js';
 
 export type { PluginMetrics };
 

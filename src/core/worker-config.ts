@@ -4,9 +4,9 @@
  * Kept apart from the Worker class (as Temporal keeps WorkerOptions apart from Worker)
  * so that tests and embedders can build options without a file.
  */
-import type { JsonSchema } from './plugin.js';
+import type { JsonSchema } from './runtime/plugin.js';
 import { expandHome, validateSection, type LoadedConfig } from './config.js';
-import { ConfigError } from './errors.js';
+import { ConfigError } from './runtime/errors.js';
 
 /** `[worker] queue_type`: where the broker keeps the worker's queues. */
 export type QueueType = 'classic' | 'quorum';

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { runCli, tempDir } from '../support/harness.js';
 import { parseConfigText, validateSection } from '../../src/core/config.js';
 import { WORKER_SECTION_SCHEMA } from '../../src/core/worker-config.js';
-import { readSoarSection, SOAR_SECTION_SCHEMA } from '../../src/core/platform/soar-config.js';
+import { readSoarSection, SOAR_SECTION_SCHEMA } from '../../src/platforms/soar/soar-config.js';
 import { SLACK_CONFIG_SCHEMA } from '../../src/functions/slack/config.js';
 import { REQUIRED_SCOPES } from '../../src/functions/slack/scopes.js';
 

@@ -3,7 +3,7 @@
  * out-of-memory kill or a native crash would: the poison message of the fault tests.
  * Loaded next to echo-plugin.ts through `[worker] plugins`.
  */
-import { definePlugin } from '../../src/core/plugin.js';
+import { definePlugin } from '../../src/core/runtime/plugin.js';
 
 const plugin = definePlugin<Record<string, never>, null>({
   packageName: 'fn_test_crash',

@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { definePlugin, type FunctionDefinition } from '../../src/core/plugin.js';
+import { definePlugin, type FunctionDefinition } from '../../src/core/runtime/plugin.js';
 
 const dir = process.env.CUSTOMIZE_TEST_DIR;
 if (!dir) throw new Error('customize-plugin: set CUSTOMIZE_TEST_DIR to a folder written by writeCustomizations');

@@ -4,8 +4,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { FunctionError, RetryableError } from '../../src/core/errors.js';
-import { definePlugin } from '../../src/core/plugin.js';
+import { FunctionError, RetryableError } from '../../src/core/runtime/errors.js';
+import { definePlugin } from '../../src/core/runtime/plugin.js';
 
 interface EchoConfig {
   effects_dir: string;

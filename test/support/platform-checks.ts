@@ -5,7 +5,7 @@
  */
 import type { Readable } from 'node:stream';
 import { expect } from 'chai';
-import { FunctionError, WorkerError } from '../../src/core/errors.js';
+import { FunctionError, WorkerError } from '../../src/core/runtime/errors.js';
 
 /** Reads a stream to its end (test files are small, or read for a hash check). */
 export async function readAll(stream: Readable): Promise<Buffer> {

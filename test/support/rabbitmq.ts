@@ -28,7 +28,7 @@ export async function rabbitmqctl(...args: string[]): Promise<string> {
   return stdout;
 }
 
-/** The name the worker gives its broker connection (src/core/amqp-transport.ts connectionName). */
+/** The name the worker gives its broker connection (src/core/runtime/amqp-transport.ts connectionName). */
 export function workerConnectionName(pid: number, purpose?: string): string {
   return `worker@${os.hostname()} pid ${pid}${purpose ? ` (${purpose})` : ''}`;
 }

@@ -2,7 +2,7 @@
  * Opens the configured store: `postgres://` / `postgresql://` URLs give the shared
  * PostgreSQL store, anything else is a SQLite file path (`~/` expanded) or `:memory:`.
  */
-import { ConfigError, StoreUnusableError } from '../errors.js';
+import { ConfigError, StoreUnusableError } from '../runtime/errors.js';
 import { expandHome } from '../config.js';
 import { PostgresStore, redactPostgresUrl } from './postgres-store.js';
 import { SqliteStore } from './sqlite-store.js';

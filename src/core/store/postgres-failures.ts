@@ -5,7 +5,7 @@
  * read-only server, corrupt data); and the URL redaction that keeps the password out of
  * every message.
  */
-import { ConfigError, errorCode, RetryableError, StoreUnusableError } from '../errors.js';
+import { ConfigError, errorCode, RetryableError, StoreUnusableError } from '../runtime/errors.js';
 
 /** Returns the URL with any password (and password-like query parameters) replaced by `***`. */
 export function redactPostgresUrl(url: string): string {

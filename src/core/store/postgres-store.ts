@@ -25,7 +25,7 @@
 // Types only here: pg itself is loaded by open(), so that a worker on the default SQLite
 // store does not spend start-up time (~80 ms on the benchmark machine) loading it.
 import type pg from 'pg';
-import { ConfigError, errorCode, RetryableError } from '../errors.js';
+import { ConfigError, errorCode, RetryableError } from '../runtime/errors.js';
 import {
   classifyPgError,
   describeEndpoint,

@@ -15,7 +15,7 @@
  *   knows the store was lost (not a first run) and refuses to start with an empty one.
  */
 import fs from 'node:fs';
-import { errorCode, RetryableError, StoreUnusableError, WorkerError } from '../errors.js';
+import { errorCode, RetryableError, StoreUnusableError, WorkerError } from '../runtime/errors.js';
 
 /** Text appended to every "unusable" message: what the operator does next. */
 const RESTART = 'then start the worker again';

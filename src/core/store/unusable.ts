@@ -4,7 +4,7 @@
  * periodic checks), so it stops instead of handing every invocation back forever.
  * The error still reaches the caller unchanged: the invocation is handed back.
  */
-import { isStoreUnusable, type StoreUnusableError } from '../errors.js';
+import { isStoreUnusable, type StoreUnusableError } from '../runtime/errors.js';
 import type { ConversationTable, DefinitionTable, InvocationLedger, Store } from './store.js';
 
 type AnyFn = (...args: any[]) => Promise<unknown>;

@@ -4,8 +4,8 @@
  * error, so the channel's bookmarks are listed first: one with the same title and link
  * (an earlier attempt's) is the bookmark, and none is added twice.
  */
-import { FunctionError } from '../../core/errors.js';
-import type { FunctionContext, FunctionResult } from '../../core/plugin.js';
+import { FunctionError } from '../../core/runtime/errors.js';
+import type { FunctionContext, FunctionResult } from '../../core/runtime/plugin.js';
 import type { SlackState } from './state.js';
 import { intInput, strInput } from './state.js';
 import { onChannel } from './verbs.js';

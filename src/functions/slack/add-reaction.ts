@@ -2,7 +2,7 @@
  * slack_add_reaction: adds an emoji reaction to a message. Slack's already_reacted (an
  * earlier attempt reacted) is success.
  */
-import type { FunctionContext, FunctionResult } from '../../core/plugin.js';
+import type { FunctionContext, FunctionResult } from '../../core/runtime/plugin.js';
 import type { SlackState } from './state.js';
 import { strInput } from './state.js';
 import { onChannel, unlessAlready } from './verbs.js';

@@ -13,8 +13,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FunctionError } from '../../core/errors.js';
-import type { FunctionContext, FunctionResult } from '../../core/plugin.js';
+import { FunctionError } from '../../core/runtime/errors.js';
+import type { FunctionContext, FunctionResult } from '../../core/runtime/plugin.js';
 import { channelById, describeTarget, ensureMember, resId, type ChannelInfo } from './channels.js';
 import type { Template } from 'nunjucks';
 import { compileTemplate, exportConversation } from './export.js';

@@ -5,8 +5,8 @@
  * refused with what to do (give `slack_channel`), and a post with `slack_channel`
  * replaces the archived association (`recordAssociation`).
  */
-import { FunctionError } from '../../core/errors.js';
-import type { FunctionContext } from '../../core/plugin.js';
+import { FunctionError } from '../../core/runtime/errors.js';
+import type { FunctionContext } from '../../core/runtime/plugin.js';
 import type { ConversationRow } from '../../core/store/store.js';
 
 /** "incident 2103" or "task 7 of incident 2103" (channels.ts's describeTarget, without the import cycle). */

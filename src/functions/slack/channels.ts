@@ -2,8 +2,8 @@
  * Channel resolution, participants and the incident ↔ channel association, shared by
  * slack_post_message, slack_post_attachment and the responder verbs (through verbs.ts).
  */
-import { FunctionError } from '../../core/errors.js';
-import type { FunctionContext } from '../../core/plugin.js';
+import { FunctionError } from '../../core/runtime/errors.js';
+import type { FunctionContext } from '../../core/runtime/plugin.js';
 import type { ConversationRow } from '../../core/store/store.js';
 import type { SlackClient, CallOptions, SlackResult } from './slack-client.js';
 import { SlackApiError } from './slack-errors.js';

@@ -1,8 +1,8 @@
 /**
  * The `[fn_slack]` config section.
  */
-import { ConfigError } from '../../core/errors.js';
-import type { JsonSchema, SectionOf } from '../../core/plugin.js';
+import { ConfigError } from '../../core/runtime/errors.js';
+import type { JsonSchema, SectionOf } from '../../core/runtime/plugin.js';
 
 export const SLACK_CONFIG_SCHEMA = {
   type: 'object',

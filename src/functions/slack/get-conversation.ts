@@ -5,7 +5,7 @@
  * `slack_limit` per thread). Pages come from the client's `paginate`, and paging stops as
  * soon as the limit is reached: a busy channel is not read whole.
  */
-import type { FunctionContext, FunctionResult } from '../../core/plugin.js';
+import type { FunctionContext, FunctionResult } from '../../core/runtime/plugin.js';
 import type { ChannelDeps } from './channels.js';
 import type { SlackState } from './state.js';
 import { boolInput, intInput, strInput } from './state.js';

@@ -12,8 +12,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { FunctionDefinition, FunctionHandler, JsonSchema } from '../../core/plugin.js';
-import { definePlugin } from '../../core/plugin.js';
+import type { FunctionDefinition, FunctionHandler, JsonSchema } from '../../core/runtime/plugin.js';
+import { definePlugin } from '../../core/runtime/plugin.js';
 import { packageRoot, packageVersion } from '../../core/package-root.js';
 import { addBookmark } from './add-bookmark.js';
 import { addReaction } from './add-reaction.js';

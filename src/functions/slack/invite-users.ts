@@ -2,7 +2,7 @@
  * slack_invite_users: invites people, given by email, to a channel. People already in it
  * (an earlier attempt invited them) are not an error, so a redelivery invites nobody twice.
  */
-import type { FunctionContext, FunctionResult } from '../../core/plugin.js';
+import type { FunctionContext, FunctionResult } from '../../core/runtime/plugin.js';
 import { inviteParticipants } from './channels.js';
 import type { SlackState } from './state.js';
 import { botUserId } from './state.js';

@@ -1,7 +1,7 @@
 /**
  * slack_lookup_user: the Slack user with an email, for a workflow to mention or DM them.
  */
-import type { FunctionContext, FunctionResult } from '../../core/plugin.js';
+import type { FunctionContext, FunctionResult } from '../../core/runtime/plugin.js';
 import type { SlackState } from './state.js';
 import { callOptionsFor, strInput } from './state.js';
 import { userSummary } from './verbs.js';

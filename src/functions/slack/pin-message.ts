@@ -2,7 +2,7 @@
  * slack_pin_message: pins a message. Slack's already_pinned (an earlier attempt, or
  * someone in Slack, pinned it) is success.
  */
-import type { FunctionContext, FunctionResult } from '../../core/plugin.js';
+import type { FunctionContext, FunctionResult } from '../../core/runtime/plugin.js';
 import type { SlackState } from './state.js';
 import { strInput } from './state.js';
 import { onChannel, unlessAlready } from './verbs.js';

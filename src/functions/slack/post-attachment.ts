@@ -2,8 +2,8 @@
  * slack_post_attachment: uploads an incident, task or artifact file to a channel.
  */
 import { sleep } from '../../core/backoff.js';
-import { FunctionError } from '../../core/errors.js';
-import type { FunctionContext, FunctionResult } from '../../core/plugin.js';
+import { FunctionError } from '../../core/runtime/errors.js';
+import type { FunctionContext, FunctionResult } from '../../core/runtime/plugin.js';
 import { inviteParticipants, recordAssociation, withResolvedChannel } from './channels.js';
 import { escapeSlackText } from './format/index.js';
 import { hasBidiControls, stripBidiControls } from './bidi.js';

@@ -1,8 +1,8 @@
 /**
  * slack_post_message: posts incident or task data to a channel.
  */
-import { FunctionError } from '../../core/errors.js';
-import type { FunctionContext, FunctionResult } from '../../core/plugin.js';
+import { FunctionError } from '../../core/runtime/errors.js';
+import type { FunctionContext, FunctionResult } from '../../core/runtime/plugin.js';
 import {
   channelMembers,
   inviteParticipants,

@@ -5,8 +5,8 @@
  * redelivery (the earlier attempt removed them); when it is all there is to do on a first
  * attempt, it is an error, since the input was probably wrong.
  */
-import { FunctionError } from '../../core/errors.js';
-import type { FunctionContext, FunctionResult } from '../../core/plugin.js';
+import { FunctionError } from '../../core/runtime/errors.js';
+import type { FunctionContext, FunctionResult } from '../../core/runtime/plugin.js';
 import type { SlackState } from './state.js';
 import { botUserId, channelDeps } from './state.js';
 import { emailsInput, isSlackError, onChannel, usersByEmail } from './verbs.js';

@@ -2,8 +2,8 @@
  * slack_rename_channel: renames a channel; every association with it follows the new name.
  * A redelivery finds the channel already renamed and only brings the associations up to date.
  */
-import { FunctionError } from '../../core/errors.js';
-import type { FunctionContext, FunctionResult } from '../../core/plugin.js';
+import { FunctionError } from '../../core/runtime/errors.js';
+import type { FunctionContext, FunctionResult } from '../../core/runtime/plugin.js';
 import { CHANNEL_NAME } from './channels.js';
 import type { SlackState } from './state.js';
 import { strInput } from './state.js';

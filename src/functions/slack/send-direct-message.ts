@@ -3,8 +3,8 @@
  * invocation. Each post carries the invocation id in its metadata, as slack_post_message's
  * do, so that a redelivery finds what its earlier attempt sent and sends only the rest.
  */
-import { FunctionError } from '../../core/errors.js';
-import type { FunctionContext, FunctionResult } from '../../core/plugin.js';
+import { FunctionError } from '../../core/runtime/errors.js';
+import type { FunctionContext, FunctionResult } from '../../core/runtime/plugin.js';
 import { findEarlierPosts, postMetadata } from './post-message.js';
 import type { SlackState } from './state.js';
 import { botUserId, channelDeps } from './state.js';

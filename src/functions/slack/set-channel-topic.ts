@@ -2,8 +2,8 @@
  * slack_set_channel_topic: sets the topic and/or the purpose (description) of a channel.
  * Setting the same value again changes nothing, so a redelivery is harmless.
  */
-import { FunctionError } from '../../core/errors.js';
-import type { FunctionContext, FunctionResult } from '../../core/plugin.js';
+import { FunctionError } from '../../core/runtime/errors.js';
+import type { FunctionContext, FunctionResult } from '../../core/runtime/plugin.js';
 import type { SlackState } from './state.js';
 import { onChannel } from './verbs.js';
 

@@ -23,7 +23,7 @@ import type { WebClient as WebClientType } from '@slack/web-api';
 import { sleep } from '../../core/backoff.js';
 import type { Logger } from '../../core/logging.js';
 import type { Lease, RateLimiter } from './rate-limiter.js';
-import { FunctionError } from '../../core/errors.js';
+import { FunctionError } from '../../core/runtime/errors.js';
 import { SlackUnavailableError, slackError, stoppedWaitingError } from './slack-errors.js';
 
 // @slack/web-api is CommonJS. Node's ESM loader exposes it as `default` (and detects

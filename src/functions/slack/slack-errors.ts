@@ -5,7 +5,7 @@
  * (`slackError`) so that handlers can branch on it (`name_taken`, `already_in_channel`)
  * while the caller sees the plain-language message.
  */
-import { FunctionError, RetryableError, type WorkerError } from '../../core/errors.js';
+import { FunctionError, RetryableError, type WorkerError } from '../../core/runtime/errors.js';
 
 /** Slack errors that mean "try again later", not "fix something". */
 const TRANSIENT = new Set(['internal_error', 'fatal_error', 'service_unavailable', 'request_timeout', 'ratelimited', 'team_added_to_org']);

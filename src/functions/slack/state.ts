@@ -1,7 +1,7 @@
 /**
  * fn_slack's per-worker state, built once by `setup` from `[fn_slack]`.
  */
-import type { FunctionContext } from '../../core/plugin.js';
+import type { FunctionContext } from '../../core/runtime/plugin.js';
 import type { Logger } from '../../core/logging.js';
 import { ChannelCache, type ChannelDeps } from './channels.js';
 import { parseRateLimitOverrides, type SlackConfig } from './config.js';

@@ -3,8 +3,8 @@
  * slack_post_message lays out slack_text. Repeating the same edit changes nothing, so a
  * redelivery is harmless.
  */
-import { FunctionError } from '../../core/errors.js';
-import type { FunctionContext, FunctionResult } from '../../core/plugin.js';
+import { FunctionError } from '../../core/runtime/errors.js';
+import type { FunctionContext, FunctionResult } from '../../core/runtime/plugin.js';
 import type { SlackState } from './state.js';
 import { strInput } from './state.js';
 import { onChannel, renderTextInput } from './verbs.js';

@@ -9,8 +9,8 @@
  * - Slack's "already done" answers, which a redelivered invocation gets for what its earlier
  *   attempt did, and which therefore count as success.
  */
-import { FunctionError } from '../../core/errors.js';
-import type { FunctionContext } from '../../core/plugin.js';
+import { FunctionError } from '../../core/runtime/errors.js';
+import type { FunctionContext } from '../../core/runtime/plugin.js';
 import type { ConversationRow } from '../../core/store/store.js';
 import { parseEmails, withResolvedChannel, type ChannelDeps, type ChannelInfo, type ChannelInputs } from './channels.js';
 import { renderSlackText, type RenderedMessage } from './format/index.js';

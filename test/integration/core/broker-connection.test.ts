@@ -5,8 +5,8 @@
  */
 import net from 'node:net';
 import { expect } from 'chai';
-import { openConnection } from '../../../src/core/amqp-transport.js';
-import { BrokerUnavailableError } from '../../../src/core/errors.js';
+import { openConnection } from '../../../src/core/runtime/amqp-transport.js';
+import { BrokerUnavailableError } from '../../../src/core/runtime/errors.js';
 import { silentLogger } from '../../../src/core/logging.js';
 import { clearSecrets } from '../../../src/core/redact.js';
 import { runCli, writeConfig } from '../../support/harness.js';

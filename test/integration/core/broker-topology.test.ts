@@ -7,11 +7,11 @@
  */
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import { expect } from 'chai';
-import { declareDestination } from '../../../src/core/amqp-transport.js';
-import type { TopologyOptions } from '../../../src/core/amqp-topology.js';
-import { BrokerTarget, TargetError } from '../../../src/core/customize.js';
-import type { CustomizationItem } from '../../../src/core/customizations.js';
-import { TopologyError } from '../../../src/core/errors.js';
+import { declareDestination } from '../../../src/core/runtime/amqp-transport.js';
+import type { TopologyOptions } from '../../../src/core/runtime/amqp-topology.js';
+import { BrokerTarget, TargetError } from '../../../src/core/commands/customize.js';
+import type { CustomizationItem } from '../../../src/core/commands/customizations.js';
+import { TopologyError } from '../../../src/core/runtime/errors.js';
 import { AMQP_URL, deleteDestination, runCli, uniqueName, writeConfig } from '../../support/harness.js';
 
 const QUORUM: TopologyOptions = { queueType: 'quorum', maxAttempts: 2 };

@@ -12,7 +12,7 @@ import { expect } from 'chai';
 import pg from 'pg';
 import { AMQP_URL, deleteDestination, runCli, tempDir, writeConfig, type TestConfig } from '../../support/harness.js';
 import { CUSTOMIZE_PLUGIN, CUSTOM_PACKAGE, writeCustomizations, type CustomizationNames } from '../../support/customizations-fixture.js';
-import { queueArguments } from '../../../src/core/amqp-transport.js';
+import { queueArguments } from '../../../src/core/runtime/amqp-transport.js';
 import { openStore } from '../../../src/core/store/index.js';
 import type { FunctionDefinitionRecord } from '../../../src/core/store/store.js';
 import { SQLITE_MIGRATIONS } from '../../../src/core/store/sqlite-store.js';

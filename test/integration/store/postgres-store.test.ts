@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import pg from 'pg';
-import { ConfigError, RetryableError } from '../../../src/core/errors.js';
+import { ConfigError, RetryableError } from '../../../src/core/runtime/errors.js';
 import { openStore } from '../../../src/core/store/index.js';
 import { POSTGRES_MIGRATIONS, PostgresStore } from '../../../src/core/store/postgres-store.js';
 import { conversation, storeConformance } from '../../support/store-conformance.js';

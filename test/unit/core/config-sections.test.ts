@@ -6,10 +6,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { REPO_ROOT, tempDir } from '../../support/harness.js';
-import { ConfigError } from '../../../src/core/errors.js';
+import { ConfigError } from '../../../src/core/runtime/errors.js';
 import { silentLogger } from '../../../src/core/logging.js';
-import { loadEnvironment } from '../../../src/core/worker.js';
-import { configSectionsFor } from '../../../src/core/config-writer.js';
+import { loadEnvironment } from '../../../src/core/runtime/worker.js';
+import { configSectionsFor } from '../../../src/core/commands/config-writer.js';
 import { builtinPlugins } from '../../../src/functions/index.js';
 
 function configFile(text: string): string {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { ConfigError } from '../../../src/core/errors.js';
+import { ConfigError } from '../../../src/core/runtime/errors.js';
 import { parseConfigText, resolveConfigPath, substituteEnv, validateSection } from '../../../src/core/config.js';
 import { readWorkerSection, WORKER_SECTION_SCHEMA } from '../../../src/core/worker-config.js';
 import { clearSecrets, redact } from '../../../src/core/redact.js';

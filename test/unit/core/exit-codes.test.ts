@@ -7,8 +7,8 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { REPO_ROOT } from '../../support/harness.js';
 import { EXIT } from '../../../src/core/exit-codes.js';
-import { SELFTEST_EXIT } from '../../../src/core/selftest.js';
-import { CUSTOMIZE_EXIT } from '../../../src/core/customize.js';
+import { SELFTEST_EXIT } from '../../../src/core/commands/selftest.js';
+import { CUSTOMIZE_EXIT } from '../../../src/core/commands/customize.js';
 
 function readmeExitTable(): Record<string, number> {
   const text = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');

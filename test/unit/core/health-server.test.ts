@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { expect } from 'chai';
-import { ConfigError } from '../../../src/core/errors.js';
+import { ConfigError } from '../../../src/core/runtime/errors.js';
 import { HealthServer, type ReadinessCheck } from '../../../src/core/health-server.js';
 import { silentLogger, type Logger } from '../../../src/core/logging.js';
 import { WorkerMetrics } from '../../../src/core/metrics.js';

@@ -5,11 +5,11 @@
  */
 import fs from 'node:fs';
 import { expect } from 'chai';
-import { ConfigError } from '../../../src/core/errors.js';
+import { ConfigError } from '../../../src/core/runtime/errors.js';
 import { parseConfigText } from '../../../src/core/config.js';
 import { isLoopbackHost, metricsHostWarning, readWorkerSection } from '../../../src/core/worker-config.js';
 import { clearSecrets } from '../../../src/core/redact.js';
-import { configSectionsFor, renderConfig } from '../../../src/core/config-writer.js';
+import { configSectionsFor, renderConfig } from '../../../src/core/commands/config-writer.js';
 import { builtinPlugins } from '../../../src/functions/index.js';
 
 function section(lines: string) {

@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { expect } from 'chai';
 import { builtinPlugins } from '../../../src/functions/index.js';
-import { definePlugin, type Plugin } from '../../../src/core/plugin.js';
+import { definePlugin, type Plugin } from '../../../src/core/runtime/plugin.js';
 import { invokeLines, shellQuote } from '../../../sandbox/invocations.js';
 import { SANDBOX_INCIDENT, SANDBOX_USERS } from '../../../sandbox/seed.js';
 import { sandboxOptions } from '../../../sandbox/options.js';
-import { parseInputPairs } from '../../../src/core/invoke.js';
+import { parseInputPairs } from '../../../src/core/commands/invoke.js';
 
 const OPTS = { cli: 'npx tsx src/cli.ts', configFile: '/tmp/sb dir/app.config', destination: 'fn_slack_sandbox_test' };
 

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { expect } from 'chai';
-import { ConfigError } from '../../../../src/core/errors.js';
+import { ConfigError } from '../../../../src/core/runtime/errors.js';
 import { openStore, redactStoreLocation } from '../../../../src/core/store/index.js';
 import { SQLITE_MIGRATIONS, SqliteStore } from '../../../../src/core/store/sqlite-store.js';
 import { KeyedMutex } from '../../../../src/core/store/keyed-mutex.js';

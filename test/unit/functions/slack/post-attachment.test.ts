@@ -1,6 +1,6 @@
 /**
  * slack_post_attachment against the Slack Web API emulator, with files laid out in the
- * local platform's directory tree (src/core/platform/local-platform.ts):
+ * local platform's directory tree (src/platforms/local/local-platform.ts):
  *   incidents/<id>/attachments/<att>/<file>
  *   incidents/<id>/tasks/<task>/attachments/<att>/<file>
  *   incidents/<id>/artifacts/<art>/artifact.json + <file>
@@ -9,7 +9,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
-import type { Platform } from '../../../../src/core/platform/platform.js';
+import type { Platform } from '../../../../src/platforms/platform.js';
 import { SlackEmulator, UPLOAD_METHOD } from '../../../support/slack-emulator.js';
 import { runFunction, slackFixture, type SlackFixture, expectOk, expectFailure, expectFailureMessage } from '../../../support/function-context.js';
 import { findEarlierUpload } from '../../../../src/functions/slack/post-attachment.js';

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import { RetryableError } from '../../../../src/core/errors.js';
+import { RetryableError } from '../../../../src/core/runtime/errors.js';
 import { DEFAULT_BOT_SCOPES, SlackEmulator, type EmulatedMessage } from '../../../support/slack-emulator.js';
 import { runFunction, slackFixture, type SlackFixture, expectOk, expectFailure, expectFailureMessage } from '../../../support/function-context.js';
 

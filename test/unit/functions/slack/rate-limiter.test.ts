@@ -4,7 +4,7 @@
  * and the `[fn_slack]` keys that configure it.
  */
 import { expect } from 'chai';
-import { ConfigError } from '../../../../src/core/errors.js';
+import { ConfigError } from '../../../../src/core/runtime/errors.js';
 import { parseRateLimitOverrides, SLACK_CONFIG_SCHEMA, type SlackConfig } from '../../../../src/functions/slack/config.js';
 import { validateSection } from '../../../../src/core/config.js';
 import { RateLimiter, methodBudgets, usableBurst, type Clock, type Lease, type RateLimiterOptions } from '../../../../src/functions/slack/rate-limiter.js';

@@ -3,7 +3,7 @@
  * that `[fn_slack]` builds (shared by every invocation through one client).
  */
 import { expect } from 'chai';
-import type { FunctionContext } from '../../../../src/core/plugin.js';
+import type { FunctionContext } from '../../../../src/core/runtime/plugin.js';
 import { silentLogger } from '../../../../src/core/logging.js';
 import { validateSection } from '../../../../src/core/config.js';
 import { SLACK_CONFIG_SCHEMA, type SlackConfig } from '../../../../src/functions/slack/config.js';

@@ -1,0 +1,359 @@
+/**
+ * The AMQP 0-9-1 transport (amqplib): consumes each destination's queue and publishes
+ * replies on a confirm channel of a separate connection ({@link ReplyPublisher}), so
+ * that a reply the broker punishes by closing its connection cannot close the consumers.
+ *
+ * Topology per destination: see amqp-topology.ts (declared idempotently, also by
+ * `worker customize` and `worker selftest`).
+ *
+ * Heartbeat: the transport asks for `[worker] heartbeat` seconds; amqplib closes a
+ * connection the broker has been silent on for two of them, which starts a reconnect.
+ * {@link AmqpTransport.brokerSilentMs} lets `/readyz` fail after one.
+ *
+ * A SQLite store is for one worker: with `exclusive`, each queue is consumed with
+ * AMQP's `exclusive` flag (RabbitMQ refuses a second consumer with ACCESS_REFUSED, with
+ * no race) and the consumer count is checked before and after consuming (quorum queues
+ * of RabbitMQ 3.x accept the flag but do not enforce it).
+ *
+ * Connection loss: the transport reconnects with capped exponential backoff (with
+ * jitter, so several workers do not reconnect in lock-step), redeclares, and consumes
+ * again. Deliveries from the lost channel cannot be acked any more; the broker
+ * redelivers them and the ledger answers the ones that had finished.
+ */
+import { EventEmitter } from 'node:events';
+import amqp from 'amqplib';
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import { RequestConnectionLostError, TopologyError, type Disposition } from './errors.js';
+import type { Logger } from '../logging.js';
+import type { Reply } from './messages.js';
+import { redact } from '../redact.js';
+import { ReplyPublisher } from './reply-publisher.js';
+import type { Delivery } from './runner.js';
+import {
+  connectionName,
+  connectTimeoutMs,
+  DEFAULT_HEARTBEAT_SECONDS,
+  openConnection,
+  silentForMs,
+  socketOptions,
+  urlWithHeartbeat,
+  type TransportTls,
+} from './amqp-connection.js';
+import { CLASSIC_TOPOLOGY, declareDestination, type TopologyOptions } from './amqp-topology.js';
+
+// Connection and topology live in their own modules; re-exported for existing imports.
+export { connectionName, openConnection, socketOptions, type TransportTls } from './amqp-connection.js';
+export { deadLetterNames, declareDestination, queueArguments } from './amqp-topology.js';
+
+export interface AmqpTransportOptions {
+  url: string;
+  destinations: string[];
+  /** Prefetch: how many deliveries may be unacked (in flight) at once. */
+  prefetch: number;
+  log: Logger;
+  tls?: TransportTls;
+  /** Cap of the reconnect backoff, in milliseconds. */
+  reconnectMaxDelayMs?: number;
+  /** First reconnect delay; doubles each failed try. */
+  reconnectInitialDelayMs?: number;
+  /** AMQP heartbeat asked of the broker, seconds (`[worker] heartbeat`). */
+  heartbeatSeconds?: number;
+  /** Queue type and delivery limit of the declared queues (`[worker] queue_type`, `max_attempts`). */
+  topology?: TopologyOptions;
+  /**
+   * Consume each queue alone (a worker with a SQLite store): refuse to start when the
+   * queue has another consumer. The text says why and what to do instead; it ends the
+   * error message.
+   */
+  exclusive?: { why: string };
+}
+
+export type DeliveryHandler = (delivery: Delivery) => Promise<Disposition>;
+
+interface Session {
+  connection: ChannelModel;
+  consumeChannel: Channel;
+  consumerTags: string[];
+  closed: boolean;
+}
+
+/**
+ * Events: `connected` (after the first connect and after each reconnect), `reconnected`
+ * (total reconnects so far; after the `connected` of a reconnect), `disconnected` (err),
+ * `reconnect-scheduled` ({attempt, delayMs}), `consumer-cancelled` (destination).
+ */
+export class AmqpTransport extends EventEmitter {
+  private session: Session | undefined;
+  private handler: DeliveryHandler | undefined;
+  private stopped = false;
+  private consuming = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private reconnectAttempt = 0;
+  private connecting: Promise<void> | undefined;
+  reconnects = 0;
+  private readonly replies: ReplyPublisher;
+
+  constructor(private readonly opts: AmqpTransportOptions) {
+    super();
+    this.replies = new ReplyPublisher({
+      // No 'error' logger here: the publisher reports its connection's failures, rate-limited.
+      connect: () => {
+        const heartbeat = opts.heartbeatSeconds ?? DEFAULT_HEARTBEAT_SECONDS;
+        return amqp.connect(urlWithHeartbeat(opts.url, heartbeat), {
+          ...socketOptions(opts.tls, connectTimeoutMs(heartbeat)),
+          clientProperties: { connection_name: connectionName('replies') },
+        });
+      },
+      log: opts.log,
+    });
+  }
+
+  get connected(): boolean {
+    return Boolean(this.session && !this.session.closed);
+  }
+
+  /** The heartbeat asked of the broker, seconds. */
+  get heartbeatSeconds(): number {
+    return this.opts.heartbeatSeconds ?? DEFAULT_HEARTBEAT_SECONDS;
+  }
+
+  /** Milliseconds since the broker last sent anything on the current connection; 0 when not connected. */
+  brokerSilentMs(now = Date.now()): number {
+    const s = this.session;
+    return s && !s.closed ? silentForMs(s.connection, now) : 0;
+  }
+
+  /** True between `start` and `stopConsuming`/`close`: deliveries are wanted. */
+  get isConsuming(): boolean {
+    return this.consuming;
+  }
+
+  /** Connects, declares the topology and starts consuming. Rejects if the first connect fails. */
+  async start(handler: DeliveryHandler): Promise<void> {
+    this.handler = handler;
+    this.consuming = true;
+    await this.connect();
+  }
+
+  /** Cancels the consumers: no new deliveries; in-flight ones can still reply and ack. */
+  async stopConsuming(): Promise<void> {
+    this.consuming = false;
+    const s = this.session;
+    if (!s || s.closed) return;
+    for (const tag of s.consumerTags) {
+      try {
+        await s.consumeChannel.cancel(tag);
+      } catch (err) {
+        this.opts.log.debug(`Cancelling consumer ${tag} failed: ${(err as Error).message}`);
+      }
+    }
+    s.consumerTags = [];
+  }
+
+  /** Closes everything; no reconnect afterwards. Unacked deliveries go back to their queues. */
+  async close(): Promise<void> {
+    this.stopped = true;
+    this.consuming = false;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    await this.replies.close();
+    const s = this.session;
+    this.session = undefined;
+    if (s && !s.closed) {
+      s.closed = true;
+      try {
+        await s.connection.close();
+      } catch (err) {
+        this.opts.log.debug(`Closing the broker connection: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private async connect(): Promise<void> {
+    if (this.connecting) return this.connecting;
+    this.connecting = this.openSession().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  private async openSession(): Promise<void> {
+    const { log } = this.opts;
+    const connection = await openConnection(this.opts.url, this.opts.tls, log, this.heartbeatSeconds);
+    const session: Session = {
+      connection,
+      consumeChannel: undefined as unknown as Channel,
+      consumerTags: [],
+      closed: false,
+    };
+    connection.on('close', (err?: Error) => this.onConnectionLost(session, err));
+    try {
+      const consumeChannel = await connection.createChannel();
+      consumeChannel.on('error', (err: Error) => log.warn(`Consumer channel error: ${redact(err.message)}`));
+      // A channel-level error (e.g. PRECONDITION_FAILED on an ack) closes only the channel:
+      // treat it as a lost connection so everything is rebuilt consistently.
+      consumeChannel.on('close', () => {
+        if (!session.closed) void connection.close().catch(() => undefined);
+      });
+      session.consumeChannel = consumeChannel;
+      await consumeChannel.prefetch(this.opts.prefetch);
+      const topology = this.opts.topology ?? CLASSIC_TOPOLOGY;
+      for (const destination of this.opts.destinations) await declareDestination(consumeChannel, destination, topology);
+      if (this.consuming) await this.consumeAll(session);
+      // Only a session that consumes is current: a failure above (a refused consume closes
+      // the channel, hence the connection) must not also schedule a reconnect of its own.
+      this.session = session;
+    } catch (err) {
+      session.closed = true;
+      await connection.close().catch(() => undefined);
+      throw err;
+    }
+    this.reconnectAttempt = 0;
+    const how = [
+      `${(this.opts.topology ?? CLASSIC_TOPOLOGY).queueType} queues`,
+      `heartbeat ${this.heartbeatSeconds} s`,
+      ...(this.opts.exclusive ? ['alone (no other consumer: SQLite store)'] : []),
+    ];
+    log.info(`Connected to the broker ${redact(this.opts.url)}; consuming ${this.opts.destinations.join(', ')} (${how.join(', ')})`);
+    this.emit('connected');
+  }
+
+  private async consumeAll(session: Session): Promise<void> {
+    const exclusive = this.opts.exclusive;
+    for (const destination of this.opts.destinations) {
+      if (exclusive) await this.ensureNoOtherConsumer(session, destination, 0);
+      let consumerTag: string;
+      try {
+        ({ consumerTag } = await session.consumeChannel.consume(
+          destination,
+          (msg) => {
+            if (msg === null) {
+              // The broker cancelled the consumer (queue deleted, node failover): rebuild.
+              this.opts.log.warn(`The broker cancelled the consumer of ${destination}; reconnecting`);
+              this.emit('consumer-cancelled', destination);
+              if (!session.closed) void session.connection.close().catch(() => undefined);
+              return;
+            }
+            void this.dispatch(session, destination, msg);
+          },
+          { noAck: false, exclusive: Boolean(exclusive) },
+        ));
+      } catch (err) {
+        // 403 ACCESS_REFUSED: another connection consumes the queue exclusively.
+        if (exclusive && (err as { code?: unknown }).code === 403) throw this.queueInUse(destination, exclusive.why, err);
+        throw err;
+      }
+      session.consumerTags.push(consumerTag);
+      // Closes the window between the check above and the consume, for queue types
+      // that do not enforce `exclusive`; two workers racing may then both refuse,
+      // which loses nothing.
+      if (exclusive) await this.ensureNoOtherConsumer(session, destination, 1);
+    }
+  }
+
+  /** Refuses when `destination` has more consumers than `own`. */
+  private async ensureNoOtherConsumer(session: Session, destination: string, own: number): Promise<void> {
+    const { consumerCount } = await session.consumeChannel.checkQueue(destination);
+    if (consumerCount > own) throw this.queueInUse(destination, this.opts.exclusive!.why);
+  }
+
+  private queueInUse(destination: string, why: string, cause?: unknown): TopologyError {
+    // On a reconnect the other consumer may be this worker's own previous connection,
+    // which the broker has not noticed is gone yet: scheduleReconnect keeps trying.
+    const after =
+      this.reconnectAttempt > 0
+        ? ' If it is this worker\'s previous connection, the broker drops it within two heartbeats; retrying.'
+        : '';
+    return new TopologyError(`Queue ${destination} already has another consumer, and this worker must consume it alone: ${why}.${after}`, cause);
+  }
+
+  private async dispatch(session: Session, destination: string, msg: ConsumeMessage): Promise<void> {
+    const props = msg.properties;
+    const delivery: Delivery = {
+      body: msg.content,
+      messageId: props.messageId ? String(props.messageId) : undefined,
+      correlationId: props.correlationId ? String(props.correlationId) : undefined,
+      replyTo: props.replyTo ? String(props.replyTo) : undefined,
+      destination,
+      redelivered: msg.fields.redelivered,
+      reply: (payload) => this.publishReply(session, props.replyTo, props.correlationId, payload),
+      checkReplyTo: () => (props.replyTo ? this.replies.check(String(props.replyTo)) : Promise.resolve(undefined)),
+    };
+    let disposition: Disposition;
+    try {
+      disposition = this.handler ? await this.handler(delivery) : 'requeue';
+    } catch (err) {
+      this.opts.log.error(`Unexpected error handling a delivery: ${redact((err as Error).message)}`);
+      disposition = 'requeue';
+    }
+    if (session.closed) return; // the broker redelivers it on the new connection
+    try {
+      if (disposition === 'ack') session.consumeChannel.ack(msg);
+      else if (disposition === 'requeue') session.consumeChannel.nack(msg, false, true);
+      else session.consumeChannel.nack(msg, false, false);
+    } catch (err) {
+      this.opts.log.warn(`Could not ${disposition} a delivery: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * Publishes a reply on the reply connection and resolves when the broker confirms it.
+   * If the request's own session is gone, the reply is not sent: the request could not
+   * be acked anyway, so the broker redelivers it and the ledger answers it then, which
+   * keeps it to one final reply.
+   */
+  private async publishReply(session: Session, replyTo: unknown, correlationId: unknown, payload: Reply): Promise<void> {
+    if (!replyTo) return;
+    if (session.closed) throw new RequestConnectionLostError();
+    const body = Buffer.from(JSON.stringify(payload));
+    try {
+      await this.replies.publish(String(replyTo), correlationId === undefined ? undefined : String(correlationId), body);
+    } catch (err) {
+      // The broker went away for both connections (a restart, close_all_connections): not
+      // the reply's fault, so not counted against it. The reply connection may report the
+      // loss a moment before the consuming one does, so a closure is given that moment.
+      if (!/nack/i.test((err as Error).message)) await this.closedWithin(session, 250);
+      if (session.closed) throw new RequestConnectionLostError(err);
+      throw err;
+    }
+  }
+
+  /** Resolves when the session has closed or `ms` have passed, whichever is first. */
+  private async closedWithin(session: Session, ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!session.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  private onConnectionLost(session: Session, err?: Error): void {
+    const wasCurrent = this.session === session;
+    session.closed = true;
+    if (wasCurrent) this.session = undefined;
+    if (this.stopped || !wasCurrent) return;
+    this.opts.log.warn(`Lost the broker connection${err ? `: ${redact(err.message)}` : ''}`);
+    this.emit('disconnected', err);
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped || this.reconnectTimer) return;
+    this.reconnectAttempt++;
+    const initial = this.opts.reconnectInitialDelayMs ?? 250;
+    const cap = this.opts.reconnectMaxDelayMs ?? 30_000;
+    const base = Math.min(cap, initial * 2 ** (this.reconnectAttempt - 1));
+    // ±20 % jitter: workers that lost the same broker do not come back in lock-step.
+    const delayMs = Math.round(base * (0.8 + Math.random() * 0.4));
+    this.emit('reconnect-scheduled', { attempt: this.reconnectAttempt, delayMs });
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.connect().then(
+        () => {
+          this.reconnects++;
+          this.emit('reconnected', this.reconnects);
+        },
+        (err: Error) => {
+          this.opts.log.warn(`Reconnect attempt ${this.reconnectAttempt} failed: ${redact(err.message)}`);
+          this.scheduleReconnect();
+        },
+      );
+    }, delayMs);
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * The plugin interface: how a function package (like fn_slack) plugs into the worker.
+ *
+ * Core knows nothing about any particular package. A plugin declares its package name,
+ * its config section and that section's JSON Schema, its functions with their input
+ * schemas, and a selftest. `setup` builds the plugin's state (clients, caches) from its
+ * validated config once at start; every handler and the selftest receive that state.
+ */
+import type { Logger } from '../logging.js';
+import type { Store } from '../store/store.js';
+import type { Platform } from '../../platforms/platform.js';
+
+/** A JSON Schema object (draft 2020-12 subset that ajv compiles). */
+export type JsonSchema = Record<string, unknown>;
+
+/** The TypeScript type of one property of a config section's schema (see {@link SectionOf}). */
+type PropertyType<P> = P extends { enum: readonly (infer E)[] }
+  ? E
+  : P extends { type: 'string' }
+    ? string
+    : P extends { type: 'number' | 'integer' }
+      ? number
+      : P extends { type: 'boolean' }
+        ? boolean
+        : unknown;
+
+/**
+ * The validated section a flat config schema (`{properties: {...}}`, declared `as const`)
+ * describes. Every key is present: the config loader applies each property's `default`,
+ * and a key without one is `required`. So a default is written once, in the schema.
+ */
+export type SectionOf<S extends { properties: Record<string, unknown> }> = {
+  -readonly [K in keyof S['properties']]: PropertyType<S['properties'][K]>;
+};
+
+/** Where a caller's invocation came from: the SOAR workflow and the person behind it. */
+export interface InvocationOrigin {
+  workflow?: { programmatic_name?: string } & Record<string, unknown>;
+  workflow_instance?: { workflow_instance_id?: number } & Record<string, unknown>;
+  principal?: { name?: string } & Record<string, unknown>;
+}
+
+/**
+ * The steps an invocation completed, kept in the invocation ledger across deliveries.
+ *
+ * A handler with several effects (save a file, then change something upstream) records
+ * each one as it completes; a redelivery after a crash or a retryable failure reads them
+ * and resumes after the last, so no effect happens twice and the final answer is the
+ * same as if the first delivery had finished. Values are JSON.
+ */
+export interface InvocationSteps {
+  /** The value recorded for `name` by this or an earlier delivery; undefined if none. */
+  get<T = unknown>(name: string): T | undefined;
+  /** Records `name` as done with `value`; resolves once it is stored durably. */
+  record(name: string, value: unknown): Promise<void>;
+}
+
+/** What a handler gets for one invocation. */
+export interface FunctionContext {
+  /** The invocation id (AMQP message_id): the idempotency key. */
+  readonly invocationId: string;
+  readonly functionName: string;
+  /** Inputs after schema validation (defaults applied). */
+  readonly inputs: Record<string, unknown>;
+  readonly origin: InvocationOrigin;
+  /** 1 on the first delivery; higher when the broker redelivered the invocation. */
+  readonly attempt: number;
+  /** Sends a progress message to the caller (`complete: false`). Resolves once sent. */
+  status(message: string): Promise<void>;
+  readonly log: Logger;
+  readonly store: Store;
+  readonly platform: Platform;
+  /** What earlier deliveries of this invocation completed; see {@link InvocationSteps}. */
+  readonly steps: InvocationSteps;
+  /** Aborted when the worker must stop waiting (shutdown timeout passed). */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Steps backed by the ledger: `initial` is what `ledger.begin` returned; `record` writes
+ * through before it resolves, then updates the local copy (so `get` needs no read).
+ */
+export function ledgerSteps(
+  ledger: { recordStep(invocationId: string, name: string, value: unknown): Promise<void> },
+  invocationId: string,
+  initial: Record<string, unknown>,
+): InvocationSteps {
+  // A copy through JSON: what `get` returns is what a redelivery would read back.
+  const known: Record<string, unknown> = JSON.parse(JSON.stringify(initial)) as Record<string, unknown>;
+  return {
+    get: <T>(name: string) => (Object.prototype.hasOwnProperty.call(known, name) ? (known[name] as T) : undefined),
+    record: async (name, value) => {
+      await ledger.recordStep(invocationId, name, value);
+      known[name] = value === undefined ? null : (JSON.parse(JSON.stringify(value)) as unknown);
+    },
+  };
+}
+
+/** What a handler returns; the runner wraps it into a ResultPayload v2. */
+export interface FunctionResult {
+  content: Record<string, unknown>;
+  /** A short human-readable note; defaults to none. */
+  reason?: string | null;
+  /** Defaults to true. A handler that wants to report a soft failure sets false. */
+  success?: boolean;
+  /** Anything the caller may want verbatim (resilient-lib's `raw`). */
+  raw?: unknown;
+}
+
+export type FunctionHandler<S> = (ctx: FunctionContext, state: S) => Promise<FunctionResult>;
+
+export interface FunctionDefinition<S = unknown> {
+  /** The SOAR function's programmatic name, e.g. `slack_post_message`. Unique across plugins. */
+  name: string;
+  displayName: string;
+  description: string;
+  /** The JSON Schema the runner validates inputs with (compiled once at load). */
+  inputSchema: JsonSchema;
+  handler: FunctionHandler<S>;
+}
+
+/** One selftest verdict, printed in resilient-circuits' shape. */
+export interface SelftestOutcome {
+  state: 'success' | 'failure';
+  reason?: string;
+}
+
+/**
+ * What a plugin may report to the worker's metrics (`/metrics`). Core knows nothing
+ * about Slack: any plugin that waits on an upstream API's rate limit reports it here.
+ */
+export interface PluginMetrics {
+  /** The upstream API asked the plugin to wait `seconds` before calling `method` again. */
+  rateLimitWait(method: string, seconds: number): void;
+}
+
+/** What `setup` receives. */
+export interface PluginSetupContext<C> {
+  /** The plugin's config section, validated against `configSchema` with defaults applied. */
+  config: C;
+  log: Logger;
+  store: Store;
+  platform: Platform;
+  /**
+   * Where the plugin reports its own metrics. `worker run` always passes it (a no-op
+   * when the listener is off); `selftest` and hand-built contexts may leave it out, so
+   * plugins use it as `ctx.metrics?.rateLimitWait(...)`.
+   */
+  metrics?: PluginMetrics;
+}
+
+export interface Plugin<C = Record<string, unknown>, S = unknown> {
+  /** Package name, e.g. `fn_slack`; used by `-l PACKAGE` and in result metrics. */
+  packageName: string;
+  packageVersion: string;
+  /** The app.config section holding this plugin's settings. */
+  configSection: string;
+  /** JSON Schema of the section (values arrive as strings; ajv coerces types). */
+  configSchema: JsonSchema;
+  /** The message destination (queue) its functions are normally called on. */
+  destination: string;
+  /** Folder with the packaged definitions (function JSON, data tables, workflows). */
+  customizationsDir?: string;
+  functions: FunctionDefinition<S>[];
+  setup(ctx: PluginSetupContext<C>): Promise<S>;
+  selftest(state: S, ctx: PluginSetupContext<C>): Promise<SelftestOutcome>;
+  teardown?(state: S): Promise<void>;
+}
+
+/** Helper for plugin authors: keeps the config and state types together. */
+export function definePlugin<C, S>(plugin: Plugin<C, S>): Plugin<C, S> {
+  return plugin;
+}
