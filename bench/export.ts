@@ -5,8 +5,9 @@
  * streamed to a file, so the peak should not depend on the channel's size.
  *
  * Each size runs twice: with the node flags systemd/worker.service gives the worker (its
- * `Environment=NODE_OPTIONS=`, read from the unit: what is installed; the targets are
- * checked on these runs) and with bare `node` (Node's own heap defaults, for reference).
+ * `Environment=NODE_OPTIONS=`, read from the unit: what is installed) and with bare
+ * `node` (no flags: the CLI then sizes the heap itself, src/heap-flags.ts). The targets
+ * are checked on both.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -84,7 +85,14 @@ async function exportOnce(
     // caller's broker connection mid-export (the worker reconnects, the reply is lost).
     const logged = worker.nextLine(/Completed slack_archive_channel in \d+ ms|slack_archive_channel failed:/);
     const t0 = performance.now();
-    caller.publish(cfg.destination, caller.invocation('slack_archive_channel', { incident_id: incidentId, slack_channel_id: channel.id }));
+    caller.publish(cfg.destination, caller.invocation('slack_archive_channel', {
+        incident_id: incidentId,
+        slack_channel_id: channel.id,
+        // The seeded channel was never associated with the incident (no
+        // slack_post_message created it), which the function refuses unless told.
+        slack_archive_unassociated: true,
+      }),
+    );
     let timer: NodeJS.Timeout | undefined;
     const line = await Promise.race([
       logged.promise,
@@ -98,7 +106,7 @@ async function exportOnce(
     const sampled = sampler.stop();
     const mem = worker.memory();
     const failed = !/^.*Completed slack_archive_channel/.test(line[0]);
-    if (failed) console.error(`export failed: ${line[0]}`);
+    if (failed) console.error(`export failed: ${line.input}`);
     const exported = findExport(path.join(cfg.dir, 'files'));
     const stats = await emu.stats();
     return {
@@ -162,17 +170,17 @@ export async function runExport(): Promise<boolean> {
   const find = (mode: string, messages: number): ExportRun => runs.find((r) => r.mode === mode && r.messages === messages)!;
   const small = find('systemd unit', SIZES[0]!.messages);
   const large = find('systemd unit', SIZES[1]!.messages);
-  const targets = [
-    check('peak RSS, 100,000 messages', large.peak_rss_vmhwm_mb, '<=', MAX_PEAK_MB, 'MB'),
-    check('peak RSS growth 10,000 → 100,000 messages', large.peak_rss_vmhwm_mb - small.peak_rss_vmhwm_mb, '<=', SIZE_TOLERANCE_MB, 'MB'),
-    check('failures', runs.reduce((n, r) => n + r.failures, 0), '<=', 0),
-  ];
   const bareSmall = find('bare node', SIZES[0]!.messages);
   const bareLarge = find('bare node', SIZES[1]!.messages);
-  console.log(
-    `(targets checked on the runs with the systemd unit's node flags: ${unitArgs.join(' ') || 'none'}; ` +
-      `bare node: ${bareLarge.peak_rss_vmhwm_mb} MB at 100,000 messages, ${bareSmall.peak_rss_vmhwm_mb} MB at 10,000)`,
-  );
+  // Both ways of starting the worker must stay bounded: the unit's NODE_OPTIONS, and
+  // plain `node dist/src/cli.js run`, where the CLI sizes the heap itself (src/heap-flags.ts).
+  const targets = [
+    check('peak RSS, 100,000 messages (unit flags)', large.peak_rss_vmhwm_mb, '<=', MAX_PEAK_MB, 'MB'),
+    check('peak RSS growth 10,000 → 100,000 (unit flags)', large.peak_rss_vmhwm_mb - small.peak_rss_vmhwm_mb, '<=', SIZE_TOLERANCE_MB, 'MB'),
+    check('peak RSS, 100,000 messages (bare node)', bareLarge.peak_rss_vmhwm_mb, '<=', MAX_PEAK_MB, 'MB'),
+    check('peak RSS growth 10,000 → 100,000 (bare node)', bareLarge.peak_rss_vmhwm_mb - bareSmall.peak_rss_vmhwm_mb, '<=', SIZE_TOLERANCE_MB, 'MB'),
+    check('failures', runs.reduce((n, r) => n + r.failures, 0), '<=', 0),
+  ];
   printTargets(targets);
   const file = writeResult({
     name: 'export',
@@ -188,7 +196,7 @@ export async function runExport(): Promise<boolean> {
     notes: [
       '3 replies per thread; the export is written to the local platform (files/incidents/<id>/…).',
       'VmHWM covers the whole life of the worker process (start-up included).',
-      "Targets are checked on the runs with systemd/worker.service's NODE_OPTIONS (what is installed); the bare-node runs are for reference.",
+      "Targets are checked on both modes: systemd/worker.service's NODE_OPTIONS, and bare node (no flags; the CLI sets --optimize-for-size itself, src/heap-flags.ts).",
     ],
   });
   console.log(`wrote ${file}`);

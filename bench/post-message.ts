@@ -1,12 +1,16 @@
 /**
  * Benchmark 2, slack_post_message end to end: invocations through RabbitMQ and the
  * built `worker run` to the Slack emulator (its own process, no rate limits), against
- * the bare amqplib echo of benchmark 1 measured in the same run.
+ * two references measured in the same run: the bare amqplib echo of benchmark 1 (the
+ * broker's floor) and a bare `@slack/web-api` client posting to the same emulator
+ * process with the same calls in flight (bench/bare-slack-client.ts: the Slack path's
+ * floor). The target is worker ≥ 0.9 × the bare client.
  */
+import { fork } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Caller, deleteDestination, writeConfig } from '../test/support/harness.js';
-import { BENCH_LOGLEVEL, check, closedLoop, DistWorker, printTable, printTargets, round, workerNodeArgs, writeResult } from './common.js';
+import { Caller, deleteDestination, REPO_ROOT, writeConfig } from '../test/support/harness.js';
+import { BENCH_LOGLEVEL, check, closedLoop, DistWorker, printTable, printTargets, round, workerNodeArgs, writeResult, type LoadResult } from './common.js';
 import { echoReference, IN_FLIGHT } from './echo.js';
 import { RemoteEmulator } from './emulator.js';
 
@@ -16,6 +20,21 @@ const WARMUP = 300;
 const CHANNELS = 10;
 /** The target for this 2-core machine. */
 const TARGET_PER_SECOND = 1_500;
+/** The worker's throughput as a share of the bare client's (issue #17, item 5). */
+const TARGET_RATIO_TO_BARE_CLIENT = 0.9;
+
+/** Runs bench/bare-slack-client.ts in its own process and resolves with its figures. */
+function bareSlackClient(args: { apiUrl: string; token: string; channels: string[]; total: number; warmup: number; inFlight: number }): Promise<LoadResult> {
+  const child = fork(path.join(REPO_ROOT, 'bench', 'bare-slack-client.ts'), [JSON.stringify(args)], {
+    cwd: REPO_ROOT,
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve, reject) => {
+    child.once('message', (m) => resolve(m as LoadResult));
+    child.once('exit', (code) => reject(new Error(`bench/bare-slack-client.ts exited (${code}) without a result`)));
+  });
+}
 
 export async function runPostMessage(): Promise<boolean> {
   console.log(`\n=== 2. slack_post_message end to end (worker run → Slack emulator, no limits, ${IN_FLIGHT} in flight) ===`);
@@ -31,6 +50,9 @@ export async function runPostMessage(): Promise<boolean> {
   fs.mkdirSync(path.join(cfg.dir, 'files', 'incidents'), { recursive: true });
   const channels: string[] = [];
   for (let c = 0; c < CHANNELS; c++) channels.push((await emu.seedChannel({ name: `bench-post-${c}` })).id);
+  // The bare client first, while no worker runs: each side has the machine to itself.
+  const bare = await bareSlackClient({ apiUrl: emu.apiUrl, token: emu.botToken, channels, total: TOTAL, warmup: WARMUP, inFlight: IN_FLIGHT });
+  await emu.resetCalls();
   const worker = DistWorker.start(cfg.file, workerNodeArgs('post-message'));
   const caller = await Caller.open();
   try {
@@ -50,13 +72,21 @@ export async function runPostMessage(): Promise<boolean> {
     const stats = await emu.stats();
     const perInvocation = round(stats.totalCalls / TOTAL, 2);
     const ratio = result.perSecond / echo.perSecond;
-    printTable('slack_post_message (publish → final reply)', [
+    const bareRatio = result.perSecond / bare.perSecond;
+    printTable('slack_post_message (publish → final reply; bare client: call → answer)', [
       { side: 'bare amqplib echo (ref)', 'inv/s': echo.perSecond, 'p50 ms': echo.latency.p50_ms, 'p99 ms': echo.latency.p99_ms },
+      { side: 'bare @slack/web-api chat.postMessage (ref)', 'inv/s': bare.perSecond, 'p50 ms': bare.latency.p50_ms, 'p99 ms': bare.latency.p99_ms, failures: bare.failures },
       { side: 'post_message via worker', 'inv/s': result.perSecond, 'p50 ms': result.latency.p50_ms, 'p99 ms': result.latency.p99_ms, failures: result.failures },
-      { side: 'ratio post/echo', 'inv/s': round(ratio, 3) },
+      { side: 'ratio worker/echo', 'inv/s': round(ratio, 3) },
+      { side: 'ratio worker/bare client', 'inv/s': round(bareRatio, 3) },
     ]);
     printTable('Slack calls per invocation', Object.entries(stats.byMethod).map(([method, counts]) => ({ method, per_invocation: round(Object.values(counts).reduce((a, b) => a + b, 0) / TOTAL, 2) })));
-    const targets = [check('post_message invocations/s', result.perSecond, '>=', TARGET_PER_SECOND, 'inv/s'), check('failures', result.failures, '<=', 0)];
+    const targets = [
+      check('post_message invocations/s', result.perSecond, '>=', TARGET_PER_SECOND, 'inv/s'),
+      check('post_message ÷ bare @slack/web-api client', round(bareRatio, 3), '>=', TARGET_RATIO_TO_BARE_CLIENT, '×'),
+      check('failures', result.failures, '<=', 0),
+      check('bare client failures', bare.failures, '<=', 0),
+    ];
     printTargets(targets);
     const file = writeResult({
       name: 'post-message',
@@ -78,11 +108,14 @@ export async function runPostMessage(): Promise<boolean> {
         slack_calls_by_method: stats.byMethod,
         bare_echo_reference: { perSecond: echo.perSecond, latency: echo.latency },
         ratio_to_bare_echo: round(ratio, 3),
+        bare_slack_client: { ...bare, firstFailure: undefined, first_failure: bare.firstFailure },
+        ratio_to_bare_slack_client: round(bareRatio, 3),
       },
       targets,
       notes: [
         'Inputs: incident_id + slack_channel_id of an existing channel + a short plain-text slack_text (one chat.postMessage per invocation).',
         'The bare echo reference is the measurement of benchmark 1 in the same run (or taken here when run alone).',
+        'The bare client reference: bench/bare-slack-client.ts, a WebClient with the SDK defaults in its own process (node + tsx), the same emulator process, channels, text, total, warm-up and in-flight count, run just before the worker starts. Its latency is call → answer, the worker\'s publish → final reply.',
       ],
     });
     console.log(`wrote ${file}`);

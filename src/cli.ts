@@ -3,6 +3,7 @@
  * The `worker` command. Thin on purpose: each subcommand parses its arguments and calls
  * into core; exit codes are decided here and documented in the README.
  */
+import './heap-flags.js';
 import fs from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
