@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { builtinPlugins } from './functions/index.js';
+import { PLATFORM_CONFIG_SECTIONS } from './platforms/index.js';
 import { ConfigError, LockError, PluginLoadError, StoreUnusableError, WorkerError } from './core/runtime/errors.js';
 import { silentLogger } from './core/logging.js';
 import { invokeFunction, parseInputPairs } from './core/commands/invoke.js';
@@ -270,14 +271,14 @@ export async function main(argv: string[]): Promise<void> {
         const file = resolveConfigPath(fileArg);
         if (args.create) {
           const soar = args.platform === 'soar';
-          const sections = configSectionsFor(builtinPlugins, { platform: args.platform as string | undefined });
+          const sections = configSectionsFor(builtinPlugins, { platform: args.platform as string | undefined, platformSections: PLATFORM_CONFIG_SECTIONS });
           const written = createConfig(file, sections, { overwrite: Boolean(args.force) });
           const todo = soar
             ? 'set SLACK_BOT_TOKEN, SOAR_API_KEY_ID and SOAR_API_KEY_SECRET in the environment and [soar] base_url and org_id in the file'
             : 'set SLACK_BOT_TOKEN in the environment';
           process.stdout.write(`Wrote ${written}; ${todo}, then run \`worker selftest\`\n`);
         } else {
-          const sections = configSectionsFor(builtinPlugins, { platform: configuredPlatform(file) });
+          const sections = configSectionsFor(builtinPlugins, { platform: configuredPlatform(file), platformSections: PLATFORM_CONFIG_SECTIONS });
           const { added } = updateConfig(file, sections);
           if (added.length === 0) process.stdout.write(`${file} already has every section and key\n`);
           for (const a of added) {
