@@ -175,6 +175,34 @@ export function secretEnvName(section: string, key: string, prop: PropertySchema
   return /^[A-Z_]/.test(name) ? name : `_${name}`;
 }
 
+/** `a`, `a and b`, `a, b and c`. */
+function listText(items: string[]): string {
+  return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+}
+
+/**
+ * What a person must still fill in before a config written from `sections` loads: the
+ * environment variables its active required secrets refer to, and its active required
+ * keys without a default. E.g. `set SLACK_BOT_TOKEN in the environment`; empty when none.
+ */
+export function configTodo(sections: readonly ConfigSectionSpec[]): string {
+  const variables: string[] = [];
+  const keys: string[] = [];
+  for (const spec of sections) {
+    if (spec.commentedOut) continue;
+    const required = requiredKeys(spec.schema);
+    const missing = properties(spec.schema).filter(([key, prop]) => required.has(key) && (isSecretKey(key) || prop.default === undefined));
+    variables.push(...missing.filter(([key]) => isSecretKey(key)).map(([key, prop]) => secretEnvName(spec.name, key, prop)));
+    const plain = missing.filter(([key]) => !isSecretKey(key)).map(([key]) => key);
+    if (plain.length) keys.push(`[${spec.name}] ${listText(plain)}`);
+  }
+  const parts = [
+    ...(variables.length ? [`${listText(variables)} in the environment`] : []),
+    ...(keys.length ? [`${keys.join('; ')} in the file`] : []),
+  ];
+  return parts.length ? `set ${parts.join(' and ')}` : '';
+}
+
 /** A default as the loader will read it back: `$` escaped, quoted when it would be cut. */
 function formatValue(value: unknown, where: string): string {
   let text: string;

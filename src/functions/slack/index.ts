@@ -32,6 +32,7 @@ import { postAttachment } from './post-attachment.js';
 import { postMessage } from './post-message.js';
 import { createSlackState, type SlackState } from './state.js';
 import { missingScopes } from './scopes.js';
+import { slackCommands } from './commands.js';
 
 export const SLACK_PACKAGE = 'fn_slack';
 
@@ -77,6 +78,7 @@ export const slackPlugin = definePlugin<SlackConfig, SlackState>({
     loadDefinition('slack_lookup_user', lookupUser),
     loadDefinition('slack_get_conversation', getConversation),
   ],
+  commands: slackCommands,
   async setup(ctx) {
     // Each Retry-After wait is counted in the worker's metrics (when it has them).
     const metrics = ctx.metrics;

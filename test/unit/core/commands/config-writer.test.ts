@@ -6,6 +6,7 @@ import { ConfigError } from '../../../../src/core/runtime/errors.js';
 import { parseConfigText, validateSection } from '../../../../src/core/config.js';
 import {
   configSectionsFor,
+  configTodo,
   configuredPlatform,
   createConfig,
   renderConfig,
@@ -357,5 +358,18 @@ describe('config writer', () => {
       const file = path.join(dir, 'missing.config');
       expect(() => updateConfig(file, sections)).to.throw(ConfigError, /missing\.config.*worker config -c/);
     });
+  });
+});
+
+describe('configTodo (what `config -c` says is left to fill in)', () => {
+  it('names the variables of active required secrets and the active required keys without a default, never a commented-out section', () => {
+    const local = configSectionsFor(builtinPlugins, { platformSections: PLATFORM_CONFIG_SECTIONS });
+    expect(configTodo(local)).to.equal('set SLACK_BOT_TOKEN in the environment');
+    const soar = configSectionsFor(builtinPlugins, { platform: 'soar', platformSections: PLATFORM_CONFIG_SECTIONS });
+    expect(configTodo(soar)).to.equal(
+      'set SLACK_BOT_TOKEN, SOAR_API_KEY_ID and SOAR_API_KEY_SECRET in the environment and [soar] base_url and org_id in the file',
+    );
+    const nothing: ConfigSectionSpec = { name: 'x', schema: { required: ['a'], properties: { a: { type: 'string', default: 'y' } } } };
+    expect(configTodo([nothing])).to.equal('');
   });
 });
