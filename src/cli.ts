@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /**
  * The `worker` command. Thin on purpose: each subcommand parses its arguments and calls
- * into core; exit codes are decided here and documented in the README.
+ * into src/core/commands (or src/core/runtime for `run`); plugins add their own commands
+ * (src/core/commands/plugin-commands.ts). Exit codes come from the one table,
+ * src/core/exit-codes.ts, documented in the README.
  */
 import fs from 'node:fs';
 import yargs, { type Argv, type Options } from 'yargs';

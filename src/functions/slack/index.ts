@@ -7,7 +7,8 @@
  * - the responder verbs (slack_update_message, slack_pin_message, …) → one file each,
  *   sharing channel resolution and email lookups through verbs.ts
  * Channel resolution and participants: channels.ts. Slack calls and retries:
- * slack-client.ts. Message layout: format.ts. Export format: export.ts.
+ * slack-client.ts. Message layout: format/. Export format: export.ts.
+ * CLI commands (`worker slack-manifest`): commands.ts.
  * Input schemas: customizations/fn_slack/functions/*.json (the runner validates with them).
  */
 import fs from 'node:fs';
