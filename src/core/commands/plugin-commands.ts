@@ -58,6 +58,9 @@ export function pluginCommands(plugins: readonly Plugin<any, any>[], builtinName
   const owners = new Map<string, string>(builtinNames.map((n) => [n, 'a built-in command']));
   const found: { plugin: Plugin<any, any>; command: PluginCommand<any> }[] = [];
   for (const plugin of plugins) {
+    if (plugin.commands !== undefined && !Array.isArray(plugin.commands)) {
+      throw new PluginLoadError(`Plugin ${plugin.packageName}: commands must be a list of commands`);
+    }
     for (const command of plugin.commands ?? []) {
       if (typeof command?.name !== 'string' || !COMMAND_NAME.test(command.name) || typeof command.handler !== 'function') {
         throw new PluginLoadError(

@@ -31,6 +31,11 @@ describe('plugin commands', () => {
     );
   });
 
+  it('refuses commands that are not a list', () => {
+    const plugin = { ...pluginWith('fn_a'), commands: { name: 'sync' } } as unknown as Plugin<any, any>;
+    expect(() => pluginCommands([plugin], [])).to.throw(PluginLoadError, 'Plugin fn_a: commands must be a list of commands');
+  });
+
   it('refuses a name that is not one lower-case word', () => {
     for (const name of ['Sync', 'sync <file>', '', '-x']) {
       expect(() => pluginCommands([pluginWith('fn_a', name)], []), name).to.throw(PluginLoadError, 'one-word lower-case name');
