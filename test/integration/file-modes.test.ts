@@ -75,7 +75,7 @@ describe('file modes under umask 000 (spawned)', function () {
     const source = path.join(tempDir(), 'export.txt');
     fs.writeFileSync(source, 'the conversation');
     const script = [
-      `import { LocalPlatform } from ${JSON.stringify(path.join(REPO_ROOT, 'src', 'core', 'platform', 'local-platform.ts'))};`,
+      `import { LocalPlatform } from ${JSON.stringify(path.join(REPO_ROOT, 'src', 'platforms', 'local', 'local-platform.ts'))};`,
       `const saved = await new LocalPlatform(${JSON.stringify(root)}).saveExport({ incidentId: 2103 }, 'export.txt', ${JSON.stringify(source)});`,
       'process.stdout.write(saved.location);',
     ].join('\n');
