@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 /**
  * The `worker` command. Thin on purpose: each subcommand parses its arguments and calls
- * into core; exit codes are decided here and documented in the README.
+ * into src/core/commands (or src/core/runtime for `run`); plugins add their own commands
+ * (src/core/commands/plugin-commands.ts). Exit codes come from the one table,
+ * src/core/exit-codes.ts, documented in the README.
  */
 import './heap-flags.js';
 import fs from 'node:fs';
-import yargs from 'yargs';
+import yargs, { type Argv, type Options } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { builtinPlugins } from './functions/index.js';
+import { PLATFORM_CONFIG_SECTIONS } from './platforms/index.js';
 import { ConfigError, LockError, PluginLoadError, StoreUnusableError, WorkerError } from './core/runtime/errors.js';
 import { silentLogger } from './core/logging.js';
 import { invokeFunction, parseInputPairs } from './core/commands/invoke.js';
@@ -18,10 +21,11 @@ import { runSelftest } from './core/commands/selftest.js';
 import { runCustomize } from './core/commands/customize.js';
 import { listFunctions } from './core/commands/functions-list.js';
 import { linePrompt } from './core/commands/prompt.js';
-import { configSectionsFor, configuredPlatform, createConfig, updateConfig } from './core/commands/config-writer.js';
+import { configSectionsFor, configTodo, configuredPlatform, createConfig, updateConfig } from './core/commands/config-writer.js';
 import { resolveConfigPath } from './core/config.js';
 import { EXIT } from './core/exit-codes.js';
-import { slackAppManifest } from './functions/slack/manifest.js';
+import { commandContext, commandPlugins, configFileArgument, pluginCommands } from './core/commands/plugin-commands.js';
+import type { CommandOptionsBuilder, Plugin } from './core/runtime/plugin.js';
 
 // The one table of exit codes shared by every command (README: Troubleshooting). It
 // lives in core because selftest and customize decide theirs there.
@@ -112,7 +116,12 @@ async function invokeCommand(args: {
   // would publish to a queue this config's worker never reads.
   const configured = destinationList(env.section);
   const own = fn?.plugin.destination;
-  const destination = args.destination ?? (own && configured.includes(own) ? own : configured[0]) ?? own ?? 'fn_slack';
+  const destination = args.destination ?? (own && configured.includes(own) ? own : configured[0]) ?? own;
+  if (!destination) {
+    throw new WorkerError(`${args.function} is not a loaded function and [worker] destinations is empty: give --destination QUEUE`, {
+      code: 'invalid_arguments',
+    });
+  }
   const reply = await invokeFunction({
     url: env.section.amqp_url,
     tls: { caFile: env.section.ca_file, certFile: env.section.cert_file, keyFile: env.section.key_file },
@@ -160,14 +169,56 @@ async function customizeCommand(args: { configFile?: string | undefined; list: s
   process.exit(exitCode);
 }
 
+/** The commands cli.ts defines itself; a plugin command may not take one of these names. */
+const BUILTIN_COMMANDS = ['run', 'invoke', 'selftest', 'customize', 'config', 'functions', 'help'];
+
+/** A plugin's option declarations, applied to the yargs command being built. */
+function optionsBuilder(y: Argv): CommandOptionsBuilder {
+  const builder: CommandOptionsBuilder = {
+    option(name, spec) {
+      // Only the keys the plugin gave: yargs would print `[default: undefined]` for the others.
+      y.option(name, Object.fromEntries(Object.entries(spec).filter(([, v]) => v !== undefined)) as Options);
+      return builder;
+    },
+    example(command, description) {
+      y.example(command, description);
+      return builder;
+    },
+  };
+  return builder;
+}
+
+/** Registers each plugin's commands; the handler's exit code comes from the one table. */
+function withPluginCommands(y: Argv, plugins: Plugin<any, any>[]): Argv {
+  for (const { plugin, command } of pluginCommands(plugins, BUILTIN_COMMANDS)) {
+    y.command(
+      command.name,
+      command.description,
+      (b) => {
+        command.options?.(optionsBuilder(b));
+        return b;
+      },
+      async (args) => {
+        const ctx = commandContext(plugin, args, args.configFile as string | undefined, (t) => process.stdout.write(t));
+        process.exitCode = (await command.handler(ctx)) ?? EXIT.ok;
+      },
+    );
+  }
+  return y;
+}
+
 export async function main(argv: string[]): Promise<void> {
   // Every file the worker creates (store, logs, lock, exports) is for its user only,
   // whatever umask the shell or service manager handed down; this also covers files
   // that libraries create (SQLite's -wal/-shm, the log files rotation opens).
   process.umask(0o077);
-  await yargs(argv)
+  // Commands come from the plugins too, so those of [worker] plugins are loaded first.
+  const { plugins, problem } = await commandPlugins(configFileArgument(argv), builtinPlugins);
+  const packages = plugins.map((p) => p.packageName);
+  const exampleFunction = plugins.flatMap((p) => p.functions)[0]?.name ?? 'my_function';
+  const cli = yargs(argv)
     .scriptName('worker')
-    .usage('$0 <command> [options]\n\nRuns SOAR function invocations from RabbitMQ against Slack (fn_slack).')
+    .usage(`$0 <command> [options]\n\nRuns SOAR function invocations from RabbitMQ with the function packages ${packages.join(', ')}.`)
     .option('config-file', {
       type: 'string',
       describe: 'app.config to use (default: $APP_CONFIG_FILE, else ~/.worker/app.config)',
@@ -184,20 +235,20 @@ export async function main(argv: string[]): Promise<void> {
       'Act as a caller: publish one invocation, print progress and the result',
       (y) =>
         y
-          .positional('function', { type: 'string', describe: 'function name, e.g. slack_post_message', demandOption: true })
+          .positional('function', { type: 'string', describe: `function name, e.g. ${exampleFunction} (see \`worker functions\`)`, demandOption: true })
           .option('input', {
             alias: 'i',
             type: 'string',
             array: true,
             default: [] as string[],
-            describe: 'an input as name=value (JSON values are parsed: incident_id=2103; a text input such as slack_text takes the value as written, so a JSON container stays text); repeat it',
+            describe: 'an input as name=value (JSON values are parsed: incident_id=2103; an input the function declares as a string takes the value as written, so a JSON container stays text); repeat it',
           })
           .option('inputs-json', { type: 'string', describe: 'a JSON file with the inputs object (--input wins)' })
           .option('timeout', { type: 'number', default: 60, describe: 'seconds to wait for the final reply' })
           .option('destination', { type: 'string', describe: "queue to publish to (default: from [worker] destinations, the function's package queue if listed)" })
           .option('message-id', { type: 'string', describe: 'invocation id (default: a new UUID); reuse it to test idempotency' })
           .option('json', { type: 'boolean', default: false, describe: 'print each reply as raw JSON' })
-          .example('$0 invoke slack_post_message -i incident_id=2103 -i slack_channel=inc-2103 -i slack_is_channel_private=false -i "slack_text=Phishing wave"', ''),
+          .example(`$0 invoke ${exampleFunction} -i incident_id=2103`, 'one -i per input'),
       (args) =>
         invokeCommand({
           configFile: args.configFile as string | undefined,
@@ -212,10 +263,10 @@ export async function main(argv: string[]): Promise<void> {
     )
     .command(
       'selftest',
-      'Check the config, the store, the broker and each package (Slack: auth.test and scopes); exit non-zero on failure',
+      "Check the config, the store, the broker and each package (the package's own check); exit non-zero on failure",
       (y) =>
         y
-          .option('list', { alias: 'l', type: 'string', array: true, default: [] as string[], describe: 'only these packages, e.g. -l fn_slack' })
+          .option('list', { alias: 'l', type: 'string', array: true, default: [] as string[], describe: `only these packages, e.g. -l ${packages[0]}` })
           .epilogue('Exit codes: 0 all passed, 2 config, 6 store, 4 broker, 3 SOAR (platform = soar), 7 a package failed.'),
       async (args) => {
         const report = await runSelftest(args.configFile as string | undefined, builtinPlugins, (args.list as string[]) ?? [], (t) =>
@@ -230,7 +281,7 @@ export async function main(argv: string[]): Promise<void> {
       (y) =>
         y
           .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'import without asking' })
-          .option('list', { alias: 'l', type: 'string', array: true, default: [] as string[], describe: 'only these packages, e.g. -l fn_slack' })
+          .option('list', { alias: 'l', type: 'string', array: true, default: [] as string[], describe: `only these packages, e.g. -l ${packages[0]}` })
           .option('dry-run', { type: 'boolean', default: false, describe: 'show what would be imported; change nothing' })
           .example('$0 customize -y', 'import everything without asking')
           .example("printf 'y\\nn\\n' | $0 customize", 'answer the questions from a pipe (end of input answers no)')
@@ -270,15 +321,12 @@ export async function main(argv: string[]): Promise<void> {
         const fileArg = (args.file as string | undefined) ?? (args.configFile as string | undefined);
         const file = resolveConfigPath(fileArg);
         if (args.create) {
-          const soar = args.platform === 'soar';
-          const sections = configSectionsFor(builtinPlugins, { platform: args.platform as string | undefined });
+          const sections = configSectionsFor(builtinPlugins, { platform: args.platform as string | undefined, platformSections: PLATFORM_CONFIG_SECTIONS });
           const written = createConfig(file, sections, { overwrite: Boolean(args.force) });
-          const todo = soar
-            ? 'set SLACK_BOT_TOKEN, SOAR_API_KEY_ID and SOAR_API_KEY_SECRET in the environment and [soar] base_url and org_id in the file'
-            : 'set SLACK_BOT_TOKEN in the environment';
-          process.stdout.write(`Wrote ${written}; ${todo}, then run \`worker selftest\`\n`);
+          const todo = configTodo(sections);
+          process.stdout.write(`Wrote ${written}; ${todo ? `${todo}, then ` : ''}run \`worker selftest\`\n`);
         } else {
-          const sections = configSectionsFor(builtinPlugins, { platform: configuredPlatform(file) });
+          const sections = configSectionsFor(builtinPlugins, { platform: configuredPlatform(file), platformSections: PLATFORM_CONFIG_SECTIONS });
           const { added } = updateConfig(file, sections);
           if (added.length === 0) process.stdout.write(`${file} already has every section and key\n`);
           for (const a of added) {
@@ -289,25 +337,20 @@ export async function main(argv: string[]): Promise<void> {
       },
     )
     .command(
-      'slack-manifest',
-      'Print a Slack app manifest (YAML) with exactly the bot scopes the functions need',
-      (y) => y.option('name', { type: 'string', default: 'SOAR Slack Worker', describe: 'the Slack app name' }),
-      (args) => {
-        process.stdout.write(slackAppManifest({ appName: args.name as string }));
-      },
-    )
-    .command(
       'functions',
       'List the functions with their inputs: as recorded by `worker customize`, else as loaded',
       (y) => y,
       (args) => functionsCommand(args.configFile as string | undefined),
-    )
+    );
+  await withPluginCommands(cli, plugins)
     .demandCommand(1, 'Name a command; see --help')
     .strict()
     .recommendCommands()
     .fail((msg, err) => {
       if (err) fail(err);
-      process.stderr.write(`worker: ${msg}\nRun \`worker --help\` for usage.\n`);
+      // An unknown command may be one of a plugin that did not load: say why it is missing.
+      const why = problem && /^Unknown (argument|command)/.test(msg) ? `\nThe commands of [worker] plugins are missing: ${redact(problem)}` : '';
+      process.stderr.write(`worker: ${msg}${why}\nRun \`worker --help\` for usage.\n`);
       process.exit(EXIT.config);
     })
     .help()

@@ -23,7 +23,8 @@ describe('built dist/ under plain Node', function () {
   it('`worker --help` lists every command', () => {
     const res = spawnSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' });
     expect(res.status, res.stderr).to.equal(0);
-    for (const cmd of ['worker run', 'worker invoke <function>', 'worker selftest', 'worker customize', 'worker functions']) {
+    // slack-manifest is fn_slack's own command, registered through the plugin contract.
+    for (const cmd of ['worker run', 'worker invoke <function>', 'worker selftest', 'worker customize', 'worker functions', 'worker slack-manifest']) {
       expect(res.stdout).to.contain(cmd);
     }
   });

@@ -20,7 +20,8 @@
  * sections at the end. A key that is present only commented out (`;key = value`)
  * counts as present: someone turned it off on purpose.
  *
- * `[soar]` is always written, like resilient-circuits' `[resilient]`, but commented out
+ * A platform's section (`[soar]`, handed in by src/platforms/index.ts so that core imports
+ * no platform) is always written, like resilient-circuits' `[resilient]`, but commented out
  * (`;[soar]`, `;key = value`) unless `[worker] platform = soar`: an active `[soar]` refers
  * to `$SOAR_API_KEY_ID` / `$SOAR_API_KEY_SECRET`, and a local install must load without
  * them. `-u` reads the file's `[worker] platform` to decide: it adds a commented-out
@@ -34,7 +35,6 @@ import { ConfigError } from '../runtime/errors.js';
 import type { JsonSchema, Plugin } from '../runtime/plugin.js';
 import { isSecretKey } from '../redact.js';
 import { WORKER_SECTION_SCHEMA } from '../worker-config.js';
-import { SOAR_CONFIG_SECTION } from '../../platforms/soar/soar-config.js';
 
 /** One section to write: its name, its schema and an optional comment above the header. */
 export interface ConfigSectionSpec {
@@ -47,6 +47,17 @@ export interface ConfigSectionSpec {
    * the loader ignores it until someone uncomments it (`[soar]` of a local install).
    */
   commentedOut?: boolean;
+}
+
+/**
+ * A platform's own section (`[soar]`), handed in by whoever knows the platforms
+ * (src/platforms/index.ts): core writes it without importing any platform.
+ */
+export interface PlatformConfigSection extends ConfigSectionSpec {
+  /** The `[worker] platform` value that uses this section, e.g. `soar`. */
+  platform: string;
+  /** How a person calls the platform, e.g. `SOAR`. */
+  displayName: string;
 }
 
 export interface UpdateConfigResult {
@@ -70,22 +81,24 @@ const HEADER = [
   '; After an upgrade, `worker config -u` adds the sections and keys this file lacks.',
 ];
 
-/** What `configSectionsFor` writes for: the platform `[worker]` names (default `local`). */
+/** What `configSectionsFor` writes for. */
 export interface ConfigSectionsOptions {
+  /** The platform `[worker]` names (default `local`). */
   platform?: string | undefined;
+  /** The platforms' own sections (`[soar]`); none when left out. */
+  platformSections?: readonly PlatformConfigSection[];
 }
 
 /**
  * The sections the worker reads: `[worker]` first, then each plugin's (once per
- * section), then `[soar]` — active for `platform: 'soar'` (and `[worker] platform`
- * written as `soar`), else commented out.
+ * section), then each platform's (`[soar]`) — active for the platform chosen (and
+ * `[worker] platform` written as it), else commented out.
  */
 export function configSectionsFor(
   plugins: readonly Pick<Plugin<any, any>, 'packageName' | 'packageVersion' | 'configSection' | 'configSchema'>[],
   options: ConfigSectionsOptions = {},
 ): ConfigSectionSpec[] {
-  const soar = options.platform === 'soar';
-  const workerSchema = soar ? withDefault(WORKER_SECTION_SCHEMA, 'platform', 'soar') : WORKER_SECTION_SCHEMA;
+  const workerSchema = options.platform ? withDefault(WORKER_SECTION_SCHEMA, 'platform', options.platform) : WORKER_SECTION_SCHEMA;
   const specs: ConfigSectionSpec[] = [
     { name: 'worker', schema: workerSchema, comment: 'The worker: broker, store, platform, logging and limits.' },
   ];
@@ -99,13 +112,15 @@ export function configSectionsFor(
       comment: `Settings of the ${plugin.packageName} function package (${plugin.packageVersion}).`,
     });
   }
-  if (!seen.has(SOAR_CONFIG_SECTION.name)) {
+  for (const { platform, displayName, ...section } of options.platformSections ?? []) {
+    if (seen.has(section.name)) continue;
+    seen.add(section.name);
     specs.push(
-      soar
-        ? SOAR_CONFIG_SECTION
+      options.platform === platform
+        ? section
         : {
-            ...SOAR_CONFIG_SECTION,
-            comment: `${SOAR_CONFIG_SECTION.comment}\nUncomment it (and set [worker] platform = soar) to use SOAR.`,
+            ...section,
+            comment: `${section.comment ?? ''}\nUncomment it (and set [worker] platform = ${platform}) to use ${displayName}.`.trimStart(),
             commentedOut: true,
           },
     );
@@ -158,6 +173,34 @@ export function secretEnvName(section: string, key: string, prop: PropertySchema
   if (typeof prop['x-env'] === 'string' && prop['x-env']) return prop['x-env'];
   const name = `${section}_${key}`.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
   return /^[A-Z_]/.test(name) ? name : `_${name}`;
+}
+
+/** `a`, `a and b`, `a, b and c`. */
+function listText(items: string[]): string {
+  return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+}
+
+/**
+ * What a person must still fill in before a config written from `sections` loads: the
+ * environment variables its active required secrets refer to, and its active required
+ * keys without a default. E.g. `set SLACK_BOT_TOKEN in the environment`; empty when none.
+ */
+export function configTodo(sections: readonly ConfigSectionSpec[]): string {
+  const variables: string[] = [];
+  const keys: string[] = [];
+  for (const spec of sections) {
+    if (spec.commentedOut) continue;
+    const required = requiredKeys(spec.schema);
+    const missing = properties(spec.schema).filter(([key, prop]) => required.has(key) && (isSecretKey(key) || prop.default === undefined));
+    variables.push(...missing.filter(([key]) => isSecretKey(key)).map(([key, prop]) => secretEnvName(spec.name, key, prop)));
+    const plain = missing.filter(([key]) => !isSecretKey(key)).map(([key]) => key);
+    if (plain.length) keys.push(`[${spec.name}] ${listText(plain)}`);
+  }
+  const parts = [
+    ...(variables.length ? [`${listText(variables)} in the environment`] : []),
+    ...(keys.length ? [`${keys.join('; ')} in the file`] : []),
+  ];
+  return parts.length ? `set ${parts.join(' and ')}` : '';
 }
 
 /** A default as the loader will read it back: `$` escaped, quoted when it would be cut. */

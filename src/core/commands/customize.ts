@@ -9,7 +9,7 @@
  * run. Plans come from what the target holds now (passive broker checks, the store's
  * schema version and definition hashes), so a second run reports everything unchanged
  * and writes nothing. With `[worker] platform = soar` a third target, SOAR
- * (platform/soar-target.ts), takes message destinations, data tables and functions too;
+ * (src/platforms/soar/soar-target.ts), takes message destinations, data tables and functions too;
  * workflows and rules stay examples (a target that answers `not-applicable` with a
  * detail says why). A further {@link CustomizeTarget} plugs in without touching the loop.
  */
@@ -35,53 +35,11 @@ import {
   type FunctionFile,
   type PackageCustomizations,
 } from './customizations.js';
-import { WorkerError } from '../runtime/errors.js';
-import { EXIT } from '../exit-codes.js';
+import { CUSTOMIZE_EXIT, TargetError, type CustomizeTarget, type Plan } from './customize-target.js';
 
-/**
- * The exit codes `worker customize` uses, from the one table (README: Troubleshooting):
- * `platform` is SOAR refusing or not answering when `[worker] platform = soar`.
- */
-export const CUSTOMIZE_EXIT = {
-  ok: EXIT.ok,
-  failed: EXIT.failed,
-  config: EXIT.config,
-  platform: EXIT.platform,
-  broker: EXIT.broker,
-  store: EXIT.store,
-} as const;
-
-export type PlanAction = 'create' | 'update' | 'unchanged' | 'not-applicable';
-
-export interface Plan {
-  action: PlanAction;
-  /** What exists or would change, for a person. */
-  detail: string;
-}
-
-/**
- * Somewhere items are imported into. `plan` must not change anything; `apply` makes
- * the target match the item and returns what it did. A target answers
- * `not-applicable` for kinds it does not hold.
- */
-export interface CustomizeTarget {
-  /** Shown in prompts and reports: "broker", "store", "SOAR". */
-  readonly name: string;
-  plan(item: CustomizationItem): Promise<Plan>;
-  apply(item: CustomizationItem): Promise<string>;
-  close(): Promise<void>;
-}
-
-/** A failure of one target, carrying the exit code it stands for. */
-export class TargetError extends WorkerError {
-  constructor(
-    message: string,
-    readonly exitCode: number,
-    cause?: unknown,
-  ) {
-    super(message, { code: 'customize_failed', cause });
-  }
-}
+// The target contract lives in its own module so that a platform's target (SOAR's)
+// can implement it without importing this file back; re-exported for callers.
+export { CUSTOMIZE_EXIT, TargetError, type CustomizeTarget, type Plan, type PlanAction } from './customize-target.js';
 
 /** A digest of what a function definition records; equal digests mean "unchanged". */
 export function definitionHash(packageName: string, fn: FunctionFile): string {

@@ -3,7 +3,7 @@
  *
  * Core knows nothing about any particular package. A plugin declares its package name,
  * its config section and that section's JSON Schema, its functions with their input
- * schemas, and a selftest. `setup` builds the plugin's state (clients, caches) from its
+ * schemas, a selftest and optionally its own CLI commands. `setup` builds the plugin's state (clients, caches) from its
  * validated config once at start; every handler and the selftest receive that state.
  */
 import type { Logger } from '../logging.js';
@@ -149,6 +149,54 @@ export interface PluginSetupContext<C> {
   metrics?: PluginMetrics;
 }
 
+/** One option of a plugin's CLI command (a subset of what yargs takes, so plugins need not import it). */
+export interface CommandOption {
+  type: 'string' | 'number' | 'boolean';
+  describe: string;
+  default?: string | number | boolean;
+  alias?: string;
+  choices?: readonly string[];
+  array?: boolean;
+}
+
+/** Declares a command's options and usage examples (`$0` is the program name). */
+export interface CommandOptionsBuilder {
+  option(name: string, spec: CommandOption): CommandOptionsBuilder;
+  example(command: string, description: string): CommandOptionsBuilder;
+}
+
+/** What a plugin's CLI command gets: nothing is loaded until it asks. */
+export interface CommandContext<C> {
+  /** The parsed options, by the names the command declared (camelCase aliases too). */
+  args: Readonly<Record<string, unknown>>;
+  /**
+   * The app.config (`--config-file`, `$APP_CONFIG_FILE`, ~/.worker/app.config), read on
+   * first call: its path and raw sections (core/config.ts's LoadedConfig, spelt out here
+   * because config.ts imports this module's types).
+   */
+  config(): { file: string; sections: Record<string, Record<string, string>> };
+  /** The plugin's own section, validated with defaults applied; a bad one throws a ConfigError. */
+  pluginConfig(): C;
+  /** Warnings and errors go to stderr. */
+  log: Logger;
+  /** The command's output. */
+  stdout(text: string): void;
+}
+
+/**
+ * A command a plugin adds to `worker` (fn_slack: `slack-manifest`). The handler returns
+ * an exit code from the one table (src/core/exit-codes.ts), or nothing for 0; a thrown
+ * error exits as the taxonomy says (a ConfigError with 2…).
+ */
+export interface PluginCommand<C = Record<string, unknown>> {
+  /** One word, lower case with dashes; must not be a built-in command's or another plugin's. */
+  name: string;
+  /** One line for `worker --help`. */
+  description: string;
+  options?(builder: CommandOptionsBuilder): void;
+  handler(ctx: CommandContext<C>): Promise<number | void>;
+}
+
 export interface Plugin<C = Record<string, unknown>, S = unknown> {
   /** Package name, e.g. `fn_slack`; used by `-l PACKAGE` and in result metrics. */
   packageName: string;
@@ -165,6 +213,8 @@ export interface Plugin<C = Record<string, unknown>, S = unknown> {
   setup(ctx: PluginSetupContext<C>): Promise<S>;
   selftest(state: S, ctx: PluginSetupContext<C>): Promise<SelftestOutcome>;
   teardown?(state: S): Promise<void>;
+  /** CLI commands this package adds to `worker`; cli.ts registers them generically. */
+  commands?: PluginCommand<C>[];
 }
 
 /** Helper for plugin authors: keeps the config and state types together. */

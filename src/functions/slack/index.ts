@@ -7,7 +7,8 @@
  * - the responder verbs (slack_update_message, slack_pin_message, …) → one file each,
  *   sharing channel resolution and email lookups through verbs.ts
  * Channel resolution and participants: channels.ts. Slack calls and retries:
- * slack-client.ts. Message layout: format.ts. Export format: export.ts.
+ * slack-client.ts. Message layout: format/. Export format: export.ts.
+ * CLI commands (`worker slack-manifest`): commands.ts.
  * Input schemas: customizations/fn_slack/functions/*.json (the runner validates with them).
  */
 import fs from 'node:fs';
@@ -32,6 +33,7 @@ import { postAttachment } from './post-attachment.js';
 import { postMessage } from './post-message.js';
 import { createSlackState, type SlackState } from './state.js';
 import { missingScopes } from './scopes.js';
+import { slackCommands } from './commands.js';
 
 export const SLACK_PACKAGE = 'fn_slack';
 
@@ -77,6 +79,7 @@ export const slackPlugin = definePlugin<SlackConfig, SlackState>({
     loadDefinition('slack_lookup_user', lookupUser),
     loadDefinition('slack_get_conversation', getConversation),
   ],
+  commands: slackCommands,
   async setup(ctx) {
     // Each Retry-After wait is counted in the worker's metrics (when it has them).
     const metrics = ctx.metrics;

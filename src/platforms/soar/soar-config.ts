@@ -10,7 +10,7 @@ import { ConfigError } from '../../core/runtime/errors.js';
 import { expandHome, validateSection, type LoadedConfig } from '../../core/config.js';
 import type { JsonSchema } from '../../core/runtime/plugin.js';
 import { registerSecret } from '../../core/redact.js';
-import type { ConfigSectionSpec } from '../../core/commands/config-writer.js';
+import type { PlatformConfigSection } from '../../core/commands/config-writer.js';
 
 export interface SoarSection {
   base_url: string;
@@ -89,12 +89,15 @@ export const SOAR_SECTION_SCHEMA: JsonSchema = {
 };
 
 /**
- * `[soar]` for `worker config -c / -u`. `configSectionsFor` writes it active only when
+ * `[soar]` for `worker config -c / -u`, handed to the config writer through
+ * src/platforms/index.ts. `configSectionsFor` writes it active only when
  * `platform = soar` (the required secrets are active `$SOAR_API_KEY_ID` /
  * `$SOAR_API_KEY_SECRET` references, which a local install must not need set), and
  * commented out otherwise, as app.config.example carries it.
  */
-export const SOAR_CONFIG_SECTION: ConfigSectionSpec = {
+export const SOAR_CONFIG_SECTION: PlatformConfigSection = {
+  platform: 'soar',
+  displayName: 'SOAR',
   name: 'soar',
   schema: SOAR_SECTION_SCHEMA,
   comment: 'The SOAR platform ([worker] platform = soar): attachments in, archive exports out, over the SOAR REST API.',

@@ -15,7 +15,7 @@
  */
 import type { LoadedConfig } from '../../core/config.js';
 import { CustomizationError, type CustomizationItem } from '../../core/commands/customizations.js';
-import { CUSTOMIZE_EXIT, TargetError, type CustomizeTarget, type Plan } from '../../core/commands/customize.js';
+import { CUSTOMIZE_EXIT, TargetError, type CustomizeTarget, type Plan } from '../../core/commands/customize-target.js';
 import { FunctionError, WorkerError } from '../../core/runtime/errors.js';
 import { redact } from '../../core/redact.js';
 import { SoarClient, clientOptionsFromSection } from './soar-client.js';

@@ -11,6 +11,7 @@ import { silentLogger } from '../../../src/core/logging.js';
 import { loadEnvironment } from '../../../src/core/runtime/worker.js';
 import { configSectionsFor } from '../../../src/core/commands/config-writer.js';
 import { builtinPlugins } from '../../../src/functions/index.js';
+import { PLATFORM_CONFIG_SECTIONS } from '../../../src/platforms/index.js';
 
 function configFile(text: string): string {
   const file = path.join(tempDir(), 'app.config');
@@ -58,7 +59,7 @@ describe('config sections', () => {
       if (key && section) inExample[section]!.push(key[1]!);
     }
     const expected: Record<string, string[]> = {};
-    for (const spec of configSectionsFor(builtinPlugins)) expected[spec.name] = Object.keys(spec.schema.properties as object).sort();
+    for (const spec of configSectionsFor(builtinPlugins, { platformSections: PLATFORM_CONFIG_SECTIONS })) expected[spec.name] = Object.keys(spec.schema.properties as object).sort();
     for (const keys of Object.values(inExample)) keys.sort();
     expect(inExample).to.deep.equal(expected);
   });

@@ -11,6 +11,7 @@ import { isLoopbackHost, metricsHostWarning, readWorkerSection } from '../../../
 import { clearSecrets } from '../../../src/core/redact.js';
 import { configSectionsFor, renderConfig } from '../../../src/core/commands/config-writer.js';
 import { builtinPlugins } from '../../../src/functions/index.js';
+import { PLATFORM_CONFIG_SECTIONS } from '../../../src/platforms/index.js';
 
 function section(lines: string) {
   return readWorkerSection(parseConfigText(`[worker]\n${lines}\n`, '/etc/worker/app.config', {}));
@@ -39,7 +40,7 @@ describe('[worker] broker settings', () => {
   });
 
   it('`worker config -c` writes heartbeat and queue_type with their comments, as app.config.example has them', () => {
-    const text = renderConfig(configSectionsFor(builtinPlugins, {}));
+    const text = renderConfig(configSectionsFor(builtinPlugins, { platformSections: PLATFORM_CONFIG_SECTIONS }));
     const example = fs.readFileSync(new URL('../../../app.config.example', import.meta.url), 'utf8');
     for (const block of [
       '; AMQP heartbeat, seconds: a silent broker is noticed within two; /readyz fails after one\nheartbeat = 10\n',

@@ -6,6 +6,7 @@ import { ConfigError } from '../../../../src/core/runtime/errors.js';
 import { parseConfigText, validateSection } from '../../../../src/core/config.js';
 import {
   configSectionsFor,
+  configTodo,
   configuredPlatform,
   createConfig,
   renderConfig,
@@ -18,6 +19,7 @@ import { clearSecrets } from '../../../../src/core/redact.js';
 import { readSoarSection, SOAR_SECTION_SCHEMA } from '../../../../src/platforms/soar/soar-config.js';
 import { SLACK_CONFIG_SCHEMA } from '../../../../src/functions/slack/config.js';
 import { builtinPlugins } from '../../../../src/functions/index.js';
+import { PLATFORM_CONFIG_SECTIONS } from '../../../../src/platforms/index.js';
 
 const TOKEN_ENV = { SLACK_BOT_TOKEN: 'xoxb-111-222-abcdef' };
 const SOAR_ENV = { ...TOKEN_ENV, SOAR_API_KEY_ID: 'key-id-1', SOAR_API_KEY_SECRET: 'key-secret-2' };
@@ -45,7 +47,7 @@ function defaultsOf(schema: Record<string, unknown>): Record<string, unknown> {
 
 describe('config writer', () => {
   let dir: string;
-  const sections = configSectionsFor(builtinPlugins);
+  const sections = configSectionsFor(builtinPlugins, { platformSections: PLATFORM_CONFIG_SECTIONS });
 
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'config-writer-'));
@@ -148,7 +150,7 @@ describe('config writer', () => {
     });
 
     it("platform 'soar': [worker] platform = soar and an active [soar] with every key; the API key comes from the environment", () => {
-      const soarSections = configSectionsFor(builtinPlugins, { platform: 'soar' });
+      const soarSections = configSectionsFor(builtinPlugins, { platform: 'soar', platformSections: PLATFORM_CONFIG_SECTIONS });
       expect(soarSections.map((s) => [s.name, s.commentedOut === true])).to.deep.equal([
         ['worker', false],
         ['fn_slack', false],
@@ -273,7 +275,7 @@ describe('config writer', () => {
     it('platform = soar in the file: adds an active [soar], which then needs the SOAR variables', () => {
       const file = path.join(dir, 'app.config');
       fs.writeFileSync(file, '[worker]\nplatform = soar\n');
-      const result = updateConfig(file, configSectionsFor(builtinPlugins, { platform: configuredPlatform(file) }));
+      const result = updateConfig(file, configSectionsFor(builtinPlugins, { platform: configuredPlatform(file), platformSections: PLATFORM_CONFIG_SECTIONS }));
       expect(result.added.find((a) => a.section === 'soar')).to.deep.equal({ section: 'soar', keys: SOAR_KEYS, newSection: true, commentedOut: false });
       const text = fs.readFileSync(file, 'utf8');
       expect(text).to.contain('\n[soar]\n');
@@ -292,7 +294,7 @@ describe('config writer', () => {
 
       // Local config, active [soar] lacking keys: they are added commented, so loading needs no variable.
       fs.writeFileSync(file, '[worker]\nplatform = local\n\n[soar]\nbase_url = https://soar.example.com\n\n[fn_slack]\napi_token = $SLACK_BOT_TOKEN\n');
-      let result = updateConfig(file, configSectionsFor(builtinPlugins, { platform: configuredPlatform(file) }));
+      let result = updateConfig(file, configSectionsFor(builtinPlugins, { platform: configuredPlatform(file), platformSections: PLATFORM_CONFIG_SECTIONS }));
       expect(result.added.find((a) => a.section === 'soar')).to.deep.equal({
         section: 'soar',
         keys: SOAR_KEYS.filter((k) => k !== 'base_url'),
@@ -305,7 +307,7 @@ describe('config writer', () => {
 
       // platform = soar: the same section gets active keys.
       fs.writeFileSync(file, '[worker]\nplatform = soar\n\n[soar]\nbase_url = https://soar.example.com\norg_id = 7\n');
-      result = updateConfig(file, configSectionsFor(builtinPlugins, { platform: configuredPlatform(file) }));
+      result = updateConfig(file, configSectionsFor(builtinPlugins, { platform: configuredPlatform(file), platformSections: PLATFORM_CONFIG_SECTIONS }));
       expect(result.added.find((a) => a.section === 'soar')!.commentedOut).to.equal(false);
       text = fs.readFileSync(file, 'utf8');
       const soar = readSoarSection(parseConfigText(text, file, SOAR_ENV));
@@ -356,5 +358,18 @@ describe('config writer', () => {
       const file = path.join(dir, 'missing.config');
       expect(() => updateConfig(file, sections)).to.throw(ConfigError, /missing\.config.*worker config -c/);
     });
+  });
+});
+
+describe('configTodo (what `config -c` says is left to fill in)', () => {
+  it('names the variables of active required secrets and the active required keys without a default, never a commented-out section', () => {
+    const local = configSectionsFor(builtinPlugins, { platformSections: PLATFORM_CONFIG_SECTIONS });
+    expect(configTodo(local)).to.equal('set SLACK_BOT_TOKEN in the environment');
+    const soar = configSectionsFor(builtinPlugins, { platform: 'soar', platformSections: PLATFORM_CONFIG_SECTIONS });
+    expect(configTodo(soar)).to.equal(
+      'set SLACK_BOT_TOKEN, SOAR_API_KEY_ID and SOAR_API_KEY_SECRET in the environment and [soar] base_url and org_id in the file',
+    );
+    const nothing: ConfigSectionSpec = { name: 'x', schema: { required: ['a'], properties: { a: { type: 'string', default: 'y' } } } };
+    expect(configTodo([nothing])).to.equal('');
   });
 });
