@@ -32,7 +32,18 @@ import { randomBytes } from 'node:crypto';
 import { ConfigError, errorCode, FunctionError } from '../../core/runtime/errors.js';
 import { expandHome } from '../../core/config.js';
 import { checkAttachmentRef, checkId, describeValue, optionalId } from '../ids.js';
-import type { AttachmentInfo, AttachmentRef, ExportTarget, Platform, SavedExport } from '../platform.js';
+import type {
+  AddedNote,
+  AttachmentInfo,
+  AttachmentRef,
+  ExportTarget,
+  IncidentChange,
+  IncidentSummary,
+  NewNote,
+  Platform,
+  PlatformUser,
+  SavedExport,
+} from '../platform.js';
 
 const CONTENT_TYPES: Record<string, string> = {
   '.txt': 'text/plain',
@@ -201,6 +212,24 @@ export class LocalPlatform implements Platform {
     );
   }
 
+  // Notes, incident look-up and update: being built (issues 13 and 15); until then each
+  // says plainly that this platform cannot do it yet.
+  async addNote(_note: NewNote): Promise<AddedNote> {
+    throw notYet('addNote');
+  }
+
+  async getIncident(_incidentId: number): Promise<IncidentSummary> {
+    throw notYet('getIncident');
+  }
+
+  async updateIncident(_incidentId: number, _change: IncidentChange, _actor: PlatformUser): Promise<IncidentSummary> {
+    throw notYet('updateIncident');
+  }
+
+  async findUserByEmail(_email: string): Promise<PlatformUser | undefined> {
+    throw notYet('findUserByEmail');
+  }
+
   async check(): Promise<string> {
     let isDir: boolean;
     try {
@@ -366,4 +395,8 @@ export class LocalPlatform implements Platform {
     }
     return max;
   }
+}
+
+function notYet(what: string): FunctionError {
+  return new FunctionError(`The local platform cannot do ${what} yet`, 'unsupported');
 }

@@ -24,7 +24,18 @@ import { Readable } from 'node:stream';
 import { FunctionError } from '../../core/runtime/errors.js';
 import { checkAttachmentRef, checkId, describeValue, optionalId } from '../ids.js';
 import { checkFileName, guessContentType } from '../local/local-platform.js';
-import type { AttachmentInfo, AttachmentRef, ExportTarget, Platform, SavedExport } from '../platform.js';
+import type {
+  AddedNote,
+  AttachmentInfo,
+  AttachmentRef,
+  ExportTarget,
+  IncidentChange,
+  IncidentSummary,
+  NewNote,
+  Platform,
+  PlatformUser,
+  SavedExport,
+} from '../platform.js';
 import type { SoarClient } from './soar-client.js';
 
 /** Artifacts of this type are never read, let alone sent anywhere. */
@@ -168,6 +179,24 @@ export class SoarPlatform implements Platform {
    * incidents (a one-row `POST /incidents/query_paged`). Writing attachments cannot be
    * probed without leaving one behind; the README lists the permissions it needs.
    */
+  // Notes, incident look-up and update: being built (issues 13 and 15); until then each
+  // says plainly that this platform cannot do it yet.
+  async addNote(_note: NewNote): Promise<AddedNote> {
+    throw notYet('addNote');
+  }
+
+  async getIncident(_incidentId: number): Promise<IncidentSummary> {
+    throw notYet('getIncident');
+  }
+
+  async updateIncident(_incidentId: number, _change: IncidentChange, _actor: PlatformUser): Promise<IncidentSummary> {
+    throw notYet('updateIncident');
+  }
+
+  async findUserByEmail(_email: string): Promise<PlatformUser | undefined> {
+    throw notYet('findUserByEmail');
+  }
+
   async check(): Promise<string> {
     const session = await this.client.getJson<{ orgs?: { id?: number; name?: string; enabled?: boolean }[]; api_key_handle?: unknown }>(
       '/rest/session',
@@ -242,4 +271,8 @@ export class SoarPlatform implements Platform {
       },
     };
   }
+}
+
+function notYet(what: string): FunctionError {
+  return new FunctionError(`The soar platform cannot do ${what} yet`, 'unsupported');
 }

@@ -183,6 +183,10 @@ describe('slack_post_attachment', function () {
       },
       saveExport: (t, n, p) => small.platform.saveExport(t, n, p),
       checkExportTarget: (t) => small.platform.checkExportTarget(t),
+      addNote: (n) => small.platform.addNote(n),
+      getIncident: (id) => small.platform.getIncident(id),
+      updateIncident: (id, c, a) => small.platform.updateIncident(id, c, a),
+      findUserByEmail: (e) => small.platform.findUserByEmail(e),
       check: () => small.platform.check(),
     };
     const message = expectFailureMessage(await upload({ attachment_id: 5 }, { ...small, platform: spy }), 'attachment_too_large');
