@@ -64,6 +64,13 @@ export interface Delivery extends RequestEnvelope {
    */
   reply(payload: Reply): Promise<void>;
   /**
+   * Publishes a progress message without waiting for the broker's confirm: resolves
+   * once it is on its way, ahead of anything sent after it (order is kept); a refusal
+   * after that is the transport's to log. Optional: without it progress goes through
+   * `reply`.
+   */
+  progress?(payload: Reply): Promise<void>;
+  /**
    * Why replies to this delivery's `reply_to` can never be delivered (a name the broker
    * refuses, a queue that does not exist), or undefined when they may be (or there is no
    * `reply_to`, or the broker could not be asked). Optional: without it nothing is refused.
@@ -309,7 +316,7 @@ export class Runner {
       status: async (message: string) => {
         invLog.debug(`progress: ${message}`);
         try {
-          await delivery.reply(progressReply(message));
+          await this.sendProgress(delivery, message);
         } catch (err) {
           // A lost progress message must not fail the invocation; the final reply matters.
           const line = this.replyWarnings.pass(
@@ -371,9 +378,7 @@ export class Runner {
       await this.opts.store.ledger.release(invocation.id).catch((err: Error) => {
         invLog.warn(`Could not record the retry in the ledger: ${err.message}`);
       });
-      await delivery
-        .reply(progressReply(`Attempt ${attempt} failed (${thrown.message}); retrying`))
-        .catch(() => undefined);
+      await this.sendProgress(delivery, `Attempt ${attempt} failed (${thrown.message}); retrying`).catch(() => undefined);
       await sleep((this.opts.requeueDelayMs ?? defaultRequeueDelay)(attempt), this.abort.signal);
       this.report({ functionName: name, outcome: 'requeued', code: thrown.code, durationMs: Date.now() - started });
       return decideOutcome({ kind: 'retry' });
@@ -520,6 +525,12 @@ export class Runner {
       }
     }
     return 'confirmed';
+  }
+
+  /** Progress needs order, not a broker round trip each: no confirm is awaited when the transport can do without. */
+  private sendProgress(delivery: Delivery, message: string): Promise<void> {
+    const payload = progressReply(message);
+    return delivery.progress ? delivery.progress(payload) : delivery.reply(payload);
   }
 
   private warnReplyFailed(log: Logger, delivery: Delivery, err: Error): void {
