@@ -279,7 +279,11 @@ export class Runner {
           return decideOutcome({ kind: 'already-abandoned' });
         }
         invLog.info(`Invocation already ${begun.entry.state}; answering from the ledger`);
-        const reply = await this.sendRecordedFinal(delivery, begun.entry.reply as unknown as FinalReply, invocation.id, invLog);
+        // A caller that published the same message_id again: if the ledger holds the
+        // first reply as confirmed already, recording it again would change nothing.
+        const reply = await this.sendRecordedFinal(delivery, begun.entry.reply as unknown as FinalReply, invocation.id, invLog, {
+          repliedBefore: begun.entry.repliedAt !== null,
+        });
         this.report({
           functionName: name,
           outcome: reply === 'abandoned' ? 'dead-lettered' : 'replayed',
@@ -485,7 +489,13 @@ export class Runner {
    * the reply up (recorded) and the message is dead-lettered, so a reply queue that
    * refuses everything costs a bounded number of tries instead of a hot loop.
    */
-  private async sendRecordedFinal(delivery: Delivery, reply: FinalReply, invocationId: string, invLog: Logger): Promise<ReplyFate> {
+  private async sendRecordedFinal(
+    delivery: Delivery,
+    reply: FinalReply,
+    invocationId: string,
+    invLog: Logger,
+    known: { repliedBefore?: boolean } = {},
+  ): Promise<ReplyFate> {
     const { ledger } = this.opts.store;
     const { maxAttempts } = this.opts;
     const delay = this.opts.requeueDelayMs ?? defaultRequeueDelay;
@@ -516,7 +526,8 @@ export class Runner {
       await sleep(delay(failures), this.abort.signal);
       return 'failed';
     }
-    if (delivery.replyTo) {
+    // markReplied keeps the first time, so an entry already marked needs no write.
+    if (delivery.replyTo && !known.repliedBefore) {
       try {
         await ledger.markReplied(invocationId);
       } catch (err) {
