@@ -5,7 +5,7 @@
  * would slow the other and the worker's figures would be the emulator's.
  */
 import type http from 'node:http';
-import { SlackEmulator, type RateLimitOptions, type SeedChannelOptions, type SeedMessagesOptions } from '../test/support/slack-emulator.js';
+import { SlackEmulator, type EventSubscription, type RateLimitOptions, type SeedChannelOptions, type SeedMessagesOptions } from '../test/support/slack-emulator.js';
 
 interface Request {
   id: number;
@@ -55,6 +55,22 @@ const ops: Record<string, (...args: any[]) => unknown> = {
     emu!.resetCalls();
     statusByMethod.clear();
   },
+  subscribe: (events: EventSubscription[]) => emu!.subscribe(...events),
+  /**
+   * `count` messages by `userId` in `channelId`, posted in one synchronous loop: each
+   * raises its `message` event over Socket Mode, so the worker gets them as one burst.
+   */
+  postBurst: (channelId: string, userId: string, count: number, text: string) => {
+    for (let i = 0; i < count; i++) emu!.postAsUser(userId, channelId, `${text} ${i + 1}`);
+    return count;
+  },
+  /** Socket Mode's events_api envelopes so far: sends and ack latency (see DeliveredEnvelope). */
+  socketModeEvents: () =>
+    emu!.socketMode
+      .delivered()
+      .filter((e) => e.type === 'events_api')
+      .map((e) => ({ sends: e.sends, ackLatencyMs: e.ackLatencyMs ?? null })),
+  socketModeConnections: () => emu!.socketMode.connectionCount,
   memory: () => process.memoryUsage().rss,
   async close() {
     await emu?.close();

@@ -81,6 +81,18 @@ export class RemoteEmulator {
   filesCount(): Promise<number> {
     return this.call('filesCount');
   }
+  subscribe(events: string[]): Promise<void> {
+    return this.call('subscribe', events);
+  }
+  postBurst(channelId: string, userId: string, count: number, text: string): Promise<number> {
+    return this.call('postBurst', channelId, userId, count, text);
+  }
+  socketModeEvents(): Promise<{ sends: number; ackLatencyMs: number | null }[]> {
+    return this.call('socketModeEvents');
+  }
+  socketModeConnections(): Promise<number> {
+    return this.call('socketModeConnections');
+  }
   stats(): Promise<EmulatorStats> {
     return this.call('stats');
   }

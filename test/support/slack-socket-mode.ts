@@ -37,6 +37,11 @@ export interface DeliveredEnvelope {
   /** Sends so far (1 = delivered once). */
   sends: number;
   ackedAt?: number;
+  /**
+   * Milliseconds from the first send to the ack (high resolution, one clock): what
+   * Slack waits before it sees the envelope acknowledged.
+   */
+  ackLatencyMs?: number;
   /** What the client sent back with its ack (`payload`), if anything. */
   response?: Record<string, unknown>;
   /** Ids of the connections it was sent to, in order. */
@@ -69,6 +74,8 @@ export class SocketModeServer {
   private readonly open = new Map<number, Connection>();
   private readonly envelopes = new Map<string, DeliveredEnvelope>();
   private readonly waiting: DeliveredEnvelope[] = [];
+  /** performance.now() of each unacknowledged envelope's first send (see ackLatencyMs). */
+  private readonly firstSent = new Map<string, number>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly pinger: NodeJS.Timeout;
   private nextConnectionId = 1;
@@ -158,6 +165,9 @@ export class SocketModeServer {
     const env = this.envelopes.get(envelopeId);
     if (!env || env.ackedAt !== undefined) return;
     env.ackedAt = Date.now();
+    const sentAt = this.firstSent.get(env.envelopeId);
+    if (sentAt !== undefined) env.ackLatencyMs = performance.now() - sentAt;
+    this.firstSent.delete(env.envelopeId);
     if (payload && typeof payload === 'object' && Object.keys(payload).length > 0) env.response = payload as Record<string, unknown>;
   }
 
@@ -184,6 +194,7 @@ export class SocketModeServer {
     }
     const conn = conns[this.roundRobin++ % conns.length] as Connection;
     const attempt = env.sends;
+    if (attempt === 0) this.firstSent.set(env.envelopeId, performance.now());
     env.sends++;
     env.sentTo.push(conn.id);
     conn.socket.send(
