@@ -76,6 +76,7 @@ export class SocketModeServer {
   private readonly waiting: DeliveredEnvelope[] = [];
   /** performance.now() of each unacknowledged envelope's first send (see ackLatencyMs). */
   private readonly firstSent = new Map<string, number>();
+  private paused = false;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly pinger: NodeJS.Timeout;
   private nextConnectionId = 1;
@@ -188,7 +189,7 @@ export class SocketModeServer {
 
   private send(env: DeliveredEnvelope): void {
     const conns = [...this.open.values()];
-    if (conns.length === 0) {
+    if (conns.length === 0 || this.paused) {
       this.waiting.push(env);
       return;
     }
@@ -214,7 +215,32 @@ export class SocketModeServer {
     this.timers.add(timer);
   }
 
+  /**
+   * Holds envelopes from now on instead of sending them, as while no connection is
+   * open: {@link resume} then sends them all at once, the way Slack sends a backlog.
+   * Lets a test raise many events and have them sent in one tight burst.
+   */
+  pause(): void {
+    this.paused = true;
+  }
+
+  /** Sends every envelope held since {@link pause}, in order, and stops holding. */
+  resume(): void {
+    this.paused = false;
+    // One write per connection for the whole backlog, not one per envelope (the
+    // WebSocket's TCP socket is corked meanwhile): a server sending a backlog does not
+    // make a system call per message either, and the burst leaves at once.
+    const sockets = [...this.open.values()].map((c) => (c.socket as unknown as { _socket?: Duplex })._socket).filter((s): s is Duplex => s !== undefined);
+    for (const s of sockets) s.cork();
+    try {
+      this.flushWaiting();
+    } finally {
+      for (const s of sockets) s.uncork();
+    }
+  }
+
   private flushWaiting(): void {
+    if (this.paused) return;
     const held = this.waiting.splice(0);
     for (const env of held) this.send(env);
   }

@@ -137,6 +137,20 @@ describe('Slack emulator: Socket Mode', function () {
     expect(env!.ackLatencyMs).to.be.at.least(150);
   });
 
+  it('pause holds events, resume sends the held ones at once and in order', async () => {
+    emu.subscribe('message.channels');
+    const channel = await channelWithBotAndAlice('inc-3007');
+    const { got } = await connect();
+    emu.socketMode.pause();
+    for (const text of ['one', 'two', 'three']) emu.postAsUser(alice.id, channel, text);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(got).to.deep.equal([]);
+    expect(emu.socketMode.delivered().map((e) => e.sends)).to.deep.equal([0, 0, 0]);
+    emu.socketMode.resume();
+    await until('three events', () => got.length === 3);
+    expect(got.map((r) => (r.body.event as { text: string }).text)).to.deep.equal(['one', 'two', 'three']);
+  });
+
   it('a refresh_requested disconnect makes the client reconnect, and later events reach it', async () => {
     emu.subscribe('message.channels');
     const channel = await channelWithBotAndAlice('inc-3004');
