@@ -12,7 +12,7 @@ import { expect } from 'chai';
 import type { Platform } from '../../../../src/platforms/platform.js';
 import { SlackEmulator, UPLOAD_METHOD } from '../../../support/slack-emulator.js';
 import { runFunction, slackFixture, type SlackFixture, expectOk, expectFailure, expectFailureMessage } from '../../../support/function-context.js';
-import { findEarlierUpload } from '../../../../src/functions/slack/post-attachment.js';
+import { findEarlierUpload } from '../../../../src/functions/slack/reconcile.js';
 
 function writeFile(dir: string, name: string, bytes: Buffer): void {
   fs.mkdirSync(dir, { recursive: true });
