@@ -137,4 +137,5 @@ export type SlackMethod = keyof SlackMethodResults;
 export type SlackPagedMethod = 'conversations.list' | 'conversations.members' | 'conversations.history' | 'conversations.replies';
 
 /** Slack's answer to `M`: its result type when listed above, else fields still to be checked. */
-export type SlackResponse<M extends string> = SlackResponseBase & (M extends SlackMethod ? SlackMethodResults[M] : { [field: string]: unknown });
+export type SlackResponse<M extends string> = SlackResponseBase &
+  (M extends SlackMethod ? SlackMethodResults[M] : { [field: string]: unknown });

@@ -51,7 +51,10 @@ export async function findChannelByName(deps: ChannelDeps, name: string): Promis
 }
 
 /** {@link findChannelByName}, also saying whether the info came from the cache. */
-export async function findChannelByNameCached(deps: ChannelDeps, name: string): Promise<{ info: ChannelInfo; cached: boolean } | undefined> {
+export async function findChannelByNameCached(
+  deps: ChannelDeps,
+  name: string,
+): Promise<{ info: ChannelInfo; cached: boolean } | undefined> {
   const cached = deps.cache.get(name);
   if (cached) {
     const hit = deps.cache.info(cached);
@@ -65,7 +68,11 @@ export async function findChannelByNameCached(deps: ChannelDeps, name: string): 
     deps.cache.delete(name);
   }
   let found: ChannelInfo | undefined;
-  const pages = deps.client.paginate('conversations.list', { types: 'public_channel,private_channel', exclude_archived: false, limit: 1000 }, deps.callOpts);
+  const pages = deps.client.paginate(
+    'conversations.list',
+    { types: 'public_channel,private_channel', exclude_archived: false, limit: 1000 },
+    deps.callOpts,
+  );
   for await (const page of pages) {
     for (const c of page.channels ?? []) {
       const info = toChannelInfo(c);

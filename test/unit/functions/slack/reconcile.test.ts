@@ -31,7 +31,12 @@ describe('fn_slack redelivery reconcile', function () {
     const first = await client.call('chat.postMessage', { channel, text: 'part 0', metadata: postMetadata(invocationId, 0, parts) });
     const timestamps = [first.ts];
     for (let i = 1; i < parts; i++) {
-      const res = await client.call('chat.postMessage', { channel, text: `part ${i}`, thread_ts: first.ts, metadata: postMetadata(invocationId, i, parts) });
+      const res = await client.call('chat.postMessage', {
+        channel,
+        text: `part ${i}`,
+        thread_ts: first.ts,
+        metadata: postMetadata(invocationId, i, parts),
+      });
       timestamps.push(res.ts);
     }
     return timestamps;
@@ -43,7 +48,12 @@ describe('fn_slack redelivery reconcile', function () {
       const id = randomUUID();
       const posted = await postParts(ch.id, id, 205);
       // Another invocation's part in the same thread, and a plain message after it.
-      await client.call('chat.postMessage', { channel: ch.id, text: 'other', thread_ts: posted[0], metadata: postMetadata(randomUUID(), 1, 2) });
+      await client.call('chat.postMessage', {
+        channel: ch.id,
+        text: 'other',
+        thread_ts: posted[0],
+        metadata: postMetadata(randomUUID(), 1, 2),
+      });
       await client.call('chat.postMessage', { channel: ch.id, text: 'someone else' });
       emu.resetCalls();
 
@@ -73,7 +83,13 @@ describe('fn_slack redelivery reconcile', function () {
       emu.seedMessages(ch.id, after);
       return ch.id;
     }
-    const query = (channelId: string) => ({ channelId, since: new Date(Date.now() - 5000), botUserId: emu.botUserId, name: 'seed-0.txt', size: 12 });
+    const query = (channelId: string) => ({
+      channelId,
+      since: new Date(Date.now() - 5000),
+      botUserId: emu.botUserId,
+      name: 'seed-0.txt',
+      size: 12,
+    });
 
     it('finds the upload within five pages of history (1,000 messages)', async () => {
       const channelId = channelWithUpload('reconcile-upload-near', 900);

@@ -36,7 +36,8 @@ describe('fn_slack participants (slack_post_message)', function () {
         incident_id: 42,
         slack_channel: 'inc-42',
         slack_is_channel_private: false,
-        slack_participant_emails: 'alice@example.com, bob@example.com; nobody@example.com carol@example.com,soar-bot@example.com, not-an-email',
+        slack_participant_emails:
+          'alice@example.com, bob@example.com; nobody@example.com carol@example.com,soar-bot@example.com, not-an-email',
       });
       const content = expectOk(run);
 
@@ -49,7 +50,7 @@ describe('fn_slack participants (slack_post_message)', function () {
 
       expect(emu.members(ch.id)).to.include.members([alice.id, bob.id, carol.id, emu.botUserId]);
       expect(run.progress).to.include('Warning: No Slack user has the email nobody@example.com');
-      expect(run.progress).to.include("Warning: carol@example.com is already in #inc-42");
+      expect(run.progress).to.include('Warning: carol@example.com is already in #inc-42');
       expect(run.progress).to.include('Warning: "not-an-email" is not an email address');
       expect(run.progress).to.include('Invited 2 participant(s) to #inc-42');
       expect(run.progress.some((p) => p.includes('cant_invite_self'))).to.equal(false);

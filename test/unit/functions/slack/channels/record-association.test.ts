@@ -51,7 +51,14 @@ describe('fn_slack incident ↔ channel association (slack_post_message)', funct
     it('records a task association with its task id and a Public type', async () => {
       const content = expectOk(await post({ incident_id: 78, task_id: 3, slack_channel: 'task-3', slack_is_channel_private: false }));
       const row = await fx.store.conversations.get('RES-78-3');
-      expect(row).to.include({ resId: 'RES-78-3', incidentId: 78, taskId: 3, channel: 'task-3', channelType: 'Public', channelId: content.channel_id });
+      expect(row).to.include({
+        resId: 'RES-78-3',
+        incidentId: 78,
+        taskId: 3,
+        channel: 'task-3',
+        channelType: 'Public',
+        channelId: content.channel_id,
+      });
       expect(await fx.store.conversations.get('RES-78')).to.equal(undefined);
     });
 
@@ -74,7 +81,12 @@ describe('fn_slack incident ↔ channel association (slack_post_message)', funct
       const rows = await fx.store.conversations.list();
       expect(rows).to.have.length(1);
       expect(rows[0]!.channelId).to.equal(ca.channel_id);
-      expect(emu.messages(ca.channel_id as string).map((m) => m.text).sort()).to.deep.equal(['first', 'second']);
+      expect(
+        emu
+          .messages(ca.channel_id as string)
+          .map((m) => m.text)
+          .sort(),
+      ).to.deep.equal(['first', 'second']);
       expect([...a.progress, ...b.progress].filter((p) => p.startsWith('Associated #inc-300'))).to.have.length(1);
     });
   });
