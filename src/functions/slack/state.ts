@@ -115,3 +115,6 @@ export async function botUserId(state: SlackState, ctx: FunctionContext): Promis
     });
   return state.botUserIdPending;
 }
+
+// The input readers live in inputs.ts; handlers written before the split import them from here.
+export { boolInput, intInput, strInput } from './inputs.js';

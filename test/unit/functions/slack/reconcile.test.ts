@@ -105,6 +105,15 @@ describe('fn_slack redelivery reconcile', function () {
       expect(emu.calls('conversations.history')).to.equal(5);
     });
 
+    it('searches only from shortly before the invocation began', async () => {
+      const channelId = channelWithUpload('reconcile-upload-since', 0);
+      expect((await findEarlierUpload(client, {}, { ...query(channelId), since: new Date() }))?.ts).to.equal(
+        emu.messages(channelId)[0]!.ts,
+      );
+      // An invocation that began two minutes after that upload does not take it.
+      expect(await findEarlierUpload(client, {}, { ...query(channelId), since: new Date(Date.now() + 120_000) })).to.equal(undefined);
+    });
+
     it("takes no one else's file of the same name and size", async () => {
       const ch = emu.seedChannel({ name: 'reconcile-upload-user' });
       emu.seedMessages(ch.id, 1, { withFiles: true });
