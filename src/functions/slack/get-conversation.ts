@@ -7,7 +7,7 @@
  */
 import type { FunctionContext, FunctionResult } from '../../core/runtime/plugin.js';
 import type { ChannelDeps } from './channels/index.js';
-import type { SlackFile, SlackMessage } from './slack-types.js';
+import type { SlackMessage } from './slack-types.js';
 import type { SlackState } from './state.js';
 import { onChannel } from './verbs.js';
 import { boolInput, intInput, strInput } from './inputs.js';
@@ -48,7 +48,7 @@ class Authors {
 }
 
 function files(m: SlackMessage): Record<string, unknown>[] {
-  return (m.files ?? []).map((f: SlackFile) => ({ id: f.id, name: f.name ?? null, title: f.title ?? null, url: f.permalink ?? f.url_private ?? null }));
+  return (m.files ?? []).map((f) => ({ id: f.id, name: f.name ?? null, title: f.title ?? null, url: f.permalink ?? f.url_private ?? null }));
 }
 
 export async function getConversation(ctx: FunctionContext, state: SlackState): Promise<FunctionResult> {
