@@ -39,7 +39,7 @@ import {
   urlWithHeartbeat,
   type TransportTls,
 } from './amqp-connection.js';
-import { CLASSIC_TOPOLOGY, declareDestination, type TopologyOptions } from './amqp-topology.js';
+import { CLASSIC_TOPOLOGY, declareDestination, type QueueShape, type TopologyOptions } from './amqp-topology.js';
 
 // Connection and topology live in their own modules; re-exported for existing imports.
 export { connectionName, openConnection, socketOptions, type TransportTls } from './amqp-connection.js';
@@ -66,7 +66,18 @@ export interface AmqpTransportOptions {
    * error message.
    */
   exclusive?: { why: string };
+  /**
+   * Queues of the plugins' own (fed by their listeners through {@link AmqpTransport.submit}),
+   * declared and consumed like the destinations.
+   */
+  pluginQueues?: ({ name: string } & QueueShape)[];
 }
+
+/**
+ * The AMQP header that names a message's ordering key (see SubmitOptions.orderingKey):
+ * deliveries with one key are handled one after another, in delivery order.
+ */
+export const ORDERING_KEY_HEADER = 'x-worker-ordering-key';
 
 export type DeliveryHandler = (delivery: Delivery) => Promise<Disposition>;
 
@@ -92,6 +103,10 @@ export class AmqpTransport extends EventEmitter {
   private connecting: Promise<void> | undefined;
   reconnects = 0;
   private readonly replies: ReplyPublisher;
+  /** Publishes what listeners submit, on a confirm channel of its own connection. */
+  private readonly submits: ReplyPublisher;
+  /** The last delivery of each ordering key still being handled (see ORDERING_KEY_HEADER). */
+  private readonly orderChains = new Map<string, Promise<void>>();
 
   constructor(private readonly opts: AmqpTransportOptions) {
     super();
@@ -105,6 +120,36 @@ export class AmqpTransport extends EventEmitter {
         });
       },
       log: opts.log,
+    });
+    this.submits = new ReplyPublisher({
+      connect: () => {
+        const heartbeat = opts.heartbeatSeconds ?? DEFAULT_HEARTBEAT_SECONDS;
+        return amqp.connect(urlWithHeartbeat(opts.url, heartbeat), {
+          ...socketOptions(opts.tls, connectTimeoutMs(heartbeat)),
+          clientProperties: { connection_name: connectionName('submits') },
+        });
+      },
+      log: opts.log,
+    });
+  }
+
+  /** Every queue consumed: the destinations, then the plugins' own queues. */
+  private queues(): ({ name: string } & QueueShape)[] {
+    return [...this.opts.destinations.map((name) => ({ name })), ...(this.opts.pluginQueues ?? [])];
+  }
+
+  /**
+   * Publishes a message a listener submits to one of the plugin queues, persistent, and
+   * resolves once the broker has confirmed it (and a queue took it). `orderingKey`
+   * travels in {@link ORDERING_KEY_HEADER}.
+   */
+  async submit(queue: string, body: Buffer, props: { messageId: string; orderingKey?: string | undefined }): Promise<void> {
+    if (!(this.opts.pluginQueues ?? []).some((q) => q.name === queue)) {
+      throw new Error(`${queue} is not a queue of a loaded plugin; submit only to the queues the plugin declares`);
+    }
+    await this.submits.publishToQueue(queue, body, {
+      messageId: props.messageId,
+      ...(props.orderingKey ? { headers: { [ORDERING_KEY_HEADER]: props.orderingKey } } : {}),
     });
   }
 
@@ -156,6 +201,7 @@ export class AmqpTransport extends EventEmitter {
     this.consuming = false;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     await this.replies.close();
+    await this.submits.close();
     const s = this.session;
     this.session = undefined;
     if (s && !s.closed) {
@@ -197,7 +243,7 @@ export class AmqpTransport extends EventEmitter {
       session.consumeChannel = consumeChannel;
       await consumeChannel.prefetch(this.opts.prefetch);
       const topology = this.opts.topology ?? CLASSIC_TOPOLOGY;
-      for (const destination of this.opts.destinations) await declareDestination(consumeChannel, destination, topology);
+      for (const q of this.queues()) await declareDestination(consumeChannel, q.name, topology, q);
       if (this.consuming) await this.consumeAll(session);
       // Only a session that consumes is current: a failure above (a refused consume closes
       // the channel, hence the connection) must not also schedule a reconnect of its own.
@@ -213,13 +259,13 @@ export class AmqpTransport extends EventEmitter {
       `heartbeat ${this.heartbeatSeconds} s`,
       ...(this.opts.exclusive ? ['alone (no other consumer: SQLite store)'] : []),
     ];
-    log.info(`Connected to the broker ${redact(this.opts.url)}; consuming ${this.opts.destinations.join(', ')} (${how.join(', ')})`);
+    log.info(`Connected to the broker ${redact(this.opts.url)}; consuming ${this.queues().map((q) => q.name).join(', ')} (${how.join(', ')})`);
     this.emit('connected');
   }
 
   private async consumeAll(session: Session): Promise<void> {
     const exclusive = this.opts.exclusive;
-    for (const destination of this.opts.destinations) {
+    for (const { name: destination, singleActiveConsumer } of this.queues()) {
       if (exclusive) await this.ensureNoOtherConsumer(session, destination, 0);
       let consumerTag: string;
       try {
@@ -233,9 +279,11 @@ export class AmqpTransport extends EventEmitter {
               if (!session.closed) void session.connection.close().catch(() => undefined);
               return;
             }
-            void this.dispatch(session, destination, msg);
+            this.dispatchInOrder(session, destination, msg);
           },
-          { noAck: false, exclusive: Boolean(exclusive) },
+          // RabbitMQ refuses an exclusive consumer on a single-active-consumer queue
+          // ("in exclusive use"): there the consumer counts below stand guard alone.
+          { noAck: false, exclusive: Boolean(exclusive) && !singleActiveConsumer },
         ));
       } catch (err) {
         // 403 ACCESS_REFUSED: another connection consumes the queue exclusively.
@@ -264,6 +312,27 @@ export class AmqpTransport extends EventEmitter {
         ? ' If it is this worker\'s previous connection, the broker drops it within two heartbeats; retrying.'
         : '';
     return new TopologyError(`Queue ${destination} already has another consumer, and this worker must consume it alone: ${why}.${after}`, cause);
+  }
+
+  /**
+   * Dispatches at once, unless the message carries an ordering key: then after the
+   * previous delivery with that key has been handled (acked, requeued or dead-lettered),
+   * so that deliveries of one key take effect in delivery order even with prefetch > 1.
+   */
+  private dispatchInOrder(session: Session, destination: string, msg: ConsumeMessage): void {
+    const raw = (msg.properties.headers as Record<string, unknown> | undefined)?.[ORDERING_KEY_HEADER];
+    const key = raw === undefined || raw === null ? '' : String(raw);
+    if (!key) {
+      void this.dispatch(session, destination, msg);
+      return;
+    }
+    const chainKey = `${destination}\u0000${key}`;
+    const previous = this.orderChains.get(chainKey) ?? Promise.resolve();
+    const next = previous.then(() => this.dispatch(session, destination, msg));
+    this.orderChains.set(chainKey, next);
+    void next.finally(() => {
+      if (this.orderChains.get(chainKey) === next) this.orderChains.delete(chainKey);
+    });
   }
 
   private async dispatch(session: Session, destination: string, msg: ConsumeMessage): Promise<void> {

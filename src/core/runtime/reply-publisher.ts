@@ -58,6 +58,8 @@ interface Link {
   connection: ChannelModel;
   channel: ConfirmChannel;
   closed: boolean;
+  /** message_ids of mandatory messages the broker returned as unroutable, until their confirm arrives. */
+  returned: Set<string>;
 }
 
 export class ReplyPublisher {
@@ -89,6 +91,33 @@ export class ReplyPublisher {
           body,
           { correlationId, contentType: 'application/json', persistent: true },
           (err) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve()),
+        );
+      } catch (err) {
+        reject(err as Error);
+      }
+    });
+  }
+
+  /**
+   * Publishes `body` to the existing queue `queue` (default exchange, persistent,
+   * `mandatory`) with `messageId` and `headers`, and resolves when the broker confirms
+   * it. A message no queue took (the queue is missing) comes back as a basic.return
+   * before its confirm and rejects: a confirm alone would not prove it was kept.
+   */
+  async publishToQueue(queue: string, body: Buffer, props: { messageId: string; headers?: Record<string, string> }): Promise<void> {
+    const link = await this.currentLink();
+    await new Promise<void>((resolve, reject) => {
+      try {
+        link.channel.publish(
+          '',
+          queue,
+          body,
+          { messageId: props.messageId, contentType: 'application/json', persistent: true, mandatory: true, headers: props.headers ?? {} },
+          (err) => {
+            if (err) return reject(err instanceof Error ? err : new Error(String(err)));
+            if (link.returned.delete(props.messageId)) return reject(new Error(`the broker has no queue named "${queue}"; the message was not kept`));
+            resolve();
+          },
         );
       } catch (err) {
         reject(err as Error);
@@ -239,7 +268,7 @@ export class ReplyPublisher {
   private async open(): Promise<Link> {
     const { log } = this.opts;
     const connection = await this.opts.connect();
-    const link: Link = { connection, channel: undefined as unknown as ConfirmChannel, closed: false };
+    const link: Link = { connection, channel: undefined as unknown as ConfirmChannel, closed: false, returned: new Set() };
     const lost = (what: string, err?: Error) => {
       if (link.closed) return;
       link.closed = true;
@@ -258,6 +287,9 @@ export class ReplyPublisher {
       throw err;
     }
     link.channel.on('error', () => undefined);
+    link.channel.on('return', (msg: { properties: { messageId?: unknown } }) => {
+      if (msg.properties.messageId !== undefined) link.returned.add(String(msg.properties.messageId));
+    });
     // A channel-level error closes only the channel: drop the whole link, so the next
     // reply starts on a fresh connection and channel.
     link.channel.on('close', () => lost('channel closed'));
