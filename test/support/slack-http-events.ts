@@ -32,7 +32,9 @@ export class SlackHttpEventsSender {
   /** The headers Slack sends with `body` (exported for tests that tamper with them). */
   sign(body: string, o: SignedPostOptions = {}): Record<string, string> {
     const timestamp = String(o.timestamp ?? Math.floor(Date.now() / 1000));
-    const signature = `v0=${createHmac('sha256', o.secret ?? this.signingSecret).update(`v0:${timestamp}:${body}`).digest('hex')}`;
+    const signature = `v0=${createHmac('sha256', o.secret ?? this.signingSecret)
+      .update(`v0:${timestamp}:${body}`)
+      .digest('hex')}`;
     return {
       'X-Slack-Request-Timestamp': timestamp,
       'X-Slack-Signature': signature,

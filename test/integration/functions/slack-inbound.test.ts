@@ -133,14 +133,17 @@ describe('Slack inbound: Socket Mode and HTTP receivers, durable and deduplicate
     expect(w.output).to.match(/connection ended \(dropped\)/);
   });
 
-  it('kill -9 after recording and before acknowledging: Slack\'s retry adds nothing', async () => {
+  it("kill -9 after recording and before acknowledging: Slack's retry adds nothing", async () => {
     // Slack's own ack timeout: the resend comes after the worker is dead, and is held
     // until the restarted worker connects. The handler is slow, so the kill falls
     // between the record and the handler's run as well.
     emu.socketMode.configure({ ackTimeoutMs: 3000 });
     const cfg = inboundConfig({}, {});
     const fs = await import('node:fs');
-    fs.writeFileSync(cfg.file, fs.readFileSync(cfg.file, 'utf8').replace(`record_file = ${cfg.recordFile}`, `record_file = ${cfg.recordFile}\ndelay_ms = 1500`));
+    fs.writeFileSync(
+      cfg.file,
+      fs.readFileSync(cfg.file, 'utf8').replace(`record_file = ${cfg.recordFile}`, `record_file = ${cfg.recordFile}\ndelay_ms = 1500`),
+    );
     const a = await start(cfg);
     const channel = await channelWithBot('inc-4003');
     emu.socketMode.loseAcks(1);
@@ -172,7 +175,11 @@ describe('Slack inbound: Socket Mode and HTTP receivers, durable and deduplicate
     expect((await slack.event(payload, { secret: 'not-the-secret' })).status).to.equal(401);
     expect((await slack.event(payload, { timestamp: Math.floor(Date.now() / 1000) - 301 })).status).to.equal(401);
     expect((await slack.event(payload, { timestamp: Math.floor(Date.now() / 1000) + 301 })).status).to.equal(401);
-    const unsigned = await fetch(slack.requestUrl, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(payload) });
+    const unsigned = await fetch(slack.requestUrl, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(payload),
+    });
     expect(unsigned.status).to.equal(401);
     await new Promise((r) => setTimeout(r, 500));
     expect(await queueDepth(cfg.inboundQueue)).to.equal(0);
@@ -184,7 +191,10 @@ describe('Slack inbound: Socket Mode and HTTP receivers, durable and deduplicate
 
     expect((await slack.event(payload)).status).to.equal(200);
     expect((await slack.event(payload, { retryNum: 1 })).status).to.equal(200);
-    expect((await slack.slashCommand({ command: '/soar', text: 'incident 2103', channel_id: channel, user_id: alice.id, trigger_id: '1337.42.abcdef' })).status).to.equal(200);
+    expect(
+      (await slack.slashCommand({ command: '/soar', text: 'incident 2103', channel_id: channel, user_id: alice.id, trigger_id: '1337.42.abcdef' }))
+        .status,
+    ).to.equal(200);
     await until('two runs', () => readRecorded(cfg.recordFile).length === 2);
     await new Promise((r) => setTimeout(r, 500));
     const runs = readRecorded(cfg.recordFile);

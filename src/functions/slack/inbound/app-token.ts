@@ -32,10 +32,11 @@ export function appTokenShapeProblem(token: string): string | undefined {
   if (/^xox[bp]-/.test(token)) {
     return (
       `[fn_slack] app_token is a ${token.startsWith('xoxb-') ? 'bot' : 'user'} token (${token.slice(0, 4)}-…), not an app-level token: ` +
-      'create one under the Slack app\'s Basic Information → App-Level Tokens with scope connections:write (it starts with xapp-)'
+      "create one under the Slack app's Basic Information → App-Level Tokens with scope connections:write (it starts with xapp-)"
     );
   }
-  if (!token.startsWith('xapp-')) return '[fn_slack] app_token is not an app-level token: it starts with xapp- (Basic Information → App-Level Tokens)';
+  if (!token.startsWith('xapp-'))
+    return '[fn_slack] app_token is not an app-level token: it starts with xapp- (Basic Information → App-Level Tokens)';
   return undefined;
 }
 

@@ -46,12 +46,7 @@ export function slackSignature(signingSecret: string, timestamp: string, body: s
 }
 
 /** Why a request is not Slack's (a reason for the log), or undefined when it is. */
-export function verifyRequest(
-  signingSecret: string,
-  headers: http.IncomingHttpHeaders,
-  body: Buffer,
-  nowSeconds: number,
-): string | undefined {
+export function verifyRequest(signingSecret: string, headers: http.IncomingHttpHeaders, body: Buffer, nowSeconds: number): string | undefined {
   const timestamp = headers['x-slack-request-timestamp'];
   const signature = headers['x-slack-signature'];
   if (typeof timestamp !== 'string' || !/^\d{1,12}$/.test(timestamp)) return 'no valid X-Slack-Request-Timestamp';
@@ -66,11 +61,7 @@ export function verifyRequest(
 }
 
 /** The envelope a verified request carries; 'challenge' for url_verification; undefined when it is none. */
-export function parseRequest(
-  contentType: string,
-  body: string,
-  retryNum: number,
-): InboundEnvelope | { challenge: string } | undefined {
+export function parseRequest(contentType: string, body: string, retryNum: number): InboundEnvelope | { challenge: string } | undefined {
   if (contentType.startsWith('application/json')) {
     const json = JSON.parse(body) as Record<string, unknown>;
     if (json.type === 'url_verification' && typeof json.challenge === 'string') return { challenge: json.challenge };

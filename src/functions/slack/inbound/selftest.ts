@@ -9,12 +9,7 @@ import { SlackClient } from '../slack-client.js';
 import { SlackApiError } from '../slack-errors.js';
 import { appTokenShapeProblem, describeAppTokenError } from './app-token.js';
 
-export async function checkAppToken(
-  appToken: string,
-  apiUrl: string,
-  timeoutMs: number,
-  log: Logger,
-): Promise<{ ok: boolean; reason: string }> {
+export async function checkAppToken(appToken: string, apiUrl: string, timeoutMs: number, log: Logger): Promise<{ ok: boolean; reason: string }> {
   const shape = appTokenShapeProblem(appToken);
   if (shape) return { ok: false, reason: shape };
   // Its own client: the bot's carries the bot token. No pacing is needed for one call.
