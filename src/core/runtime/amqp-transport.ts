@@ -39,6 +39,7 @@ import {
   urlWithHeartbeat,
   type TransportTls,
 } from './amqp-connection.js';
+import { OrderedDispatch } from './ordered-dispatch.js';
 import { CLASSIC_TOPOLOGY, declareDestination, type QueueShape, type TopologyOptions } from './amqp-topology.js';
 
 // Connection and topology live in their own modules; re-exported for existing imports.
@@ -70,7 +71,7 @@ export interface AmqpTransportOptions {
    * Queues of the plugins' own (fed by their listeners through {@link AmqpTransport.submit}),
    * declared and consumed like the destinations.
    */
-  pluginQueues?: ({ name: string } & QueueShape)[];
+  pluginQueues?: ({ name: string; reorderWindowMs?: number; prefetch?: number } & QueueShape)[];
 }
 
 /**
@@ -78,6 +79,8 @@ export interface AmqpTransportOptions {
  * deliveries with one key are handled one after another, in delivery order.
  */
 export const ORDERING_KEY_HEADER = 'x-worker-ordering-key';
+/** The AMQP header of a message's sequence number within its ordering key (see OrderedDispatch). */
+export const ORDERING_SEQ_HEADER = 'x-worker-ordering-seq';
 
 export type DeliveryHandler = (delivery: Delivery) => Promise<Disposition>;
 
@@ -105,8 +108,8 @@ export class AmqpTransport extends EventEmitter {
   private readonly replies: ReplyPublisher;
   /** Publishes what listeners submit, on a confirm channel of its own connection. */
   private readonly submits: ReplyPublisher;
-  /** The last delivery of each ordering key still being handled (see ORDERING_KEY_HEADER). */
-  private readonly orderChains = new Map<string, Promise<void>>();
+  /** Deliveries with an ordering key, handled in order per key (see ORDERING_KEY_HEADER). */
+  private readonly ordered = new OrderedDispatch();
 
   constructor(private readonly opts: AmqpTransportOptions) {
     super();
@@ -134,7 +137,7 @@ export class AmqpTransport extends EventEmitter {
   }
 
   /** Every queue consumed: the destinations, then the plugins' own queues. */
-  private queues(): ({ name: string } & QueueShape)[] {
+  private queues(): ({ name: string; prefetch?: number } & QueueShape)[] {
     return [...this.opts.destinations.map((name) => ({ name })), ...(this.opts.pluginQueues ?? [])];
   }
 
@@ -143,14 +146,20 @@ export class AmqpTransport extends EventEmitter {
    * resolves once the broker has confirmed it (and a queue took it). `orderingKey`
    * travels in {@link ORDERING_KEY_HEADER}.
    */
-  async submit(queue: string, body: Buffer, props: { messageId: string; orderingKey?: string | undefined }): Promise<void> {
+  async submit(
+    queue: string,
+    body: Buffer,
+    props: { messageId: string; orderingKey?: string | undefined; orderingSeq?: number | undefined },
+  ): Promise<void> {
     if (!(this.opts.pluginQueues ?? []).some((q) => q.name === queue)) {
       throw new Error(`${queue} is not a queue of a loaded plugin; submit only to the queues the plugin declares`);
     }
-    await this.submits.publishToQueue(queue, body, {
-      messageId: props.messageId,
-      ...(props.orderingKey ? { headers: { [ORDERING_KEY_HEADER]: props.orderingKey } } : {}),
-    });
+    const headers: Record<string, string> = {};
+    if (props.orderingKey) headers[ORDERING_KEY_HEADER] = props.orderingKey;
+    if (props.orderingKey && props.orderingSeq !== undefined && Number.isFinite(props.orderingSeq)) {
+      headers[ORDERING_SEQ_HEADER] = String(props.orderingSeq);
+    }
+    await this.submits.publishToQueue(queue, body, { messageId: props.messageId, headers });
   }
 
   get connected(): boolean {
@@ -178,11 +187,16 @@ export class AmqpTransport extends EventEmitter {
     this.handler = handler;
     this.consuming = true;
     await this.connect();
+    // Listeners start next and submit at once: the first submits must not wait for a
+    // connection to open (a receiver that lags behind another records out of order).
+    if (this.opts.pluginQueues?.length) await this.submits.warm();
   }
 
   /** Cancels the consumers: no new deliveries; in-flight ones can still reply and ack. */
   async stopConsuming(): Promise<void> {
     this.consuming = false;
+    // Held deliveries run now: a stopping runner hands them back to the broker.
+    this.ordered.flush();
     const s = this.session;
     if (!s || s.closed) return;
     for (const tag of s.consumerTags) {
@@ -265,8 +279,10 @@ export class AmqpTransport extends EventEmitter {
 
   private async consumeAll(session: Session): Promise<void> {
     const exclusive = this.opts.exclusive;
-    for (const { name: destination, singleActiveConsumer } of this.queues()) {
+    for (const { name: destination, singleActiveConsumer, prefetch } of this.queues()) {
       if (exclusive) await this.ensureNoOtherConsumer(session, destination, 0);
+      // Per consumer (amqplib's default): applies to the consumers created after it.
+      await session.consumeChannel.prefetch(prefetch ?? this.opts.prefetch);
       let consumerTag: string;
       try {
         ({ consumerTag } = await session.consumeChannel.consume(
@@ -320,19 +336,17 @@ export class AmqpTransport extends EventEmitter {
    * so that deliveries of one key take effect in delivery order even with prefetch > 1.
    */
   private dispatchInOrder(session: Session, destination: string, msg: ConsumeMessage): void {
-    const raw = (msg.properties.headers as Record<string, unknown> | undefined)?.[ORDERING_KEY_HEADER];
+    const headers = msg.properties.headers as Record<string, unknown> | undefined;
+    const raw = headers?.[ORDERING_KEY_HEADER];
     const key = raw === undefined || raw === null ? '' : String(raw);
     if (!key) {
       void this.dispatch(session, destination, msg);
       return;
     }
-    const chainKey = `${destination}\u0000${key}`;
-    const previous = this.orderChains.get(chainKey) ?? Promise.resolve();
-    const next = previous.then(() => this.dispatch(session, destination, msg));
-    this.orderChains.set(chainKey, next);
-    void next.finally(() => {
-      if (this.orderChains.get(chainKey) === next) this.orderChains.delete(chainKey);
-    });
+    const seqRaw = headers?.[ORDERING_SEQ_HEADER];
+    const seq = seqRaw === undefined || seqRaw === null ? undefined : Number(String(seqRaw));
+    const windowMs = this.opts.pluginQueues?.find((q) => q.name === destination)?.reorderWindowMs ?? 0;
+    this.ordered.dispatch(`${destination}\u0000${key}`, () => this.dispatch(session, destination, msg), seq, windowMs);
   }
 
   private async dispatch(session: Session, destination: string, msg: ConsumeMessage): Promise<void> {

@@ -174,6 +174,19 @@ export interface PluginQueue {
    * across workers.
    */
   singleActiveConsumer?: boolean;
+  /**
+   * Milliseconds a message with an ordering key and sequence number waits before it is
+   * handled, so that messages of its key that reached the queue slightly out of order
+   * (several listeners publish concurrently) are handled by sequence number. 0 or
+   * absent: handled in queue order at once.
+   */
+  reorderWindowMs?: number;
+  /**
+   * Unacknowledged messages this worker takes from the queue at once (default
+   * `[worker] num_workers`). Messages waiting for their ordering key's turn or for the
+   * reorder window count against it but do not run, so an ordered queue wants more.
+   */
+  prefetch?: number;
 }
 
 /** The invocation a listener submits: the body a caller would publish, without reply_to. */
@@ -190,6 +203,11 @@ export interface SubmitOptions {
    * worker that receives them (others run in parallel up to num_workers).
    */
   orderingKey?: string | undefined;
+  /**
+   * The message's place within its ordering key (e.g. the upstream's timestamp as a
+   * number): on a queue with a reorder window, messages of one key are handled by it.
+   */
+  orderingSeq?: number | undefined;
 }
 
 /** What a plugin's listeners get from the worker. */

@@ -143,6 +143,11 @@ export class ReplyPublisher {
     return check;
   }
 
+  /** Opens the connection now rather than on the first publish (which then goes out at once). */
+  async warm(): Promise<void> {
+    await this.currentLink();
+  }
+
   /** Closes the reply connection; later publishes reject. */
   async close(): Promise<void> {
     this.stopped = true;

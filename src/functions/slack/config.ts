@@ -54,6 +54,14 @@ export const SLACK_CONFIG_SCHEMA = {
       default: '127.0.0.1',
       description: 'address the HTTP Events API receiver listens on (127.0.0.1: behind a reverse proxy on this host)',
     },
+    inbound_reorder_ms: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 10000,
+      default: 1000,
+      description:
+        "milliseconds a received message waits before it is handled, so that one channel's messages recorded by several workers in another order are handled in Slack's order; 0: queue order",
+    },
     inbound_queue: {
       type: 'string',
       pattern: '^[A-Za-z0-9_.:-]{1,200}$',

@@ -214,7 +214,15 @@ describe('Slack inbound: Socket Mode and HTTP receivers, durable and deduplicate
       await Promise.all([start(first), start(second)]);
       await until('two connections', () => emu.socketMode.connectionCount === 2);
       const channels = await Promise.all([...Array(10).keys()].map((i) => channelWithBot(`inc-45${String(i).padStart(2, '0')}`)));
-      for (let i = 0; i < 500; i++) emu.postAsUser(alice.id, channels[i % channels.length]!, String(i));
+      // Runs of five messages per channel: consecutive messages of one channel go to
+      // alternating connections (the emulator deals envelopes round robin), so the two
+      // workers' receivers record them concurrently, a few milliseconds apart, in either
+      // order. About 300 a second, as fast as a busy workspace's incident channels all
+      // together (Slack posts about one message a second per channel).
+      for (let i = 0; i < 500; i++) {
+        emu.postAsUser(alice.id, channels[Math.floor(i / 5) % channels.length]!, String(i));
+        await new Promise((r) => setTimeout(r, 3));
+      }
       await until('500 runs', () => readRecorded(first.recordFile).length >= 500, 90_000);
       await new Promise((r) => setTimeout(r, 1000));
       const runs = readRecorded(first.recordFile);

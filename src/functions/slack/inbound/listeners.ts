@@ -15,7 +15,7 @@ import { HttpEventsReceiver } from './http-receiver.js';
 import { EnvelopeRecorder } from './recorder.js';
 import { SocketModeReceiver } from './socket-mode-receiver.js';
 
-type InboundConfig = Pick<SlackConfig, 'app_token' | 'events_port' | 'signing_secret' | 'inbound_queue'>;
+type InboundConfig = Pick<SlackConfig, 'app_token' | 'events_port' | 'signing_secret' | 'inbound_queue' | 'inbound_reorder_ms'>;
 
 export function inboundEnabled(config: InboundConfig): boolean {
   return config.app_token !== '' || config.events_port > 0;
@@ -35,8 +35,24 @@ export function checkInboundConfig(config: InboundConfig): void {
   }
 }
 
+/**
+ * Messages of the inbound queue one worker holds at once. Most of them wait (for their
+ * channel's turn, or out the reorder window) rather than run: only one message per
+ * channel runs at a time, so this bounds memory, not concurrency. At
+ * `inbound_reorder_ms` = 1 s it lets one worker handle up to this many messages a second.
+ */
+export const INBOUND_PREFETCH = 1000;
+
+/**
+ * The inbound queue. Why a reorder window (`[fn_slack] inbound_reorder_ms`): each worker's
+ * receiver records the envelopes its connection gets, concurrently with the others, so a
+ * busy worker may record a channel's message after the next one that another worker
+ * recorded; held that long, they are handled in Slack's order (`ts`). It delays the
+ * handling only, never the acknowledgement to Slack.
+ */
 export function inboundQueues(config: InboundConfig): PluginQueue[] {
-  return inboundEnabled(config) ? [{ name: config.inbound_queue, singleActiveConsumer: true }] : [];
+  if (!inboundEnabled(config)) return [];
+  return [{ name: config.inbound_queue, singleActiveConsumer: true, reorderWindowMs: config.inbound_reorder_ms, prefetch: INBOUND_PREFETCH }];
 }
 
 export function inboundListeners(state: SlackState, ctx: ListenerContext): PluginListener[] {

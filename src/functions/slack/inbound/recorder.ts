@@ -45,6 +45,18 @@ export function orderingKey(env: Pick<InboundEnvelope, 'kind' | 'payload'>): str
   return str((p.channel as Record<string, unknown> | undefined)?.id) ?? str((p.container as Record<string, unknown> | undefined)?.channel_id);
 }
 
+/**
+ * A message's place in its channel: Slack's `ts` (seconds.microseconds, assigned in the
+ * channel's order) as whole microseconds, which fit a double exactly for centuries.
+ */
+export function orderingSeq(env: Pick<InboundEnvelope, 'kind' | 'payload'>): number | undefined {
+  if (env.kind !== 'events_api') return undefined;
+  const event = env.payload.event as Record<string, unknown> | undefined;
+  const ts = str(event?.ts) ?? str(event?.event_ts);
+  const m = ts ? /^(\d{1,12})\.(\d{1,6})$/.exec(ts) : null;
+  return m ? Number(m[1]) * 1_000_000 + Number(m[2]!.padEnd(6, '0')) : undefined;
+}
+
 export class EnvelopeRecorder {
   private readonly envelopes: PluginCounter;
   private readonly ackLatency: PluginHistogram;
@@ -84,7 +96,7 @@ export class EnvelopeRecorder {
       await this.ctx.submit(
         this.queue,
         { function: { name: INBOUND_FUNCTION }, inputs: envelopeInputs(env) },
-        { messageId: key, orderingKey: orderingKey(env) },
+        { messageId: key, orderingKey: orderingKey(env), orderingSeq: orderingSeq(env) },
       );
     } catch (err) {
       this.count(transport, env, 'not_recorded');
