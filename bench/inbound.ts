@@ -19,6 +19,7 @@ import {
   DistWorker,
   printTable,
   printTargets,
+  procCpuMs,
   round,
   sleep,
   summarize,
@@ -47,14 +48,17 @@ interface BurstResult {
   seconds: number;
   /** How long the emulator took to raise the burst (its loop; no ack is read before it ends). */
   emulatorLoopMs: number;
+  /** CPU time (user + system) of the receiving process per envelope, over the burst until its last ack. */
+  cpuMsPerEnvelope: number;
 }
 
 /**
  * Posts `count` messages as `userId` in one synchronous loop in the emulator's process
  * (each raises its event at once) and waits until every one is acked, or ACK_TIMEOUT_MS.
  */
-async function burst(emu: RemoteEmulator, channelId: string, userId: string, count: number, label: string): Promise<BurstResult> {
+async function burst(emu: RemoteEmulator, receiverPid: number, channelId: string, userId: string, count: number, label: string): Promise<BurstResult> {
   const before = (await emu.socketModeEvents()).length;
+  const cpuFrom = procCpuMs(receiverPid);
   const started = performance.now();
   const { loopMs } = await emu.postBurst(channelId, userId, count, label);
   const deadline = Date.now() + ACK_TIMEOUT_MS;
@@ -65,6 +69,7 @@ async function burst(emu: RemoteEmulator, channelId: string, userId: string, cou
     events = (await emu.socketModeEvents()).slice(before);
   }
   const seconds = (performance.now() - started) / 1000;
+  const cpuMs = procCpuMs(receiverPid) - cpuFrom;
   const acked = events.map((e) => e.ackLatencyMs).filter((ms): ms is number => ms !== null);
   return {
     latency: summarize(acked),
@@ -72,6 +77,7 @@ async function burst(emu: RemoteEmulator, channelId: string, userId: string, cou
     unacked: count - acked.length,
     seconds: round(seconds, 3),
     emulatorLoopMs: round(loopMs, 1),
+    cpuMsPerEnvelope: round(cpuMs / count, 3),
   };
 }
 
@@ -103,8 +109,8 @@ export async function runInbound(): Promise<boolean> {
     const bare = await BenchChild.start('bare-socket-mode-client.ts', [JSON.stringify({ apiUrl: emu.apiUrl, appToken: emu.appToken })]);
     let bareResult: BurstResult;
     try {
-      await burst(emu, bareChannel.channelId, bareChannel.userId, WARMUP, 'warm-up');
-      bareResult = await burst(emu, bareChannel.channelId, bareChannel.userId, BURST, 'bare client burst');
+      await burst(emu, bare.pid, bareChannel.channelId, bareChannel.userId, WARMUP, 'warm-up');
+      bareResult = await burst(emu, bare.pid, bareChannel.channelId, bareChannel.userId, BURST, 'bare client burst');
     } finally {
       await bare.stop();
     }
@@ -130,13 +136,13 @@ export async function runInbound(): Promise<boolean> {
     const posted = caller.finalReplies(post)[0]!;
     if (posted.message_type !== 0) throw new Error(`associating the channel failed: ${JSON.stringify(posted).slice(0, 500)}`);
 
-    await burst(emu, channelId, userId, WARMUP, 'warm-up');
-    const result = await burst(emu, channelId, userId, BURST, 'worker burst');
+    await burst(emu, worker.pid, channelId, userId, WARMUP, 'warm-up');
+    const result = await burst(emu, worker.pid, channelId, userId, BURST, 'worker burst');
     const mem = worker.memory();
 
     printTable(`Ack latency of a ${BURST}-event burst (emulator send → ack received)`, [
-      { side: 'bare @slack/socket-mode client (ref)', acked: BURST - bareResult.unacked, 'p50 ms': bareResult.latency.p50_ms, 'p99 ms': bareResult.latency.p99_ms, 'max ms': bareResult.latency.max_ms, resent: bareResult.resent, 'all acked s': bareResult.seconds, 'emulator loop ms': bareResult.emulatorLoopMs },
-      { side: 'worker run (dist)', acked: BURST - result.unacked, 'p50 ms': result.latency.p50_ms, 'p99 ms': result.latency.p99_ms, 'max ms': result.latency.max_ms, resent: result.resent, 'all acked s': result.seconds, 'emulator loop ms': result.emulatorLoopMs },
+      { side: 'bare @slack/socket-mode client (ref)', acked: BURST - bareResult.unacked, 'p50 ms': bareResult.latency.p50_ms, 'p99 ms': bareResult.latency.p99_ms, 'max ms': bareResult.latency.max_ms, resent: bareResult.resent, 'all acked s': bareResult.seconds, 'emulator loop ms': bareResult.emulatorLoopMs, 'CPU ms/envelope': bareResult.cpuMsPerEnvelope },
+      { side: 'worker run (dist)', acked: BURST - result.unacked, 'p50 ms': result.latency.p50_ms, 'p99 ms': result.latency.p99_ms, 'max ms': result.latency.max_ms, resent: result.resent, 'all acked s': result.seconds, 'emulator loop ms': result.emulatorLoopMs, 'CPU ms/envelope': result.cpuMsPerEnvelope },
     ]);
     const targets = [
       check('worker ack latency p99', result.latency.p99_ms, '<=', TARGET_P99_MS, 'ms'),
