@@ -4,7 +4,7 @@
  */
 import { FunctionError } from '../../core/runtime/errors.js';
 import type { FunctionContext } from '../../core/runtime/plugin.js';
-import type { ConversationRow } from '../../core/store/store.js';
+import type { ConversationRow, ConversationTable } from './store/conversations.js';
 import type { SlackClient, CallOptions, SlackResult } from './slack-client.js';
 import { SlackApiError } from './slack-errors.js';
 import { ArchivedChannelError, archivedAssociationError, learnArchived } from './association.js';
@@ -213,6 +213,8 @@ export interface ChannelDeps {
   client: SlackClient;
   cache: ChannelCache;
   callOpts: CallOptions;
+  /** The incident/task ↔ channel associations (the plugin's table in the worker's store). */
+  conversations: ConversationTable;
 }
 
 /** conversations.info by id (always asks Slack; what it learns is cached). */
@@ -328,11 +330,11 @@ export async function ensureMember(deps: ChannelDeps, channel: ChannelInfo): Pro
  * (created when missing), or the one associated with the incident or task.
  */
 export async function resolveChannel(ctx: FunctionContext, deps: ChannelDeps, inputs: ChannelInputs): Promise<ResolvedChannel> {
-  const association = await ctx.store.conversations.get(resId(inputs.incidentId, inputs.taskId));
+  const association = await deps.conversations.get(resId(inputs.incidentId, inputs.taskId));
   try {
     return await resolveWith(ctx, deps, inputs, association);
   } catch (err) {
-    if (err instanceof ArchivedChannelError) await learnArchived(ctx, inputs, association, err.channelId);
+    if (err instanceof ArchivedChannelError) await learnArchived(ctx, deps.conversations, inputs, association, err.channelId);
     throw err;
   }
 }
@@ -399,7 +401,7 @@ export async function withResolvedChannel<T>(
   } catch (err) {
     const archived = err instanceof SlackApiError && err.slackError === 'is_archived';
     if (archived) {
-      await learnArchived(ctx, inputs, resolved.association, resolved.channel.id);
+      await learnArchived(ctx, deps.conversations, inputs, resolved.association, resolved.channel.id);
       // The info just cached says live: drop it, so the next post by id or name sees the archive.
       if (!resolved.cached) deps.cache.forgetChannel(resolved.channel.id);
     }
@@ -576,6 +578,7 @@ export async function channelMembers(deps: ChannelDeps, channelId: string): Prom
  */
 export async function recordAssociation(
   ctx: FunctionContext,
+  conversations: ConversationTable,
   inputs: ChannelInputs,
   channel: ChannelInfo,
   permalink: string | null,
@@ -595,11 +598,11 @@ export async function recordAssociation(
   };
   if (previous?.archived) {
     // The old channel was archived: the new one takes over the association.
-    await ctx.store.conversations.replace(row);
+    await conversations.replace(row);
     return;
   }
   if (previous) return;
-  const { inserted } = await ctx.store.conversations.insertIfAbsent(row);
+  const { inserted } = await conversations.insertIfAbsent(row);
   if (inserted) {
     await ctx.status(`Associated #${channel.name} with ${describeTarget(inputs.incidentId, inputs.taskId)}`);
   }

@@ -32,6 +32,8 @@ import { SLACK_CONFIG_SCHEMA, type SlackConfig } from './config.js';
 import { postAttachment } from './post-attachment.js';
 import { postMessage } from './post-message.js';
 import { createSlackState, type SlackState } from './state.js';
+import { CONVERSATIONS_TABLE, SqlConversationTable } from './store/conversations.js';
+import { withSoarDataTable } from './store/soar-data-table.js';
 import { missingScopes } from './scopes.js';
 import { slackCommands } from './commands.js';
 
@@ -80,10 +82,17 @@ export const slackPlugin = definePlugin<SlackConfig, SlackState>({
     loadDefinition('slack_get_conversation', getConversation),
   ],
   commands: slackCommands,
+  tables: [CONVERSATIONS_TABLE],
   async setup(ctx) {
     // Each Retry-After wait is counted in the worker's metrics (when it has them).
     const metrics = ctx.metrics;
-    return createSlackState(ctx.config, ctx.log, metrics ? (method, seconds) => metrics.rateLimitWait(method, seconds) : undefined);
+    const conversations = withSoarDataTable(new SqlConversationTable(ctx.store.sql), ctx.platform, ctx.log);
+    return createSlackState(
+      ctx.config,
+      ctx.log,
+      conversations,
+      metrics ? (method, seconds) => metrics.rateLimitWait(method, seconds) : undefined,
+    );
   },
   async selftest(state) {
     try {

@@ -11,7 +11,7 @@
  */
 import { FunctionError } from '../../core/runtime/errors.js';
 import type { FunctionContext } from '../../core/runtime/plugin.js';
-import type { ConversationRow } from '../../core/store/store.js';
+import type { ConversationRow } from './store/conversations.js';
 import { parseEmails, withResolvedChannel, type ChannelDeps, type ChannelInfo, type ChannelInputs } from './channels.js';
 import { renderSlackText, type RenderedMessage } from './format/index.js';
 import { channelInputs } from './post-message.js';

@@ -33,7 +33,7 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
       expect(message).to.contain('No Slack channel is associated with incident 2103');
       expect(message).to.contain('slack_channel');
       expect(emu.calls()).to.equal(0);
-      expect(await fx.store.conversations.list()).to.deep.equal([]);
+      expect(await fx.state.conversations.list()).to.deep.equal([]);
     });
 
     it('uses the associated channel when no channel input is given', async () => {
@@ -50,13 +50,13 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
 
     it("does not let a task's association serve its incident, nor the incident's serve a task", async () => {
       expectOk(await post({ incident_id: 100, task_id: 7, slack_channel: 'task-7', slack_is_channel_private: false }));
-      expect((await fx.store.conversations.get('RES-100-7'))?.channel).to.equal('task-7');
+      expect((await fx.state.conversations.get('RES-100-7'))?.channel).to.equal('task-7');
       expectFailureMessage(await post({ incident_id: 100 }), 'slack_no_channel');
 
       expectOk(await post({ incident_id: 200, slack_channel: 'inc-200', slack_is_channel_private: false }));
       const message = expectFailureMessage(await post({ incident_id: 200, task_id: 8 }), 'slack_no_channel');
       expect(message).to.contain('task 8 of incident 200');
-      expect((await fx.store.conversations.list()).map((r) => r.resId).sort()).to.deep.equal(['RES-100-7', 'RES-200']);
+      expect((await fx.state.conversations.list()).map((r) => r.resId).sort()).to.deep.equal(['RES-100-7', 'RES-200']);
     });
 
     it('finds a channel given by slack_channel_id with conversations.info (no listing)', async () => {
@@ -120,7 +120,7 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
       expect(message).to.contain('is archived');
       expect(emu.messages(ch.id)).to.have.length(0);
       expect(emu.calls('conversations.create')).to.equal(0);
-      expect(await fx.store.conversations.get('RES-5')).to.equal(undefined);
+      expect(await fx.state.conversations.get('RES-5')).to.equal(undefined);
     });
 
     it('refuses an archived channel given by id', async () => {
@@ -261,7 +261,7 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
       const run = await post({ incident_id: 9, slack_channel: 'second-chan', slack_is_channel_private: false });
       expectOk(run);
       expect(run.progress).to.include('Posting to #second-chan, which is not the channel associated with incident 9 (#first-chan)');
-      expect((await fx.store.conversations.get('RES-9'))?.channel).to.equal('first-chan');
+      expect((await fx.state.conversations.get('RES-9'))?.channel).to.equal('first-chan');
     });
 
     it('does not mention another channel when posting to the associated one', async () => {
@@ -352,7 +352,7 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
       const before = Date.now();
       const first = expectOk(await post({ incident_id: 77, slack_channel: 'inc-77', slack_is_channel_private: true }));
       const after = Date.now();
-      const row = await fx.store.conversations.get('RES-77');
+      const row = await fx.state.conversations.get('RES-77');
       expect(row).to.not.equal(undefined);
       expect(row!.resId).to.equal('RES-77');
       expect(row!.incidentId).to.equal(77);
@@ -367,21 +367,21 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
 
       expectOk(await post({ incident_id: 77, slack_channel: 'inc-77-b', slack_is_channel_private: false }));
       expectOk(await post({ incident_id: 77 }));
-      expect(await fx.store.conversations.get('RES-77')).to.deep.equal(row);
-      expect(await fx.store.conversations.list()).to.have.length(1);
+      expect(await fx.state.conversations.get('RES-77')).to.deep.equal(row);
+      expect(await fx.state.conversations.list()).to.have.length(1);
     });
 
     it('records a task association with its task id and a Public type', async () => {
       const content = expectOk(await post({ incident_id: 78, task_id: 3, slack_channel: 'task-3', slack_is_channel_private: false }));
-      const row = await fx.store.conversations.get('RES-78-3');
+      const row = await fx.state.conversations.get('RES-78-3');
       expect(row).to.include({ resId: 'RES-78-3', incidentId: 78, taskId: 3, channel: 'task-3', channelType: 'Public', channelId: content.channel_id });
-      expect(await fx.store.conversations.get('RES-78')).to.equal(undefined);
+      expect(await fx.state.conversations.get('RES-78')).to.equal(undefined);
     });
 
     it('does not record an association when the post fails', async () => {
       emu.failNext('chat.postMessage', { error: 'restricted_action' });
       expectFailureMessage(await post({ incident_id: 79, slack_channel: 'inc-79', slack_is_channel_private: false }), 'slack_restricted');
-      expect(await fx.store.conversations.get('RES-79')).to.equal(undefined);
+      expect(await fx.state.conversations.get('RES-79')).to.equal(undefined);
     });
 
     it('two concurrent first posts for a new incident and channel create one channel and one row', async () => {
@@ -394,7 +394,7 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
       expect(ca.channel_id).to.equal(cb.channel_id);
       expect(emu.calls('conversations.create')).to.equal(1);
       expect(emu.channels().filter((c) => c.name === 'inc-300')).to.have.length(1);
-      const rows = await fx.store.conversations.list();
+      const rows = await fx.state.conversations.list();
       expect(rows).to.have.length(1);
       expect(rows[0]!.channelId).to.equal(ca.channel_id);
       expect(emu.messages(ca.channel_id as string).map((m) => m.text).sort()).to.deep.equal(['first', 'second']);
@@ -419,7 +419,7 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
     }
 
     /** The redelivery runs in a new worker process: fresh Slack state, empty channel cache. */
-    const freshProcess = () => ({ ...fx, state: createSlackState(fx.config, silentLogger()) });
+    const freshProcess = () => ({ ...fx, state: createSlackState(fx.config, silentLogger(), fx.state.conversations) });
 
     it('finds the channel the earlier attempt created by name, and creates no second one', async () => {
       const invocationId = randomUUID();
@@ -430,7 +430,7 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
       expect(emu.channels().filter((c) => c.name === 'inc-77')).to.have.length(1);
       expect(emu.messages(id).map((m) => m.text)).to.deep.equal(['once']);
       expect(run.progress).to.include('Found channel #inc-77');
-      expect((await fx.store.conversations.get('RES-77'))?.channelId).to.equal(id);
+      expect((await fx.state.conversations.get('RES-77'))?.channelId).to.equal(id);
     });
 
     it('when the listing does not show it yet: create answers name_taken, and the channel is found and used', async () => {
