@@ -6,7 +6,12 @@
  */
 import { expect } from 'chai';
 import type { PluginTable, Store } from '../../src/core/store/store.js';
-import { CONVERSATIONS_TABLE, SqlConversationTable, type ConversationRow } from '../../src/functions/slack/store/conversations.js';
+import { CONVERSATIONS_TABLE, SqlConversationTable, type ConversationRow, type ConversationTable } from '../../src/functions/slack/store/conversations.js';
+
+/** For tests that never reach the conversation table: any use of it fails them. */
+export const UNUSED_CONVERSATIONS = new Proxy({} as ConversationTable, {
+  get: (_t, name) => () => Promise.reject(new Error(`this test does not use the conversation table (${String(name)})`)),
+});
 
 export function conversation(resId: string, overrides: Partial<ConversationRow> = {}): ConversationRow {
   const m = /^RES-(\d+)(?:-(\d+))?$/.exec(resId);

@@ -8,7 +8,7 @@ import { silentLogger } from '../../../../src/core/logging.js';
 import { validateSection } from '../../../../src/core/config.js';
 import { SLACK_CONFIG_SCHEMA, type SlackConfig } from '../../../../src/functions/slack/config.js';
 import { callOptionsFor, createSlackState } from '../../../../src/functions/slack/state.js';
-import type { ConversationTable } from '../../../../src/functions/slack/store/conversations.js';
+import { UNUSED_CONVERSATIONS as NO_TABLE } from '../../../support/conversation-conformance.js';
 
 function fakeContext(): { ctx: FunctionContext; statuses: string[] } {
   const statuses: string[] = [];
@@ -22,11 +22,6 @@ const config = (extra: Record<string, string> = {}) =>
     'fn_slack',
     SLACK_CONFIG_SCHEMA,
   );
-
-/** These tests never reach the conversation table: any use of it fails them. */
-const NO_TABLE = new Proxy({} as ConversationTable, {
-  get: (_t, name) => () => Promise.reject(new Error(`this test does not use the conversation table (${String(name)})`)),
-});
 
 describe('fn_slack state', () => {
   it("reports the scheduler's pacing at most once per 30 s per invocation, Slack's own waits every time", async () => {
