@@ -89,9 +89,7 @@ export class PostgresLedger implements InvocationLedger {
   }
 
   async release(invocationId: string): Promise<void> {
-    await this.run(`UPDATE invocation_ledger SET in_flight = false WHERE invocation_id = $1 AND state = 'running'`, [
-      invocationId,
-    ]);
+    await this.run(`UPDATE invocation_ledger SET in_flight = false WHERE invocation_id = $1 AND state = 'running'`, [invocationId]);
   }
 
   async markReplied(invocationId: string): Promise<boolean> {
@@ -122,16 +120,12 @@ export class PostgresLedger implements InvocationLedger {
   }
 
   async get(invocationId: string): Promise<LedgerEntry | undefined> {
-    const { rows } = await this.run<LedgerRecord>('SELECT * FROM invocation_ledger WHERE invocation_id = $1', [
-      invocationId,
-    ]);
+    const { rows } = await this.run<LedgerRecord>('SELECT * FROM invocation_ledger WHERE invocation_id = $1', [invocationId]);
     return rows[0] === undefined ? undefined : toLedgerEntry(rows[0]);
   }
 
   async prune(before: Date): Promise<number> {
-    const result = await this.run(`DELETE FROM invocation_ledger WHERE state <> 'running' AND updated_at < $1`, [
-      before,
-    ]);
+    const result = await this.run(`DELETE FROM invocation_ledger WHERE state <> 'running' AND updated_at < $1`, [before]);
     return result.rowCount ?? 0;
   }
 }

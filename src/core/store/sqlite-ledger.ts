@@ -65,7 +65,9 @@ function prepareStatements(db: Database.Database) {
        ON CONFLICT (invocation_id) DO UPDATE SET state = excluded.state, reply = excluded.reply,
          updated_at = excluded.updated_at, in_flight = 0`,
     ),
-    steps: db.prepare<[string], { steps: string | null }>(`SELECT steps FROM invocation_ledger WHERE invocation_id = ? AND state = 'running'`),
+    steps: db.prepare<[string], { steps: string | null }>(
+      `SELECT steps FROM invocation_ledger WHERE invocation_id = ? AND state = 'running'`,
+    ),
     setSteps: db.prepare<[string, string]>(`UPDATE invocation_ledger SET steps = ? WHERE invocation_id = ?`),
     release: db.prepare<[string]>(`UPDATE invocation_ledger SET in_flight = 0 WHERE invocation_id = ? AND state = 'running'`),
     replied: db.prepare<[number, string]>(

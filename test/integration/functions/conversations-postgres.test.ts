@@ -23,4 +23,8 @@ async function dropRunSchemas(): Promise<void> {
   }
 }
 
-conversationConformance('postgres', (tables) => PostgresStore.open(PG_URL, { schema: `${RUN}_${++counter}`, poolSize: 5, tables }), dropRunSchemas);
+conversationConformance(
+  'postgres',
+  (tables) => PostgresStore.open(PG_URL, { schema: `${RUN}_${++counter}`, poolSize: 5, tables }),
+  dropRunSchemas,
+);

@@ -148,7 +148,9 @@ for (const version of ['v6', 'v7'] as const) {
           try {
             return {
               columns: db.prepare(`SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info('slack_conversations_db')`).all(),
-              indexes: db.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'slack_conversations_db' AND sql IS NOT NULL`).all(),
+              indexes: db
+                .prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'slack_conversations_db' AND sql IS NOT NULL`)
+                .all(),
             };
           } finally {
             db.close();
@@ -198,11 +200,18 @@ for (const version of ['v6', 'v7'] as const) {
                 [schema],
               )
             ).rows,
-            indexes: (await client.query(`SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = 'slack_conversations_db' ORDER BY indexname`, [schema]))
-              .rows,
+            indexes: (
+              await client.query(
+                `SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = 'slack_conversations_db' ORDER BY indexname`,
+                [schema],
+              )
+            ).rows,
           });
           expect(await shape(migrated)).to.deep.equal(await shape(fresh));
-          expect((await shape(fresh)).indexes.map((r) => r.indexname)).to.deep.equal(['slack_conversations_db_channel_id', 'slack_conversations_db_pkey']);
+          expect((await shape(fresh)).indexes.map((r) => r.indexname)).to.deep.equal([
+            'slack_conversations_db_channel_id',
+            'slack_conversations_db_pkey',
+          ]);
         } finally {
           await client.end();
         }

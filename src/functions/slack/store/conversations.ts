@@ -121,7 +121,18 @@ function toRow(r: ConversationRecord): ConversationRow {
 }
 
 function values(row: ConversationRow): unknown[] {
-  return [row.resId, row.incidentId, row.taskId, row.channel, row.channelId, row.channelType, row.permalink, row.time, row.archived, row.archivedAt];
+  return [
+    row.resId,
+    row.incidentId,
+    row.taskId,
+    row.channel,
+    row.channelId,
+    row.channelType,
+    row.permalink,
+    row.time,
+    row.archived,
+    row.archivedAt,
+  ];
 }
 
 /** {@link ConversationTable} on the worker's store (either dialect). */

@@ -85,7 +85,9 @@ export class SoarMirroredConversations implements ConversationTable {
     try {
       await this.upsert(row);
     } catch (err) {
-      this.log.warn(`Could not copy ${row.resId} to the SOAR data table ${this.table} of incident ${row.incidentId}: ${(err as Error).message}`);
+      this.log.warn(
+        `Could not copy ${row.resId} to the SOAR data table ${this.table} of incident ${row.incidentId}: ${(err as Error).message}`,
+      );
     }
   }
 
@@ -102,9 +104,18 @@ export class SoarMirroredConversations implements ConversationTable {
     );
     const existing = (data?.rows ?? []).find((r) => r.cells?.slack_db_res_id?.value === row.resId);
     if (existing?.id !== undefined) {
-      await this.client.putJson(`${base}/row_data/${existing.id}?handle_format=names`, { cells }, { what, permission: SOAR_PERMISSIONS.editIncidents });
+      await this.client.putJson(
+        `${base}/row_data/${existing.id}?handle_format=names`,
+        { cells },
+        { what, permission: SOAR_PERMISSIONS.editIncidents },
+      );
     } else {
-      await this.client.postJson(`${base}/row_data`, { cells }, { what, permission: SOAR_PERMISSIONS.editIncidents }, { handle_format: 'names' });
+      await this.client.postJson(
+        `${base}/row_data`,
+        { cells },
+        { what, permission: SOAR_PERMISSIONS.editIncidents },
+        { handle_format: 'names' },
+      );
     }
   }
 

@@ -11,7 +11,12 @@ import type { Logger } from '../../../../../src/core/logging.js';
 import { LocalPlatform } from '../../../../../src/platforms/local/local-platform.js';
 import { SoarClient } from '../../../../../src/platforms/soar/soar-client.js';
 import { withSoarDataTable } from '../../../../../src/functions/slack/store/soar-data-table.js';
-import { CONVERSATIONS_TABLE, SqlConversationTable, type ConversationRow, type ConversationTable } from '../../../../../src/functions/slack/store/conversations.js';
+import {
+  CONVERSATIONS_TABLE,
+  SqlConversationTable,
+  type ConversationRow,
+  type ConversationTable,
+} from '../../../../../src/functions/slack/store/conversations.js';
 import { SoarPlatform } from '../../../../../src/platforms/soar/soar-platform.js';
 import { openStore } from '../../../../../src/core/store/index.js';
 import type { Store } from '../../../../../src/core/store/store.js';
@@ -28,7 +33,14 @@ function recordingLogger(warnings: string[]): Logger {
   return log;
 }
 
-const COLUMNS = ['slack_db_time', 'slack_db_res_id', 'slack_db_channel', 'slack_db_channel_type', 'slack_db_permalink', 'slack_db_archived'];
+const COLUMNS = [
+  'slack_db_time',
+  'slack_db_res_id',
+  'slack_db_channel',
+  'slack_db_channel_type',
+  'slack_db_permalink',
+  'slack_db_archived',
+];
 
 function row(resId: string, incidentId: number, channel: string): ConversationRow {
   return {
@@ -57,7 +69,13 @@ describe('SOAR data table mirror ([soar] data_table)', function () {
   beforeEach(async () => {
     soar = await SoarEmulator.start();
     soar.addIncident(2103);
-    client = new SoarClient({ baseUrl: soar.baseUrl, orgId: soar.orgId, apiKeyId: soar.apiKeyId, apiKeySecret: soar.apiKeySecret, retries: 0 });
+    client = new SoarClient({
+      baseUrl: soar.baseUrl,
+      orgId: soar.orgId,
+      apiKeyId: soar.apiKeyId,
+      apiKeySecret: soar.apiKeySecret,
+      retries: 0,
+    });
     dir = await mkdtemp(join(tmpdir(), 'soar-table-'));
     store = await openStore(join(dir, 'worker.db'), { migrate: true, tables: [CONVERSATIONS_TABLE] });
     base = new SqlConversationTable(store.sql);
