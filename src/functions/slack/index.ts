@@ -39,6 +39,9 @@ import { CONVERSATIONS_TABLE, SqlConversationTable } from './store/conversations
 import { withSoarDataTable } from './store/soar-data-table.js';
 import { missingScopes } from './scopes.js';
 import { slackCommands } from './commands.js';
+import { inboundFunction } from './inbound/inbound-function.js';
+import { checkInboundConfig, inboundListeners, inboundQueues } from './inbound/listeners.js';
+import { checkAppToken } from './inbound/selftest.js';
 
 export const SLACK_PACKAGE = 'fn_slack';
 
@@ -83,10 +86,15 @@ export const slackPlugin = definePlugin<SlackConfig, SlackState>({
     loadDefinition('slack_send_direct_message', sendDirectMessage),
     loadDefinition('slack_lookup_user', lookupUser),
     loadDefinition('slack_get_conversation', getConversation),
+    // Internal: run only from [fn_slack] inbound_queue (inbound/inbound-function.ts).
+    inboundFunction,
   ],
   commands: slackCommands,
   tables: [CONVERSATIONS_TABLE],
+  queues: inboundQueues,
+  listeners: inboundListeners,
   async setup(ctx) {
+    checkInboundConfig(ctx.config);
     // Each Retry-After wait is counted in the worker's metrics (when it has them).
     const metrics = ctx.metrics;
     const conversations = withSoarDataTable(new SqlConversationTable(ctx.store.sql), ctx.platform, ctx.log);
@@ -105,7 +113,10 @@ export const slackPlugin = definePlugin<SlackConfig, SlackState>({
       if (missing.length) {
         return { state: 'failure', reason: `The token lacks scope(s) ${missing.join(', ')}: add them to the Slack app and reinstall it` };
       }
-      return { state: 'success', reason: `Connected to Slack workspace ${String(res.team)} as ${String(res.user)}` };
+      const connected = `Connected to Slack workspace ${String(res.team)} as ${String(res.user)}`;
+      if (state.config.app_token === '') return { state: 'success', reason: connected };
+      const app = await checkAppToken(state.config.app_token, state.config.api_url, state.config.timeout * 1000, state.log);
+      return app.ok ? { state: 'success', reason: `${connected}; ${app.reason}` } : { state: 'failure', reason: app.reason };
     } catch (err) {
       return { state: 'failure', reason: (err as Error).message };
     }
