@@ -721,6 +721,11 @@ export class SlackEmulator {
   shareDelayMs: number;
   /** Last unexpected exception raised while handling a request (the emulator answers `internal_error`). */
   lastInternalError: unknown;
+  /**
+   * auth.test's `url` (`https://emulated.slack.com/`, the base of every permalink chat.getPermalink gives);
+   * false leaves it out, as for a caller that must fall back to chat.getPermalink.
+   */
+  authTestUrl = true;
   /** The default app-level token (`xapp-test-token`, scope connections:write) of the bot's app. */
   readonly appToken = 'xapp-test-token';
   /** Socket Mode: connections opened with `apps.connections.open`, and the envelopes sent to them. */
@@ -1844,7 +1849,7 @@ export class SlackEmulator {
     const u = this.usersById.get(tok.userId) as EmulatedUser;
     const out: Body = {
       ok: true,
-      url: `https://${TEAM_DOMAIN}.slack.com/`,
+      ...(this.authTestUrl ? { url: `https://${TEAM_DOMAIN}.slack.com/` } : {}),
       team: this.team.name,
       user: u.name,
       team_id: TEAM_ID,

@@ -8,6 +8,7 @@ import { inviteParticipants, recordAssociation, withResolvedChannel } from './ch
 import { escapeSlackText } from './format/index.js';
 import { hasBidiControls, stripBidiControls } from './bidi.js';
 import { channelInputs } from './post-message.js';
+import { messagePermalink } from './permalink.js';
 import { botUserId, channelDeps, intInput, strInput, type SlackState } from './state.js';
 import type { SlackClient, CallOptions } from './slack-client.js';
 import { stoppedWaitingError } from './slack-errors.js';
@@ -173,7 +174,7 @@ export async function postAttachment(ctx: FunctionContext, state: SlackState): P
   });
   let url: string;
   if (ts) {
-    url = String((await state.client.call('chat.getPermalink', { channel: channel.id, message_ts: ts }, deps.callOpts)).permalink);
+    url = await messagePermalink(state, { channelId: channel.id, ts }, deps.callOpts);
   } else {
     url = filePermalink;
     await ctx.status('Slack has not shown the file in the channel yet; the link points at the file instead of the message');

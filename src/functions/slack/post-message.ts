@@ -14,6 +14,7 @@ import {
 } from './channels.js';
 import { renderSlackText, type RenderedMessage } from './format/index.js';
 import { stripBidiControls } from './bidi.js';
+import { messagePermalink } from './permalink.js';
 import type { SlackState } from './state.js';
 import { boolInput, botUserId, channelDeps, intInput, strInput } from './state.js';
 
@@ -140,15 +141,15 @@ export async function postMessage(ctx: FunctionContext, state: SlackState): Prom
       : `Posted the message to #${channel.name}`,
   );
 
-  const { permalink } = await state.client.call('chat.getPermalink', { channel: channel.id, message_ts: ts }, deps.callOpts);
-  await recordAssociation(ctx, target, channel, String(permalink), association);
+  const permalink = await messagePermalink(state, { channelId: channel.id, ts }, deps.callOpts);
+  await recordAssociation(ctx, target, channel, permalink, association);
   const members = await channelMembers(deps, channel.id);
   return {
     content: {
       channel: channel.name,
       channel_id: channel.id,
       ts,
-      url: String(permalink),
+      url: permalink,
       members,
       is_private: channel.isPrivate,
       thread_ts: parts.length > 1 ? ts : null,
