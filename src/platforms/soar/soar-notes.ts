@@ -41,7 +41,8 @@ export function commentHtml(note: NewNote): string {
   const body = escapeHtml(note.text).replace(/\r?\n/g, '<br>');
   const permalink = note.slack?.permalink;
   const link = isWebUrl(permalink) ? `<a href="${escapeHtml(permalink)}">View in Slack</a> · ` : '';
-  return `<div><p>${author} in Slack:</p><p>${body}</p><p>${link}${noteMarker(note.key)}</p></div>`;
+  const inThread = note.slack?.thread_ts !== undefined && note.slack.thread_ts !== note.slack.ts;
+  return `<div><p>${author} ${inThread ? 'in a Slack thread' : 'in Slack'}:</p><p>${body}</p><p>${link}${noteMarker(note.key)}</p></div>`;
 }
 
 function textOf(comment: CommentDto): string {
