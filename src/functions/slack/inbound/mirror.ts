@@ -15,7 +15,7 @@
  */
 import { errorCode, WorkerError } from '../../../core/runtime/errors.js';
 import type { NewNote, NoteAuthor } from '../../../platforms/platform.js';
-import { cachedChannelById } from '../channels.js';
+import { cachedChannelById } from '../channels/index.js';
 import { messagePermalink } from '../permalink.js';
 import type { CallOptions } from '../slack-client.js';
 import { slackIdentity, type SlackState } from '../state.js';

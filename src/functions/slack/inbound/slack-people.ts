@@ -39,8 +39,8 @@ export async function slackPerson(state: SlackState, userId: string, callOpts: C
   let person: SlackPerson;
   try {
     const res = await state.client.call('users.info', { user: userId }, callOpts);
-    const user = (res.user ?? {}) as Record<string, unknown>;
-    const profile = (user.profile ?? {}) as Record<string, unknown>;
+    const user = res.user ?? { id: userId };
+    const profile = user.profile ?? {};
     person = {
       id: userId,
       name: text(profile.real_name) ?? text(user.real_name) ?? text(profile.display_name) ?? text(user.name) ?? userId,
