@@ -97,7 +97,8 @@ async function claim(keysDir: string, key: string, name: string): Promise<string
     if (errorCode(err) !== 'EEXIST') throw err;
     const earlier = (await readFile(claimPath, 'utf8')).trim();
     // Claims are linked complete, so this holds a name; anything else was not written here.
-    if (!/^[^./\\][^/\\]*\.json$/.test(earlier)) throw new Error(`The note claim ${claimPath} is damaged; remove it to write the note again`);
+    if (!/^[^./\\][^/\\]*\.json$/.test(earlier))
+      throw new Error(`The note claim ${claimPath} is damaged; remove it to write the note again`);
     return earlier;
   } finally {
     await rm(temp, { force: true });

@@ -16,7 +16,11 @@ function note(over: Partial<NewNote> = {}): NewNote {
     author: { id: 'U1', name: 'Alice <Analyst>', email: 'alice@example.com' },
     created: new Date('2026-12-07T10:00:00.000Z'),
     source: 'slack',
-    slack: { channel_id: 'C1', ts: '1796637600.000100', permalink: 'https://emulated.slack.com/archives/C1/p1796637600000100?thread_ts=1&cid=C1' },
+    slack: {
+      channel_id: 'C1',
+      ts: '1796637600.000100',
+      permalink: 'https://emulated.slack.com/archives/C1/p1796637600000100?thread_ts=1&cid=C1',
+    },
     key: 'C1:1796637600.000100',
     ...over,
   };
@@ -32,7 +36,14 @@ describe('SoarPlatform notes', function () {
     soar.addIncident(2103);
     soar.addIncident(2104);
     soar.addTask(12, 2103);
-    client = new SoarClient({ baseUrl: soar.baseUrl, orgId: soar.orgId, apiKeyId: soar.apiKeyId, apiKeySecret: soar.apiKeySecret, retryBaseMs: 5, retryMaxMs: 10 });
+    client = new SoarClient({
+      baseUrl: soar.baseUrl,
+      orgId: soar.orgId,
+      apiKeyId: soar.apiKeyId,
+      apiKeySecret: soar.apiKeySecret,
+      retryBaseMs: 5,
+      retryMaxMs: 10,
+    });
     platform = new SoarPlatform(client);
   });
 
@@ -74,7 +85,11 @@ describe('SoarPlatform notes', function () {
   it('finds the key in a reply to a comment too', async function () {
     const parent = await platform.addNote(note({ key: 'parent' }));
     // A person replied to the note in SOAR, quoting another note's marker.
-    const res = await client.postJson<{ id: number }>(`/incidents/2103/comments`, { text: { format: 'text', content: '[note reply-key]' }, parent_id: Number(parent.id) }, { what: 'a reply' });
+    const res = await client.postJson<{ id: number }>(
+      `/incidents/2103/comments`,
+      { text: { format: 'text', content: '[note reply-key]' }, parent_id: Number(parent.id) },
+      { what: 'a reply' },
+    );
     const again = await platform.addNote(note({ key: 'reply-key' }));
     expect(again).to.deep.equal({ id: String(res.id), created: false });
   });
@@ -88,8 +103,12 @@ describe('SoarPlatform notes', function () {
   });
 
   it('leaves out a permalink that is not a web link, and an email Slack did not give', async function () {
-    await platform.addNote(note({ slack: { channel_id: 'C1', ts: '1.2', permalink: 'javascript:alert(1)' }, author: { id: 'U2', name: 'Bob', email: null } }));
-    expect(soar.comments[0]!.text).to.equal('<div><p><b>Bob</b> in Slack:</p><p>Blocked &#60;script&#62;alert(1)&#60;/script&#62; &#38; &#34;quoted&#34;<br>second line</p><p>[note C1:1796637600.000100]</p></div>');
+    await platform.addNote(
+      note({ slack: { channel_id: 'C1', ts: '1.2', permalink: 'javascript:alert(1)' }, author: { id: 'U2', name: 'Bob', email: null } }),
+    );
+    expect(soar.comments[0]!.text).to.equal(
+      '<div><p><b>Bob</b> in Slack:</p><p>Blocked &#60;script&#62;alert(1)&#60;/script&#62; &#38; &#34;quoted&#34;<br>second line</p><p>[note C1:1796637600.000100]</p></div>',
+    );
   });
 
   it('says which incident or task SOAR does not know (404), and adds nothing', async function () {
@@ -110,7 +129,9 @@ describe('SoarPlatform notes', function () {
 
   it('names the permission a key without write access lacks', async function () {
     const key = soar.addKey({ permissions: ['read_all_incidents'] });
-    const limited = new SoarPlatform(new SoarClient({ baseUrl: soar.baseUrl, orgId: soar.orgId, apiKeyId: key.id, apiKeySecret: key.secret }));
+    const limited = new SoarPlatform(
+      new SoarClient({ baseUrl: soar.baseUrl, orgId: soar.orgId, apiKeyId: key.id, apiKeySecret: key.secret }),
+    );
     await functionError(limited.addNote(note()), 'soar_forbidden', 'edit_all_incidents_fields');
     limited.client.close();
   });

@@ -9,11 +9,14 @@ import { readableText, type NameResolver } from '../../../../../src/functions/sl
 const BOT = 'UBOT';
 
 describe('mirror events', () => {
-  it('takes a person\'s message, reply, broadcast, file share and /me, keyed by channel and ts', () => {
+  it("takes a person's message, reply, broadcast, file share and /me, keyed by channel and ts", () => {
     const base = { type: 'message', channel: 'C1', user: 'U1', text: 'hi', ts: '1796637600.000100' };
     const m = classifyMessageEvent(base, BOT);
     expect(m).to.deep.include({ kind: 'message', key: 'C1:1796637600.000100', threadTs: undefined, userId: 'U1', text: 'hi' });
-    expect(classifyMessageEvent({ ...base, thread_ts: '1796637500.000001' }, BOT)).to.deep.include({ kind: 'message', threadTs: '1796637500.000001' });
+    expect(classifyMessageEvent({ ...base, thread_ts: '1796637500.000001' }, BOT)).to.deep.include({
+      kind: 'message',
+      threadTs: '1796637500.000001',
+    });
     // A thread's parent carries its own ts as thread_ts: not a reply.
     expect(classifyMessageEvent({ ...base, thread_ts: base.ts }, BOT)).to.deep.include({ threadTs: undefined });
     for (const subtype of ['thread_broadcast', 'file_share', 'me_message']) {
@@ -26,16 +29,38 @@ describe('mirror events', () => {
     expect(classifyMessageEvent({ ...base, bot_id: 'B1' }, BOT)).to.deep.equal({ kind: 'skip', reason: 'a bot message' });
     expect(classifyMessageEvent({ ...base, subtype: 'bot_message' }, BOT).kind).to.equal('skip');
     expect(classifyMessageEvent({ ...base, user: BOT }, BOT)).to.deep.equal({ kind: 'skip', reason: "the worker's own message" });
-    for (const subtype of ['channel_join', 'channel_leave', 'channel_topic', 'channel_purpose', 'channel_name', 'channel_archive', 'pinned_item', 'reminder_add']) {
+    for (const subtype of [
+      'channel_join',
+      'channel_leave',
+      'channel_topic',
+      'channel_purpose',
+      'channel_name',
+      'channel_archive',
+      'pinned_item',
+      'reminder_add',
+    ]) {
       expect(classifyMessageEvent({ ...base, subtype }, BOT), subtype).to.deep.equal({ kind: 'skip', reason: `a ${subtype} message` });
     }
     expect(classifyMessageEvent({ ...base, user: undefined }, BOT).kind).to.equal('skip');
   });
 
-  it('takes an edit of a person\'s text, not an unfurl or an edit of a bot\'s message', () => {
+  it("takes an edit of a person's text, not an unfurl or an edit of a bot's message", () => {
     const message = { type: 'message', user: 'U1', text: 'new', ts: '1796637600.000100', edited: { user: 'U1', ts: '1796637700.000200' } };
-    const event = { type: 'message', subtype: 'message_changed', hidden: true, channel: 'C1', message, previous_message: { ...message, text: 'old', edited: undefined }, ts: '1796637700.000200' };
-    expect(classifyMessageEvent(event, BOT)).to.deep.include({ kind: 'edit', key: 'C1:1796637600.000100:edit:1796637700.000200', text: 'new', ts: '1796637600.000100' });
+    const event = {
+      type: 'message',
+      subtype: 'message_changed',
+      hidden: true,
+      channel: 'C1',
+      message,
+      previous_message: { ...message, text: 'old', edited: undefined },
+      ts: '1796637700.000200',
+    };
+    expect(classifyMessageEvent(event, BOT)).to.deep.include({
+      kind: 'edit',
+      key: 'C1:1796637600.000100:edit:1796637700.000200',
+      text: 'new',
+      ts: '1796637600.000100',
+    });
     expect(classifyMessageEvent({ ...event, previous_message: message }, BOT).kind, 'same text (an unfurl)').to.equal('skip');
     const { edited: _edited, ...unedited } = message;
     expect(classifyMessageEvent({ ...event, message: unedited }, BOT).kind, 'no edited').to.equal('skip');
@@ -43,7 +68,15 @@ describe('mirror events', () => {
   });
 
   it("takes the delete of a person's message, not of a bot's", () => {
-    const event = { type: 'message', subtype: 'message_deleted', hidden: true, channel: 'C1', deleted_ts: '1796637600.000100', ts: '1796637800.000300', event_ts: '1796637800.000300' };
+    const event = {
+      type: 'message',
+      subtype: 'message_deleted',
+      hidden: true,
+      channel: 'C1',
+      deleted_ts: '1796637600.000100',
+      ts: '1796637800.000300',
+      event_ts: '1796637800.000300',
+    };
     expect(classifyMessageEvent({ ...event, previous_message: { user: 'U1', text: 'x', ts: '1796637600.000100' } }, BOT)).to.deep.include({
       kind: 'delete',
       key: 'C1:1796637600.000100:deleted',

@@ -98,7 +98,11 @@ describe('mirroring (inbound handler set)', function () {
     routed += envelopes.length;
     for (const env of envelopes) {
       const kind = env.type;
-      await routeEnvelope({ kind, payload: env.payload, retryAttempt: 0 }, [MIRROR_HANDLERS], context(platform, envelopeKey({ kind, payload: env.payload })!));
+      await routeEnvelope(
+        { kind, payload: env.payload, retryAttempt: 0 },
+        [MIRROR_HANDLERS],
+        context(platform, envelopeKey({ kind, payload: env.payload })!),
+      );
     }
     return envelopes.map((e) => e.payload);
   }
@@ -115,7 +119,11 @@ describe('mirroring (inbound handler set)', function () {
   }
 
   it('turns a message and a thread reply into two notes, in channel order, with author, readable text and permalink', async () => {
-    const top = emu.postAsUser(alice.id, channel.id, 'Seeing *502s* on <https://status.example.com|the status page> &amp; web-3, <@' + bob.id + '> <!here>');
+    const top = emu.postAsUser(
+      alice.id,
+      channel.id,
+      'Seeing *502s* on <https://status.example.com|the status page> &amp; web-3, <@' + bob.id + '> <!here>',
+    );
     const reply = emu.postAsUser(bob.id, channel.id, 'On it, see <#' + channel.id + '|inc-2103>', { threadTs: top.ts });
     await deliver();
     const [first, second, ...rest] = await notes();
@@ -125,7 +133,12 @@ describe('mirroring (inbound handler set)', function () {
       author: { id: alice.id, name: 'Alice Analyst', email: 'alice@example.com' },
       created: new Date(Math.floor(Number(top.ts) * 1000)).toISOString(),
       source: 'slack',
-      slack: { channel_id: channel.id, ts: top.ts, thread_ts: null, permalink: `https://emulated.slack.com/archives/${channel.id}/p${top.ts.replace('.', '')}` },
+      slack: {
+        channel_id: channel.id,
+        ts: top.ts,
+        thread_ts: null,
+        permalink: `https://emulated.slack.com/archives/${channel.id}/p${top.ts.replace('.', '')}`,
+      },
       key: `${channel.id}:${top.ts}`,
     });
     expect(second!.text).to.equal('On it, see #inc-2103');
@@ -159,9 +172,23 @@ describe('mirroring (inbound handler set)', function () {
     await bot.chat.postMessage({ channel: channel.id, text: 'posted by the worker' });
     await bot.chat.postMessage({ channel: channel.id, text: 'as a custom bot name', username: 'Other' });
     // Another app's bot, and system subtypes, as Slack sends them.
-    emu.emitEvent({ type: 'message', subtype: 'bot_message', channel: channel.id, bot_id: 'B999', text: 'alert!', ts: '1796637600.000100' });
+    emu.emitEvent({
+      type: 'message',
+      subtype: 'bot_message',
+      channel: channel.id,
+      bot_id: 'B999',
+      text: 'alert!',
+      ts: '1796637600.000100',
+    });
     for (const subtype of ['channel_join', 'channel_leave', 'channel_topic', 'channel_purpose', 'channel_name', 'pinned_item']) {
-      emu.emitEvent({ type: 'message', subtype, channel: channel.id, user: alice.id, text: `<@${alice.id}> did ${subtype}`, ts: '1796637601.000100' });
+      emu.emitEvent({
+        type: 'message',
+        subtype,
+        channel: channel.id,
+        user: alice.id,
+        text: `<@${alice.id}> did ${subtype}`,
+        ts: '1796637601.000100',
+      });
     }
     const delivered = await deliver();
     expect(delivered).to.have.length(9);
@@ -172,7 +199,16 @@ describe('mirroring (inbound handler set)', function () {
   it('does not mirror a channel with no incident, nor one whose association is archived, and asks Slack nothing for it', async () => {
     const other = emu.seedChannel({ name: 'random-talk', members: [emu.botUserId, alice.id] });
     const archived = emu.seedChannel({ name: 'inc-2000', members: [emu.botUserId, alice.id] });
-    await fx.store.conversations.insertIfAbsent(association({ resId: 'RES-2000', incidentId: 2000, channel: 'inc-2000', channelId: archived.id, archived: true, archivedAt: new Date() }));
+    await fx.store.conversations.insertIfAbsent(
+      association({
+        resId: 'RES-2000',
+        incidentId: 2000,
+        channel: 'inc-2000',
+        channelId: archived.id,
+        archived: true,
+        archivedAt: new Date(),
+      }),
+    );
     emu.postAsUser(alice.id, other.id, 'lunch?');
     emu.postAsUser(alice.id, archived.id, 'late word');
     await deliver();
@@ -212,7 +248,9 @@ describe('mirroring (inbound handler set)', function () {
 
   it("puts a task channel's messages on the task, and mirrors nothing with mirror = off", async () => {
     const taskChannel = emu.seedChannel({ name: 'inc-2103-task-12', members: [emu.botUserId, alice.id] });
-    await fx.store.conversations.insertIfAbsent(association({ resId: 'RES-2103-12', taskId: 12, channel: taskChannel.name, channelId: taskChannel.id }));
+    await fx.store.conversations.insertIfAbsent(
+      association({ resId: 'RES-2103-12', taskId: 12, channel: taskChannel.name, channelId: taskChannel.id }),
+    );
     emu.postAsUser(alice.id, taskChannel.id, 'task done');
     await deliver();
     expect((await notes('incidents/2103/tasks/12/notes')).map((n) => n.text)).to.deep.equal(['task done']);
@@ -223,7 +261,10 @@ describe('mirroring (inbound handler set)', function () {
       const envelopes = emu.socketMode.delivered().slice(routed);
       routed += envelopes.length;
       for (const env of envelopes) {
-        await routeEnvelope({ kind: env.type, payload: env.payload, retryAttempt: 0 }, [MIRROR_HANDLERS], { ...context(fx.platform, 'k'), state: off.state });
+        await routeEnvelope({ kind: env.type, payload: env.payload, retryAttempt: 0 }, [MIRROR_HANDLERS], {
+          ...context(fx.platform, 'k'),
+          state: off.state,
+        });
       }
       expect(await notes()).to.deep.equal([]);
     } finally {
@@ -247,7 +288,9 @@ describe('mirroring (inbound handler set)', function () {
     beforeEach(async () => {
       soar = await SoarEmulator.start();
       soar.addIncident(2103);
-      platform = new SoarPlatform(new SoarClient({ baseUrl: soar.baseUrl, orgId: soar.orgId, apiKeyId: soar.apiKeyId, apiKeySecret: soar.apiKeySecret }));
+      platform = new SoarPlatform(
+        new SoarClient({ baseUrl: soar.baseUrl, orgId: soar.orgId, apiKeyId: soar.apiKeyId, apiKeySecret: soar.apiKeySecret }),
+      );
     });
 
     afterEach(async () => {
