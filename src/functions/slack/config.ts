@@ -138,12 +138,6 @@ export const SLACK_CONFIG_SCHEMA = {
       default: 3,
       description: 'posts to one channel Slack lets go back to back before they must be spaced (the worker keeps half a call in reserve against timing jitter)',
     },
-    mirror: {
-      type: 'string',
-      enum: ['all', 'off'],
-      default: 'all',
-      description: "all: people's messages in a channel associated with an incident become notes on it (needs app_token); off: none",
-    },
   },
 } as const satisfies JsonSchema;
 

@@ -4,10 +4,12 @@
  * (created by slack_post_message through the real broker) lands as notes on the local
  * platform and, in a second worker, as comments in the SOAR emulator.
  */
+import { mkdirSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
+import { SqliteStore } from '../../../src/core/store/sqlite-store.js';
 import { SlackEmulator, type EmulatedUser } from '../../support/slack-emulator.js';
 import { SoarEmulator } from '../../support/soar-emulator.js';
 import { writeConfig, type TestConfig } from '../../support/harness.js';
@@ -29,6 +31,16 @@ interface NoteFile {
   author: { name: string; email: string | null };
   slack: { ts: string; thread_ts: string | null; permalink: string };
   key: string;
+}
+
+/** The worker's ledger state of an invocation (an inbound envelope's key), read from its SQLite store. */
+async function ledgerState(cfg: TestConfig, id: string): Promise<string | undefined> {
+  const store = SqliteStore.open(path.join(cfg.dir, 'worker.db'));
+  try {
+    return (await store.ledger.get(id))?.state;
+  } finally {
+    await store.close();
+  }
 }
 
 async function localNotes(cfg: TestConfig, incidentId: number): Promise<NoteFile[]> {
@@ -70,12 +82,14 @@ for (const platform of ['local', 'soar'] as const) {
         soar.addIncident(incidentId);
         cfg = writeConfig({
           worker: { platform: 'soar' },
-          sections: { fn_slack: fnSlack, soar: { base_url: soar.baseUrl, org_id: soar.orgId, api_key_id: soar.apiKeyId, api_key_secret: '$SOAR_TEST_SECRET' } },
+          sections: {
+            fn_slack: fnSlack,
+            soar: { base_url: soar.baseUrl, org_id: soar.orgId, api_key_id: soar.apiKeyId, api_key_secret: '$SOAR_TEST_SECRET' },
+          },
         });
         run = await startWorkerRun(cfg, { SOAR_TEST_SECRET: soar.apiKeySecret });
       } else {
         cfg = writeConfig({ sections: { fn_slack: fnSlack } });
-        const { mkdirSync } = await import('node:fs');
         mkdirSync(path.join(cfg.dir, 'files', 'incidents', String(incidentId)), { recursive: true });
         run = await startWorkerRun(cfg);
       }
@@ -110,10 +124,16 @@ for (const platform of ['local', 'soar'] as const) {
       const first = slack.socketMode.delivered().find((e) => (e.payload.event as Record<string, unknown>)?.ts === top.ts)!;
       const event = first.payload.event as Record<string, unknown>;
       slack.emitEvent(event, { eventId: String(first.payload.event_id) });
-      slack.emitEvent(event);
+      const copy = slack.emitEvent(event);
       // A later message in the channel: once it is a note, everything before it was handled.
       slack.postAsUser(alice.id, channelId, 'sentinel');
       await until(noteTexts, (t) => t.length >= 3, 'the sentinel note');
+      // The copy (a new event id, so not absorbed by the ledger) ran the mirror, which found the note.
+      await until(
+        () => ledgerState(cfg, `event:${copy}`),
+        (state) => state === 'succeeded',
+        'the copy handled',
+      );
       await until(
         () => slack.socketMode.delivered().filter((e) => e.ackedAt === undefined).length,
         (n) => n === 0,
