@@ -51,6 +51,19 @@ async function noteText(item: MirrorItem, names: NameResolver): Promise<string> 
   return [text, ...files].filter((line) => line !== '').join('\n');
 }
 
+/**
+ * The message's permalink. Without a workspace URL Slack is asked, and it knows no link
+ * for a deleted message: a note without a link beats no note (or one retried forever).
+ */
+async function notePermalink(state: SlackState, item: MirrorItem, callOpts: CallOptions): Promise<string | undefined> {
+  try {
+    return await messagePermalink(state, { channelId: item.channelId, ts: item.ts, threadTs: item.threadTs }, callOpts);
+  } catch (err) {
+    if (err instanceof WorkerError && !err.retryable) return undefined;
+    throw err;
+  }
+}
+
 /** Handles one `message` event: see the module comment. */
 export async function mirrorMessage(event: Record<string, unknown>, ctx: InboundContext): Promise<void> {
   const { state, log } = ctx;
@@ -73,7 +86,7 @@ export async function mirrorMessage(event: Record<string, unknown>, ctx: Inbound
   const names = nameResolver(state, callOpts);
   const author = item.userId ? await slackPerson(state, item.userId, callOpts) : UNKNOWN_AUTHOR;
   const text = await noteText(item, names);
-  const permalink = await messagePermalink(state, { channelId: item.channelId, ts: item.ts, threadTs: item.threadTs }, callOpts);
+  const permalink = await notePermalink(state, item, callOpts);
   const seen = new Set<string>();
   for (const row of targets) {
     const target = `${row.incidentId}:${row.taskId ?? ''}`;
@@ -86,7 +99,12 @@ export async function mirrorMessage(event: Record<string, unknown>, ctx: Inbound
       author: { id: author.id, name: author.name, email: author.email },
       created: item.created,
       source: 'slack',
-      slack: { channel_id: item.channelId, ts: item.ts, ...(item.threadTs ? { thread_ts: item.threadTs } : {}), permalink },
+      slack: {
+        channel_id: item.channelId,
+        ts: item.ts,
+        ...(item.threadTs ? { thread_ts: item.threadTs } : {}),
+        ...(permalink ? { permalink } : {}),
+      },
       key: item.key,
     };
     const where = row.taskId !== null ? `task ${row.taskId} of incident ${row.incidentId}` : `incident ${row.incidentId}`;

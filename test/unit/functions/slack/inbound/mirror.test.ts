@@ -239,6 +239,19 @@ describe('mirroring (inbound handler set)', function () {
     expect(all.map((n) => n.author.name)).to.deep.equal(['Alice Analyst', 'Alice Analyst', 'Alice Analyst']);
   });
 
+  it('without a workspace url asks chat.getPermalink, and notes a delete without a link (Slack has none for it)', async () => {
+    emu.authTestUrl = false;
+    const m = emu.postAsUser(alice.id, channel.id, 'short-lived');
+    await deliver();
+    emu.deleteAsUser(alice.id, channel.id, m.ts);
+    await deliver();
+    const [posted, deleted] = await notes();
+    expect(posted!.slack.permalink).to.equal(`https://emulated.slack.com/archives/${channel.id}/p${m.ts.replace('.', '')}`);
+    expect(deleted!.key).to.equal(`${channel.id}:${m.ts}:deleted`);
+    expect(deleted!.slack.permalink).to.equal(null);
+    expect(emu.calls('chat.getPermalink')).to.equal(2);
+  });
+
   it('names shared files with their Slack links', async () => {
     emu.postAsUser(alice.id, channel.id, 'the capture', { files: [{ name: 'capture.pcap', content: 'pcap bytes' }] });
     await deliver();
