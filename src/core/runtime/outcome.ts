@@ -42,6 +42,8 @@ export type InvocationFacts =
   | { kind: 'already-abandoned' }
   /** A finished invocation answered again from the ledger (a redelivery, a duplicate publish). */
   | { kind: 'replayed'; reply: ReplyFate }
+  /** The handler deferred its result: acked now, the final reply is sent later (core/runtime/deferred.ts). */
+  | { kind: 'deferred' }
   /** The handler failed and will be tried again (no final reply yet). */
   | { kind: 'retry' }
   /**
@@ -70,6 +72,7 @@ export function decideOutcome(facts: InvocationFacts): Disposition {
       // Unusable or unanswerable: the dead-letter queue is where a person finds it.
       return facts.kind === 'unusable' && facts.reply === 'connection-lost' ? 'requeue' : 'dead-letter';
     case 'already-answered':
+    case 'deferred':
       return 'ack';
     case 'invalid-inputs':
       // Not in the ledger, so a failed error reply cannot be counted and retried:

@@ -9,6 +9,7 @@
 import type { Logger } from '../logging.js';
 import type { Store } from '../store/store.js';
 import type { Platform } from '../../platforms/platform.js';
+import type { DeferredReplies, DeferredResult, DeferredTicket } from './deferred.js';
 
 /** A JSON Schema object (draft 2020-12 subset that ajv compiles). */
 export type JsonSchema = Record<string, unknown>;
@@ -74,6 +75,11 @@ export interface FunctionContext {
   readonly steps: InvocationSteps;
   /** Aborted when the worker must stop waiting (shutdown timeout passed). */
   readonly signal: AbortSignal;
+  /**
+   * What a handler that returns {@link DeferredResult} keeps to send the final reply
+   * later (see core/runtime/deferred.ts). Undefined in contexts that cannot defer.
+   */
+  readonly deferral?: DeferredTicket;
 }
 
 /**
@@ -107,7 +113,11 @@ export interface FunctionResult {
   raw?: unknown;
 }
 
-export type FunctionHandler<S> = (ctx: FunctionContext, state: S) => Promise<FunctionResult>;
+/**
+ * A handler returns its result, or `DEFERRED` (core/runtime/deferred.ts): the invocation is
+ * acked without a final reply, which plugin code sends later with `PluginSetupContext.deferred`.
+ */
+export type FunctionHandler<S> = (ctx: FunctionContext, state: S) => Promise<FunctionResult | DeferredResult>;
 
 export interface FunctionDefinition<S = unknown> {
   /** The SOAR function's programmatic name, e.g. `slack_post_message`. Unique across plugins. */
@@ -147,6 +157,11 @@ export interface PluginSetupContext<C> {
    * plugins use it as `ctx.metrics?.rateLimitWait(...)`.
    */
   metrics?: PluginMetrics;
+  /**
+   * Sends the final replies of invocations a handler deferred. `worker run` passes it;
+   * selftest and other commands leave it out (nothing is deferred there).
+   */
+  deferred?: DeferredReplies;
 }
 
 /** One option of a plugin's CLI command (a subset of what yargs takes, so plugins need not import it). */

@@ -13,6 +13,7 @@ import type { Plugin, PluginSetupContext } from './plugin.js';
 import { PluginRegistry } from './registry.js';
 import { Runner, type InvocationOutcome } from './runner.js';
 import { AmqpTransport } from './amqp-transport.js';
+import { LateBoundPublish, LedgerDeferredReplies } from './deferred.js';
 import { HealthServer, type ReadinessCheck } from '../health-server.js';
 import { NO_PLUGIN_METRICS, WorkerMetrics } from '../metrics.js';
 import { isPostgresLocation, openStore } from '../store/index.js';
@@ -142,6 +143,8 @@ export class Worker {
   private lock: LockHandle | undefined;
   private pluginStates = new Map<string, unknown>();
   private pruneTimer: NodeJS.Timeout | undefined;
+  /** Where deferred final replies are published once the transport exists (see start). */
+  private deferredPublish: LateBoundPublish | undefined;
   private storeCheckTimer: NodeJS.Timeout | undefined;
   private unusable: StoreUnusableError | undefined;
   private started = false;
@@ -216,6 +219,11 @@ export class Worker {
       this.store = reportUnusable(withSoarDataTable(opened, platform, log), (err) => this.onStoreUnusable(err));
       const metrics = section.metrics_port === undefined ? undefined : new WorkerMetrics();
       this.metricsRegistry = metrics;
+      // Plugins may send deferred final replies from setup on (an answer that came while
+      // every worker was down); those wait here until the transport below exists.
+      const deferredPublish = new LateBoundPublish();
+      this.deferredPublish = deferredPublish;
+      const deferred = new LedgerDeferredReplies({ ledger: this.store.ledger, publish: deferredPublish.publish, log });
       for (const plugin of registry.plugins) {
         const ctx: PluginSetupContext<Record<string, unknown>> = {
           config: this.env.pluginConfigs.get(plugin.packageName) ?? {},
@@ -223,6 +231,7 @@ export class Worker {
           store: this.store,
           platform,
           metrics: metrics?.forPlugin(plugin.packageName) ?? NO_PLUGIN_METRICS,
+          deferred,
         };
         this.pluginStates.set(plugin.packageName, await plugin.setup(ctx));
       }
@@ -257,6 +266,7 @@ export class Worker {
       });
       const runner = this.runner;
       const transport = this.transport;
+      deferredPublish.attach((replyTo, correlationId, body) => transport.publishDeferredReply(replyTo, correlationId, body));
       if (metrics) {
         transport.on('connected', () => metrics.setBrokerConnected(true));
         transport.on('disconnected', () => metrics.setBrokerConnected(false));
@@ -406,6 +416,7 @@ export class Worker {
   }
 
   private async release(): Promise<void> {
+    this.deferredPublish?.detach('the worker is stopping');
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     if (this.storeCheckTimer) clearInterval(this.storeCheckTimer);
     await this.transport?.close().catch(() => undefined);
