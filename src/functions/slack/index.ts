@@ -9,6 +9,7 @@
  * Channel resolution and participants: channels.ts. Slack calls and retries:
  * slack-client.ts. Message layout: format/. Export format: export.ts.
  * CLI commands (`worker slack-manifest`): commands.ts.
+ * slack_ask (questions with buttons, answered later): ask/.
  * Input schemas: customizations/fn_slack/functions/*.json (the runner validates with them).
  */
 import fs from 'node:fs';
@@ -34,6 +35,8 @@ import { postMessage } from './post-message.js';
 import { createSlackState, type SlackState } from './state.js';
 import { missingScopes } from './scopes.js';
 import { slackCommands } from './commands.js';
+import { slackAsk } from './ask/ask-function.js';
+import { startAsks, stopAsks } from './ask/ask-setup.js';
 
 export const SLACK_PACKAGE = 'fn_slack';
 
@@ -78,12 +81,18 @@ export const slackPlugin = definePlugin<SlackConfig, SlackState>({
     loadDefinition('slack_send_direct_message', sendDirectMessage),
     loadDefinition('slack_lookup_user', lookupUser),
     loadDefinition('slack_get_conversation', getConversation),
+    loadDefinition('slack_ask', slackAsk),
   ],
   commands: slackCommands,
   async setup(ctx) {
     // Each Retry-After wait is counted in the worker's metrics (when it has them).
     const metrics = ctx.metrics;
-    return createSlackState(ctx.config, ctx.log, metrics ? (method, seconds) => metrics.rateLimitWait(method, seconds) : undefined);
+    const state = createSlackState(ctx.config, ctx.log, metrics ? (method, seconds) => metrics.rateLimitWait(method, seconds) : undefined);
+    startAsks(state, ctx);
+    return state;
+  },
+  async teardown(state) {
+    await stopAsks(state);
   },
   async selftest(state) {
     try {

@@ -7,6 +7,7 @@ import { ChannelCache, type ChannelDeps } from './channels.js';
 import { parseRateLimitOverrides, type SlackConfig } from './config.js';
 import { RateLimiter, methodBudgets, type Clock } from './rate-limiter.js';
 import { SlackClient, type CallOptions } from './slack-client.js';
+import type { AskRuntime } from './ask/ask-finish.js';
 
 export interface SlackState {
   config: SlackConfig;
@@ -19,6 +20,8 @@ export interface SlackState {
   /** The auth.test under way, shared by every invocation that needs the id meanwhile. */
   botUserIdPending?: Promise<string | undefined>;
   log: Logger;
+  /** slack_ask's store table, deferred replies and sweeper; set up by `worker run` only (see index.ts). */
+  asks?: AskRuntime;
 }
 
 export interface SlackStateOptions {

@@ -68,6 +68,7 @@ const FN_SLACK_FUNCTIONS = [
   'slack_add_bookmark',
   'slack_add_reaction',
   'slack_archive_channel',
+  'slack_ask',
   'slack_get_conversation',
   'slack_invite_users',
   'slack_lookup_user',
