@@ -37,6 +37,7 @@ import { missingScopes } from './scopes.js';
 import { slackCommands } from './commands.js';
 import { slackAsk } from './ask/ask-function.js';
 import { startAsks, stopAsks } from './ask/ask-setup.js';
+import { ASK_TABLE_DEFINITION } from './ask/ask-table.js';
 
 export const SLACK_PACKAGE = 'fn_slack';
 
@@ -83,6 +84,7 @@ export const slackPlugin = definePlugin<SlackConfig, SlackState>({
     loadDefinition('slack_get_conversation', getConversation),
     loadDefinition('slack_ask', slackAsk),
   ],
+  tables: [ASK_TABLE_DEFINITION],
   commands: slackCommands,
   async setup(ctx) {
     // Each Retry-After wait is counted in the worker's metrics (when it has them).

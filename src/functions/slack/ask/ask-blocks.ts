@@ -80,8 +80,16 @@ export function endedBlocks(row: AskRow): Record<string, unknown>[] {
   return [...row.question.blocks, { type: 'section', text: { type: 'mrkdwn', text: endingLine(row) } }];
 }
 
+/** A mrkdwn line as plain text for notifications and notes: dates as their UTC fallback, no emoji code or bold. */
+export function plainLine(line: string): string {
+  return line
+    .replace(/<!date\^\d+\^[^|]*\|([^>]*)>/g, '$1')
+    .replace(/^:[a-z_]+: /, '')
+    .replace(/\*/g, '');
+}
+
 export function endedText(row: AskRow): string {
-  return `${row.question.text}\n${endingLine(row).replace(/<!date\^\d+\^[^|]*\|([^>]*)>/g, '$1')}`;
+  return `${row.question.text}\n${plainLine(endingLine(row))}`;
 }
 
 /** What goes to slack_escalation_channel when an ask expires: the question, its state, where it waited. */

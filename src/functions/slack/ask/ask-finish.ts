@@ -19,7 +19,7 @@ import type { Platform } from '../../../platforms/platform.js';
 import { ensureMember, findChannelByName, type ChannelCache, type ChannelDeps } from '../channels.js';
 import type { SlackClient } from '../slack-client.js';
 import { SlackApiError } from '../slack-errors.js';
-import { endedBlocks, endedText, endingLine, escalationBlocks, escalationText } from './ask-blocks.js';
+import { endedBlocks, endedText, endingLine, escalationBlocks, escalationText, plainLine } from './ask-blocks.js';
 import type { AskPost, AskRow, AskTable, Responder } from './ask-table.js';
 
 /** Slack message metadata that marks an escalation post, so a repeat finds it. */
@@ -95,10 +95,7 @@ async function updateQuestions(rt: AskRuntime, row: AskRow): Promise<void> {
 
 async function addNote(rt: AskRuntime, row: AskRow): Promise<void> {
   const r = row.responder;
-  const line = endingLine(row)
-    .replace(/<!date\^\d+\^[^|]*\|([^>]*)>/g, '$1')
-    .replace(/<@[A-Z0-9]+>/g, r?.email ?? r?.name ?? 'someone')
-    .replace(/:[a-z_]+: |\*/g, '');
+  const line = plainLine(endingLine(row)).replace(/<@[A-Z0-9]+>/g, r?.email ?? r?.name ?? 'someone');
   const post = row.posts[0];
   try {
     await rt.platform.addNote({

@@ -9,15 +9,14 @@ import type { PluginSetupContext } from '../../../core/runtime/plugin.js';
 import type { SlackConfig } from '../config.js';
 import type { SlackState } from '../state.js';
 import { AskSweeper } from './ask-sweeper.js';
-import { AskTable, type AskSql } from './ask-table.js';
+import { AskTable } from './ask-table.js';
 
 const sweepers = new WeakMap<SlackState, AskSweeper>();
 
 export function startAsks(state: SlackState, ctx: PluginSetupContext<SlackConfig>): void {
-  const sql = (ctx.store as { sql?: AskSql }).sql;
-  if (!ctx.deferred || !sql) return;
+  if (!ctx.deferred) return;
   state.asks = {
-    table: new AskTable(sql),
+    table: new AskTable(ctx.store.sql),
     client: state.client,
     channels: state.channels,
     deferred: ctx.deferred,

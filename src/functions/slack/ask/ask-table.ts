@@ -16,6 +16,7 @@
  */
 import type { DeferredTicket } from '../../../core/runtime/deferred.js';
 import type { FinalReply } from '../../../core/runtime/messages.js';
+import type { PluginTable, SqlExecutor } from '../../../core/store/store.js';
 
 export const ASK_TABLE = 'fn_slack_asks';
 
@@ -44,7 +45,7 @@ const COLUMNS = `
   created_at BIGINT NOT NULL`;
 
 /** The table as a plugin declares it (core's store creates and upgrades it). */
-export const ASK_TABLE_DEFINITION = {
+export const ASK_TABLE_DEFINITION: PluginTable = {
   name: ASK_TABLE,
   migrations: [
     {
@@ -56,13 +57,6 @@ CREATE INDEX ${ASK_TABLE}_due ON ${ASK_TABLE} (state, deadline)`,
     },
   ],
 };
-
-/** SQL on the store's connection (core's Store.sql): `$1, $2…` placeholders in both dialects. */
-export interface AskSql {
-  readonly dialect: 'sqlite' | 'postgres';
-  query<T extends Record<string, unknown> = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
-  execute(sql: string, params?: readonly unknown[]): Promise<number>;
-}
 
 export type AskState = 'pending' | 'answered' | 'expired';
 
@@ -160,7 +154,7 @@ export interface AskEnding {
 }
 
 export class AskTable {
-  constructor(private readonly sql: AskSql) {}
+  constructor(private readonly sql: SqlExecutor) {}
 
   async get(askId: string): Promise<AskRow | undefined> {
     const rows = await this.sql.query(`SELECT * FROM ${ASK_TABLE} WHERE ask_id = $1`, [askId]);
