@@ -16,7 +16,7 @@ import type { DeferredReplies } from '../../../core/runtime/deferred.js';
 import type { FunctionResult } from '../../../core/runtime/plugin.js';
 import type { Logger } from '../../../core/logging.js';
 import type { Platform } from '../../../platforms/platform.js';
-import { ensureMember, findChannelByName, type ChannelCache, type ChannelDeps } from '../channels.js';
+import { ensureMember, findChannelByName, type ChannelCache, type ChannelDeps } from '../channels/index.js';
 import type { SlackClient } from '../slack-client.js';
 import { SlackApiError } from '../slack-errors.js';
 import { endedBlocks, endedText, endingLine, escalationBlocks, escalationText, plainLine } from './ask-blocks.js';

@@ -15,11 +15,12 @@ import { createHash } from 'node:crypto';
 import { FunctionError } from '../../../core/runtime/errors.js';
 import { DEFERRED, type DeferredResult, type DeferredTicket } from '../../../core/runtime/deferred.js';
 import type { FunctionContext } from '../../../core/runtime/plugin.js';
-import { normaliseChannelName, recordAssociation, withResolvedChannel, type ChannelDeps, type ChannelInfo } from '../channels.js';
+import { normaliseChannelName, recordAssociation, withResolvedChannel, type ChannelDeps, type ChannelInfo } from '../channels/index.js';
 import { renderSlackText } from '../format/index.js';
-import { channelInputs, findEarlierPosts, postMetadata } from '../post-message.js';
-import { boolInput, channelDeps, intInput, strInput, type SlackState } from '../state.js';
-import { emailsInput, usersByEmail } from '../verbs.js';
+import { boolInput, channelInputs, emailsInput, intInput, strInput } from '../inputs.js';
+import { findEarlierPosts, postMetadata } from '../reconcile.js';
+import { channelDeps, type SlackState } from '../state.js';
+import { usersByEmail } from '../verbs.js';
 import { MAX_ANSWER_CHARS, MAX_ANSWERS, MAX_QUESTION_BLOCKS, questionBlocks } from './ask-blocks.js';
 import type { AskPost, QuestionContent } from './ask-table.js';
 
