@@ -123,7 +123,17 @@ export class AskNode {
     const config = validateSection<SlackConfig>(
       {
         file: 'test.config',
-        sections: { fn_slack: { api_token: opts.token, api_url: opts.apiUrl, retry_budget: '5', rate_limits: 'off', ask_sweep_interval: '0.2', ask_lease: '2', ...opts.config } },
+        sections: {
+          fn_slack: {
+            api_token: opts.token,
+            api_url: opts.apiUrl,
+            retry_budget: '5',
+            rate_limits: 'off',
+            ask_sweep_interval: '0.2',
+            ask_lease: '2',
+            ...opts.config,
+          },
+        },
       },
       'fn_slack',
       slackPlugin.configSchema,
@@ -147,7 +157,11 @@ export class AskNode {
   }
 
   /** Runs one delivery of slack_ask as the runner does; replies go to `replies`' queue. */
-  invoke(replies: ReplyCollector, inputs: Record<string, unknown>, opts: { id?: string; redelivered?: boolean } = {}): { id: string; done: Promise<Disposition> } {
+  invoke(
+    replies: ReplyCollector,
+    inputs: Record<string, unknown>,
+    opts: { id?: string; redelivered?: boolean } = {},
+  ): { id: string; done: Promise<Disposition> } {
     const id = opts.id ?? randomUUID();
     const delivery: Delivery = {
       body: Buffer.from(JSON.stringify({ function: { name: 'slack_ask' }, inputs })),

@@ -108,13 +108,23 @@ export class LedgerDeferredReplies implements DeferredReplies {
         await ledger.finish(id, reply.message_type === 1 ? 'failed' : 'succeeded', reply as unknown as Record<string, unknown>);
       }
     } catch (err) {
-      throw new RetryableError(`Could not record the final reply of ${id} in the ledger: ${(err as Error).message}`, 'store_unavailable', undefined, err);
+      throw new RetryableError(
+        `Could not record the final reply of ${id} in the ledger: ${(err as Error).message}`,
+        'store_unavailable',
+        undefined,
+        err,
+      );
     }
     if (ticket.replyTo) {
       try {
         await this.opts.publish(ticket.replyTo, ticket.correlationId ?? undefined, Buffer.from(JSON.stringify(toSend)));
       } catch (err) {
-        throw new RetryableError(`Could not send the final reply of ${id} to ${ticket.replyTo}: ${(err as Error).message}`, 'reply_failed', undefined, err);
+        throw new RetryableError(
+          `Could not send the final reply of ${id} to ${ticket.replyTo}: ${(err as Error).message}`,
+          'reply_failed',
+          undefined,
+          err,
+        );
       }
     }
     try {

@@ -68,7 +68,8 @@ describe('slack_ask across a worker killed with SIGKILL and a restart', function
   });
 
   const channelId = () => emu.channelByName('inc-6001')!.id;
-  const questions = () => emu.messages(channelId()).filter((m) => m.metadata !== undefined || m.blocks?.some((b) => (b as { type: string }).type === 'actions'));
+  const questions = () =>
+    emu.messages(channelId()).filter((m) => m.metadata !== undefined || m.blocks?.some((b) => (b as { type: string }).type === 'actions'));
 
   async function askAndKill(inputs: Record<string, unknown>): Promise<string> {
     worker = WorkerProcess.start(cfg.file);
@@ -76,7 +77,13 @@ describe('slack_ask across a worker killed with SIGKILL and a restart', function
     const id = randomUUID(); // message_id (the invocation id) and correlation_id alike
     caller.publish(
       cfg.destination,
-      caller.invocation('slack_ask', { incident_id: 6001, slack_channel: 'inc-6001', slack_question: 'Isolate host FS02?', slack_answers: 'Approve,Reject', ...inputs }),
+      caller.invocation('slack_ask', {
+        incident_id: 6001,
+        slack_channel: 'inc-6001',
+        slack_question: 'Isolate host FS02?',
+        slack_answers: 'Approve,Reject',
+        ...inputs,
+      }),
       { messageId: id, correlationId: id },
     );
     await until('the question posted', () => (caller.replies.get(id) ?? []).some((r) => String(r.message).startsWith('Question posted')));
@@ -103,7 +110,16 @@ describe('slack_ask across a worker killed with SIGKILL and a restart', function
       const state = createSlackState(slackConfig, silentLogger());
       const real = new LedgerDeferredReplies({ ledger: store.ledger, publish: () => Promise.reject(new Error('unused')), log: silentLogger() });
       const dying = { finalReply: real.finalReply.bind(real), send: () => Promise.reject(new Error('the worker died')) };
-      const rt = { table: new AskTable(store.sql), client: state.client, channels: state.channels, deferred: dying, platform: new LocalPlatform(path.join(cfg.dir, 'files')), log: silentLogger(), leaseMs: 500, now: Date.now };
+      const rt = {
+        table: new AskTable(store.sql),
+        client: state.client,
+        channels: state.channels,
+        deferred: dying,
+        platform: new LocalPlatform(path.join(cfg.dir, 'files')),
+        log: silentLogger(),
+        leaseMs: 500,
+        now: Date.now,
+      };
       const ts = questions()[0]!.ts;
       const payload = emu.click(alice.id, channelId(), ts, `ask:${askIdOf(id)}:0`);
       await handleAnswerClick(rt, (payload.actions as BlockAction[])[0]!, payload);

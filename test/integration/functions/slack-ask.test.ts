@@ -75,10 +75,17 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
     const channelId = () => emu.channelByName('inc-5001')!.id;
     const question = (ch = channelId()) => emu.messages(ch).filter((m) => m.blocks?.some((b) => (b as { type?: string }).type === 'actions'));
     const buttons = (ts: string, ch = channelId()) =>
-      ((emu.message(ch, ts)!.blocks ?? []).find((b) => (b as { type?: string }).type === 'actions') as { elements: { action_id: string }[] } | undefined)?.elements ?? [];
+      (
+        (emu.message(ch, ts)!.blocks ?? []).find((b) => (b as { type?: string }).type === 'actions') as
+          { elements: { action_id: string }[] } | undefined
+      )?.elements ?? [];
 
     async function ask(n: AskNode, inputs: Record<string, unknown>, id?: string): Promise<string> {
-      const run = n.invoke(replies, { incident_id: 5001, slack_question: 'Isolate host FS01?', slack_answers: 'Approve,Reject', ...inputs }, id ? { id } : {});
+      const run = n.invoke(
+        replies,
+        { incident_id: 5001, slack_question: 'Isolate host FS01?', slack_answers: 'Approve,Reject', ...inputs },
+        id ? { id } : {},
+      );
       expect(await run.done).to.equal('ack');
       return run.id;
     }
@@ -91,7 +98,9 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
       const askId = askIdOf(id);
       expect(buttons(q!.ts).map((b) => b.action_id)).to.deep.equal([`ask:${askId}:0`, `ask:${askId}:1`]);
       await until('progress', () => replies.progress(id).some((m) => m.startsWith('Question posted')));
-      expect(replies.progress(id).find((m) => m.startsWith('Question posted'))).to.match(/^Question posted to #inc-5001; waiting for an answer until \d{4}-\d\d-\d\dT/);
+      expect(replies.progress(id).find((m) => m.startsWith('Question posted'))).to.match(
+        /^Question posted to #inc-5001; waiting for an answer until \d{4}-\d\d-\d\dT/,
+      );
       await sleep(150);
       expect(replies.finals(id)).to.have.length(0);
       const entry = (await n.store.ledger.get(id))!;
@@ -161,7 +170,12 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
 
     it('the timeout gives the default answer: timed_out, the question says it expired, escalated; a late click changes nothing', async () => {
       const n = await node();
-      const id = await ask(n, { slack_channel: 'inc-5001', slack_ask_timeout: 1, slack_default_answer: 'Reject', slack_escalation_channel: 'soc-leads' });
+      const id = await ask(n, {
+        slack_channel: 'inc-5001',
+        slack_ask_timeout: 1,
+        slack_default_answer: 'Reject',
+        slack_escalation_channel: 'soc-leads',
+      });
       const ts = question()[0]!.ts;
       const late = emu.click(alice.id, channelId(), ts, `ask:${askIdOf(id)}:0`);
       const final = await replies.waitForFinal(id);
@@ -197,7 +211,10 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
       await n.click(emu.click(bob.id, bobDm, qb!.ts, `ask:${askIdOf(id)}:1`));
       const final = await replies.waitForFinal(id);
       expect(final.results.content).to.include({ answer: 'Reject', channel: '@bob@example.com', channel_id: bobDm, ts: qb!.ts });
-      for (const [dm, ts] of [[aliceDm, qa!.ts], [bobDm, qb!.ts]] as const) {
+      for (const [dm, ts] of [
+        [aliceDm, qa!.ts],
+        [bobDm, qb!.ts],
+      ] as const) {
         expect(buttons(ts, dm)).to.have.length(0);
         expect(emu.message(dm, ts)!.text).to.contain('Reject, answered by');
       }
@@ -210,14 +227,22 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
     it('the question is never posted twice for one invocation id: a redelivery, and a post whose answer was lost', async () => {
       const n = await node();
       const id = await ask(n, { slack_channel: 'inc-5001' });
-      const again = n.invoke(replies, { incident_id: 5001, slack_channel: 'inc-5001', slack_question: 'Isolate host FS01?', slack_answers: 'Approve,Reject' }, { id, redelivered: true });
+      const again = n.invoke(
+        replies,
+        { incident_id: 5001, slack_channel: 'inc-5001', slack_question: 'Isolate host FS01?', slack_answers: 'Approve,Reject' },
+        { id, redelivered: true },
+      );
       expect(await again.done).to.equal('ack');
       expect(question()).to.have.length(1);
       // Slack posts, the answer never arrives: the retry finds the post by its metadata.
       emu.failNext('chat.postMessage', { afterEffect: true, closeSocket: true });
       const lost = n.invoke(replies, { incident_id: 5001, slack_channel: 'inc-5001', slack_question: 'Second?', slack_answers: 'Yes,No' });
       expect(await lost.done).to.equal('requeue');
-      const retry = n.invoke(replies, { incident_id: 5001, slack_channel: 'inc-5001', slack_question: 'Second?', slack_answers: 'Yes,No' }, { id: lost.id, redelivered: true });
+      const retry = n.invoke(
+        replies,
+        { incident_id: 5001, slack_channel: 'inc-5001', slack_question: 'Second?', slack_answers: 'Yes,No' },
+        { id: lost.id, redelivered: true },
+      );
       expect(await retry.done).to.equal('ack');
       expect(question().filter((m) => m.text.includes('Second?'))).to.have.length(1);
       expect((await n.state.asks!.table.get(askIdOf(lost.id)))!.posts).to.have.length(1);
@@ -236,7 +261,15 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
       // What a click does up to its conditional update; its worker dies before finishing.
       const now = Date.now();
       const reply = rt.deferred.finalReply(row.ticket, { content: { answer: 'Approve', timed_out: false } });
-      expect(await rt.table.answer(row.askId, { answer: 'Approve', responder: { id: alice.id, name: 'Alice Analyst', email: 'alice@example.com' }, endedAt: now, reply, claimUntil: now + 500 })).to.equal(true);
+      expect(
+        await rt.table.answer(row.askId, {
+          answer: 'Approve',
+          responder: { id: alice.id, name: 'Alice Analyst', email: 'alice@example.com' },
+          endedAt: now,
+          reply,
+          claimUntil: now + 500,
+        }),
+      ).to.equal(true);
       const final = await replies.waitForFinal(id);
       expect(final.results.content.answer).to.equal('Approve');
       await until('the question updated', () => buttons(ts).length === 0);
@@ -250,7 +283,13 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
       await run.done;
       const final = await replies.waitForFinal(run.id);
       expect(final).to.include({ message_type: 1, message: 'slack_answers lists "Yes" twice: each answer must be a different label' });
-      const both = n.invoke(replies, { incident_id: 5001, slack_channel: 'inc-5001', slack_user_emails: 'alice@example.com', slack_question: 'Q?', slack_answers: 'Yes' });
+      const both = n.invoke(replies, {
+        incident_id: 5001,
+        slack_channel: 'inc-5001',
+        slack_user_emails: 'alice@example.com',
+        slack_question: 'Q?',
+        slack_answers: 'Yes',
+      });
       await both.done;
       expect((await replies.waitForFinal(both.id)).error.code).to.equal('conflicting_inputs');
       expect(question()).to.have.length(0);

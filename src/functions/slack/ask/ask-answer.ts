@@ -68,7 +68,7 @@ export async function handleAnswerClick(rt: AskRuntime, action: BlockAction, pay
   }
   const answer = row.answers[parsed.index];
   if (answer === undefined) {
-    await ephemeral(rt, channelId, userId, 'That answer is not one of this question\'s answers.');
+    await ephemeral(rt, channelId, userId, "That answer is not one of this question's answers.");
     return;
   }
   const responder = await responderOf(rt, userId);

@@ -157,7 +157,9 @@ export async function finishAsk(rt: AskRuntime, row: AskRow): Promise<void> {
   await escalate(rt, row);
   await rt.deferred.send(row.ticket, row.reply);
   await rt.table.markFinished(row.askId, rt.now());
-  rt.log.info(`Ask ${row.askId} (invocation ${row.invocationId}) ${row.state}: ${row.answer === null ? 'no answer' : `"${row.answer}"`}; final reply sent`);
+  rt.log.info(
+    `Ask ${row.askId} (invocation ${row.invocationId}) ${row.state}: ${row.answer === null ? 'no answer' : `"${row.answer}"`}; final reply sent`,
+  );
 }
 
 /** {@link finishAsk}, logging a failure: the sweeper finishes the ask once its hold lapses. */

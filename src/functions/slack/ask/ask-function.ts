@@ -35,10 +35,16 @@ export function parseAnswers(raw: string): string[] {
     .split(',')
     .map((a) => a.trim())
     .filter(Boolean);
-  if (answers.length === 0) throw new FunctionError('slack_answers is empty: give comma-separated button labels, e.g. "Approve,Reject"', 'invalid_answers');
-  if (answers.length > MAX_ANSWERS) throw new FunctionError(`slack_answers has ${answers.length} labels; Slack shows at most ${MAX_ANSWERS} buttons`, 'invalid_answers');
+  if (answers.length === 0)
+    throw new FunctionError('slack_answers is empty: give comma-separated button labels, e.g. "Approve,Reject"', 'invalid_answers');
+  if (answers.length > MAX_ANSWERS)
+    throw new FunctionError(`slack_answers has ${answers.length} labels; Slack shows at most ${MAX_ANSWERS} buttons`, 'invalid_answers');
   const long = answers.find((a) => [...a].length > MAX_ANSWER_CHARS);
-  if (long) throw new FunctionError(`The answer "${long.slice(0, 40)}…" is longer than Slack's ${MAX_ANSWER_CHARS} characters for a button`, 'invalid_answers');
+  if (long)
+    throw new FunctionError(
+      `The answer "${long.slice(0, 40)}…" is longer than Slack's ${MAX_ANSWER_CHARS} characters for a button`,
+      'invalid_answers',
+    );
   const dup = answers.find((a, i) => answers.indexOf(a) !== i);
   if (dup) throw new FunctionError(`slack_answers lists "${dup}" twice: each answer must be a different label`, 'invalid_answers');
   return answers;
@@ -73,7 +79,10 @@ async function allowedResponders(ctx: FunctionContext, deps: ChannelDeps): Promi
   const { found, unknown } = await usersByEmail(deps, emails);
   for (const e of unknown) await ctx.status(`Warning: No Slack user has the email ${e}; they cannot answer`);
   if (found.length === 0) {
-    throw new FunctionError(`No one in slack_allowed_responders is a Slack user (${unknown.join(', ')}): nobody could answer`, 'slack_user_not_found');
+    throw new FunctionError(
+      `No one in slack_allowed_responders is a Slack user (${unknown.join(', ')}): nobody could answer`,
+      'slack_user_not_found',
+    );
   }
   return found.map((u) => u.id);
 }
@@ -106,7 +115,14 @@ async function postOnce(p: Poster, channelId: string, label: string): Promise<As
   if (!ts) {
     const res = await p.state.client.call(
       'chat.postMessage',
-      { channel: channelId, text: p.text, blocks: p.blocks, unfurl_links: false, unfurl_media: false, metadata: postMetadata(p.ctx.invocationId, 0, 1) },
+      {
+        channel: channelId,
+        text: p.text,
+        blocks: p.blocks,
+        unfurl_links: false,
+        unfurl_media: false,
+        metadata: postMetadata(p.ctx.invocationId, 0, 1),
+      },
       { ...p.deps.callOpts, what: label },
     );
     ts = String(res.ts);
@@ -142,7 +158,10 @@ export async function slackAsk(ctx: FunctionContext, state: SlackState): Promise
   const rt = state.asks;
   const ticket: DeferredTicket | undefined = ctx.deferral;
   if (!rt || !ticket) {
-    throw new FunctionError('slack_ask needs a running worker (`worker run`) with its store: the answer arrives after the invocation is acked', 'ask_unavailable');
+    throw new FunctionError(
+      'slack_ask needs a running worker (`worker run`) with its store: the answer arrives after the invocation is acked',
+      'ask_unavailable',
+    );
   }
   const { inputs } = ctx;
   const toPeople = strInput(inputs, 'slack_user_emails');
@@ -157,7 +176,9 @@ export async function slackAsk(ctx: FunctionContext, state: SlackState): Promise
   const existing = await rt.table.get(askId);
   if (existing) {
     // A redelivery of an invocation whose question is out: it waits (or is being finished) as it was.
-    await ctx.status(`The question was posted before (ask ${askId}); ${existing.state === 'pending' ? `still waiting until ${new Date(existing.deadline).toISOString()}` : existing.state}`);
+    await ctx.status(
+      `The question was posted before (ask ${askId}); ${existing.state === 'pending' ? `still waiting until ${new Date(existing.deadline).toISOString()}` : existing.state}`,
+    );
     return DEFERRED;
   }
 
@@ -169,10 +190,17 @@ export async function slackAsk(ctx: FunctionContext, state: SlackState): Promise
   }
   const deps = channelDeps(ctx, state);
   const allowed = await allowedResponders(ctx, deps);
-  const poster: Poster = { ctx, state, deps, text: question.text, blocks: JSON.stringify(questionBlocks(askId, question, answers, deadline, allowed)) };
+  const poster: Poster = {
+    ctx,
+    state,
+    deps,
+    text: question.text,
+    blocks: JSON.stringify(questionBlocks(askId, question, answers, deadline, allowed)),
+  };
   const posts = toPeople ? await postToPeople(poster) : await postToChannel(poster);
 
-  const defaultAnswer = typeof inputs.slack_default_answer === 'string' && inputs.slack_default_answer.trim() !== '' ? inputs.slack_default_answer.trim() : null;
+  const defaultAnswer =
+    typeof inputs.slack_default_answer === 'string' && inputs.slack_default_answer.trim() !== '' ? inputs.slack_default_answer.trim() : null;
   await rt.table.insert({
     askId,
     invocationId: ctx.invocationId,

@@ -216,7 +216,10 @@ export class AskTable {
 
   /** Pending asks whose deadline is at or before `now`, oldest deadline first. */
   async due(now: number, limit = 100): Promise<AskRow[]> {
-    const rows = await this.sql.query(`SELECT * FROM ${ASK_TABLE} WHERE state = 'pending' AND deadline <= $1 ORDER BY deadline LIMIT $2`, [now, limit]);
+    const rows = await this.sql.query(`SELECT * FROM ${ASK_TABLE} WHERE state = 'pending' AND deadline <= $1 ORDER BY deadline LIMIT $2`, [
+      now,
+      limit,
+    ]);
     return rows.map(fromRow);
   }
 

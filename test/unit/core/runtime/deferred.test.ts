@@ -83,9 +83,14 @@ describe('Deferred results', function () {
     replyQueue = uniqueName('deferred-replies');
     await ch.assertQueue(replyQueue, { exclusive: true });
     received = [];
-    await ch.consume(replyQueue, (m) => {
-      if (m) received.push({ body: JSON.parse(m.content.toString()) as FinalReply, correlationId: m.properties.correlationId as string | undefined });
-    }, { noAck: true });
+    await ch.consume(
+      replyQueue,
+      (m) => {
+        if (m)
+          received.push({ body: JSON.parse(m.content.toString()) as FinalReply, correlationId: m.properties.correlationId as string | undefined });
+      },
+      { noAck: true },
+    );
     publisher = new ReplyPublisher({ connect: () => amqp.connect(AMQP_URL), log: silentLogger() });
   });
 
@@ -127,7 +132,15 @@ describe('Deferred results', function () {
     expect(d.sent.map((r) => r.complete)).to.deep.equal([false]);
     const entry = (await store.ledger.get(id))!;
     expect(entry).to.include({ state: 'running', inFlight: false, reply: null, repliedAt: null });
-    expect(tickets.get(id)).to.deep.include({ invocationId: id, functionName: 'test_wait', replyTo: replyQueue, correlationId: `corr-${id}`, packageName: 'fn_defer', packageVersion: '2.3.4', inputs: { q: 'Isolate?' } });
+    expect(tickets.get(id)).to.deep.include({
+      invocationId: id,
+      functionName: 'test_wait',
+      replyTo: replyQueue,
+      correlationId: `corr-${id}`,
+      packageName: 'fn_defer',
+      packageVersion: '2.3.4',
+      inputs: { q: 'Isolate?' },
+    });
   });
 
   it('the final reply sent later reaches reply_to with the correlation_id, once, and is recorded in the ledger', async () => {
@@ -152,7 +165,7 @@ describe('Deferred results', function () {
     expect(received).to.have.length(1);
   });
 
-  it("a redelivery after the final reply is acked without another; one before it resumes the handler and defers again", async () => {
+  it('a redelivery after the final reply is acked without another; one before it resumes the handler and defers again', async () => {
     const id = randomUUID();
     await runner.handle(delivery(id, false));
     const again = delivery(id, true);

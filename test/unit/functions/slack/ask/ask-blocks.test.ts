@@ -20,9 +20,12 @@ describe('slack_ask blocks and inputs', () => {
 
   it('action ids round-trip; anything else is not an answer', () => {
     const id = askIdOf('invocation-1');
-    expect(id).to.match(/^[0-9a-f]{24}$/).and.equal(askIdOf('invocation-1'));
+    expect(id)
+      .to.match(/^[0-9a-f]{24}$/)
+      .and.equal(askIdOf('invocation-1'));
     expect(parseAnswerActionId(answerActionId(id, 3))).to.deep.equal({ askId: id, index: 3 });
-    for (const bad of ['ask:', `ask:${id}`, `ask:${id}:x`, `triage:${id}:1`, `ask:${id}:1:2`]) expect(parseAnswerActionId(bad), bad).to.equal(undefined);
+    for (const bad of ['ask:', `ask:${id}`, `ask:${id}:x`, `triage:${id}:1`, `ask:${id}:1:2`])
+      expect(parseAnswerActionId(bad), bad).to.equal(undefined);
   });
 
   it('the question carries one button per answer, the deadline, and who may answer', () => {
