@@ -15,7 +15,9 @@ import type { AskRow, Responder } from './ask-table.js';
 
 export const NOT_ALLOWED_TEXT = 'You are not allowed to answer this question.';
 
-function alreadyText(row: AskRow): string {
+function alreadyText(row: AskRow, userId: string): string {
+  // Their own click again (a retried envelope, a double click): no "already answered by" themselves.
+  if (row.state === 'answered' && row.responder?.id === userId) return `You answered this question: ${row.answer ?? ''}.`;
   if (row.state === 'answered' && row.responder) {
     return `This question was already answered by ${row.responder.name || `<@${row.responder.id}>`}: ${row.answer ?? ''}.`;
   }
@@ -59,7 +61,7 @@ export async function handleAnswerClick(rt: AskRuntime, action: BlockAction, pay
     return;
   }
   if (row.state !== 'pending') {
-    await ephemeral(rt, channelId, userId, alreadyText(row));
+    await ephemeral(rt, channelId, userId, alreadyText(row, userId));
     return;
   }
   if (row.allowed && !row.allowed.includes(userId)) {
@@ -78,7 +80,7 @@ export async function handleAnswerClick(rt: AskRuntime, action: BlockAction, pay
   const won = await rt.table.answer(row.askId, { answer, responder, endedAt, reply, claimUntil: endedAt + rt.leaseMs });
   const now = (await rt.table.get(row.askId)) as AskRow;
   if (!won) {
-    await ephemeral(rt, channelId, userId, alreadyText(now));
+    await ephemeral(rt, channelId, userId, alreadyText(now, userId));
     return;
   }
   await finishOrLeave(rt, now);
