@@ -41,6 +41,9 @@ import { slackCommands } from './commands.js';
 import { slackAsk } from './ask/ask-function.js';
 import { startAsks, stopAsks } from './ask/ask-setup.js';
 import { ASK_TABLE_DEFINITION } from './ask/ask-table.js';
+import { inboundFunction } from './inbound/inbound-function.js';
+import { checkInboundConfig, inboundListeners, inboundQueues } from './inbound/listeners.js';
+import { checkAppToken } from './inbound/selftest.js';
 
 export const SLACK_PACKAGE = 'fn_slack';
 
@@ -86,10 +89,15 @@ export const slackPlugin = definePlugin<SlackConfig, SlackState>({
     loadDefinition('slack_lookup_user', lookupUser),
     loadDefinition('slack_get_conversation', getConversation),
     loadDefinition('slack_ask', slackAsk),
+    // Internal: run only from [fn_slack] inbound_queue (inbound/inbound-function.ts).
+    inboundFunction,
   ],
   tables: [ASK_TABLE_DEFINITION],
   commands: slackCommands,
+  queues: inboundQueues,
+  listeners: inboundListeners,
   async setup(ctx) {
+    checkInboundConfig(ctx.config);
     // Each Retry-After wait is counted in the worker's metrics (when it has them).
     const metrics = ctx.metrics;
     const state = createSlackState(ctx.config, ctx.log, metrics ? (method, seconds) => metrics.rateLimitWait(method, seconds) : undefined);
@@ -107,7 +115,10 @@ export const slackPlugin = definePlugin<SlackConfig, SlackState>({
       if (missing.length) {
         return { state: 'failure', reason: `The token lacks scope(s) ${missing.join(', ')}: add them to the Slack app and reinstall it` };
       }
-      return { state: 'success', reason: `Connected to Slack workspace ${String(res.team)} as ${String(res.user)}` };
+      const connected = `Connected to Slack workspace ${String(res.team)} as ${String(res.user)}`;
+      if (state.config.app_token === '') return { state: 'success', reason: connected };
+      const app = await checkAppToken(state.config.app_token, state.config.api_url, state.config.timeout * 1000, state.log);
+      return app.ok ? { state: 'success', reason: `${connected}; ${app.reason}` } : { state: 'failure', reason: app.reason };
     } catch (err) {
       return { state: 'failure', reason: (err as Error).message };
     }
