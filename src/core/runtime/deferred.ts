@@ -22,14 +22,11 @@
 import os from 'node:os';
 import type { Logger } from '../logging.js';
 import type { InvocationLedger } from '../store/store.js';
-import { RetryableError, type WorkerError } from './errors.js';
+import { RetryableError, toWorkerError } from './errors.js';
 import { errorReply, resultReply, type FinalReply } from './messages.js';
-import type { FunctionResult } from './plugin.js';
+import type { DeferredFinalReply, DeferredReplies, DeferredResult, DeferredSendOutcome, DeferredTicket, FunctionResult } from './plugin.js';
 
-/** What a handler returns to say: acked now, the final reply comes later. */
-export interface DeferredResult {
-  readonly deferred: true;
-}
+export type { DeferredFinalReply, DeferredReplies, DeferredResult, DeferredSendOutcome, DeferredTicket } from './plugin.js';
 
 export const DEFERRED: DeferredResult = Object.freeze({ deferred: true as const });
 
@@ -37,37 +34,8 @@ export function isDeferred(value: unknown): value is DeferredResult {
   return typeof value === 'object' && value !== null && (value as { deferred?: unknown }).deferred === true;
 }
 
-/** Everything needed to send an invocation's final reply later, from any worker. Plain JSON. */
-export interface DeferredTicket {
-  invocationId: string;
-  functionName: string;
-  /** The caller's reply queue; null when it asked for no reply. */
-  replyTo: string | null;
-  correlationId: string | null;
-  packageName: string;
-  packageVersion: string;
-  /** The validated inputs (the ResultPayload echoes them). */
-  inputs: Record<string, unknown>;
-  /** When the invocation started (epoch ms), for the result's execution time. */
-  startedAt: number;
-}
-
 /** Publishes a reply and resolves once the broker confirmed it. */
 export type ReplyPublish = (replyTo: string, correlationId: string | undefined, body: Buffer) => Promise<void>;
-
-export type DeferredSendOutcome = 'sent' | 'already-sent';
-
-/** What plugins get (PluginSetupContext.deferred) to finish deferred invocations. */
-export interface DeferredReplies {
-  /** The final reply `outcome` makes (a result, or an error), ready to be stored and sent. */
-  finalReply(ticket: DeferredTicket, outcome: FunctionResult | WorkerError): FinalReply;
-  /**
-   * Records `reply` as the invocation's final reply, publishes it (confirmed) and records
-   * the confirm. 'already-sent' when an earlier send was confirmed (nothing published).
-   * Rejects (retryable) when the store or the broker fails: send again later.
-   */
-  send(ticket: DeferredTicket, reply: FinalReply): Promise<DeferredSendOutcome>;
-}
 
 export interface DeferredRepliesOptions {
   ledger: InvocationLedger;
@@ -83,8 +51,8 @@ export class LedgerDeferredReplies implements DeferredReplies {
     this.host = opts.host ?? os.hostname();
   }
 
-  finalReply(ticket: DeferredTicket, outcome: FunctionResult | WorkerError): FinalReply {
-    if (outcome instanceof Error) return errorReply(outcome);
+  finalReply(ticket: DeferredTicket, outcome: FunctionResult | Error): FinalReply {
+    if (outcome instanceof Error) return errorReply(toWorkerError(outcome));
     return resultReply(outcome, {
       packageName: ticket.packageName,
       packageVersion: ticket.packageVersion,
@@ -94,9 +62,10 @@ export class LedgerDeferredReplies implements DeferredReplies {
     });
   }
 
-  async send(ticket: DeferredTicket, reply: FinalReply): Promise<DeferredSendOutcome> {
+  async send(ticket: DeferredTicket, built: DeferredFinalReply): Promise<DeferredSendOutcome> {
     const { ledger, log } = this.opts;
     const id = ticket.invocationId;
+    const reply = built as FinalReply;
     let toSend: FinalReply = reply;
     try {
       const entry = await ledger.get(id);

@@ -12,7 +12,6 @@ import type { PluginTable, Store } from '../store/store.js';
 
 export type { PluginTable, PluginTableMigration, SqlExecutor } from '../store/store.js';
 import type { Platform } from '../../platforms/platform.js';
-import type { DeferredReplies, DeferredResult, DeferredTicket } from './deferred.js';
 
 /** A JSON Schema object (draft 2020-12 subset that ajv compiles). */
 export type JsonSchema = Record<string, unknown>;
@@ -103,6 +102,46 @@ export function ledgerSteps(
       known[name] = value === undefined ? null : (JSON.parse(JSON.stringify(value)) as unknown);
     },
   };
+}
+
+/**
+ * What a handler returns to say: acked now, the final reply comes later (the value is
+ * `DEFERRED` from core/runtime/deferred.ts, which also holds the implementation).
+ */
+export interface DeferredResult {
+  readonly deferred: true;
+}
+
+/** Everything needed to send a deferred invocation's final reply later, from any worker. Plain JSON. */
+export interface DeferredTicket {
+  invocationId: string;
+  functionName: string;
+  /** The caller's reply queue; null when it asked for no reply. */
+  replyTo: string | null;
+  correlationId: string | null;
+  packageName: string;
+  packageVersion: string;
+  /** The validated inputs (the ResultPayload echoes them). */
+  inputs: Record<string, unknown>;
+  /** When the invocation started (epoch ms), for the result's execution time. */
+  startedAt: number;
+}
+
+/** A final reply of the message contract as {@link DeferredReplies.finalReply} builds it: JSON to store until it is sent. */
+export type DeferredFinalReply = object & { readonly message_type: 0 | 1; readonly complete: true };
+
+export type DeferredSendOutcome = 'sent' | 'already-sent';
+
+/** What plugins get (PluginSetupContext.deferred) to finish deferred invocations. */
+export interface DeferredReplies {
+  /** The final reply `outcome` makes (a result, or an error), ready to be stored and sent. */
+  finalReply(ticket: DeferredTicket, outcome: FunctionResult | Error): DeferredFinalReply;
+  /**
+   * Records `reply` as the invocation's final reply, publishes it (confirmed) and records
+   * the confirm. 'already-sent' when an earlier send was confirmed (nothing published).
+   * Rejects (retryable) when the store or the broker fails: send again later.
+   */
+  send(ticket: DeferredTicket, reply: DeferredFinalReply): Promise<DeferredSendOutcome>;
 }
 
 /** What a handler returns; the runner wraps it into a ResultPayload v2. */

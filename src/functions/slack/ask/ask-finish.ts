@@ -12,7 +12,7 @@
  * made, and the final reply is the one stored (a repeat after a confirmed reply publishes
  * nothing; one that raced an unconfirmed send may reach the caller twice, identical).
  */
-import type { DeferredReplies } from '../../../core/runtime/deferred.js';
+import type { DeferredReplies } from '../../../core/runtime/plugin.js';
 import type { FunctionResult } from '../../../core/runtime/plugin.js';
 import type { Logger } from '../../../core/logging.js';
 import type { Platform } from '../../../platforms/platform.js';

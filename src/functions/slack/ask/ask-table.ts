@@ -14,8 +14,7 @@
  * Rows are kept after they finish (the SOAR side may look an answer up); a pending ask is
  * never deleted.
  */
-import type { DeferredTicket } from '../../../core/runtime/deferred.js';
-import type { FinalReply } from '../../../core/runtime/messages.js';
+import type { DeferredFinalReply, DeferredTicket } from '../../../core/runtime/plugin.js';
 import type { PluginTable, SqlExecutor } from '../../../core/store/store.js';
 
 export const ASK_TABLE = 'fn_slack_asks';
@@ -102,7 +101,7 @@ export interface AskRow {
   answer: string | null;
   responder: Responder | null;
   endedAt: number | null;
-  reply: FinalReply | null;
+  reply: DeferredFinalReply | null;
   claimedUntil: number | null;
   finishedAt: number | null;
   createdAt: number;
@@ -136,7 +135,7 @@ function fromRow(r: Record<string, unknown>): AskRow {
     answer: (r.answer as string | null) ?? null,
     responder: json<Responder>(r.responder),
     endedAt: num(r.ended_at),
-    reply: json<FinalReply>(r.reply),
+    reply: json<DeferredFinalReply>(r.reply),
     claimedUntil: num(r.claimed_until),
     finishedAt: num(r.finished_at),
     createdAt: Number(r.created_at),
@@ -148,7 +147,7 @@ export interface AskEnding {
   answer: string | null;
   responder: Responder | null;
   endedAt: number;
-  reply: FinalReply;
+  reply: DeferredFinalReply;
   /** The ender holds the ask for this long to finish it (update, note, reply) before a sweeper may. */
   claimUntil: number;
 }
