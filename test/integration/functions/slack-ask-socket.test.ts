@@ -112,6 +112,7 @@ describe("slack_ask through the worker's Socket Mode connection", function () {
     expect(finals[0]!.results.content.responder).to.deep.equal({ id: alice.id, name: 'Alice Analyst', email: 'alice@example.com' });
     expect(actionIds(ts)).to.have.length(0);
     expect(questions()).to.have.length(1);
+    expect((caller.replies.get(id) ?? []).map((r) => String(r.message)).filter((m) => m.startsWith('Warning'))).to.deep.equal([]);
   });
 
   it('a question pending across kill -9 and a restart is answered by the new worker', async () => {

@@ -101,6 +101,10 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
       expect(replies.progress(id).find((m) => m.startsWith('Question posted'))).to.match(
         /^Question posted to #inc-5001; waiting for an answer until \d{4}-\d\d-\d\dT/,
       );
+      // No app_token or events_port in this worker's config: it says clicks cannot reach it.
+      expect(
+        replies.progress(id).some((m) => m.startsWith('Warning: [fn_slack] app_token (Socket Mode) and events_port (HTTP) are not set')),
+      ).to.equal(true);
       await sleep(150);
       expect(replies.finals(id)).to.have.length(0);
       const entry = (await n.store.ledger.get(id))!;

@@ -216,6 +216,11 @@ export async function slackAsk(ctx: FunctionContext, state: SlackState): Promise
     deadline,
     createdAt: rt.now(),
   });
+  if (!state.config.app_token && !state.config.events_port) {
+    await ctx.status(
+      'Warning: [fn_slack] app_token (Socket Mode) and events_port (HTTP) are not set here, so this worker receives no clicks: only a worker with one of them can take the answer',
+    );
+  }
   const where = posts.map((p) => p.channel).join(', ');
   await ctx.status(`Question posted to ${where}; waiting for an answer until ${new Date(deadline).toISOString()} (ask ${askId})`);
   return DEFERRED;
