@@ -36,6 +36,8 @@ import { SLACK_CONFIG_SCHEMA, type SlackConfig } from './config.js';
 import { postAttachment } from './post-attachment.js';
 import { postMessage } from './post-message.js';
 import { createSlackState, type SlackState } from './state.js';
+import { CONVERSATIONS_TABLE, SqlConversationTable } from './store/conversations.js';
+import { withSoarDataTable } from './store/soar-data-table.js';
 import { missingScopes } from './scopes.js';
 import { slackCommands } from './commands.js';
 import { slackAsk } from './ask/ask-function.js';
@@ -92,15 +94,21 @@ export const slackPlugin = definePlugin<SlackConfig, SlackState>({
     // Internal: run only from [fn_slack] inbound_queue (inbound/inbound-function.ts).
     inboundFunction,
   ],
-  tables: [ASK_TABLE_DEFINITION],
   commands: slackCommands,
+  tables: [CONVERSATIONS_TABLE, ASK_TABLE_DEFINITION],
   queues: inboundQueues,
   listeners: inboundListeners,
   async setup(ctx) {
     checkInboundConfig(ctx.config);
     // Each Retry-After wait is counted in the worker's metrics (when it has them).
     const metrics = ctx.metrics;
-    const state = createSlackState(ctx.config, ctx.log, metrics ? (method, seconds) => metrics.rateLimitWait(method, seconds) : undefined);
+    const conversations = withSoarDataTable(new SqlConversationTable(ctx.store.sql), ctx.platform, ctx.log);
+    const state = createSlackState(
+      ctx.config,
+      ctx.log,
+      conversations,
+      metrics ? (method, seconds) => metrics.rateLimitWait(method, seconds) : undefined,
+    );
     startAsks(state, ctx);
     return state;
   },

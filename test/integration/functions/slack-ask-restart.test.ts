@@ -17,6 +17,7 @@ import { askIdOf } from '../../../src/functions/slack/ask/ask-function.js';
 import { AskTable } from '../../../src/functions/slack/ask/ask-table.js';
 import { slackPlugin } from '../../../src/functions/slack/index.js';
 import { createSlackState } from '../../../src/functions/slack/state.js';
+import { SqlConversationTable } from '../../../src/functions/slack/store/conversations.js';
 import { LocalPlatform } from '../../../src/platforms/local/local-platform.js';
 import { SlackEmulator, type EmulatedUser } from '../../support/slack-emulator.js';
 import { Caller, deleteDestination, WorkerProcess, writeConfig, type TestConfig } from '../../support/harness.js';
@@ -107,13 +108,14 @@ describe('slack_ask across a worker killed with SIGKILL and a restart', function
         'fn_slack',
         slackPlugin.configSchema,
       );
-      const state = createSlackState(slackConfig, silentLogger());
+      const state = createSlackState(slackConfig, silentLogger(), new SqlConversationTable(store.sql));
       const real = new LedgerDeferredReplies({ ledger: store.ledger, publish: () => Promise.reject(new Error('unused')), log: silentLogger() });
       const dying = { finalReply: real.finalReply.bind(real), send: () => Promise.reject(new Error('the worker died')) };
       const rt = {
         table: new AskTable(store.sql),
         client: state.client,
         channels: state.channels,
+        conversations: state.conversations,
         deferred: dying,
         platform: new LocalPlatform(path.join(cfg.dir, 'files')),
         log: silentLogger(),

@@ -18,6 +18,7 @@ import type { Logger } from '../../../core/logging.js';
 import type { Platform } from '../../../platforms/platform.js';
 import { ensureMember, findChannelByName, type ChannelCache, type ChannelDeps } from '../channels/index.js';
 import type { SlackClient } from '../slack-client.js';
+import type { ConversationTable } from '../store/conversations.js';
 import { SlackApiError } from '../slack-errors.js';
 import { endedBlocks, endedText, endingLine, escalationBlocks, escalationText, plainLine } from './ask-blocks.js';
 import type { AskPost, AskRow, AskTable, Responder } from './ask-table.js';
@@ -30,6 +31,7 @@ export interface AskRuntime {
   table: AskTable;
   client: SlackClient;
   channels: ChannelCache;
+  conversations: ConversationTable;
   deferred: DeferredReplies;
   platform: Platform;
   log: Logger;
@@ -39,7 +41,7 @@ export interface AskRuntime {
 }
 
 function deps(rt: AskRuntime): ChannelDeps {
-  return { client: rt.client, cache: rt.channels, callOpts: {} };
+  return { client: rt.client, cache: rt.channels, callOpts: {}, conversations: rt.conversations };
 }
 
 /** The ResultPayload content of an ended ask (DESIGN: slack_ask's result). */

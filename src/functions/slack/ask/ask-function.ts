@@ -138,7 +138,7 @@ async function postToChannel(p: Poster): Promise<AskPost[]> {
   const { resolved, value } = await withResolvedChannel(p.ctx, p.deps, target, async ({ channel }: { channel: ChannelInfo }) =>
     postOnce(p, channel.id, `#${channel.name}`),
   );
-  await recordAssociation(p.ctx, target, resolved.channel, value.url || null, resolved.association);
+  await recordAssociation(p.ctx, p.state.conversations, target, resolved.channel, value.url || null, resolved.association);
   return [value];
 }
 

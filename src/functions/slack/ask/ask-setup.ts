@@ -19,6 +19,7 @@ export function startAsks(state: SlackState, ctx: PluginSetupContext<SlackConfig
     table: new AskTable(ctx.store.sql),
     client: state.client,
     channels: state.channels,
+    conversations: state.conversations,
     deferred: ctx.deferred,
     platform: ctx.platform,
     log: ctx.log,

@@ -7,6 +7,7 @@
  * is acknowledged, logged at debug and takes no effect. Tests may push a set of their own.
  */
 import { askHandlers } from '../ask/ask-answer.js';
+import { MIRROR_HANDLERS } from './mirror.js';
 import type { InboundHandlers } from './router.js';
 
-export const INBOUND_HANDLER_SETS: InboundHandlers[] = [askHandlers((ctx) => ctx.state.asks)];
+export const INBOUND_HANDLER_SETS: InboundHandlers[] = [MIRROR_HANDLERS, askHandlers((ctx) => ctx.state.asks)];
