@@ -143,6 +143,13 @@ describe('Deferred results', function () {
     });
   });
 
+  it('the ledger keeps a deferred entry however old: pruning takes only finished ones', async () => {
+    const id = randomUUID();
+    await runner.handle(delivery(id, false));
+    expect(await store.ledger.prune(new Date(Date.now() + 365 * 86_400_000))).to.equal(0);
+    expect((await store.ledger.get(id))!.state).to.equal('running');
+  });
+
   it('the final reply sent later reaches reply_to with the correlation_id, once, and is recorded in the ledger', async () => {
     const id = randomUUID();
     await runner.handle(delivery(id, false));
