@@ -256,6 +256,7 @@ export async function deleteDestination(destination: string, url = AMQP_URL): Pr
     ch.on('error', () => undefined);
     await ch.deleteQueue(destination).catch(() => undefined);
     await ch.deleteQueue(`${destination}.dead`).catch(() => undefined);
+    await ch.deleteQueue(`${destination}.retry`).catch(() => undefined);
     await ch.deleteExchange(`${destination}.dlx`).catch(() => undefined);
   } finally {
     await connection.close().catch(() => undefined);

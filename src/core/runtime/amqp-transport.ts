@@ -6,6 +6,15 @@
  * Topology per destination: see amqp-topology.ts (declared idempotently, also by
  * `worker customize` and `worker selftest`).
  *
+ * Delayed retries ({@link RetryLater}): the message's copy (amqp-retry.ts) is published
+ * to the destination's retry queue on a confirm channel of the consuming connection,
+ * and the original is acked only once the broker has confirmed the copy. The broker
+ * dead-letters the copy back to the work queue when its delay runs out. Meanwhile the
+ * message holds no prefetch slot. If the copy cannot be published, the original is
+ * requeued at once instead (its attempts are still counted by the ledger); if the
+ * connection is lost in between, the broker redelivers the original, and the copy,
+ * should it exist too, is answered from the ledger.
+ *
  * Heartbeat: the transport asks for `[worker] heartbeat` seconds; amqplib closes a
  * connection the broker has been silent on for two of them, which starts a reconnect.
  * {@link AmqpTransport.brokerSilentMs} lets `/readyz` fail after one.
@@ -20,15 +29,26 @@
  * again. Deliveries from the lost channel cannot be acked any more; the broker
  * redelivers them and the ledger answers the ones that had finished.
  */
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import amqp from 'amqplib';
-import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import { RequestConnectionLostError, TopologyError, type Disposition } from './errors.js';
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import { BACKOFF, backoffDelay } from '../backoff.js';
+import { RequestConnectionLostError, TopologyError } from './errors.js';
 import type { Logger } from '../logging.js';
 import type { Reply } from './messages.js';
 import { redact } from '../redact.js';
 import { ReplyPublisher } from './reply-publisher.js';
-import type { Delivery } from './runner.js';
+import { isRetryCopy, RETRY_HEADER, retryCopyOptions } from './amqp-retry.js';
+import {
+  describeDisposition,
+  isRetryLater,
+  type Delivery,
+  type DeliveryHandler,
+  type Disposition,
+  type RetryLater,
+  type Transport,
+} from './transport.js';
 import {
   connectionName,
   connectTimeoutMs,
@@ -39,11 +59,11 @@ import {
   urlWithHeartbeat,
   type TransportTls,
 } from './amqp-connection.js';
-import { CLASSIC_TOPOLOGY, declareDestination, type TopologyOptions } from './amqp-topology.js';
+import { CLASSIC_TOPOLOGY, declareDestination, retryQueueName, type TopologyOptions } from './amqp-topology.js';
 
 // Connection and topology live in their own modules; re-exported for existing imports.
 export { connectionName, openConnection, socketOptions, type TransportTls } from './amqp-connection.js';
-export { deadLetterNames, declareDestination, queueArguments } from './amqp-topology.js';
+export { deadLetterNames, declareDestination, queueArguments, retryQueueName } from './amqp-topology.js';
 
 export interface AmqpTransportOptions {
   url: string;
@@ -68,11 +88,13 @@ export interface AmqpTransportOptions {
   exclusive?: { why: string };
 }
 
-export type DeliveryHandler = (delivery: Delivery) => Promise<Disposition>;
-
 interface Session {
   connection: ChannelModel;
   consumeChannel: Channel;
+  /** Publishes retry copies, confirmed, on the consuming connection. */
+  retryChannel: ConfirmChannel;
+  /** Retry copies the broker returned as unroutable (their retry queue is gone), by token. */
+  returned: Set<string>;
   consumerTags: string[];
   closed: boolean;
 }
@@ -82,7 +104,7 @@ interface Session {
  * (total reconnects so far; after the `connected` of a reconnect), `disconnected` (err),
  * `reconnect-scheduled` ({attempt, delayMs}), `consumer-cancelled` (destination).
  */
-export class AmqpTransport extends EventEmitter {
+export class AmqpTransport extends EventEmitter implements Transport {
   private session: Session | undefined;
   private handler: DeliveryHandler | undefined;
   private stopped = false;
@@ -126,6 +148,18 @@ export class AmqpTransport extends EventEmitter {
   /** True between `start` and `stopConsuming`/`close`: deliveries are wanted. */
   get isConsuming(): boolean {
     return this.consuming;
+  }
+
+  readinessProblem(): string | undefined {
+    if (!this.connected) return 'not connected to the broker';
+    if (!this.consuming) return 'not consuming (stopping)';
+    // A blackholed connection looks connected until the heartbeat gives up on it (two
+    // heartbeats); one heartbeat of silence is already a missed beat.
+    const silentMs = this.brokerSilentMs();
+    if (silentMs > this.heartbeatSeconds * 1000) {
+      return `the broker has been silent for ${(silentMs / 1000).toFixed(1)} s (heartbeat ${this.heartbeatSeconds} s)`;
+    }
+    return undefined;
   }
 
   /** Connects, declares the topology and starts consuming. Rejects if the first connect fails. */
@@ -182,6 +216,8 @@ export class AmqpTransport extends EventEmitter {
     const session: Session = {
       connection,
       consumeChannel: undefined as unknown as Channel,
+      retryChannel: undefined as unknown as ConfirmChannel,
+      returned: new Set(),
       consumerTags: [],
       closed: false,
     };
@@ -195,6 +231,16 @@ export class AmqpTransport extends EventEmitter {
         if (!session.closed) void connection.close().catch(() => undefined);
       });
       session.consumeChannel = consumeChannel;
+      const retryChannel = await connection.createConfirmChannel();
+      retryChannel.on('error', (err: Error) => log.warn(`Retry channel error: ${redact(err.message)}`));
+      retryChannel.on('close', () => {
+        if (!session.closed) void connection.close().catch(() => undefined);
+      });
+      retryChannel.on('return', (msg: ConsumeMessage) => {
+        const token = msg.properties.headers?.[RETRY_HEADER];
+        if (typeof token === 'string') session.returned.add(token);
+      });
+      session.retryChannel = retryChannel;
       await consumeChannel.prefetch(this.opts.prefetch);
       const topology = this.opts.topology ?? CLASSIC_TOPOLOGY;
       for (const destination of this.opts.destinations) await declareDestination(consumeChannel, destination, topology);
@@ -274,7 +320,8 @@ export class AmqpTransport extends EventEmitter {
       correlationId: props.correlationId ? String(props.correlationId) : undefined,
       replyTo: props.replyTo ? String(props.replyTo) : undefined,
       destination,
-      redelivered: msg.fields.redelivered,
+      // A retry copy may come back after its original was handled (see amqp-retry.ts).
+      redelivered: msg.fields.redelivered || isRetryCopy(props.headers),
       reply: (payload) => this.publishReply(session, props.replyTo, props.correlationId, payload),
       checkReplyTo: () => (props.replyTo ? this.replies.check(String(props.replyTo)) : Promise.resolve(undefined)),
     };
@@ -286,12 +333,39 @@ export class AmqpTransport extends EventEmitter {
       disposition = 'requeue';
     }
     if (session.closed) return; // the broker redelivers it on the new connection
+    if (isRetryLater(disposition)) disposition = await this.putInRetryQueue(session, destination, msg, disposition);
+    if (session.closed) return;
     try {
       if (disposition === 'ack') session.consumeChannel.ack(msg);
       else if (disposition === 'requeue') session.consumeChannel.nack(msg, false, true);
       else session.consumeChannel.nack(msg, false, false);
     } catch (err) {
-      this.opts.log.warn(`Could not ${disposition} a delivery: ${(err as Error).message}`);
+      this.opts.log.warn(`Could not ${describeDisposition(disposition)} a delivery: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * Publishes the message's retry copy and waits for the broker's confirm: `ack` for the
+   * original once the copy is safe, `requeue` when it could not be published (the
+   * message must not be lost, and the ledger still bounds its attempts).
+   */
+  private async putInRetryQueue(session: Session, destination: string, msg: ConsumeMessage, retry: RetryLater): Promise<'ack' | 'requeue'> {
+    const queue = retryQueueName(destination);
+    const token = randomUUID();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        session.retryChannel.publish('', queue, msg.content, retryCopyOptions(msg.properties, retry.retryAfterMs, token), (err) =>
+          err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(),
+        );
+      });
+      // The broker returns an unroutable message before it confirms it.
+      if (session.returned.delete(token)) throw new Error(`the broker has no queue ${queue} (run \`worker customize\` or restart the worker to declare it)`);
+      return 'ack';
+    } catch (err) {
+      if (!session.closed) {
+        this.opts.log.warn(`Could not put a message in ${queue} for a retry in ${retry.retryAfterMs} ms; requeued it now instead: ${redact((err as Error).message)}`);
+      }
+      return 'requeue';
     }
   }
 
@@ -336,11 +410,14 @@ export class AmqpTransport extends EventEmitter {
   private scheduleReconnect(): void {
     if (this.stopped || this.reconnectTimer) return;
     this.reconnectAttempt++;
-    const initial = this.opts.reconnectInitialDelayMs ?? 250;
-    const cap = this.opts.reconnectMaxDelayMs ?? 30_000;
-    const base = Math.min(cap, initial * 2 ** (this.reconnectAttempt - 1));
-    // ±20 % jitter: workers that lost the same broker do not come back in lock-step.
-    const delayMs = Math.round(base * (0.8 + Math.random() * 0.4));
+    const delayMs = backoffDelay(
+      {
+        ...BACKOFF.reconnect,
+        initialMs: this.opts.reconnectInitialDelayMs ?? BACKOFF.reconnect.initialMs,
+        maxMs: this.opts.reconnectMaxDelayMs ?? BACKOFF.reconnect.maxMs,
+      },
+      this.reconnectAttempt,
+    );
     this.emit('reconnect-scheduled', { attempt: this.reconnectAttempt, delayMs });
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { decideDisposition, FunctionError, InvalidMessageError, RetryableError, toWorkerError, UnknownFunctionError } from '../../../../src/core/runtime/errors.js';
+import { FunctionError, InvalidMessageError, RetryableError, toWorkerError, UnknownFunctionError } from '../../../../src/core/runtime/errors.js';
 import { errorReply, parseInvocation, progressReply, resultReply, withoutNulls } from '../../../../src/core/runtime/messages.js';
 import { clearSecrets, registerSecret } from '../../../../src/core/redact.js';
 
@@ -130,13 +130,6 @@ describe('messages', () => {
 });
 
 describe('error taxonomy', () => {
-  it('dead-letters unusable messages, acks final errors, requeues retryable ones until the limit', () => {
-    expect(decideDisposition(new InvalidMessageError('x'), 1, 5)).to.deep.equal({ disposition: 'dead-letter', replyNow: true });
-    expect(decideDisposition(new FunctionError('x'), 1, 5)).to.deep.equal({ disposition: 'ack', replyNow: true });
-    expect(decideDisposition(new RetryableError('x'), 4, 5)).to.deep.equal({ disposition: 'requeue', replyNow: false });
-    expect(decideDisposition(new RetryableError('x'), 5, 5)).to.deep.equal({ disposition: 'dead-letter', replyNow: true });
-  });
-
   it('wraps unknown exceptions as retryable internal errors', () => {
     const err = toWorkerError(new TypeError('boom'));
     expect(err.code).to.equal('internal_error');
