@@ -23,7 +23,16 @@ import type { MessageProperties, Options } from 'amqplib';
 export const RETRY_HEADER = 'x-worker-retry';
 
 /** Headers the broker sets on its own, which a republished copy must not carry. */
-const BROKER_HEADERS = new Set(['x-death', 'x-first-death-exchange', 'x-first-death-queue', 'x-first-death-reason', 'x-last-death-exchange', 'x-last-death-queue', 'x-last-death-reason', 'x-delivery-count']);
+const BROKER_HEADERS = new Set([
+  'x-death',
+  'x-first-death-exchange',
+  'x-first-death-queue',
+  'x-first-death-reason',
+  'x-last-death-exchange',
+  'x-last-death-queue',
+  'x-last-death-reason',
+  'x-delivery-count',
+]);
 
 /** True when the message is a retry copy the worker published (see {@link RETRY_HEADER}). */
 export function isRetryCopy(headers: Record<string, unknown> | undefined): boolean {

@@ -102,7 +102,7 @@ describe('delayed retries through the retry queue (real RabbitMQ)', function () 
     expect(effects(cfg, messageId)).to.equal(1);
   });
 
-  it('dead-letters after max_attempts across a restart, with the caller\'s message_id, correlation_id, reply_to and headers', async () => {
+  it("dead-letters after max_attempts across a restart, with the caller's message_id, correlation_id, reply_to and headers", async () => {
     cfg = writeConfig({ worker: { num_workers: 1, max_attempts: 3 } });
     const first = await startWorker();
     const messageId = randomUUID();

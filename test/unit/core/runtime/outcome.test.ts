@@ -21,12 +21,7 @@ describe('decideOutcome', function () {
   });
 
   it('dead-letters an unusable message whatever became of its error reply, unless its connection is gone', function () {
-    expect(FATES.map((reply) => decideOutcome({ kind: 'unusable', reply }))).to.deep.equal([
-      'dead-letter',
-      'dead-letter',
-      'dead-letter',
-      'requeue',
-    ]);
+    expect(FATES.map((reply) => decideOutcome({ kind: 'unusable', reply }))).to.deep.equal(['dead-letter', 'dead-letter', 'dead-letter', 'requeue']);
   });
 
   it('dead-letters a refused reply_to and a redelivery of a given-up reply; acks a redelivery of a confirmed one', function () {
@@ -36,12 +31,7 @@ describe('decideOutcome', function () {
   });
 
   it('acks invalid inputs once the error reply is confirmed; dead-letters them when it is not (nothing counts the tries)', function () {
-    expect(FATES.map((reply) => decideOutcome({ kind: 'invalid-inputs', reply }))).to.deep.equal([
-      'ack',
-      'dead-letter',
-      'dead-letter',
-      'requeue',
-    ]);
+    expect(FATES.map((reply) => decideOutcome({ kind: 'invalid-inputs', reply }))).to.deep.equal(['ack', 'dead-letter', 'dead-letter', 'requeue']);
   });
 
   it('acks a replay once confirmed; retries a failed one later; dead-letters a given-up one', function () {
@@ -59,8 +49,7 @@ describe('decideOutcome', function () {
   });
 
   it('answers final errors by their kind: final → ack, unusable → dead-letter, retryable (last attempt) → dead-letter', function () {
-    const finished = (error: WorkerError, reply: ReplyFate = 'confirmed') =>
-      decideOutcome({ kind: 'finished', error, reply, retryAfterMs: 8000 });
+    const finished = (error: WorkerError, reply: ReplyFate = 'confirmed') => decideOutcome({ kind: 'finished', error, reply, retryAfterMs: 8000 });
     expect(finished(new FunctionError('no'))).to.equal('ack');
     expect(finished(new InvalidMessageError('bad'))).to.equal('dead-letter');
     expect(finished(new RetryableError('down'))).to.equal('dead-letter');
