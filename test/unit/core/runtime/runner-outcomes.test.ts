@@ -246,6 +246,15 @@ describe('Runner: one disposition per outcome', function () {
     expect(lines.some((l) => /^WARN test_fail failed: .*gave up after attempt 3 of 3/.test(l))).to.equal(true);
   });
 
+  it('does not wait out a retry delay itself: the delivery is settled at once and the runner is idle', async () => {
+    // An hour: were the runner to sleep it away with the message in hand, this test would time out.
+    const r = runner({ retryDelayMs: () => 3_600_000 });
+    const d = delivery(randomUUID(), { body: { function: { name: 'test_fail' }, inputs: { retryable: true } } });
+    expect(await r.handle(d)).to.deep.equal({ retryAfterMs: 3_600_000 });
+    expect(r.activeCount).to.equal(0);
+    await r.whenIdle();
+  });
+
   it('answers a final (not retryable) failure and acks it', async () => {
     const d = delivery(randomUUID(), { body: { function: { name: 'test_fail' }, inputs: {} } });
     expect(await runner().handle(d)).to.equal('ack');
