@@ -17,7 +17,7 @@
  *
  * Heartbeat: the transport asks for `[worker] heartbeat` seconds; amqplib closes a
  * connection the broker has been silent on for two of them, which starts a reconnect.
- * {@link AmqpTransport.brokerSilentMs} lets `/readyz` fail after one.
+ * {@link AmqpTransport.readinessProblem} lets `/readyz` fail after one.
  *
  * A SQLite store is for one worker: with `exclusive`, each queue is consumed with
  * AMQP's `exclusive` flag (RabbitMQ refuses a second consumer with ACCESS_REFUSED, with
@@ -101,8 +101,7 @@ interface Session {
 
 /**
  * Events: `connected` (after the first connect and after each reconnect), `reconnected`
- * (total reconnects so far; after the `connected` of a reconnect), `disconnected` (err),
- * `reconnect-scheduled` ({attempt, delayMs}), `consumer-cancelled` (destination).
+ * (total reconnects so far; after the `connected` of a reconnect), `disconnected` (err).
  */
 export class AmqpTransport extends EventEmitter implements Transport {
   private session: Session | undefined;
@@ -112,7 +111,7 @@ export class AmqpTransport extends EventEmitter implements Transport {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private reconnectAttempt = 0;
   private connecting: Promise<void> | undefined;
-  reconnects = 0;
+  private reconnects = 0;
   private readonly replies: ReplyPublisher;
 
   constructor(private readonly opts: AmqpTransportOptions) {
@@ -135,19 +134,14 @@ export class AmqpTransport extends EventEmitter implements Transport {
   }
 
   /** The heartbeat asked of the broker, seconds. */
-  get heartbeatSeconds(): number {
+  private get heartbeatSeconds(): number {
     return this.opts.heartbeatSeconds ?? DEFAULT_HEARTBEAT_SECONDS;
   }
 
   /** Milliseconds since the broker last sent anything on the current connection; 0 when not connected. */
-  brokerSilentMs(now = Date.now()): number {
+  private brokerSilentMs(now = Date.now()): number {
     const s = this.session;
     return s && !s.closed ? silentForMs(s.connection, now) : 0;
-  }
-
-  /** True between `start` and `stopConsuming`/`close`: deliveries are wanted. */
-  get isConsuming(): boolean {
-    return this.consuming;
   }
 
   readinessProblem(): string | undefined {
@@ -275,7 +269,6 @@ export class AmqpTransport extends EventEmitter implements Transport {
             if (msg === null) {
               // The broker cancelled the consumer (queue deleted, node failover): rebuild.
               this.opts.log.warn(`The broker cancelled the consumer of ${destination}; reconnecting`);
-              this.emit('consumer-cancelled', destination);
               if (!session.closed) void session.connection.close().catch(() => undefined);
               return;
             }
@@ -418,7 +411,6 @@ export class AmqpTransport extends EventEmitter implements Transport {
       },
       this.reconnectAttempt,
     );
-    this.emit('reconnect-scheduled', { attempt: this.reconnectAttempt, delayMs });
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       this.connect().then(

@@ -19,14 +19,13 @@ describe('messages', () => {
       ),
       1000,
     );
-    expect(inv).to.deep.include({ id: 'm-1', idFromCaller: true, functionName: 'slack_post_message', inputs: { incident_id: 2103 } });
+    expect(inv).to.deep.include({ id: 'm-1', functionName: 'slack_post_message', inputs: { incident_id: 2103 } });
     expect(inv.origin.workflow).to.deep.equal({ programmatic_name: 'wf' });
   });
 
   it('falls back to correlation_id, then a fresh id', () => {
     expect(parseInvocation(env({ function: { name: 'f' } }, { correlationId: 'c-9' }), 1000).id).to.equal('c-9');
     const fresh = parseInvocation(env({ function: { name: 'f' } }), 1000);
-    expect(fresh.idFromCaller).to.equal(false);
     expect(fresh.id).to.match(/^[0-9a-f-]{36}$/);
   });
 
