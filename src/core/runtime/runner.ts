@@ -78,7 +78,7 @@ export interface RunnerOptions {
 }
 
 /** The delay before retry number `attempt`: the `retry` backoff policy. */
-export function defaultRetryDelay(attempt: number): number {
+function defaultRetryDelay(attempt: number): number {
   return backoffDelay(BACKOFF.retry, attempt);
 }
 
