@@ -10,7 +10,7 @@
 import path from 'node:path';
 import fs from 'node:fs';
 import { loadConfigFile, validateSection, type LoadedConfig } from '../config.js';
-import { ConfigError, ShutdownError, ShutdownTimeoutError, type StoreUnusableError } from './errors.js';
+import { ConfigError, ShutdownError, ShutdownTimeoutError, WorkerError, type StoreUnusableError } from './errors.js';
 import { createLogger, type Logger } from '../logging.js';
 import { acquireLock, type LockHandle } from '../lock.js';
 import type { Plugin, PluginSetupContext } from './plugin.js';
@@ -188,7 +188,9 @@ export class Worker {
 
   /** Takes the lock, opens the store, sets up the plugins and starts consuming. Once only. */
   start(): Promise<void> {
-    if (this.lifecycle !== 'created') return Promise.reject(new Error(`Worker.start: the worker is ${this.lifecycle}; a worker starts once`));
+    if (this.lifecycle !== 'created') {
+      return Promise.reject(new WorkerError(`Worker.start: the worker is ${this.lifecycle}; a worker starts once`, { code: 'worker_state' }));
+    }
     this.lifecycle = 'starting';
     this.starting = this.doStart();
     return this.starting;
