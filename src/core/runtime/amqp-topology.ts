@@ -85,9 +85,17 @@ export function deadQueueArguments(topology: TopologyOptions = CLASSIC_TOPOLOGY)
 /**
  * Arguments of the retry queue: same type as the work queue; an expired message goes back
  * to the work queue through the default exchange. No delivery limit: nobody consumes it.
+ * A quorum retry queue dead-letters at least once (RabbitMQ keeps the message until the
+ * work queue has confirmed it, instead of dropping it should that fail); the broker
+ * requires `x-overflow: reject-publish` for that, and a refused publish makes the
+ * transport requeue the original instead.
  */
 export function retryQueueArguments(destination: string, topology: TopologyOptions = CLASSIC_TOPOLOGY): Options.AssertQueue {
-  return queueOptions(topology.queueType, { deadLetterExchange: '', deadLetterRoutingKey: destination });
+  const options = queueOptions(topology.queueType, { deadLetterExchange: '', deadLetterRoutingKey: destination });
+  if (topology.queueType === 'quorum') {
+    options.arguments = { ...options.arguments, 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' };
+  }
+  return options;
 }
 
 /**

@@ -156,7 +156,8 @@ describe('broker topology: classic and quorum queues', function () {
     expect(await quorumTarget.apply(item)).to.equal(`queue ${d}, exchange ${d}.dlx, queue ${d}.dead, queue ${d}.retry (quorum queues)`);
     expect((await quorumTarget.plan(item)).action).to.equal('unchanged');
     expect(await queueType(d, work(d, 2))).to.equal('quorum');
-    expect(await queueType(`${d}.retry`, { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': d })).to.equal('quorum');
+    const retryArgs = { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': d, 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' };
+    expect(await queueType(`${d}.retry`, retryArgs)).to.equal('quorum');
 
     const classicTarget = new BrokerTarget(connection, CLASSIC);
     const err = await classicTarget.plan(item).then(
