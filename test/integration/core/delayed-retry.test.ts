@@ -84,6 +84,26 @@ describe('delayed retries through the retry queue (real RabbitMQ)', function () 
     expect(worker.output).not.to.contain('requeued it now instead');
   });
 
+  it('loses nothing when the retry queue is gone: the broker returns the copy and the message is requeued at once', async () => {
+    cfg = writeConfig({ worker: { num_workers: 1, max_attempts: 5 } });
+    const worker = await startWorker();
+    const connection = await amqp.connect(AMQP_URL);
+    try {
+      const ch = await connection.createChannel();
+      await ch.deleteQueue(`${cfg.destination}.retry`);
+    } finally {
+      await connection.close().catch(() => undefined);
+    }
+    const messageId = randomUUID();
+    const flaky = caller.publish(cfg.destination, caller.invocation('test_flaky', { fail_times: 1 }), { messageId });
+    await caller.waitForFinal([flaky]);
+    const [reply] = caller.finalReplies(flaky) as { results: { content: unknown } }[];
+    expect(reply!.results.content).to.deep.equal({ attempt: 2 });
+    expect(worker.output).to.contain(`Could not put a message in ${cfg.destination}.retry for a retry in 1000 ms; requeued it now instead`);
+    expect(worker.output).to.contain(`the broker has no queue ${cfg.destination}.retry`);
+    expect(effects(cfg, messageId)).to.equal(1);
+  });
+
   it('quorum queues: a worker restart during the backoff loses nothing, and the attempt count carries on to a success', async () => {
     cfg = writeConfig({ worker: { num_workers: 1, max_attempts: 5, queue_type: 'quorum' } });
     const first = await startWorker();
