@@ -59,9 +59,24 @@ export type DeliveryHandler = (delivery: Delivery) => Promise<Disposition>;
 /** Events a transport reports (metrics, readiness): its link to the source of work. */
 export type TransportEvent = 'connected' | 'disconnected' | 'reconnected';
 
+/** How a listener's message is submitted (see {@link Transport.submit}). */
+export interface SubmitProps {
+  /** Its idempotency key, as a caller's `message_id`. */
+  messageId: string;
+  /** Messages with one key are handled one after another, in order. */
+  orderingKey?: string | undefined;
+  /** Its position within its ordering key, when the source knows one. */
+  orderingSeq?: number | undefined;
+}
+
 export interface Transport {
   /** Starts delivering to `handler`. Rejects when the source cannot be reached at first. */
   start(handler: DeliveryHandler): Promise<void>;
+  /**
+   * Adds a message a plugin's listener received to one of the plugin's own queues that
+   * this transport consumes; resolves once it is stored durably.
+   */
+  submit(queue: string, body: Buffer, props: SubmitProps): Promise<void>;
   /** No new deliveries; those in flight may still reply and be settled. */
   stopConsuming(): Promise<void>;
   /** Closes everything; unsettled deliveries go back to their source. */

@@ -38,6 +38,10 @@ class ListTransport implements Transport {
     this.handler = handler;
     void this.pump();
   }
+  async submit(_queue: string, body: Buffer, props: { messageId: string }): Promise<void> {
+    this.queue.push({ id: props.messageId, body: JSON.parse(body.toString('utf8')) as unknown });
+    void this.pump();
+  }
   async stopConsuming(): Promise<void> {
     this.handler = undefined;
   }
@@ -57,7 +61,8 @@ class ListTransport implements Transport {
   }
 
   private async pump(): Promise<void> {
-    for (let env = this.queue.shift(); env && this.handler; env = this.queue.shift()) {
+    while (this.handler && this.queue.length > 0) {
+      const env = this.queue.shift()!;
       const sent: Reply[] = this.replies.get(env.id) ?? [];
       this.replies.set(env.id, sent);
       const delivery: Delivery = {
@@ -114,8 +119,9 @@ describe('Transport: a second source of work feeds the same runner', function ()
     const transport = new ListTransport([
       { id: 'flaky', body: { function: { name: 'test_flaky' }, inputs: { fail_times: 1 } } },
       { id: 'echo', body: { function: { name: 'test_echo' }, inputs: { text: 'hi' } } },
-      { id: 'broken', body: 'not an object' },
     ]);
+    // What a listener hands over joins the same source.
+    await transport.submit('list', Buffer.from(JSON.stringify('not an object')), { messageId: 'broken' });
     const drained = transport.drained();
     await transport.start((d) => runner.handle(d));
     await drained;
