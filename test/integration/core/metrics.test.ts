@@ -40,7 +40,7 @@ describe('worker run: health and metrics listener (real RabbitMQ)', function () 
     expect(await httpGet(`${base}/healthz`)).to.include({ status: 200, body: 'ok\n' });
     const ready = await httpGet(`${base}/readyz`);
     expect(ready.status, ready.body).to.equal(200);
-    expect(JSON.parse(ready.body)).to.deep.equal({ ready: true, checks: ['worker', 'broker', 'store'] });
+    expect(JSON.parse(ready.body)).to.deep.equal({ ready: true, checks: ['worker', 'broker', 'listeners', 'store'] });
 
     const replayedId = randomUUID();
     const ids = [

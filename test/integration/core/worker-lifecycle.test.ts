@@ -54,7 +54,7 @@ describe('worker lifecycle (real RabbitMQ)', function () {
     await starting;
     expect(worker.state).to.equal('running');
     const ready = await httpGet(`http://127.0.0.1:${port}/readyz`);
-    expect(JSON.parse(ready.body)).to.deep.equal({ ready: true, checks: ['worker', 'broker', 'store'] });
+    expect(JSON.parse(ready.body)).to.deep.equal({ ready: true, checks: ['worker', 'broker', 'listeners', 'store'] });
     expect(await worker.start().then(() => 'started again', (err: Error) => err.message)).to.equal(
       'Worker.start: the worker is running; a worker starts once',
     );
