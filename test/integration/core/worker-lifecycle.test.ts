@@ -55,9 +55,12 @@ describe('worker lifecycle (real RabbitMQ)', function () {
     expect(worker.state).to.equal('running');
     const ready = await httpGet(`http://127.0.0.1:${port}/readyz`);
     expect(JSON.parse(ready.body)).to.deep.equal({ ready: true, checks: ['worker', 'broker', 'listeners', 'store'] });
-    expect(await worker.start().then(() => 'started again', (err: Error) => err.message)).to.equal(
-      'Worker.start: the worker is running; a worker starts once',
-    );
+    expect(
+      await worker.start().then(
+        () => 'started again',
+        (err: Error) => err.message,
+      ),
+    ).to.equal('Worker.start: the worker is running; a worker starts once');
 
     const stopping = worker.stop('test');
     expect(worker.state).to.equal('draining');
@@ -84,9 +87,12 @@ describe('worker lifecycle (real RabbitMQ)', function () {
     worker = await Worker.create({ configFile: cfg.file, builtins: builtinPlugins, log: silentLogger() });
     await worker.stop('never mind');
     expect(worker.state).to.equal('stopped');
-    expect(await worker.start().then(() => 'started', (e: Error) => e.message)).to.equal(
-      'Worker.start: the worker is stopped; a worker starts once',
-    );
+    expect(
+      await worker.start().then(
+        () => 'started',
+        (e: Error) => e.message,
+      ),
+    ).to.equal('Worker.start: the worker is stopped; a worker starts once');
   });
 
   it('a stop that cannot close a part rejects with a ShutdownError naming it; the worker is stopped all the same', async () => {

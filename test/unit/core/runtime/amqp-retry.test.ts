@@ -49,7 +49,9 @@ describe('amqp retry copy', function () {
       props({
         userId: 'caller',
         headers: {
-          'x-death': [{ count: 1, reason: 'expired', queue: 'q.retry', time: { '!': 'timestamp', value: 1 }, exchange: '', 'routing-keys': ['q.retry'] }],
+          'x-death': [
+            { count: 1, reason: 'expired', queue: 'q.retry', time: { '!': 'timestamp', value: 1 }, exchange: '', 'routing-keys': ['q.retry'] },
+          ],
           'x-first-death-queue': 'q.retry',
           'x-first-death-reason': 'expired',
           'x-first-death-exchange': '',
