@@ -15,8 +15,8 @@ import { LedgerDeferredReplies } from '../../src/core/runtime/deferred.js';
 import type { Reply } from '../../src/core/runtime/messages.js';
 import { PluginRegistry } from '../../src/core/runtime/registry.js';
 import { ReplyPublisher } from '../../src/core/runtime/reply-publisher.js';
-import { Runner, type Delivery } from '../../src/core/runtime/runner.js';
-import type { Disposition } from '../../src/core/runtime/errors.js';
+import { Runner } from '../../src/core/runtime/runner.js';
+import type { Delivery, Disposition } from '../../src/core/runtime/transport.js';
 import { PostgresStore } from '../../src/core/store/postgres-store.js';
 import { SqliteStore } from '../../src/core/store/sqlite-store.js';
 import type { Store } from '../../src/core/store/store.js';
@@ -151,7 +151,7 @@ export class AskNode {
       log,
       maxAttempts: 3,
       maxMessageBytes: 1_000_000,
-      requeueDelayMs: () => 0,
+      retryDelayMs: () => 0,
     });
     return new AskNode(opts.store, state, runner, publisher, opts.platform);
   }

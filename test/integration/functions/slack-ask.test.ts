@@ -241,7 +241,7 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
       // Slack posts, the answer never arrives: the retry finds the post by its metadata.
       emu.failNext('chat.postMessage', { afterEffect: true, closeSocket: true });
       const lost = n.invoke(replies, { incident_id: 5001, slack_channel: 'inc-5001', slack_question: 'Second?', slack_answers: 'Yes,No' });
-      expect(await lost.done).to.equal('requeue');
+      expect(await lost.done).to.deep.equal({ retryAfterMs: 0 }); // retried later, no final reply
       const retry = n.invoke(
         replies,
         { incident_id: 5001, slack_channel: 'inc-5001', slack_question: 'Second?', slack_answers: 'Yes,No' },

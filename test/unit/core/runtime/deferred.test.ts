@@ -16,7 +16,8 @@ import { LocalPlatform } from '../../../../src/platforms/local/local-platform.js
 import { definePlugin } from '../../../../src/core/runtime/plugin.js';
 import { PluginRegistry } from '../../../../src/core/runtime/registry.js';
 import { ReplyPublisher } from '../../../../src/core/runtime/reply-publisher.js';
-import { Runner, type Delivery } from '../../../../src/core/runtime/runner.js';
+import { Runner } from '../../../../src/core/runtime/runner.js';
+import type { Delivery } from '../../../../src/core/runtime/transport.js';
 import { SqliteStore } from '../../../../src/core/store/sqlite-store.js';
 import { AMQP_URL, tempDir, uniqueName } from '../../../support/harness.js';
 
@@ -76,7 +77,7 @@ describe('Deferred results', function () {
       log: silentLogger(),
       maxAttempts: 3,
       maxMessageBytes: 1_000_000,
-      requeueDelayMs: () => 0,
+      retryDelayMs: () => 0,
     });
     conn = await amqp.connect(AMQP_URL);
     ch = await conn.createChannel();
