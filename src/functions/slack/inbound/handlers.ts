@@ -6,7 +6,8 @@
  * (`app_mention`, the slash command). The list starts empty: an envelope nothing handles
  * is acknowledged, logged at debug and takes no effect. Tests may push a set of their own.
  */
+import { askHandlers } from '../ask/ask-answer.js';
 import { MIRROR_HANDLERS } from './mirror.js';
 import type { InboundHandlers } from './router.js';
 
-export const INBOUND_HANDLER_SETS: InboundHandlers[] = [MIRROR_HANDLERS];
+export const INBOUND_HANDLER_SETS: InboundHandlers[] = [MIRROR_HANDLERS, askHandlers((ctx) => ctx.state.asks)];
