@@ -32,6 +32,7 @@ import { randomBytes } from 'node:crypto';
 import { ConfigError, errorCode, FunctionError } from '../../core/runtime/errors.js';
 import { expandHome } from '../../core/config.js';
 import { checkAttachmentRef, checkId, describeValue, optionalId } from '../ids.js';
+import { LocalIncidents } from './local-incidents.js';
 import type {
   AddedNote,
   AttachmentInfo,
@@ -135,6 +136,7 @@ export class LocalPlatform implements Platform {
   readonly kind = 'local';
   /** The root, absolute (not symlink-resolved). */
   readonly root: string;
+  private readonly incidents = new LocalIncidents((id) => this.requireDir(['incidents', String(id)], `Incident ${id}`));
 
   constructor(root: string) {
     this.root = resolve(expandHome(root));
@@ -212,22 +214,21 @@ export class LocalPlatform implements Platform {
     );
   }
 
-  // Notes, incident look-up and update: being built (issues 13 and 15); until then each
-  // says plainly that this platform cannot do it yet.
+  // Notes: being built (issue 13); until then it says plainly that this platform cannot do it yet.
   async addNote(_note: NewNote): Promise<AddedNote> {
     throw notYet('addNote');
   }
 
-  async getIncident(_incidentId: number): Promise<IncidentSummary> {
-    throw notYet('getIncident');
+  async getIncident(incidentId: number): Promise<IncidentSummary> {
+    return this.incidents.get(incidentId);
   }
 
-  async updateIncident(_incidentId: number, _change: IncidentChange, _actor: PlatformUser): Promise<IncidentSummary> {
-    throw notYet('updateIncident');
+  async updateIncident(incidentId: number, change: IncidentChange, actor: PlatformUser): Promise<IncidentSummary> {
+    return this.incidents.update(incidentId, change, actor);
   }
 
-  async findUserByEmail(_email: string): Promise<PlatformUser | undefined> {
-    throw notYet('findUserByEmail');
+  async findUserByEmail(email: string): Promise<PlatformUser | undefined> {
+    return this.incidents.findUser(email);
   }
 
   async check(): Promise<string> {
