@@ -37,25 +37,13 @@ import type {
   SavedExport,
 } from '../platform.js';
 import type { SoarClient } from './soar-client.js';
+import { SOAR_PERMISSIONS } from './soar-permissions.js';
+import { SoarIncidents } from './soar-incidents.js';
 
 /** Artifacts of this type are never read, let alone sent anywhere. */
 export const MALWARE_SAMPLE = 'Malware Sample';
 
-/**
- * The SOAR API key permissions each operation needs, by the names SOAR's API key
- * permission list (and resilient-sdk's apikey_permissions.txt) uses.
- */
-export const SOAR_PERMISSIONS = {
-  readIncidents: 'read_all_incidents',
-  readTasks: 'read_all_incidents (and read_all_private_tasks for a private task)',
-  editIncidents: 'edit_all_incidents_fields',
-  editTasks: 'edit_incident_public_task_fields (edit_incident_private_task_fields for a private task)',
-  readData: 'read_data',
-  editData: 'edit_data',
-  readFunctions: 'read_function',
-  createFunctions: 'create_function',
-  editFunctions: 'edit_function',
-} as const;
+export { SOAR_PERMISSIONS } from './soar-permissions.js';
 
 /** AttachmentDTO fields the worker reads. */
 interface AttachmentDto {
@@ -82,6 +70,7 @@ function quoteFileName(name: string): string {
 
 export class SoarPlatform implements Platform {
   readonly kind = 'soar';
+  private readonly incidents: SoarIncidents;
 
   /**
    * @param mirrorDataTable `[soar] data_table`: also keep the incident ↔ channel mapping in
@@ -90,7 +79,9 @@ export class SoarPlatform implements Platform {
   constructor(
     readonly client: SoarClient,
     readonly mirrorDataTable = false,
-  ) {}
+  ) {
+    this.incidents = new SoarIncidents(client);
+  }
 
   async getAttachment(ref: AttachmentRef): Promise<AttachmentInfo> {
     const checked = checkAttachmentRef(ref);
@@ -179,22 +170,21 @@ export class SoarPlatform implements Platform {
    * incidents (a one-row `POST /incidents/query_paged`). Writing attachments cannot be
    * probed without leaving one behind; the README lists the permissions it needs.
    */
-  // Notes, incident look-up and update: being built (issues 13 and 15); until then each
-  // says plainly that this platform cannot do it yet.
+  // Notes: being built (issue 13); until then it says plainly that this platform cannot do it yet.
   async addNote(_note: NewNote): Promise<AddedNote> {
     throw notYet('addNote');
   }
 
-  async getIncident(_incidentId: number): Promise<IncidentSummary> {
-    throw notYet('getIncident');
+  async getIncident(incidentId: number): Promise<IncidentSummary> {
+    return this.incidents.get(incidentId);
   }
 
-  async updateIncident(_incidentId: number, _change: IncidentChange, _actor: PlatformUser): Promise<IncidentSummary> {
-    throw notYet('updateIncident');
+  async updateIncident(incidentId: number, change: IncidentChange, actor: PlatformUser): Promise<IncidentSummary> {
+    return this.incidents.update(incidentId, change, actor);
   }
 
-  async findUserByEmail(_email: string): Promise<PlatformUser | undefined> {
-    throw notYet('findUserByEmail');
+  async findUserByEmail(email: string): Promise<PlatformUser | undefined> {
+    return this.incidents.findUser(email);
   }
 
   async check(): Promise<string> {
