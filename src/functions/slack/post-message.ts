@@ -15,6 +15,7 @@ import {
 import { renderSlackText, type RenderedMessage } from './format/index.js';
 import { stripBidiControls } from './bidi.js';
 import type { SlackState } from './state.js';
+import { withCard } from './triage/card.js';
 import { boolInput, botUserId, channelDeps, intInput, strInput } from './state.js';
 
 /** Slack message metadata event type that marks the worker's own posts. */
@@ -90,6 +91,10 @@ export async function postMessage(ctx: FunctionContext, state: SlackState): Prom
     });
   } catch (err) {
     throw new FunctionError((err as Error).message, 'invalid_slack_text');
+  }
+  if (boolInput(inputs, 'slack_triage_buttons')) {
+    // The card goes on the first (top-level) post, where people see it.
+    parts[0] = { ...parts[0]!, blocks: withCard(parts[0]!.blocks, target.incidentId) };
   }
   if (boolInput(inputs, 'slack_as_user')) {
     await ctx.status('slack_as_user has no effect with a bot token: the message is posted by the app');
