@@ -108,7 +108,8 @@ export class Views {
         if (given !== undefined && !option) throw new Error(`input ${block.block_id} has no option ${given}`);
         value = { type: 'static_select', selected_option: option ? { text: option.text, value: option.value } : null };
       } else if (el.type === 'plain_text_input') {
-        if (typeof el.max_length === 'number' && (given ?? '').length > el.max_length) throw new Error(`input ${block.block_id} is too long`);
+        if (typeof el.max_length === 'number' && (given ?? '').length > el.max_length)
+          throw new Error(`input ${block.block_id} is too long`);
         value = { type: 'plain_text_input', value: given ?? null };
       } else {
         throw new Error(`submitting a ${String(el.type)} is not emulated`);
@@ -174,7 +175,8 @@ export class Views {
     if (v.private_metadata !== undefined && (typeof v.private_metadata !== 'string' || v.private_metadata.length > 3000)) {
       throw new ViewError('invalid_arguments');
     }
-    if (v.callback_id !== undefined && (typeof v.callback_id !== 'string' || v.callback_id.length > 255)) throw new ViewError('invalid_arguments');
+    if (v.callback_id !== undefined && (typeof v.callback_id !== 'string' || v.callback_id.length > 255))
+      throw new ViewError('invalid_arguments');
     return v;
   }
 

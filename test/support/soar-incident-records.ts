@@ -148,11 +148,13 @@ export function applyPatch(inc: EmulatedIncident, body: Json, users: Map<number,
     if (!value || typeof value !== 'object') throw new PatchError(400, `${field}: new_value is required`);
     if (field === 'owner_id') {
       const id = value.id;
-      if (id !== null && !(typeof id === 'number' && users.get(id)?.status === 'A')) throw new PatchError(400, `${id} is not an active user`);
+      if (id !== null && !(typeof id === 'number' && users.get(id)?.status === 'A'))
+        throw new PatchError(400, `${id} is not an active user`);
       next.owner_id = id;
     } else if (field === 'severity_code' || field === 'resolution_id') {
       const id = value.id;
-      if (id !== null && !(typeof id === 'number' && INCIDENT_FIELDS[field]![id])) throw new PatchError(400, `${id} is not a value of ${field}`);
+      if (id !== null && !(typeof id === 'number' && INCIDENT_FIELDS[field]![id]))
+        throw new PatchError(400, `${id} is not a value of ${field}`);
       next[field] = id;
     } else if (field === 'plan_status') {
       if (value.text !== 'A' && value.text !== 'C') throw new PatchError(400, 'plan_status must be A or C');
@@ -163,7 +165,8 @@ export function applyPatch(inc: EmulatedIncident, body: Json, users: Map<number,
       next.resolution_summary = content;
     }
   }
-  if (failures.length) return { success: false, title: null, message: 'Some fields could not be changed', hints: [], field_failures: failures };
+  if (failures.length)
+    return { success: false, title: null, message: 'Some fields could not be changed', hints: [], field_failures: failures };
   if (next.plan_status === 'C' && inc.plan_status !== 'C' && (next.resolution_id === null || !next.resolution_summary)) {
     throw new PatchError(400, 'Resolution and resolution summary are required to close an incident');
   }

@@ -50,7 +50,10 @@ export class TriageScene {
   async start(overrides: Record<string, string> = {}): Promise<this> {
     this.emu = await SlackEmulator.start();
     this.web = new WebClient(this.emu.botToken, { slackApiUrl: this.emu.apiUrl, retryConfig: { retries: 0 } });
-    this.fx = await slackFixture(this.emu.apiUrl, this.emu.botToken, { soar_url: 'https://soar.example.com/#incidents/{incident_id}', ...overrides });
+    this.fx = await slackFixture(this.emu.apiUrl, this.emu.botToken, {
+      soar_url: 'https://soar.example.com/#incidents/{incident_id}',
+      ...overrides,
+    });
     this.alice = this.emu.addUser({ name: 'alice', real_name: 'Alice Analyst', email: 'alice@example.com' });
     this.bob = this.emu.addUser({ name: 'bob', real_name: 'Bob Lead', email: 'bob@example.com' });
     this.mallory =

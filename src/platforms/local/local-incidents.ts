@@ -21,14 +21,7 @@ import { join } from 'node:path';
 import { errorCode, FunctionError } from '../../core/runtime/errors.js';
 import { KeyedMutex } from '../../core/store/keyed-mutex.js';
 import { checkId } from '../ids.js';
-import type {
-  IncidentChange,
-  IncidentResolution,
-  IncidentSeverity,
-  IncidentStatus,
-  IncidentSummary,
-  PlatformUser,
-} from '../platform.js';
+import type { IncidentChange, IncidentResolution, IncidentSeverity, IncidentStatus, IncidentSummary, PlatformUser } from '../platform.js';
 import { checkIncidentChange, INCIDENT_RESOLUTIONS, INCIDENT_SEVERITIES } from '../incident-change.js';
 
 export const INCIDENT_FILE = 'incident.json';
@@ -136,7 +129,10 @@ function parseRecord(id: number, text: string, path: string): IncidentRecord {
     throw new FunctionError(`${path} is not valid JSON: ${(err as Error).message}`, 'invalid_incident');
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new FunctionError(`${path} must hold a JSON object like {"name": "…", "severity": "High", "status": "Active"}`, 'invalid_incident');
+    throw new FunctionError(
+      `${path} must hold a JSON object like {"name": "…", "severity": "High", "status": "Active"}`,
+      'invalid_incident',
+    );
   }
   const r = raw as Record<string, unknown>;
   const bad = (field: string, expected: string): never => {

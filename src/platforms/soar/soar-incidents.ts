@@ -18,13 +18,7 @@
 import { FunctionError, WorkerError } from '../../core/runtime/errors.js';
 import { checkId } from '../ids.js';
 import { checkIncidentChange, INCIDENT_RESOLUTIONS, INCIDENT_SEVERITIES } from '../incident-change.js';
-import type {
-  IncidentChange,
-  IncidentResolution,
-  IncidentSeverity,
-  IncidentSummary,
-  PlatformUser,
-} from '../platform.js';
+import type { IncidentChange, IncidentResolution, IncidentSeverity, IncidentSummary, PlatformUser } from '../platform.js';
 import type { SoarClient } from './soar-client.js';
 import { SOAR_PERMISSIONS } from './soar-permissions.js';
 

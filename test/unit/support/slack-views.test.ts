@@ -27,7 +27,12 @@ const MODAL = {
         options: ['Resolved', 'Duplicate'].map((r) => ({ text: { type: 'plain_text', text: r }, value: r })),
       },
     },
-    { type: 'input', block_id: 'summary', label: { type: 'plain_text', text: 'Summary' }, element: { type: 'plain_text_input', action_id: 'value', max_length: 20 } },
+    {
+      type: 'input',
+      block_id: 'summary',
+      label: { type: 'plain_text', text: 'Summary' },
+      element: { type: 'plain_text_input', action_id: 'value', max_length: 20 },
+    },
   ],
 };
 
@@ -65,18 +70,31 @@ describe('Slack emulator: modals and slash commands', function () {
     expect(opened.view).to.include({ callback_id: 'triage:close', private_metadata: '{"incident_id":2103}' });
     expect(opened.view!.id).to.match(/^V/);
     expect(await error(web.views.open({ trigger_id: trigger, view: MODAL as never }))).to.equal('exchanged_trigger_id');
-    expect(await error(web.views.open({ trigger_id: `${Date.now() - TRIGGER_TTL_MS - 100}.abcdef`, view: MODAL as never }))).to.equal('expired_trigger_id');
-    expect(await error(web.views.open({ trigger_id: 'nonsense', view: MODAL as never }))).to.equal('invalid_trigger_id');
-    expect(await error(web.views.open({ trigger_id: `${Date.now()}.abc123`, view: { ...MODAL, title: { type: 'plain_text', text: 'x'.repeat(25) } } as never }))).to.equal(
-      'invalid_arguments',
+    expect(await error(web.views.open({ trigger_id: `${Date.now() - TRIGGER_TTL_MS - 100}.abcdef`, view: MODAL as never }))).to.equal(
+      'expired_trigger_id',
     );
+    expect(await error(web.views.open({ trigger_id: 'nonsense', view: MODAL as never }))).to.equal('invalid_trigger_id');
+    expect(
+      await error(
+        web.views.open({
+          trigger_id: `${Date.now()}.abc123`,
+          view: { ...MODAL, title: { type: 'plain_text', text: 'x'.repeat(25) } } as never,
+        }),
+      ),
+    ).to.equal('invalid_arguments');
   });
 
   it('updates a view by id, refusing a stale hash and an unknown id', async function () {
     const opened = await web.views.open({ trigger_id: `${Date.now()}.aa`, view: MODAL as never });
-    const updated = await web.views.update({ view_id: opened.view!.id!, hash: opened.view!.hash!, view: { ...MODAL, blocks: [] } as never });
+    const updated = await web.views.update({
+      view_id: opened.view!.id!,
+      hash: opened.view!.hash!,
+      view: { ...MODAL, blocks: [] } as never,
+    });
     expect(updated.view!.hash).to.not.equal(opened.view!.hash);
-    expect(await error(web.views.update({ view_id: opened.view!.id!, hash: opened.view!.hash!, view: MODAL as never }))).to.equal('hash_conflict');
+    expect(await error(web.views.update({ view_id: opened.view!.id!, hash: opened.view!.hash!, view: MODAL as never }))).to.equal(
+      'hash_conflict',
+    );
     expect(await error(web.views.update({ view_id: 'V999', view: MODAL as never }))).to.equal('not_found');
   });
 
@@ -99,7 +117,9 @@ describe('Slack emulator: modals and slash commands', function () {
       expect(got[0]!.type).to.equal('view_submission');
       expect(got[0]!.user.id).to.equal(alice.id);
       expect(got[0]!.view.state.values).to.deep.equal({
-        resolution: { value: { type: 'static_select', selected_option: { text: { type: 'plain_text', text: 'Duplicate' }, value: 'Duplicate' } } },
+        resolution: {
+          value: { type: 'static_select', selected_option: { text: { type: 'plain_text', text: 'Duplicate' }, value: 'Duplicate' } },
+        },
         summary: { value: { type: 'plain_text_input', value: 'dup of 2099' } },
       });
       expect(got[0]!.view).to.include({ callback_id: 'triage:close', id: opened.view!.id });
@@ -110,7 +130,14 @@ describe('Slack emulator: modals and slash commands', function () {
 
   it("builds a slash command's payload whose response_url answers the person alone, and whose trigger opens a modal", async function () {
     const payload = emu.slashCommand(alice.id, channel, 'incident 2103');
-    expect(payload).to.include({ command: '/soar', text: 'incident 2103', user_id: alice.id, channel_id: channel, channel_name: 'inc-2103', user_name: 'alice' });
+    expect(payload).to.include({
+      command: '/soar',
+      text: 'incident 2103',
+      user_id: alice.id,
+      channel_id: channel,
+      channel_name: 'inc-2103',
+      user_name: 'alice',
+    });
     const res = await fetch(String(payload.response_url), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -94,7 +94,13 @@ async function onAction(action: BlockAction, payload: Json, ctx: InboundContext)
   } else if (action.action_id === ACTION_SEVERITY) {
     const severity = action.selected_option?.value as IncidentSeverity | undefined;
     if (!severity || !INCIDENT_SEVERITIES.includes(severity)) {
-      await tellUser(ctx.state, ctx.log, site, `Severity must be one of ${INCIDENT_SEVERITIES.join(', ')}; nothing changed.`, callOpts(ctx));
+      await tellUser(
+        ctx.state,
+        ctx.log,
+        site,
+        `Severity must be one of ${INCIDENT_SEVERITIES.join(', ')}; nothing changed.`,
+        callOpts(ctx),
+      );
       return;
     }
     decide = (person) => ({ change: { severity }, said: `Severity set to ${severity} by ${person.name}` });
@@ -109,12 +115,7 @@ async function onAction(action: BlockAction, payload: Json, ctx: InboundContext)
  * Reads the incident, makes the change as the person, adds the note and redraws the card,
  * all under the incident's lock in this worker.
  */
-async function applyChange(
-  ctx: InboundContext,
-  incidentId: number,
-  site: ClickSite,
-  decide: Decide,
-): Promise<void> {
+async function applyChange(ctx: InboundContext, incidentId: number, site: ClickSite, decide: Decide): Promise<void> {
   const opts = callOpts(ctx);
   const tell = (text: string) => tellUser(ctx.state, ctx.log, site, text, opts);
   await mutexOf(ctx.state).run(String(incidentId), async () => {

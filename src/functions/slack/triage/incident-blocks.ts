@@ -60,7 +60,10 @@ export function incidentSummaryBlocks(inc: IncidentSummary, soarUrlTemplate: str
     { type: 'section', fields: stateFields(inc) },
   ];
   if (inc.status === 'Closed' && inc.resolution_summary) {
-    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `*Resolution summary:* ${safeText(inc.resolution_summary, MAX_SUMMARY)}` } });
+    blocks.push({
+      type: 'section',
+      text: { type: 'mrkdwn', text: `*Resolution summary:* ${safeText(inc.resolution_summary, MAX_SUMMARY)}` },
+    });
   }
   const link = soarLink(inc.id, soarUrlTemplate);
   if (link) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `<${link.url}|${link.label}>` }] });

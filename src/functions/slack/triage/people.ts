@@ -76,12 +76,17 @@ export async function matchActor(state: SlackState, platform: Platform, userId: 
     return {
       ok: false,
       person,
-      reason: "Slack shows no email for you (the app needs the users:read.email scope, and your profile an email), so you cannot be matched to a user of the incident platform",
+      reason:
+        'Slack shows no email for you (the app needs the users:read.email scope, and your profile an email), so you cannot be matched to a user of the incident platform',
     };
   }
   const actor = await platform.findUserByEmail(person.email);
   if (!actor) {
-    return { ok: false, person, reason: `no user of the incident platform has your email (${person.email}); ask an administrator to add you` };
+    return {
+      ok: false,
+      person,
+      reason: `no user of the incident platform has your email (${person.email}); ask an administrator to add you`,
+    };
   }
   return { ok: true, person, actor };
 }

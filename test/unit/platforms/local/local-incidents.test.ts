@@ -93,7 +93,13 @@ describe('LocalPlatform incidents', function () {
     inc = await platform.updateIncident(2103, { status: 'Closed', resolution: 'Duplicate', resolution_summary: 'duplicate of 2099' }, bob);
     expect(inc).to.include({ status: 'Closed', resolution: 'Duplicate', resolution_summary: 'duplicate of 2099', severity: 'High' });
     const stored = JSON.parse(await readFile(incidentFile(2103), 'utf8'));
-    expect(stored).to.include({ owner: 'alice@example.com', severity: 'High', status: 'Closed', resolution: 'Duplicate', name: 'Phishing <!here> wave' });
+    expect(stored).to.include({
+      owner: 'alice@example.com',
+      severity: 'High',
+      status: 'Closed',
+      resolution: 'Duplicate',
+      name: 'Phishing <!here> wave',
+    });
     expect((await stat(incidentFile(2103))).mode & 0o777).to.equal(0o600);
     expect(await readdir(join(root, 'incidents', '2103'))).to.deep.equal(['incident.json']);
     expect(await platform.getIncident(2103)).to.deep.equal(inc);

@@ -31,7 +31,14 @@ describe('SoarPlatform incidents', function () {
     bobId = soar.addUser({ email: 'Bob@Example.com', fname: 'Bob', lname: 'Builder' });
     soar.addUser({ email: 'gone@example.com', fname: 'Gone', status: 'D' });
     soar.addIncident(2103, 'Phishing <!here> wave', { severity_code: 5, description: '<p>Mails</p>' });
-    client = new SoarClient({ baseUrl: soar.baseUrl, orgId: soar.orgId, apiKeyId: soar.apiKeyId, apiKeySecret: soar.apiKeySecret, retryBaseMs: 10, retryMaxMs: 20 });
+    client = new SoarClient({
+      baseUrl: soar.baseUrl,
+      orgId: soar.orgId,
+      apiKeyId: soar.apiKeyId,
+      apiKeySecret: soar.apiKeySecret,
+      retryBaseMs: 10,
+      retryMaxMs: 20,
+    });
     platform = new SoarPlatform(client);
   });
 
@@ -67,10 +74,21 @@ describe('SoarPlatform incidents', function () {
     expect(inc.owner).to.deep.equal(alice);
     inc = await platform.updateIncident(2103, { severity: 'High' }, alice);
     expect(inc.severity).to.equal('High');
-    inc = await platform.updateIncident(2103, { status: 'Closed', resolution: 'Duplicate', resolution_summary: 'duplicate of 2099' }, alice);
+    inc = await platform.updateIncident(
+      2103,
+      { status: 'Closed', resolution: 'Duplicate', resolution_summary: 'duplicate of 2099' },
+      alice,
+    );
     expect(inc).to.include({ status: 'Closed', resolution: 'Duplicate', resolution_summary: 'duplicate of 2099' });
     const stored = soar.incidents.get(2103)!;
-    expect(stored).to.include({ owner_id: aliceId, severity_code: 6, plan_status: 'C', resolution_id: 8, resolution_summary: 'duplicate of 2099', vers: 4 });
+    expect(stored).to.include({
+      owner_id: aliceId,
+      severity_code: 6,
+      plan_status: 'C',
+      resolution_id: 8,
+      resolution_summary: 'duplicate of 2099',
+      vers: 4,
+    });
     expect(soar.requestsTo(/\/incidents\/2103$/, 'PATCH').map((r) => r.status)).to.deep.equal([200, 200, 200]);
   });
 
@@ -92,10 +110,7 @@ describe('SoarPlatform incidents', function () {
 
   it('applies two changes made at once, both of them', async function () {
     const [alice, bob] = [await user('alice@example.com'), await user('bob@example.com')];
-    await Promise.all([
-      platform.updateIncident(2103, { owner: bob }, bob),
-      platform.updateIncident(2103, { severity: 'High' }, alice),
-    ]);
+    await Promise.all([platform.updateIncident(2103, { owner: bob }, bob), platform.updateIncident(2103, { severity: 'High' }, alice)]);
     const final = await platform.getIncident(2103);
     expect(final.owner?.id).to.equal(bobId);
     expect(final.severity).to.equal('High');
@@ -119,11 +134,19 @@ describe('SoarPlatform incidents', function () {
     const alice = await user('alice@example.com');
     await functionError(platform.updateIncident(2103, { status: 'Closed' }, alice), 'invalid_change', 'resolution');
     expect(soar.requestsTo(/\/incidents\/2103$/, 'PATCH')).to.have.length(0);
-    await functionError(platform.updateIncident(2103, { owner: { id: 'x@example.com', email: 'x@example.com', name: 'x' } }, alice), 'invalid_change', 'not a SOAR user');
+    await functionError(
+      platform.updateIncident(2103, { owner: { id: 'x@example.com', email: 'x@example.com', name: 'x' } }, alice),
+      'invalid_change',
+      'not a SOAR user',
+    );
   });
 
   it('finds users by email case-insensitively, not disabled ones, and caches the list', async function () {
-    expect(await platform.findUserByEmail('ALICE@example.com')).to.deep.equal({ id: aliceId, email: 'alice@example.com', name: 'Alice Analyst' });
+    expect(await platform.findUserByEmail('ALICE@example.com')).to.deep.equal({
+      id: aliceId,
+      email: 'alice@example.com',
+      name: 'Alice Analyst',
+    });
     expect((await platform.findUserByEmail('bob@example.com'))?.id).to.equal(bobId);
     expect(await platform.findUserByEmail('gone@example.com')).to.equal(undefined);
     expect(await platform.findUserByEmail('nobody@example.com')).to.equal(undefined);

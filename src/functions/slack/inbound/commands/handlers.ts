@@ -47,9 +47,19 @@ async function onSlashCommand(payload: Json, ctx: InboundContext): Promise<void>
   await reply(ctx, str(payload.response_url), channelId, userId, answer);
 }
 
-async function reply(ctx: InboundContext, responseUrl: string | undefined, channelId: string, userId: string, answer: Answer): Promise<void> {
+async function reply(
+  ctx: InboundContext,
+  responseUrl: string | undefined,
+  channelId: string,
+  userId: string,
+  answer: Answer,
+): Promise<void> {
   if (responseUrl) {
-    const failure = await postToResponseUrl(responseUrl, { response_type: 'ephemeral', text: answer.text, blocks: answer.blocks }, ctx.state.config.timeout * 1000);
+    const failure = await postToResponseUrl(
+      responseUrl,
+      { response_type: 'ephemeral', text: answer.text, blocks: answer.blocks },
+      ctx.state.config.timeout * 1000,
+    );
     if (failure === undefined) return;
     ctx.log.warn(`The slash command's response_url failed (${failure}); answering with chat.postEphemeral`);
   }

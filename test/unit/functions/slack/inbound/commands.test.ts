@@ -108,7 +108,9 @@ for (const kind of ['local', 'soar'] as PlatformKind[]) {
     it('escapes the incident name: no mention, no link, no entity from it', async function () {
       const answer = await slash(scene.alice, 'incident 2110');
       const blocks = JSON.stringify(answer.blocks);
-      expect(blocks).to.include('&lt;!channel&gt; &lt;https://evil.example/login|Open incident 2103 in SOAR&gt; &lt;@U0ADMIN&gt; &amp;amp;');
+      expect(blocks).to.include(
+        '&lt;!channel&gt; &lt;https://evil.example/login|Open incident 2103 in SOAR&gt; &lt;@U0ADMIN&gt; &amp;amp;',
+      );
       expect(blocks).to.not.include('<!channel>').and.to.not.include('<https://evil').and.to.not.include('<@U0ADMIN>');
       expect(answer.text).to.not.include('<!channel>');
       // The only link is the one built from soar_url.

@@ -26,7 +26,12 @@ describe('triage card blocks', function () {
   it('adds the actions after the message and refuses a first part with no room left', function () {
     const blocks = withCard([section('hello')], 2103);
     expect(blocks.map((b) => b.type)).to.deep.equal(['section', 'actions']);
-    expect(() => withCard(Array.from({ length: 50 }, (_, i) => section(String(i))), 2103)).to.throw(/no room for the triage card/);
+    expect(() =>
+      withCard(
+        Array.from({ length: 50 }, (_, i) => section(String(i))),
+        2103,
+      ),
+    ).to.throw(/no room for the triage card/);
   });
 
   it('redraws only its own blocks, shows the state and keeps the severity selected', function () {
@@ -45,12 +50,23 @@ describe('triage card blocks', function () {
 
   it('stays within 50 blocks, giving up the last-change line and then the state before the actions', function () {
     const message = Array.from({ length: 48 }, (_, i) => section(String(i)));
-    expect(redrawCard(message, INC, 'x').map((b) => b.block_id ?? 'message').slice(48)).to.deep.equal(['triage-state:2103', 'triage:2103']);
-    expect(redrawCard([...message, section('49')], INC, 'x').slice(49).map((b) => b.block_id)).to.deep.equal(['triage:2103']);
+    expect(
+      redrawCard(message, INC, 'x')
+        .map((b) => b.block_id ?? 'message')
+        .slice(48),
+    ).to.deep.equal(['triage-state:2103', 'triage:2103']);
+    expect(
+      redrawCard([...message, section('49')], INC, 'x')
+        .slice(49)
+        .map((b) => b.block_id),
+    ).to.deep.equal(['triage:2103']);
   });
 
   it('escapes the owner and the names in the summary and the card', function () {
-    const text = JSON.stringify([...cardBlocks(INC, 'Assigned to <!here> by x'), ...incidentSummaryBlocks({ ...INC, name: '<!channel>' }, undefined)]);
+    const text = JSON.stringify([
+      ...cardBlocks(INC, 'Assigned to <!here> by x'),
+      ...incidentSummaryBlocks({ ...INC, name: '<!channel>' }, undefined),
+    ]);
     expect(text).to.include('Alice &lt;@U0ADMIN&gt;').and.to.include('&lt;!here&gt;').and.to.include('&lt;!channel&gt;');
     expect(text).to.not.match(/<[@!]/);
   });

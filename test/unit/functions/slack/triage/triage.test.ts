@@ -50,7 +50,9 @@ for (const kind of ['local', 'soar'] as PlatformKind[]) {
       const inc = await scene.platform.getIncident(2103);
       expect(inc.owner?.email).to.equal('alice@example.com');
       const card = cardText(scene.card(ts));
-      expect(card).to.include('*Owner:*').and.to.include(kind === 'soar' ? 'Alice Analyst (alice@example.com)' : 'alice@example.com');
+      expect(card)
+        .to.include('*Owner:*')
+        .and.to.include(kind === 'soar' ? 'Alice Analyst (alice@example.com)' : 'alice@example.com');
       expect(card).to.include('Assigned to Alice Analyst by Alice Analyst');
       expect(scene.told(scene.alice)).to.deep.equal([]);
     });
@@ -87,7 +89,9 @@ for (const kind of ['local', 'soar'] as PlatformKind[]) {
       const told = scene.told(scene.mallory);
       expect(told).to.have.length(2);
       expect(told[0]).to.include('You cannot triage incident 2103').and.to.include('Nothing changed');
-      expect(told[0]).to.include(kind === 'soar' ? 'no user of the incident platform has your email (mallory@guest.example)' : 'Slack shows no email for you');
+      expect(told[0]).to.include(
+        kind === 'soar' ? 'no user of the incident platform has your email (mallory@guest.example)' : 'Slack shows no email for you',
+      );
       expect(actionsOf(scene.card(ts))).to.not.equal(undefined);
       expect(cardText(scene.card(ts))).to.not.include('Owner');
     });
