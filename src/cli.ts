@@ -215,7 +215,7 @@ export async function main(argv: string[]): Promise<void> {
   // Commands come from the plugins too, so those of [worker] plugins are loaded first.
   const { plugins, problem } = await commandPlugins(configFileArgument(argv), builtinPlugins);
   const packages = plugins.map((p) => p.packageName);
-  const exampleFunction = plugins.flatMap((p) => p.functions)[0]?.name ?? 'my_function';
+  const exampleFunction = plugins.flatMap((p) => p.functions).find((fn) => !fn.internal)?.name ?? 'my_function';
   const cli = yargs(argv)
     .scriptName('worker')
     .usage(`$0 <command> [options]\n\nRuns SOAR function invocations from RabbitMQ with the function packages ${packages.join(', ')}.`)

@@ -12,17 +12,29 @@
  * input, an id, a URL or a secret.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { PluginMetrics } from './runtime/plugin.js';
+import type { PluginCounter, PluginGauge, PluginHistogram, PluginMetrics } from './runtime/plugin.js';
 import type { InvocationOutcome } from './runtime/runner.js';
 
 export type { PluginMetrics };
 
 /** For plugins set up without metrics (listener off, selftest, tests). */
+const NO_COUNTER: PluginCounter = Object.freeze({ inc: () => undefined });
+const NO_GAUGE: PluginGauge = Object.freeze({ set: () => undefined });
+const NO_HISTOGRAM: PluginHistogram = Object.freeze({ observe: () => undefined });
+
 export const NO_PLUGIN_METRICS: PluginMetrics = Object.freeze({
   rateLimitWait() {
     // metrics are off
   },
+  counter: () => NO_COUNTER,
+  gauge: () => NO_GAUGE,
+  histogram: () => NO_HISTOGRAM,
 });
+
+/** What a plugin may name its metrics (Prometheus' metric name rules, lower case). */
+const PLUGIN_METRIC_NAME = /^[a-z][a-z0-9_]*$/;
+/** Label names a plugin may use: Prometheus' rules, minus `package` (bound by core) and `__` names. */
+const PLUGIN_LABEL_NAME = /^[a-z][a-z0-9_]*$/;
 
 /**
  * Seconds. Chosen for invocations that are a handful of Slack Web API calls:
@@ -56,6 +68,8 @@ export class WorkerMetrics {
   private readonly reconnects: Counter;
   private readonly ledgerReplays: Counter;
   private readonly brokerConnected: Gauge;
+  /** Metrics plugins defined, by full name (see forPlugin). */
+  private readonly pluginDefined = new Map<string, { kind: string; metric: Counter<string> | Gauge<string> | Histogram<string> }>();
 
   constructor(opts: WorkerMetricsOptions = {}) {
     const registers = [this.registry];
@@ -140,11 +154,44 @@ export class WorkerMetrics {
    * plugin, so a plugin can only report under its own name.
    */
   forPlugin(packageName: string): PluginMetrics {
+    const define = <M extends Counter<string> | Gauge<string> | Histogram<string>>(
+      kind: string,
+      name: string,
+      labelNames: readonly string[],
+      make: (fullName: string, labels: string[]) => M,
+    ): M => {
+      if (!PLUGIN_METRIC_NAME.test(name)) throw new RangeError(`Plugin metric name "${name}" must match ${PLUGIN_METRIC_NAME}`);
+      const bad = labelNames.find((l) => !PLUGIN_LABEL_NAME.test(l) || l === 'package');
+      if (bad !== undefined) throw new RangeError(`Plugin metric ${name}: label "${bad}" is not allowed (lower-case name, not "package")`);
+      const fullName = `worker_plugin_${name}`;
+      const known = this.pluginDefined.get(fullName);
+      if (known) {
+        if (known.kind !== kind) throw new RangeError(`Plugin metric ${fullName} is already a ${known.kind}`);
+        return known.metric as M;
+      }
+      const metric = make(fullName, ['package', ...labelNames]);
+      this.pluginDefined.set(fullName, { kind, metric });
+      return metric;
+    };
+    const registers = [this.registry];
+    const bound = (labels: Record<string, string> | undefined) => ({ ...labels, package: packageName });
     return {
       rateLimitWait: (method: string, seconds: number) => {
         const labels = { package: packageName, method: String(method) };
         this.rateLimitWaits.inc(labels);
         if (Number.isFinite(seconds) && seconds > 0) this.rateLimitWaitSeconds.inc(labels, seconds);
+      },
+      counter: (name, help, labelNames = []) => {
+        const c = define('counter', name, labelNames, (n, l) => new Counter({ name: n, help, labelNames: l, registers }));
+        return { inc: (labels, value = 1) => c.inc(bound(labels), value) };
+      },
+      gauge: (name, help, labelNames = []) => {
+        const g = define('gauge', name, labelNames, (n, l) => new Gauge({ name: n, help, labelNames: l, registers }));
+        return { set: (labels, value) => g.set(bound(labels), value) };
+      },
+      histogram: (name, help, buckets, labelNames = []) => {
+        const h = define('histogram', name, labelNames, (n, l) => new Histogram({ name: n, help, labelNames: l, buckets: [...buckets], registers }));
+        return { observe: (labels, value) => h.observe(bound(labels), value) };
       },
     };
   }

@@ -1132,9 +1132,19 @@ export class SlackEmulator {
    * earlier event (what a Slack retry carries); by default each call is a new event. Returns the event_id.
    */
   emitEvent(event: Record<string, unknown>, o: { eventId?: string } = {}): string {
+    const payload = this.eventCallback(event, o);
+    this.socketMode.deliver('events_api', payload);
+    return payload.event_id as string;
+  }
+
+  /**
+   * The `event_callback` Slack wraps `event` in (what Socket Mode carries as the payload
+   * and the HTTP Events API posts as the body). A given `eventId` repeats an earlier event.
+   */
+  eventCallback(event: Record<string, unknown>, o: { eventId?: string } = {}): Record<string, unknown> {
     const eventId = o.eventId ?? this.newId('Ev');
     const app = this.tokens.get(this.appToken) as TokenRecord;
-    this.socketMode.deliver('events_api', {
+    return {
       token: 'emulated-verification-token',
       team_id: TEAM_ID,
       api_app_id: app.appId,
@@ -1144,8 +1154,7 @@ export class SlackEmulator {
       event_time: Math.floor(Date.now() / 1000),
       authorizations: [{ enterprise_id: null, team_id: TEAM_ID, user_id: this.botUserId, is_bot: true, is_enterprise_install: false }],
       is_ext_shared_channel: false,
-    });
-    return eventId;
+    };
   }
 
   /**

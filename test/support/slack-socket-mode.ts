@@ -41,6 +41,8 @@ export interface DeliveredEnvelope {
   response?: Record<string, unknown>;
   /** Ids of the connections it was sent to, in order. */
   sentTo: number[];
+  /** Acks of it the emulator lost on purpose (see SocketModeServer.loseAcks). */
+  acksLost?: number;
   acceptsResponsePayload: boolean;
 }
 
@@ -76,6 +78,8 @@ export class SocketModeServer {
   private readonly opts: Required<SocketModeOptions>;
   /** Connections ever opened (including refused ones), for tests. */
   connectionsOpened = 0;
+  /** Acks still to be lost (see loseAcks). */
+  private acksToLose = 0;
 
   constructor(
     private readonly baseWsUrl: string,
@@ -157,6 +161,11 @@ export class SocketModeServer {
     if (typeof envelopeId !== 'string') return;
     const env = this.envelopes.get(envelopeId);
     if (!env || env.ackedAt !== undefined) return;
+    if (this.acksToLose > 0) {
+      this.acksToLose--;
+      env.acksLost = (env.acksLost ?? 0) + 1;
+      return;
+    }
     env.ackedAt = Date.now();
     if (payload && typeof payload === 'object' && Object.keys(payload).length > 0) env.response = payload as Record<string, unknown>;
   }
@@ -225,6 +234,15 @@ export class SocketModeServer {
   /** Slack asks each open connection to reconnect (`refresh_requested`, or `warning`/`link_disabled`). */
   disconnect(reason = 'refresh_requested'): void {
     for (const c of this.open.values()) c.socket.send(JSON.stringify({ type: 'disconnect', reason, debug_info: { host: 'emulator' } }));
+  }
+
+  /**
+   * The next `n` acks sent by clients are lost, as if the client had died (or its
+   * socket broken) after deciding to ack: Slack then resends the event after the ack
+   * timeout, as it does for any envelope it did not hear back about.
+   */
+  loseAcks(n: number): void {
+    this.acksToLose += n;
   }
 
   /** Drops every connection without a word (a network cut). */

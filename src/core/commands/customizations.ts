@@ -278,7 +278,7 @@ function fromPlugin(plugin: Plugin<any, any>): CustomizationItem[] {
         description: `Queue of the ${packageName} functions`,
       },
     },
-    ...plugin.functions.map(
+    ...plugin.functions.filter((fn) => !fn.internal).map(
       (fn): CustomizationItem => ({
         kind: 'function',
         packageName,
@@ -304,7 +304,7 @@ function checkPackage(plugin: Plugin<any, any>, items: CustomizationItem[]): voi
   const workflows = names('workflow');
   for (const item of items) {
     if (item.kind === 'function') {
-      const fn = plugin.functions.find((f) => f.name === item.name);
+      const fn = plugin.functions.find((f) => f.name === item.name && !f.internal);
       if (!fn) {
         throw new CustomizationError(
           `${item.file}: ${plugin.packageName} has no function ${item.name}; remove the file or add the function to the plugin`,
@@ -333,7 +333,8 @@ function checkPackage(plugin: Plugin<any, any>, items: CustomizationItem[]): voi
       }
     }
   }
-  const missing = plugin.functions.filter((f) => !functions.has(f.name)).map((f) => f.name);
+  // Internal functions (run only from the plugin's own queues) have no definition file.
+  const missing = plugin.functions.filter((f) => !f.internal && !functions.has(f.name)).map((f) => f.name);
   if (missing.length) {
     throw new CustomizationError(
       `${plugin.customizationsDir}: ${plugin.packageName} function(s) ${missing.join(', ')} have no file in ${KIND_FOLDERS.function}/`,

@@ -38,7 +38,7 @@ function listLoaded(plugins: Plugin<any, any>[]): string {
     .map(
       (p) =>
         `${p.packageName} ${p.packageVersion} (destination ${p.destination})\n` +
-        p.functions.map((fn) => functionLines(fn.name, fn.description, fn.inputSchema)).join(''),
+        p.functions.filter((fn) => !fn.internal).map((fn) => functionLines(fn.name, fn.description, fn.inputSchema)).join(''),
     )
     .join('');
 }

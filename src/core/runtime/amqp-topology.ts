@@ -44,10 +44,11 @@ export function deadLetterNames(destination: string): { exchange: string; queue:
  */
 export function queueOptions(
   queueType: QueueType,
-  args: { deadLetterExchange?: string; deliveryLimit?: number } = {},
+  args: { deadLetterExchange?: string; deliveryLimit?: number; singleActiveConsumer?: boolean } = {},
 ): Options.AssertQueue {
   const a: Record<string, unknown> = {};
   if (args.deadLetterExchange) a['x-dead-letter-exchange'] = args.deadLetterExchange;
+  if (args.singleActiveConsumer) a['x-single-active-consumer'] = true;
   if (queueType === 'quorum') {
     a['x-queue-type'] = 'quorum';
     if (args.deliveryLimit !== undefined) a['x-delivery-limit'] = args.deliveryLimit;
@@ -56,11 +57,24 @@ export function queueOptions(
 }
 
 /** The arguments every declaration of a destination queue must use (the broker compares them). */
-export function queueArguments(destination: string, topology: TopologyOptions = CLASSIC_TOPOLOGY): Options.AssertQueue {
+export function queueArguments(
+  destination: string,
+  topology: TopologyOptions = CLASSIC_TOPOLOGY,
+  queue: QueueShape = {},
+): Options.AssertQueue {
   return queueOptions(topology.queueType, {
     deadLetterExchange: deadLetterNames(destination).exchange,
     deliveryLimit: topology.maxAttempts,
+    ...(queue.singleActiveConsumer ? { singleActiveConsumer: true } : {}),
   });
+}
+
+/**
+ * What sets one queue apart from a plain destination: a plugin's own queue fed by its
+ * listeners may want a single active consumer (see PluginQueue).
+ */
+export interface QueueShape {
+  singleActiveConsumer?: boolean;
 }
 
 /** Arguments of the dead-letter queue: same type as the work queue, no limit (it is read by people). */
@@ -73,13 +87,18 @@ export function deadQueueArguments(topology: TopologyOptions = CLASSIC_TOPOLOGY)
  * A queue the broker already holds with other arguments fails with a {@link TopologyError}
  * that names the queue, both values and what to do.
  */
-export async function declareDestination(channel: Channel, destination: string, topology: TopologyOptions = CLASSIC_TOPOLOGY): Promise<void> {
+export async function declareDestination(
+  channel: Channel,
+  destination: string,
+  topology: TopologyOptions = CLASSIC_TOPOLOGY,
+  queue: QueueShape = {},
+): Promise<void> {
   const dl = deadLetterNames(destination);
   try {
     await channel.assertExchange(dl.exchange, 'fanout', { durable: true });
     await channel.assertQueue(dl.queue, deadQueueArguments(topology));
     await channel.bindQueue(dl.queue, dl.exchange, '');
-    await channel.assertQueue(destination, queueArguments(destination, topology));
+    await channel.assertQueue(destination, queueArguments(destination, topology, queue));
   } catch (err) {
     throw topologyError(err, topology) ?? err;
   }

@@ -39,7 +39,8 @@ import {
   urlWithHeartbeat,
   type TransportTls,
 } from './amqp-connection.js';
-import { CLASSIC_TOPOLOGY, declareDestination, type TopologyOptions } from './amqp-topology.js';
+import { OrderedDispatch } from './ordered-dispatch.js';
+import { CLASSIC_TOPOLOGY, declareDestination, type QueueShape, type TopologyOptions } from './amqp-topology.js';
 
 // Connection and topology live in their own modules; re-exported for existing imports.
 export { connectionName, openConnection, socketOptions, type TransportTls } from './amqp-connection.js';
@@ -66,7 +67,20 @@ export interface AmqpTransportOptions {
    * error message.
    */
   exclusive?: { why: string };
+  /**
+   * Queues of the plugins' own (fed by their listeners through {@link AmqpTransport.submit}),
+   * declared and consumed like the destinations.
+   */
+  pluginQueues?: ({ name: string; reorderWindowMs?: number; prefetch?: number } & QueueShape)[];
 }
+
+/**
+ * The AMQP header that names a message's ordering key (see SubmitOptions.orderingKey):
+ * deliveries with one key are handled one after another, in delivery order.
+ */
+export const ORDERING_KEY_HEADER = 'x-worker-ordering-key';
+/** The AMQP header of a message's sequence number within its ordering key (see OrderedDispatch). */
+export const ORDERING_SEQ_HEADER = 'x-worker-ordering-seq';
 
 export type DeliveryHandler = (delivery: Delivery) => Promise<Disposition>;
 
@@ -92,6 +106,10 @@ export class AmqpTransport extends EventEmitter {
   private connecting: Promise<void> | undefined;
   reconnects = 0;
   private readonly replies: ReplyPublisher;
+  /** Publishes what listeners submit, on a confirm channel of its own connection. */
+  private readonly submits: ReplyPublisher;
+  /** Deliveries with an ordering key, handled in order per key (see ORDERING_KEY_HEADER). */
+  private readonly ordered = new OrderedDispatch();
 
   constructor(private readonly opts: AmqpTransportOptions) {
     super();
@@ -106,6 +124,42 @@ export class AmqpTransport extends EventEmitter {
       },
       log: opts.log,
     });
+    this.submits = new ReplyPublisher({
+      connect: () => {
+        const heartbeat = opts.heartbeatSeconds ?? DEFAULT_HEARTBEAT_SECONDS;
+        return amqp.connect(urlWithHeartbeat(opts.url, heartbeat), {
+          ...socketOptions(opts.tls, connectTimeoutMs(heartbeat)),
+          clientProperties: { connection_name: connectionName('submits') },
+        });
+      },
+      log: opts.log,
+    });
+  }
+
+  /** Every queue consumed: the destinations, then the plugins' own queues. */
+  private queues(): ({ name: string; prefetch?: number } & QueueShape)[] {
+    return [...this.opts.destinations.map((name) => ({ name })), ...(this.opts.pluginQueues ?? [])];
+  }
+
+  /**
+   * Publishes a message a listener submits to one of the plugin queues, persistent, and
+   * resolves once the broker has confirmed it (and a queue took it). `orderingKey`
+   * travels in {@link ORDERING_KEY_HEADER}.
+   */
+  async submit(
+    queue: string,
+    body: Buffer,
+    props: { messageId: string; orderingKey?: string | undefined; orderingSeq?: number | undefined },
+  ): Promise<void> {
+    if (!(this.opts.pluginQueues ?? []).some((q) => q.name === queue)) {
+      throw new Error(`${queue} is not a queue of a loaded plugin; submit only to the queues the plugin declares`);
+    }
+    const headers: Record<string, string> = {};
+    if (props.orderingKey) headers[ORDERING_KEY_HEADER] = props.orderingKey;
+    if (props.orderingKey && props.orderingSeq !== undefined && Number.isFinite(props.orderingSeq)) {
+      headers[ORDERING_SEQ_HEADER] = String(props.orderingSeq);
+    }
+    await this.submits.publishToQueue(queue, body, { messageId: props.messageId, headers });
   }
 
   get connected(): boolean {
@@ -133,11 +187,16 @@ export class AmqpTransport extends EventEmitter {
     this.handler = handler;
     this.consuming = true;
     await this.connect();
+    // Listeners start next and submit at once: the first submits must not wait for a
+    // connection to open (a receiver that lags behind another records out of order).
+    if (this.opts.pluginQueues?.length) await this.submits.warm();
   }
 
   /** Cancels the consumers: no new deliveries; in-flight ones can still reply and ack. */
   async stopConsuming(): Promise<void> {
     this.consuming = false;
+    // Held deliveries run now: a stopping runner hands them back to the broker.
+    this.ordered.flush();
     const s = this.session;
     if (!s || s.closed) return;
     for (const tag of s.consumerTags) {
@@ -156,6 +215,7 @@ export class AmqpTransport extends EventEmitter {
     this.consuming = false;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     await this.replies.close();
+    await this.submits.close();
     const s = this.session;
     this.session = undefined;
     if (s && !s.closed) {
@@ -197,7 +257,7 @@ export class AmqpTransport extends EventEmitter {
       session.consumeChannel = consumeChannel;
       await consumeChannel.prefetch(this.opts.prefetch);
       const topology = this.opts.topology ?? CLASSIC_TOPOLOGY;
-      for (const destination of this.opts.destinations) await declareDestination(consumeChannel, destination, topology);
+      for (const q of this.queues()) await declareDestination(consumeChannel, q.name, topology, q);
       if (this.consuming) await this.consumeAll(session);
       // Only a session that consumes is current: a failure above (a refused consume closes
       // the channel, hence the connection) must not also schedule a reconnect of its own.
@@ -213,14 +273,16 @@ export class AmqpTransport extends EventEmitter {
       `heartbeat ${this.heartbeatSeconds} s`,
       ...(this.opts.exclusive ? ['alone (no other consumer: SQLite store)'] : []),
     ];
-    log.info(`Connected to the broker ${redact(this.opts.url)}; consuming ${this.opts.destinations.join(', ')} (${how.join(', ')})`);
+    log.info(`Connected to the broker ${redact(this.opts.url)}; consuming ${this.queues().map((q) => q.name).join(', ')} (${how.join(', ')})`);
     this.emit('connected');
   }
 
   private async consumeAll(session: Session): Promise<void> {
     const exclusive = this.opts.exclusive;
-    for (const destination of this.opts.destinations) {
+    for (const { name: destination, singleActiveConsumer, prefetch } of this.queues()) {
       if (exclusive) await this.ensureNoOtherConsumer(session, destination, 0);
+      // Per consumer (amqplib's default): applies to the consumers created after it.
+      await session.consumeChannel.prefetch(prefetch ?? this.opts.prefetch);
       let consumerTag: string;
       try {
         ({ consumerTag } = await session.consumeChannel.consume(
@@ -233,9 +295,11 @@ export class AmqpTransport extends EventEmitter {
               if (!session.closed) void session.connection.close().catch(() => undefined);
               return;
             }
-            void this.dispatch(session, destination, msg);
+            this.dispatchInOrder(session, destination, msg);
           },
-          { noAck: false, exclusive: Boolean(exclusive) },
+          // RabbitMQ refuses an exclusive consumer on a single-active-consumer queue
+          // ("in exclusive use"): there the consumer counts below stand guard alone.
+          { noAck: false, exclusive: Boolean(exclusive) && !singleActiveConsumer },
         ));
       } catch (err) {
         // 403 ACCESS_REFUSED: another connection consumes the queue exclusively.
@@ -264,6 +328,25 @@ export class AmqpTransport extends EventEmitter {
         ? ' If it is this worker\'s previous connection, the broker drops it within two heartbeats; retrying.'
         : '';
     return new TopologyError(`Queue ${destination} already has another consumer, and this worker must consume it alone: ${why}.${after}`, cause);
+  }
+
+  /**
+   * Dispatches at once, unless the message carries an ordering key: then after the
+   * previous delivery with that key has been handled (acked, requeued or dead-lettered),
+   * so that deliveries of one key take effect in delivery order even with prefetch > 1.
+   */
+  private dispatchInOrder(session: Session, destination: string, msg: ConsumeMessage): void {
+    const headers = msg.properties.headers as Record<string, unknown> | undefined;
+    const raw = headers?.[ORDERING_KEY_HEADER];
+    const key = raw === undefined || raw === null ? '' : String(raw);
+    if (!key) {
+      void this.dispatch(session, destination, msg);
+      return;
+    }
+    const seqRaw = headers?.[ORDERING_SEQ_HEADER];
+    const seq = seqRaw === undefined || seqRaw === null ? undefined : Number(String(seqRaw));
+    const windowMs = this.opts.pluginQueues?.find((q) => q.name === destination)?.reorderWindowMs ?? 0;
+    this.ordered.dispatch(`${destination}\u0000${key}`, () => this.dispatch(session, destination, msg), seq, windowMs);
   }
 
   private async dispatch(session: Session, destination: string, msg: ConsumeMessage): Promise<void> {

@@ -3,7 +3,8 @@
  *
  * Core knows nothing about any particular package. A plugin declares its package name,
  * its config section and that section's JSON Schema, its functions with their input
- * schemas, a selftest and optionally its own CLI commands and store tables. `setup` builds the plugin's state (clients, caches) from its
+ * schemas, a selftest and optionally its own CLI commands, store tables, and long-running
+ * listeners with the queues they feed. `setup` builds the plugin's state (clients, caches) from its
  * validated config once at start; every handler and the selftest receive that state.
  */
 import type { Logger } from '../logging.js';
@@ -119,6 +120,11 @@ export interface FunctionDefinition<S = unknown> {
   /** The JSON Schema the runner validates inputs with (compiled once at load). */
   inputSchema: JsonSchema;
   handler: FunctionHandler<S>;
+  /**
+   * Called only by the plugin's own listeners through its own queues: left out of
+   * `worker functions` and `worker customize`, and refused on the plugin's destinations.
+   */
+  internal?: boolean;
 }
 
 /** One selftest verdict, printed in resilient-circuits' shape. */
@@ -127,13 +133,116 @@ export interface SelftestOutcome {
   reason?: string;
 }
 
+/** Label values by label name; every value must come from a bounded set the plugin controls. */
+export type MetricLabels = Record<string, string>;
+
+export interface PluginCounter {
+  inc(labels?: MetricLabels, value?: number): void;
+}
+export interface PluginGauge {
+  set(labels: MetricLabels, value: number): void;
+}
+export interface PluginHistogram {
+  observe(labels: MetricLabels, value: number): void;
+}
+
 /**
  * What a plugin may report to the worker's metrics (`/metrics`). Core knows nothing
- * about Slack: any plugin that waits on an upstream API's rate limit reports it here.
+ * about Slack: any plugin that waits on an upstream API's rate limit reports it here,
+ * and a plugin defines metrics of its own with `counter`, `gauge` and `histogram`. Their
+ * names become `worker_plugin_<name>` with a `package` label bound by core; asking
+ * twice for one name returns the same metric.
  */
 export interface PluginMetrics {
   /** The upstream API asked the plugin to wait `seconds` before calling `method` again. */
   rateLimitWait(method: string, seconds: number): void;
+  counter(name: string, help: string, labelNames?: readonly string[]): PluginCounter;
+  gauge(name: string, help: string, labelNames?: readonly string[]): PluginGauge;
+  histogram(name: string, help: string, buckets: readonly number[], labelNames?: readonly string[]): PluginHistogram;
+}
+
+/**
+ * A queue of a plugin's own, fed by its listeners (not by callers): declared with a
+ * dead-letter exchange and queue like a destination (`<name>.dlx`, `<name>.dead`), and
+ * consumed by the same runner, so the ledger (keyed by the message_id given to
+ * {@link ListenerContext.submit}) makes each message take effect once.
+ */
+export interface PluginQueue {
+  name: string;
+  /**
+   * Only one consumer among all workers receives at a time (RabbitMQ's
+   * `x-single-active-consumer`); when it goes away the next takes over where it left
+   * off. With ordering keys (see SubmitOptions) this keeps the queue's order per key
+   * across workers.
+   */
+  singleActiveConsumer?: boolean;
+  /**
+   * Milliseconds a message with an ordering key and sequence number waits before it is
+   * handled, so that messages of its key that reached the queue slightly out of order
+   * (several listeners publish concurrently) are handled by sequence number. 0 or
+   * absent: handled in queue order at once.
+   */
+  reorderWindowMs?: number;
+  /**
+   * Unacknowledged messages this worker takes from the queue at once (default
+   * `[worker] num_workers`). Messages waiting for their ordering key's turn or for the
+   * reorder window count against it but do not run, so an ordered queue wants more.
+   */
+  prefetch?: number;
+}
+
+/** The invocation a listener submits: the body a caller would publish, without reply_to. */
+export interface SubmittedInvocation {
+  function: { name: string };
+  inputs: Record<string, unknown>;
+}
+
+export interface SubmitOptions {
+  /** The idempotency key (AMQP message_id): two submits with one key take effect once. */
+  messageId: string;
+  /**
+   * Messages with the same key are handled one after another, in queue order, by the
+   * worker that receives them (others run in parallel up to num_workers).
+   */
+  orderingKey?: string | undefined;
+  /**
+   * The message's place within its ordering key (e.g. the upstream's timestamp as a
+   * number): on a queue with a reorder window, messages of one key are handled by it.
+   */
+  orderingSeq?: number | undefined;
+}
+
+/** What a plugin's listeners get from the worker. */
+export interface ListenerContext {
+  /**
+   * Publishes `invocation` on `queue` (one of the plugin's {@link PluginQueue}s) as a
+   * persistent message and resolves only once the broker has confirmed it (and routed
+   * it to the queue); rejects otherwise. What resolved is durable: acknowledge upstream then.
+   */
+  submit(queue: string, invocation: SubmittedInvocation, opts: SubmitOptions): Promise<void>;
+  log: Logger;
+  metrics: PluginMetrics;
+}
+
+/** What a listener says of itself on `/readyz`. */
+export interface ListenerStatus {
+  /** False fails `/readyz` with `detail` as the reason. */
+  ready: boolean;
+  detail: string;
+}
+
+/**
+ * A long-running listener of a plugin (e.g. a connection that receives events from the
+ * upstream service). Started after the worker consumes, stopped before it stops consuming.
+ */
+export interface PluginListener {
+  /** Short name for logs and `/readyz`, e.g. `socket-mode`. */
+  name: string;
+  /** Resolves once listening; rejects when it never can (bad credentials): the worker does not start. */
+  start(): Promise<void>;
+  /** Stops receiving; resolves when nothing more will be submitted. */
+  stop(): Promise<void>;
+  status(): ListenerStatus;
 }
 
 /** What `setup` receives. */
@@ -222,6 +331,10 @@ export interface Plugin<C = Record<string, unknown>, S = unknown> {
    * PostgreSQL; the store runs and versions them, handlers use them through `store.sql`.
    */
   tables?: PluginTable[];
+  /** The queues its listeners feed under this config (none when they are off); see {@link PluginQueue}. */
+  queues?(config: C): PluginQueue[];
+  /** The listeners `worker run` starts for this config and state (none when off). */
+  listeners?(state: S, ctx: ListenerContext): PluginListener[];
 }
 
 /** Helper for plugin authors: keeps the config and state types together. */

@@ -106,8 +106,12 @@ export class PluginRegistry {
     return plugins.flatMap((p) => p.tables ?? []);
   }
 
+  /** The functions callers may call (internal ones, run only from plugin queues, left out). */
   functionNames(): string[] {
-    return [...this.functions.keys()].sort();
+    return [...this.functions.values()]
+      .filter((f) => !f.definition.internal)
+      .map((f) => f.definition.name)
+      .sort();
   }
 
   /** Validates inputs in place (defaults applied, types coerced); throws listing every failing field. */

@@ -58,6 +58,8 @@ interface Link {
   connection: ChannelModel;
   channel: ConfirmChannel;
   closed: boolean;
+  /** message_ids of mandatory messages the broker returned as unroutable, until their confirm arrives. */
+  returned: Set<string>;
 }
 
 export class ReplyPublisher {
@@ -97,6 +99,33 @@ export class ReplyPublisher {
   }
 
   /**
+   * Publishes `body` to the existing queue `queue` (default exchange, persistent,
+   * `mandatory`) with `messageId` and `headers`, and resolves when the broker confirms
+   * it. A message no queue took (the queue is missing) comes back as a basic.return
+   * before its confirm and rejects: a confirm alone would not prove it was kept.
+   */
+  async publishToQueue(queue: string, body: Buffer, props: { messageId: string; headers?: Record<string, string> }): Promise<void> {
+    const link = await this.currentLink();
+    await new Promise<void>((resolve, reject) => {
+      try {
+        link.channel.publish(
+          '',
+          queue,
+          body,
+          { messageId: props.messageId, contentType: 'application/json', persistent: true, mandatory: true, headers: props.headers ?? {} },
+          (err) => {
+            if (err) return reject(err instanceof Error ? err : new Error(String(err)));
+            if (link.returned.delete(props.messageId)) return reject(new Error(`the broker has no queue named "${queue}"; the message was not kept`));
+            resolve();
+          },
+        );
+      } catch (err) {
+        reject(err as Error);
+      }
+    });
+  }
+
+  /**
    * Why replies to `replyTo` can never be delivered: a name RabbitMQ refuses, or a queue
    * (or direct reply-to consumer) that does not exist. Undefined when it exists or when
    * the broker could not be asked (the reply itself then finds out). The existence check
@@ -112,6 +141,11 @@ export class ReplyPublisher {
     const check = this.checkOnBroker(replyTo).finally(() => this.checking.delete(replyTo));
     this.checking.set(replyTo, check);
     return check;
+  }
+
+  /** Opens the connection now rather than on the first publish (which then goes out at once). */
+  async warm(): Promise<void> {
+    await this.currentLink();
   }
 
   /** Closes the reply connection; later publishes reject. */
@@ -239,7 +273,7 @@ export class ReplyPublisher {
   private async open(): Promise<Link> {
     const { log } = this.opts;
     const connection = await this.opts.connect();
-    const link: Link = { connection, channel: undefined as unknown as ConfirmChannel, closed: false };
+    const link: Link = { connection, channel: undefined as unknown as ConfirmChannel, closed: false, returned: new Set() };
     const lost = (what: string, err?: Error) => {
       if (link.closed) return;
       link.closed = true;
@@ -258,6 +292,9 @@ export class ReplyPublisher {
       throw err;
     }
     link.channel.on('error', () => undefined);
+    link.channel.on('return', (msg: { properties: { messageId?: unknown } }) => {
+      if (msg.properties.messageId !== undefined) link.returned.add(String(msg.properties.messageId));
+    });
     // A channel-level error closes only the channel: drop the whole link, so the next
     // reply starts on a fresh connection and channel.
     link.channel.on('close', () => lost('channel closed'));

@@ -97,6 +97,11 @@ export interface RunnerOptions {
   requeueDelayMs?: (attempt: number) => number;
   onOutcome?: (outcome: InvocationOutcome) => void;
   host?: string;
+  /**
+   * The plugins' own queues (fed by their listeners): the only queues an internal
+   * function is run from, so a caller cannot inject one on a destination.
+   */
+  pluginQueues?: ReadonlySet<string>;
 }
 
 /** 1 s, 2 s, 4 s … capped at 30 s: long enough for a broker or Slack blip to pass. */
@@ -174,7 +179,8 @@ export class Runner {
     try {
       if (this.stopping) throw new ShuttingDownError();
       invocation = parseInvocation(delivery, this.opts.maxMessageBytes);
-      const found = this.opts.registry.get(invocation.functionName);
+      const registered = this.opts.registry.get(invocation.functionName);
+      const found = registered?.definition.internal && !this.opts.pluginQueues?.has(delivery.destination) ? undefined : registered;
       if (!found) {
         const known = this.opts.registry.functionNames().join(', ');
         throw new UnknownFunctionError(

@@ -9,7 +9,7 @@ import { loadConfigFile, validateSection, type LoadedConfig } from '../config.js
 import { ConfigError, ShutdownTimeoutError, type StoreUnusableError } from './errors.js';
 import { createLogger, type Logger } from '../logging.js';
 import { acquireLock, type LockHandle } from '../lock.js';
-import type { Plugin, PluginSetupContext } from './plugin.js';
+import type { ListenerContext, Plugin, PluginListener, PluginQueue, PluginSetupContext } from './plugin.js';
 import { PluginRegistry } from './registry.js';
 import { Runner, type InvocationOutcome } from './runner.js';
 import { AmqpTransport } from './amqp-transport.js';
@@ -141,6 +141,8 @@ export class Worker {
   private health: HealthServer | undefined;
   private lock: LockHandle | undefined;
   private pluginStates = new Map<string, unknown>();
+  /** The plugins' listeners, started once the worker consumes (see startListeners). */
+  private listeners: { packageName: string; listener: PluginListener }[] = [];
   private pruneTimer: NodeJS.Timeout | undefined;
   private storeCheckTimer: NodeJS.Timeout | undefined;
   private unusable: StoreUnusableError | undefined;
@@ -227,6 +229,7 @@ export class Worker {
         };
         this.pluginStates.set(plugin.packageName, await plugin.setup(ctx));
       }
+      const pluginQueues = this.pluginQueues();
       const onOutcome = this.onOutcome;
       const report =
         metrics || onOutcome
@@ -243,6 +246,7 @@ export class Worker {
         log,
         maxAttempts: section.max_attempts,
         maxMessageBytes: section.max_message_bytes,
+        pluginQueues: new Set([...pluginQueues.values()].flat().map((q) => q.name)),
         ...(report ? { onOutcome: report } : {}),
       });
       this.transport = new AmqpTransport({
@@ -254,6 +258,7 @@ export class Worker {
         reconnectMaxDelayMs: section.reconnect_max_delay * 1000,
         heartbeatSeconds: section.heartbeat,
         topology: { queueType: section.queue_type, maxAttempts: section.max_attempts },
+        pluginQueues: [...pluginQueues.values()].flat(),
         ...(isPostgresLocation(section.store) ? {} : { exclusive: { why: SQLITE_ALONE } }),
       });
       const runner = this.runner;
@@ -280,6 +285,7 @@ export class Worker {
           done?.();
         }
       });
+      await this.startListeners(pluginQueues, metrics);
       this.schedulePrune();
       this.scheduleStoreCheck();
       log.info(
@@ -292,6 +298,61 @@ export class Worker {
     } catch (err) {
       await this.release();
       throw err;
+    }
+  }
+
+  /**
+   * Each plugin's own queues under its config, checked to be unique and apart from the
+   * destinations (two owners of one queue would take each other's messages).
+   */
+  private pluginQueues(): Map<string, PluginQueue[]> {
+    const byPlugin = new Map<string, PluginQueue[]>();
+    const owners = new Map<string, string>(destinationList(this.env.section).map((d) => [d, '[worker] destinations']));
+    for (const plugin of this.env.registry.plugins) {
+      const queues = plugin.queues?.(this.env.pluginConfigs.get(plugin.packageName) ?? {}) ?? [];
+      for (const q of queues) {
+        const owner = owners.get(q.name);
+        if (owner) throw new ConfigError(`Queue ${q.name} of ${plugin.packageName} is also one of ${owner}; give it another name`);
+        owners.set(q.name, plugin.packageName);
+      }
+      byPlugin.set(plugin.packageName, queues);
+    }
+    return byPlugin;
+  }
+
+  /**
+   * Starts the plugins' listeners, after the worker consumes their queues: what they
+   * submit is taken at once. A listener that can never start (bad credentials) stops
+   * the worker's start with its error.
+   */
+  private async startListeners(pluginQueues: Map<string, PluginQueue[]>, metrics: WorkerMetrics | undefined): Promise<void> {
+    const transport = this.transport!;
+    for (const plugin of this.env.registry.plugins) {
+      if (!plugin.listeners) continue;
+      const own = new Set((pluginQueues.get(plugin.packageName) ?? []).map((q) => q.name));
+      const log = this.env.log.child({ package: plugin.packageName });
+      const ctx: ListenerContext = {
+        log,
+        metrics: metrics?.forPlugin(plugin.packageName) ?? NO_PLUGIN_METRICS,
+        submit: async (queue, invocation, opts) => {
+          if (!own.has(queue)) throw new Error(`${plugin.packageName} submitted to ${queue}, which is not one of its queues`);
+          await transport.submit(queue, Buffer.from(JSON.stringify(invocation)), opts);
+        },
+      };
+      for (const listener of plugin.listeners(this.pluginStates.get(plugin.packageName), ctx)) {
+        this.listeners.push({ packageName: plugin.packageName, listener });
+        await listener.start();
+        log.info(`Listener ${listener.name} started`);
+      }
+    }
+  }
+
+  /** Stops every listener (first thing on shutdown: nothing new comes in while the rest drains). */
+  private async stopListeners(): Promise<void> {
+    const listeners = this.listeners;
+    this.listeners = [];
+    for (const { packageName, listener } of listeners.reverse()) {
+      await listener.stop().catch((err: Error) => this.env.log.warn(`Stopping listener ${listener.name} of ${packageName} failed: ${err.message}`));
     }
   }
 
@@ -339,6 +400,7 @@ export class Worker {
     log.info(`Stopping (${reason}): no new invocations; waiting up to ${section.shutdown_timeout}s for ${this.runner?.activeCount ?? 0} running`);
     let timedOut: ShutdownTimeoutError | undefined;
     try {
+      await this.stopListeners();
       await this.transport?.stopConsuming();
       this.runner?.stopAccepting();
       if (this.runner) {
@@ -381,6 +443,17 @@ export class Worker {
         },
       },
       {
+        // Each listener's own state (a Slack connection…), named in the failure.
+        name: 'listeners',
+        check: () => {
+          const down = this.listeners
+            .map(({ listener }) => ({ name: listener.name, status: listener.status() }))
+            .filter((l) => !l.status.ready)
+            .map((l) => `${l.name}: ${l.status.detail}`);
+          if (down.length) throw new Error(down.join('; '));
+        },
+      },
+      {
         name: 'store',
         check: async () => {
           // A real write, rolled back (see Store.checkWritable): a store that answers
@@ -407,6 +480,7 @@ export class Worker {
   }
 
   private async release(): Promise<void> {
+    await this.stopListeners();
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     if (this.storeCheckTimer) clearInterval(this.storeCheckTimer);
     await this.transport?.close().catch(() => undefined);

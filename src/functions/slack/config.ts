@@ -17,6 +17,57 @@ export const SLACK_CONFIG_SCHEMA = {
       description: 'a bot token (xoxb-…); use $SLACK_BOT_TOKEN to keep it out of the file',
     },
     api_url: { type: 'string', pattern: '^https?://', default: 'https://slack.com/api/', description: 'Slack Web API base URL' },
+    // The inbound half (DESIGN.md "The inbound half"): all off unless app_token or events_port is set.
+    app_token: {
+      type: 'string',
+      default: '',
+      'x-env': 'SLACK_APP_TOKEN',
+      description: 'an app-level token (xapp-…, scope connections:write): receive Slack events over Socket Mode; empty: outbound only',
+    },
+    mirror: {
+      type: 'string',
+      enum: ['all', 'off'],
+      default: 'all',
+      description: 'all: human messages in a channel associated with an incident become notes on it; off: none',
+    },
+    command: {
+      type: 'string',
+      pattern: '^/[a-z0-9_-]{1,31}$',
+      default: '/soar',
+      description: 'the slash command the worker answers (as named in the Slack app)',
+    },
+    signing_secret: {
+      type: 'string',
+      default: '',
+      'x-env': 'SLACK_SIGNING_SECRET',
+      description: "the app's signing secret: verifies requests to the HTTP Events API receiver (needed with events_port)",
+    },
+    events_port: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 65535,
+      default: 0,
+      description: 'port of the HTTP Events API receiver (the Request URL, behind a TLS proxy); 0: off',
+    },
+    events_host: {
+      type: 'string',
+      default: '127.0.0.1',
+      description: 'address the HTTP Events API receiver listens on (127.0.0.1: behind a reverse proxy on this host)',
+    },
+    inbound_reorder_ms: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 10000,
+      default: 1000,
+      description:
+        "milliseconds a received message waits before it is handled, so that one channel's messages recorded by several workers in another order are handled in Slack's order; 0: queue order",
+    },
+    inbound_queue: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9_.:-]{1,200}$',
+      default: 'fn_slack.inbound',
+      description: 'durable queue where received Slack events wait to be handled (with its own .dlx and .dead)',
+    },
     username: { type: 'string', default: '', description: 'name shown on posts when slack_username is not given (needs chat:write.customize)' },
     soar_url: {
       type: 'string',

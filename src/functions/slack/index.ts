@@ -37,6 +37,9 @@ import { postMessage } from './post-message.js';
 import { createSlackState, type SlackState } from './state.js';
 import { missingScopes } from './scopes.js';
 import { slackCommands } from './commands.js';
+import { inboundFunction } from './inbound/inbound-function.js';
+import { checkInboundConfig, inboundListeners, inboundQueues } from './inbound/listeners.js';
+import { checkAppToken } from './inbound/selftest.js';
 
 export const SLACK_PACKAGE = 'fn_slack';
 
@@ -81,9 +84,14 @@ export const slackPlugin = definePlugin<SlackConfig, SlackState>({
     loadDefinition('slack_send_direct_message', sendDirectMessage),
     loadDefinition('slack_lookup_user', lookupUser),
     loadDefinition('slack_get_conversation', getConversation),
+    // Internal: run only from [fn_slack] inbound_queue (inbound/inbound-function.ts).
+    inboundFunction,
   ],
   commands: slackCommands,
+  queues: inboundQueues,
+  listeners: inboundListeners,
   async setup(ctx) {
+    checkInboundConfig(ctx.config);
     // Each Retry-After wait is counted in the worker's metrics (when it has them).
     const metrics = ctx.metrics;
     return createSlackState(ctx.config, ctx.log, metrics ? (method, seconds) => metrics.rateLimitWait(method, seconds) : undefined);
@@ -96,7 +104,10 @@ export const slackPlugin = definePlugin<SlackConfig, SlackState>({
       if (missing.length) {
         return { state: 'failure', reason: `The token lacks scope(s) ${missing.join(', ')}: add them to the Slack app and reinstall it` };
       }
-      return { state: 'success', reason: `Connected to Slack workspace ${String(res.team)} as ${String(res.user)}` };
+      const connected = `Connected to Slack workspace ${String(res.team)} as ${String(res.user)}`;
+      if (state.config.app_token === '') return { state: 'success', reason: connected };
+      const app = await checkAppToken(state.config.app_token, state.config.api_url, state.config.timeout * 1000, state.log);
+      return app.ok ? { state: 'success', reason: `${connected}; ${app.reason}` } : { state: 'failure', reason: app.reason };
     } catch (err) {
       return { state: 'failure', reason: (err as Error).message };
     }

@@ -116,4 +116,24 @@ describe('WorkerMetrics', () => {
     expect([...DURATION_BUCKETS].sort((a, b) => a - b)).to.deep.equal(DURATION_BUCKETS);
     expect(() => NO_PLUGIN_METRICS.rateLimitWait('chat.postMessage', 1)).not.to.throw();
   });
+
+  it('lets a plugin define counters, gauges and histograms under worker_plugin_, bound to its package', async () => {
+    const m = new WorkerMetrics({ processMetrics: false });
+    const p = m.forPlugin('fn_x');
+    const c = p.counter('x_events_total', 'events', ['type']);
+    c.inc({ type: 'a' });
+    p.counter('x_events_total', 'events', ['type']).inc({ type: 'a' }, 2);
+    p.gauge('x_connected', 'connected').set({}, 1);
+    p.histogram('x_ack_seconds', 'ack', [0.01, 0.1], []).observe({}, 0.05);
+    const text = await m.render();
+    expect(sampleValue(text, 'worker_plugin_x_events_total', { package: 'fn_x', type: 'a' })).to.equal(3);
+    expect(sampleValue(text, 'worker_plugin_x_connected', { package: 'fn_x' })).to.equal(1);
+    expect(sampleValue(text, 'worker_plugin_x_ack_seconds_bucket', { package: 'fn_x', le: '0.1' })).to.equal(1);
+    expect(() => p.gauge('x_events_total', 'again')).to.throw(/already a counter/);
+    expect(() => p.counter('Bad-Name', 'x')).to.throw(/must match/);
+    expect(() => p.counter('x_other_total', 'x', ['package'])).to.throw(/not allowed/);
+    // Without metrics the same calls do nothing.
+    NO_PLUGIN_METRICS.counter('x', 'x').inc();
+    NO_PLUGIN_METRICS.histogram('x', 'x', [1]).observe({}, 1);
+  });
 });
