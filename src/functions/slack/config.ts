@@ -74,12 +74,6 @@ export const SLACK_CONFIG_SCHEMA = {
       default: '',
       description: 'link back to the incident: a template with {incident_id} and {task_id}',
     },
-    command: {
-      type: 'string',
-      pattern: '^/[a-z0-9_-]{1,31}$',
-      default: '/soar',
-      description: 'the slash command the Slack app declares for look-ups (e.g. /soar incident 2103)',
-    },
     template_file: { type: 'string', default: '', description: 'Jinja2-compatible template overriding the export format' },
     max_upload_mb: { type: 'number', exclusiveMinimum: 0, maximum: 1024, default: 100, description: 'larger attachments are refused' },
     timeout: { type: 'number', minimum: 1, default: 30, description: 'seconds per Slack request' },

@@ -6,6 +6,8 @@
  * (`app_mention`, the slash command). The list starts empty: an envelope nothing handles
  * is acknowledged, logged at debug and takes no effect. Tests may push a set of their own.
  */
+import { TRIAGE_HANDLERS } from '../triage/actions.js';
+import { COMMAND_HANDLERS } from './commands/handlers.js';
 import type { InboundHandlers } from './router.js';
 
-export const INBOUND_HANDLER_SETS: InboundHandlers[] = [];
+export const INBOUND_HANDLER_SETS: InboundHandlers[] = [TRIAGE_HANDLERS, COMMAND_HANDLERS];
