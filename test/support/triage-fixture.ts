@@ -4,7 +4,7 @@
  * platform or the SOAR emulator. Envelopes are handed to the triage and command handlers
  * through routeEnvelope, as the inbound path does once it has recorded them.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebClient } from '@slack/web-api';
 import { silentLogger } from '../../src/core/logging.js';
@@ -166,6 +166,17 @@ export class TriageScene {
     const payload = this.emu.click(user.id, this.channel, ts, actionId, selectedOption ? { selectedOption } : {});
     await this.route('interactive', payload);
     return payload;
+  }
+
+  /** The texts of the incident's notes (local: the note files; SOAR: the comments, HTML as sent), oldest first. */
+  notes(id: number): string[] {
+    if (this.soar) return this.soar.comments.filter((c) => c.incidentId === id).map((c) => c.text);
+    const dir = join(this.fx.platformDir, 'incidents', String(id), 'notes');
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir)
+      .filter((n) => !n.startsWith('.'))
+      .sort()
+      .map((n) => (JSON.parse(readFileSync(join(dir, n), 'utf8')) as { text: string }).text);
   }
 
   /** Ephemeral texts shown to `user`. */

@@ -9,6 +9,8 @@
  * <root>/incidents/<incident_id>/artifacts/<artifact_id>/artifact.json             ({"type": "Malware Sample", "value": "…", "content_type"?: "…"})
  * <root>/incidents/<incident_id>/artifacts/<artifact_id>/<file name>              (the artifact's file, if any)
  * <root>/incidents/<incident_id>/tasks/<task_id>/attachments/<attachment_id>/<file name>
+ * <root>/incidents/<incident_id>/notes/<created>-<key>.json                        (one note each; see local-notes.ts)
+ * <root>/incidents/<incident_id>/tasks/<task_id>/notes/<created>-<key>.json
  * ```
  *
  * Rules:
@@ -33,6 +35,7 @@ import { ConfigError, errorCode, FunctionError } from '../../core/runtime/errors
 import { expandHome } from '../../core/config.js';
 import { checkAttachmentRef, checkId, describeValue, optionalId } from '../ids.js';
 import { LocalIncidents } from './local-incidents.js';
+import { addLocalNote } from './local-notes.js';
 import type {
   AddedNote,
   AttachmentInfo,
@@ -214,9 +217,9 @@ export class LocalPlatform implements Platform {
     );
   }
 
-  // Notes: being built (issue 13); until then it says plainly that this platform cannot do it yet.
-  async addNote(_note: NewNote): Promise<AddedNote> {
-    throw notYet('addNote');
+  /** Writes the note's file (local-notes.ts); idempotent on `note.key`. */
+  async addNote(note: NewNote): Promise<AddedNote> {
+    return addLocalNote(this, note);
   }
 
   async getIncident(incidentId: number): Promise<IncidentSummary> {
@@ -310,7 +313,8 @@ export class LocalPlatform implements Platform {
     return real;
   }
 
-  private async requireDir(segments: string[], what: string, base?: string): Promise<string> {
+  /** The real path of an existing folder inside the root (for the platform's own modules: notes). */
+  async requireDir(segments: string[], what: string, base?: string): Promise<string> {
     const real = await this.resolveInside(segments, what, base);
     if (real === undefined || !(await stat(real)).isDirectory()) {
       throw new FunctionError(`${what} not found under ${this.root}`, 'not_found');
@@ -396,8 +400,4 @@ export class LocalPlatform implements Platform {
     }
     return max;
   }
-}
-
-function notYet(what: string): FunctionError {
-  return new FunctionError(`The local platform cannot do ${what} yet`, 'unsupported');
 }

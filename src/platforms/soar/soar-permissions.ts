@@ -1,6 +1,6 @@
 /**
  * The SOAR API key permissions each operation needs, by the names SOAR's API key
- * permission list (and resilient-sdk's apikey_permissions.txt) uses; named in 403 errors.
+ * permission list (and resilient-sdk's apikey_permissions.txt) uses.
  */
 export const SOAR_PERMISSIONS = {
   readIncidents: 'read_all_incidents',

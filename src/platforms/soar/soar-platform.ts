@@ -37,13 +37,15 @@ import type {
   SavedExport,
 } from '../platform.js';
 import type { SoarClient } from './soar-client.js';
-import { SOAR_PERMISSIONS } from './soar-permissions.js';
+import { addSoarNote } from './soar-notes.js';
 import { SoarIncidents } from './soar-incidents.js';
+import { SOAR_PERMISSIONS } from './soar-permissions.js';
 
 /** Artifacts of this type are never read, let alone sent anywhere. */
 export const MALWARE_SAMPLE = 'Malware Sample';
 
-export { SOAR_PERMISSIONS } from './soar-permissions.js';
+// Where the SOAR API key permissions are named (re-exported for existing imports).
+export { SOAR_PERMISSIONS };
 
 /** AttachmentDTO fields the worker reads. */
 interface AttachmentDto {
@@ -74,7 +76,7 @@ export class SoarPlatform implements Platform {
 
   /**
    * @param mirrorDataTable `[soar] data_table`: also keep the incident ↔ channel mapping in
-   *   SOAR's data table (see soar-data-table.ts; the worker wraps its store for it).
+   *   SOAR's data table (fn_slack mirrors its table there: src/functions/slack/store/soar-data-table.ts).
    */
   constructor(
     readonly client: SoarClient,
@@ -170,9 +172,9 @@ export class SoarPlatform implements Platform {
    * incidents (a one-row `POST /incidents/query_paged`). Writing attachments cannot be
    * probed without leaving one behind; the README lists the permissions it needs.
    */
-  // Notes: being built (issue 13); until then it says plainly that this platform cannot do it yet.
-  async addNote(_note: NewNote): Promise<AddedNote> {
-    throw notYet('addNote');
+  /** Adds the note as a comment (soar-notes.ts); idempotent on `note.key`. */
+  async addNote(note: NewNote): Promise<AddedNote> {
+    return addSoarNote(this.client, note);
   }
 
   async getIncident(incidentId: number): Promise<IncidentSummary> {
@@ -261,8 +263,4 @@ export class SoarPlatform implements Platform {
       },
     };
   }
-}
-
-function notYet(what: string): FunctionError {
-  return new FunctionError(`The soar platform cannot do ${what} yet`, 'unsupported');
 }

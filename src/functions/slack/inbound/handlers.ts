@@ -8,6 +8,7 @@
  */
 import { TRIAGE_HANDLERS } from '../triage/actions.js';
 import { COMMAND_HANDLERS } from './commands/handlers.js';
+import { MIRROR_HANDLERS } from './mirror.js';
 import type { InboundHandlers } from './router.js';
 
-export const INBOUND_HANDLER_SETS: InboundHandlers[] = [TRIAGE_HANDLERS, COMMAND_HANDLERS];
+export const INBOUND_HANDLER_SETS: InboundHandlers[] = [MIRROR_HANDLERS, TRIAGE_HANDLERS, COMMAND_HANDLERS];

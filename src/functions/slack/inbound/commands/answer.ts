@@ -37,7 +37,7 @@ export function helpAnswer(slashCommand: string, prefix = ''): Answer {
 
 /** The incident the channel is associated with (the incident's own row before a task's). */
 async function channelIncident(ctx: InboundContext, channelId: string): Promise<number | undefined> {
-  const rows = (await ctx.store.conversations.findByChannelId(channelId)).filter((r) => !r.archived);
+  const rows = (await ctx.state.conversations.findByChannelId(channelId)).filter((r) => !r.archived);
   return (rows.find((r) => r.taskId === null) ?? rows[0])?.incidentId;
 }
 

@@ -55,6 +55,8 @@ for (const kind of ['local', 'soar'] as PlatformKind[]) {
         .and.to.include(kind === 'soar' ? 'Alice Analyst (alice@example.com)' : 'alice@example.com');
       expect(card).to.include('Assigned to Alice Analyst by Alice Analyst');
       expect(scene.told(scene.alice)).to.deep.equal([]);
+      expect(scene.notes(2103)).to.have.length(1);
+      expect(scene.notes(2103)[0]).to.include('Assigned to Alice Analyst by Alice Analyst');
     });
 
     it('the severity select re-rates the incident and the card keeps the new severity selected', async function () {
@@ -78,6 +80,8 @@ for (const kind of ['local', 'soar'] as PlatformKind[]) {
       const message = scene.card(ts);
       expect(actionsOf(message)).to.equal(undefined);
       expect(cardText(message)).to.include('Closed (Duplicate)').and.to.include('Closed by Alice Analyst: duplicate of 2099');
+      expect(scene.notes(2103)).to.have.length(1);
+      expect(scene.notes(2103)[0]).to.include('Closed by Alice Analyst: duplicate of 2099 (resolution: Duplicate)');
     });
 
     it('tells a person who cannot be matched why, and changes nothing', async function () {
@@ -86,6 +90,7 @@ for (const kind of ['local', 'soar'] as PlatformKind[]) {
       await scene.click(scene.mallory, ts, ACTION_SEVERITY, 'Low');
       expect(await scene.platform.getIncident(2103)).to.deep.equal(before);
       expect(patches()).to.have.length(0);
+      expect(scene.notes(2103)).to.deep.equal([]);
       const told = scene.told(scene.mallory);
       expect(told).to.have.length(2);
       expect(told[0]).to.include('You cannot triage incident 2103').and.to.include('Nothing changed');
@@ -109,6 +114,7 @@ for (const kind of ['local', 'soar'] as PlatformKind[]) {
       const closedTs = await scene.postCard(2104);
       await scene.click(scene.alice, closedTs, ACTION_SEVERITY, 'High');
       expect((await scene.platform.getIncident(2104)).severity).to.equal('Low');
+      expect(scene.notes(2104)).to.deep.equal([]);
       expect(scene.told(scene.alice)).to.deep.equal(['Incident 2104 is closed (Resolved); nothing changed.']);
       const message = scene.card(closedTs);
       expect(actionsOf(message)).to.equal(undefined);
@@ -130,6 +136,7 @@ for (const kind of ['local', 'soar'] as PlatformKind[]) {
       expect(await scene.platform.getIncident(2103)).to.deep.equal(after);
       expect(cardText(scene.card(ts))).to.equal(cardAfter);
       if (kind === 'soar') expect(patches()).to.have.length(1);
+      expect(scene.notes(2103)).to.have.length(1);
     });
 
     it('keeps both changes when two people click at once, and the card shows the final state', async function () {
@@ -141,6 +148,7 @@ for (const kind of ['local', 'soar'] as PlatformKind[]) {
       expect(inc.owner?.email).to.equal('bob@example.com');
       const card = cardText(scene.card(ts));
       expect(card).to.include('*Severity:*\\nHigh').and.to.include('bob@example.com');
+      expect(scene.notes(2103)).to.have.length(2);
     });
 
     it('keeps one owner when two people take the incident at once, the card agreeing with the platform', async function () {
