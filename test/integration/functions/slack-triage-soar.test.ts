@@ -103,5 +103,9 @@ describe('triage end to end with platform = soar (RabbitMQ + worker run + Socket
     expect(incident()).to.include({ resolution_id: 9, resolution_summary: 'a phishing test by the red team', owner_id: bobId });
     await until('the card without buttons', () => !(card().blocks as Json[]).some((b) => b.type === 'actions'));
     expect(JSON.stringify(card().blocks)).to.include('Closed (Not an Issue)').and.to.include('Closed by Alice Analyst');
+    // One comment per change, none for the person who could not be matched.
+    const comments = soar.comments.filter((c) => c.incidentId === 2103).map((c) => c.text);
+    expect(comments).to.have.length(3);
+    expect(comments.join('\n')).to.include('Assigned to Bob Lead by Bob Lead').and.to.include('Severity set to High by Alice Analyst');
   });
 });

@@ -35,6 +35,15 @@ describe('triage and look-ups from Slack end to end (RabbitMQ + worker run + Soc
 
   const incidentFile = () => path.join(cfg.dir, 'files', 'incidents', '2103', 'incident.json');
   const incident = (): Json => JSON.parse(fs.readFileSync(incidentFile(), 'utf8')) as Json;
+  const notes = (): string[] => {
+    const dir = path.join(path.dirname(incidentFile()), 'notes');
+    if (!fs.existsSync(dir)) return [];
+    return fs
+      .readdirSync(dir)
+      .filter((n) => !n.startsWith('.'))
+      .sort()
+      .map((n) => (JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8')) as Json).text as string);
+  };
   const card = (): Json => emu.message(channel, ts) as unknown as Json;
   const hasActions = () => (card().blocks as Json[]).some((b) => b.type === 'actions');
   const delivered = () => emu.socketMode.delivered();
@@ -101,6 +110,7 @@ describe('triage and look-ups from Slack end to end (RabbitMQ + worker run + Soc
     await until('every copy acked', () => allAcked() && delivered().filter((e) => e.payload === payload).length === 3);
     await new Promise((r) => setTimeout(r, 1000));
     expect(emu.calls('chat.update') - updatesBefore).to.equal(1);
+    expect(notes().filter((t) => t.startsWith('Severity set to High'))).to.have.length(1);
     expect(JSON.stringify(card().blocks)).to.include('Severity set to High by Bob Lead');
   });
 
@@ -119,6 +129,11 @@ describe('triage and look-ups from Slack end to end (RabbitMQ + worker run + Soc
     });
     await until('the card without buttons', () => !hasActions());
     expect(JSON.stringify(card().blocks)).to.include('Closed (Duplicate)');
+    expect(notes()).to.deep.equal([
+      'Assigned to Alice Analyst by Alice Analyst',
+      'Severity set to High by Bob Lead',
+      'Closed by Alice Analyst: duplicate of 2099 (resolution: Duplicate)',
+    ]);
     // The incident's file stays private.
     expect(fs.statSync(incidentFile()).mode & 0o777).to.equal(0o600);
   });
