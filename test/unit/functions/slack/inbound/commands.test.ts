@@ -69,6 +69,15 @@ for (const kind of ['local', 'soar'] as PlatformKind[]) {
       expect(scene.emu.ephemerals(scene.bob.id)).to.have.length(0);
     });
 
+    it('falls back to chat.postEphemeral when the response_url no longer works', async function () {
+      const payload = scene.emu.slashCommand(scene.alice.id, scene.channel, 'incident 2103');
+      scene.emu.interactive.ageResponseUrls(31 * 60 * 1000);
+      await scene.route('slash_commands', payload);
+      const shown = scene.emu.ephemerals(scene.alice.id);
+      expect(shown.map((m) => m.via)).to.deep.equal(['chat.postEphemeral']);
+      expect(JSON.stringify(shown[0]!.blocks)).to.include('*Incident 2103:* Phishing wave');
+    });
+
     it('answers a mention in its thread', async function () {
       scene.emu.subscribe('app_mention');
       const mention = scene.emu.postAsUser(scene.alice.id, scene.channel, `<@${scene.emu.botUserId}> incident 2103`);

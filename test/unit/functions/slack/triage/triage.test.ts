@@ -84,6 +84,16 @@ for (const kind of ['local', 'soar'] as PlatformKind[]) {
       expect(scene.notes(2103)[0]).to.include('Closed by Alice Analyst: duplicate of 2099 (resolution: Duplicate)');
     });
 
+    it('tells the person to click again when the close form cannot open any more (an expired trigger)', async function () {
+      const payload = scene.emu.click(scene.alice.id, scene.channel, ts, ACTION_CLOSE);
+      payload.trigger_id = `${Date.now() - 60_000}.abcdef`;
+      await scene.route('interactive', payload);
+      expect(scene.emu.views.views.size).to.equal(0);
+      expect(scene.told(scene.alice)).to.have.length(1);
+      expect(scene.told(scene.alice)[0]).to.include('The close form could not be opened').and.to.include('click Close… again');
+      expect((await scene.platform.getIncident(2103)).status).to.equal('Active');
+    });
+
     it('tells a person who cannot be matched why, and changes nothing', async function () {
       const before = await scene.platform.getIncident(2103);
       await scene.click(scene.mallory, ts, ACTION_ASSIGN);
