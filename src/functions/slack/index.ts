@@ -35,7 +35,7 @@ import { createSlackState, type SlackState } from './state.js';
 import { missingScopes } from './scopes.js';
 import { slackCommands } from './commands.js';
 import { inboundFunction } from './inbound/inbound-function.js';
-import { checkInboundConfig, inboundListeners, inboundQueues } from './inbound/listeners.js';
+import { checkInboundConfig, inboundEnabled, inboundListeners, inboundQueues } from './inbound/listeners.js';
 import { checkAppToken } from './inbound/selftest.js';
 
 export const SLACK_PACKAGE = 'fn_slack';
@@ -97,7 +97,7 @@ export const slackPlugin = definePlugin<SlackConfig, SlackState>({
     try {
       const res = await state.client.call('auth.test', {});
       const granted = (res.response_metadata?.scopes ?? []) as string[];
-      const missing = missingScopes(granted);
+      const missing = missingScopes(granted, inboundEnabled(state.config));
       if (missing.length) {
         return { state: 'failure', reason: `The token lacks scope(s) ${missing.join(', ')}: add them to the Slack app and reinstall it` };
       }
