@@ -273,7 +273,7 @@ export class Worker {
           port: section.metrics_port!,
           metrics,
           log,
-          checks: this.readinessChecks(),
+          checks: this.readinessChecks([...pluginQueues.values()].some((q) => q.length > 0)),
         });
       }
       await transport.start(async (delivery) => {
@@ -425,8 +425,8 @@ export class Worker {
   }
 
   /** What `/readyz` asks: consuming from the broker, and a store that answers. */
-  private readinessChecks(): ReadinessCheck[] {
-    return [
+  private readinessChecks(withListeners: boolean): ReadinessCheck[] {
+    const checks: ReadinessCheck[] = [
       {
         name: 'broker',
         check: () => {
@@ -442,7 +442,9 @@ export class Worker {
         },
       },
       {
-        // Each listener's own state (a Slack connection…), named in the failure.
+        // Each listener's own state (a Slack connection…), named in the failure. Only
+        // when a plugin listens (its queues are the sign): an outbound-only worker's
+        // /readyz stays as it was.
         name: 'listeners',
         check: () => {
           const down = this.listeners
@@ -462,6 +464,7 @@ export class Worker {
         },
       },
     ];
+    return withListeners ? checks : checks.filter((c) => c.name !== 'listeners');
   }
 
   private schedulePrune(): void {
