@@ -105,10 +105,7 @@ export function slackAppManifest(opts: SlackManifestOptions = {}): string {
       ...(inbound === 'http' ? [`      url: ${q(opts.requestUrl!)}`] : []),
     );
   }
-  lines.push(
-    'oauth_config:',
-    '  scopes:',
-  );
+  lines.push('oauth_config:', '  scopes:');
   if (scopes.length === 0) {
     lines.push('    bot: []');
   } else {

@@ -8,7 +8,8 @@ export const REQUIRED_SCOPES: Record<string, string> = {
   'channels:manage': 'create, rename and archive public channels, set their topic, invite and remove participants',
   'groups:write': 'create, rename and archive private channels, set their topic, invite and remove participants',
   'channels:join': 'join an existing public channel before posting',
-  'channels:history': 'export public channel conversations; find earlier posts on redelivery; receive public channel messages (message.channels) to mirror',
+  'channels:history':
+    'export public channel conversations; find earlier posts on redelivery; receive public channel messages (message.channels) to mirror',
   'groups:history': 'export private channel conversations; receive private channel messages (message.groups) to mirror',
   'chat:write': 'post and edit messages, send direct messages',
   'im:write': 'open a direct message with a person (slack_send_direct_message)',
@@ -21,7 +22,7 @@ export const REQUIRED_SCOPES: Record<string, string> = {
   'files:write': 'upload attachments',
   'files:read': 'read the upload share to link to it',
   'users:read': 'name the authors in exports and in slack_get_conversation',
-  'users:read.email': 'find participants by email; authors\' emails in slack_get_conversation',
+  'users:read.email': "find participants by email; authors' emails in slack_get_conversation",
 };
 
 /**
