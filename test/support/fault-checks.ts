@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { Caller } from './harness.js';
 import type { SlackEmulator } from './slack-emulator.js';
 
-/** The event type slack_post_message tags its posts with (src/functions/slack/post-message.ts). */
+/** The event type slack_post_message tags its posts with (src/functions/slack/reconcile.ts). */
 const POST_EVENT_TYPE = 'soar_worker_post';
 
 /**

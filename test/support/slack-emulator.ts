@@ -31,6 +31,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SocketModeServer, type SocketModeOptions } from './slack-socket-mode.js';
+import { Interactive, type ClickOptions, type EphemeralMessage } from './slack-interactive.js';
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Public constants & types
@@ -728,6 +729,8 @@ export class SlackEmulator {
   readonly appToken = 'xapp-test-token';
   /** Socket Mode: connections opened with `apps.connections.open`, and the envelopes sent to them. */
   readonly socketMode: SocketModeServer;
+  /** Clicks, response_url endpoints and ephemeral messages (slack-interactive.ts). */
+  readonly interactive: Interactive;
   private readonly subscriptions = new Set<EventSubscription>();
 
   private readonly server: http.Server;
@@ -786,6 +789,25 @@ export class SlackEmulator {
     this.botId = rec.botId as string;
     this.socketMode = new SocketModeServer(`ws://127.0.0.1:${port}`, opts.socketMode);
     this.addAppToken(this.appToken);
+    this.interactive = new Interactive({
+      baseUrl: this.baseUrl,
+      team: this.team,
+      appId: () => (this.tokens.get(this.appToken) as TokenRecord).appId,
+      user: (id) => this.usersById.get(id),
+      channel: (id) => this.chans.get(id)?.info,
+      message: (channelId, ts) => this.message(channelId, ts),
+      replaceMessage: (channelId, ts, text, blocks) => {
+        const m = this.message(channelId, ts) as EmulatedMessage;
+        m.text = text;
+        if (blocks) m.blocks = blocks;
+        else delete m.blocks;
+        m.edited = { user: this.botUserId, ts: formatTs(this.nextTsMicros()) };
+      },
+      deleteMessage: (channelId, ts) => this.removeMessage(channelId, ts),
+      postAsBot: (channelId, text, blocks, threadTs) => this.postAsBot(channelId, text, blocks, threadTs),
+      nextTs: () => formatTs(this.nextTsMicros()),
+      deliverInteractive: (payload) => this.socketMode.deliver('interactive', payload),
+    });
   }
 
   /** Start an emulator listening on 127.0.0.1. */
@@ -1126,6 +1148,52 @@ export class SlackEmulator {
     };
   }
 
+  /**
+   * `userId` clicks the button (or picks `selectedOption` of the static_select) with `actionId`
+   * in a stored message: the `block_actions` payload Slack sends is delivered over Socket Mode
+   * as an `interactive` envelope, and returned.
+   */
+  click(userId: string, channelId: string, messageTs: string, actionId: string, opts: ClickOptions = {}): Record<string, unknown> {
+    return this.interactive.click(userId, channelId, messageTs, actionId, opts);
+  }
+
+  /** Ephemeral messages (chat.postEphemeral, response_url) shown so far, to one user when given. */
+  ephemerals(userId?: string): EphemeralMessage[] {
+    return this.interactive.ephemerals(userId);
+  }
+
+  /** A top-level message (or reply) removed, as `delete_original` removes it. */
+  private removeMessage(channelId: string, ts: string): void {
+    const st = this.state(channelId);
+    const i = st.top.findIndex((m) => m.ts === ts);
+    if (i >= 0) {
+      st.top.splice(i, 1);
+      st.topTs.splice(i, 1);
+      return;
+    }
+    const parentTs = st.replyParent.get(ts);
+    const th = parentTs ? st.threads.get(parentTs) : undefined;
+    if (!th) return;
+    const j = th.replies.findIndex((m) => m.ts === ts);
+    th.replies.splice(j, 1);
+    th.ts.splice(j, 1);
+    st.replyParent.delete(ts);
+    st.replyIndex.delete(ts);
+  }
+
+  /** A message posted as the bot without the Web API (a response_url's in_channel answer). */
+  private postAsBot(channelId: string, text: string, blocks: unknown[] | undefined, threadTs?: string): EmulatedMessage {
+    const st = this.state(channelId);
+    const msg = this.buildMessage(this.tokens.get(this.botToken) as TokenRecord, { text, ...(blocks ? { blocks } : {}) });
+    const micros = this.nextTsMicros();
+    msg.ts = formatTs(micros);
+    const parent = threadTs ? this.findTop(st, threadTs) : undefined;
+    if (parent) this.attachReply(st, parent, msg);
+    else this.appendTop(st, msg, micros);
+    this.messageEvents(st, msg);
+    return msg;
+  }
+
   /** The `message` (and `app_mention`) events a stored message raises for the app, as Slack sends them. */
   private messageEvents(st: ChannelState, msg: EmulatedMessage): void {
     const ch = st.info;
@@ -1257,6 +1325,11 @@ export class SlackEmulator {
     }
     if (path.startsWith('/upload/') && (req.method === 'POST' || req.method === 'PUT')) {
       await this.handleUpload(path.slice(8), req, res, body);
+      return;
+    }
+    if (this.interactive.handles(path) && req.method === 'POST') {
+      const r = this.interactive.respond(path, body);
+      send(res, { ...jsonReply(r.body), status: r.status });
       return;
     }
     if (path.startsWith('/files-pri/') && req.method === 'GET') {
@@ -2367,6 +2440,7 @@ export class SlackEmulator {
   private verbMethods(chanWrite: string[]): Record<string, MethodSpec> {
     return {
       'chat.update': { accepted: ['chat:write'], handler: (c) => this.chatUpdate(c) },
+      'chat.postEphemeral': { accepted: ['chat:write'], handler: (c) => this.chatPostEphemeral(c) },
       'conversations.setTopic': { accepted: chanWrite, perType: true, handler: (c) => this.convSetText(c, 'topic') },
       'conversations.setPurpose': { accepted: chanWrite, perType: true, handler: (c) => this.convSetText(c, 'purpose') },
       'conversations.rename': { accepted: chanWrite, perType: true, handler: (c) => this.convRename(c) },
@@ -2410,6 +2484,35 @@ export class SlackEmulator {
     else delete m.mrkdwn;
     m.edited = { user: ctx.tok.userId, ts: formatTs(this.nextTsMicros()) };
     return { ok: true, channel: st.info.id, ts: m.ts, text: m.text, message: this.renderMessage(m, ctx.tok, false) };
+  }
+
+  /**
+   * Shown to one member only and never stored in the channel (Slack's docs): the user must be
+   * in the channel (user_not_in_channel), the bot too unless the channel is public and it
+   * has chat:write.public; text and blocks are checked as chat.postMessage checks them.
+   */
+  private chatPostEphemeral(ctx: Ctx): Body {
+    const st = this.channelFor(ctx);
+    const ch = st.info;
+    if (ch.isArchived) fail('is_archived');
+    const member = this.isMember(ch, ctx.tok);
+    if (!member && (ch.isPrivate || !ctx.tok.scopes.includes('chat:write.public'))) fail('not_in_channel');
+    const userId = str(ctx.p, 'user');
+    if (!userId || !this.usersById.has(userId)) fail('user_not_found');
+    if (!ch.members.has(userId)) fail('user_not_in_channel');
+    const msg = this.buildMessage(ctx.tok, ctx.p);
+    const messageTs = formatTs(this.nextTsMicros());
+    const threadTs = str(ctx.p, 'thread_ts');
+    this.interactive.recordEphemeral({
+      user: userId,
+      channel: ch.id,
+      text: msg.text,
+      ...(msg.blocks ? { blocks: msg.blocks } : {}),
+      messageTs,
+      ...(threadTs ? { threadTs } : {}),
+      via: 'chat.postEphemeral',
+    });
+    return { ok: true, message_ts: messageTs };
   }
 
   /** Slack allows 250 characters in a topic or a purpose (too_long). */

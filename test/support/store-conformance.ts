@@ -1,10 +1,13 @@
 /**
  * Behaviour every Store implementation must have. Each spec file calls
- * `storeConformance(name, open, cleanup)` with a factory that returns a fresh,
- * empty, NOT yet migrated store per call; `cleanup` runs once after the suite.
+ * `storeConformance(name, open, cleanup, reopen)` with a factory that returns a fresh,
+ * empty, NOT yet migrated store per call (with the plugin tables given, if any);
+ * `cleanup` runs once after the suite; `reopen` (stores that outlive their connection)
+ * opens the same database again, for the upgrade tests.
  */
 import { expect } from 'chai';
 import type { ConversationRow, FunctionDefinitionRecord, Store } from '../../src/core/store/store.js';
+import { pluginTableConformance, type OpenWithTables, type ReopenWithTables } from './plugin-table-conformance.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -66,8 +69,15 @@ function barrier(n: number, ms: number): () => Promise<void> {
   };
 }
 
-export function storeConformance(name: string, open: () => Promise<Store>, cleanup?: () => Promise<void>): void {
+export function storeConformance(
+  name: string,
+  open: OpenWithTables,
+  cleanup?: () => Promise<void>,
+  reopen?: ReopenWithTables,
+): void {
   describe(`Store conformance: ${name}`, function () {
+    pluginTableConformance(open, reopen);
+
     let store: Store;
 
     beforeEach(async function () {
@@ -89,7 +99,7 @@ export function storeConformance(name: string, open: () => Promise<Store>, clean
         expect(applied).to.have.length.greaterThan(0);
         expect(applied[applied.length - 1]).to.equal(before.expected);
         expect(applied).to.deep.equal([...applied].sort((a, b) => a - b));
-        expect(await store.schemaStatus()).to.deep.equal({ current: before.expected, expected: before.expected });
+        expect(await store.schemaStatus()).to.deep.equal({ current: before.expected, expected: before.expected, tables: [] });
       });
 
       it('migrate is idempotent: a second run applies nothing and keeps the data', async function () {

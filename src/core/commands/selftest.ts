@@ -8,7 +8,7 @@ import type { Plugin } from '../runtime/plugin.js';
 import { redact } from '../redact.js';
 import { declareDestination, openConnection } from '../runtime/amqp-transport.js';
 import { openStore } from '../store/index.js';
-import type { Store } from '../store/store.js';
+import { schemaBehind, type Store } from '../store/store.js';
 import type { Platform } from '../../platforms/platform.js';
 import { createPlatform, loadEnvironment, type WorkerEnvironment } from '../runtime/worker.js';
 import { destinationList } from '../worker-config.js';
@@ -84,12 +84,13 @@ export async function runSelftest(
   let store: Store | undefined;
   try {
     const storeCheck = await timed('store', async () => {
-      store = await openStore(section.store);
-      const { current, expected } = await store.schemaStatus();
-      if (current < expected) {
-        throw new Error(`${store.kind} ${store.location}: schema version ${current}, this worker needs ${expected}; run \`worker customize\` (or start \`worker run\`, which migrates)`);
+      store = await openStore(section.store, { tables: env!.registry.tables() });
+      const status = await store.schemaStatus();
+      const behind = schemaBehind(status);
+      if (behind.length > 0) {
+        throw new Error(`${store.kind} ${store.location}: ${behind.join('; ')}; run \`worker customize\` (or start \`worker run\`, which migrates)`);
       }
-      return `${store.kind} ${store.location}: reachable, schema version ${current}`;
+      return `${store.kind} ${store.location}: reachable, schema version ${status.current}`;
     });
     report(storeCheck);
     if (storeCheck.state === 'failure') return done(SELFTEST_EXIT.store);

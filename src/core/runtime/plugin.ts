@@ -3,12 +3,14 @@
  *
  * Core knows nothing about any particular package. A plugin declares its package name,
  * its config section and that section's JSON Schema, its functions with their input
- * schemas, a selftest and optionally its own CLI commands, and long-running listeners
- * with the queues they feed. `setup` builds the plugin's state (clients, caches) from its
+ * schemas, a selftest and optionally its own CLI commands, store tables, and long-running
+ * listeners with the queues they feed. `setup` builds the plugin's state (clients, caches) from its
  * validated config once at start; every handler and the selftest receive that state.
  */
 import type { Logger } from '../logging.js';
-import type { Store } from '../store/store.js';
+import type { PluginTable, Store } from '../store/store.js';
+
+export type { PluginTable, PluginTableMigration, SqlExecutor } from '../store/store.js';
 import type { Platform } from '../../platforms/platform.js';
 
 /** A JSON Schema object (draft 2020-12 subset that ajv compiles). */
@@ -324,6 +326,11 @@ export interface Plugin<C = Record<string, unknown>, S = unknown> {
   teardown?(state: S): Promise<void>;
   /** CLI commands this package adds to `worker`; cli.ts registers them generically. */
   commands?: PluginCommand<C>[];
+  /**
+   * Tables this package keeps in the worker's store, with their migrations for SQLite and
+   * PostgreSQL; the store runs and versions them, handlers use them through `store.sql`.
+   */
+  tables?: PluginTable[];
   /** The queues its listeners feed under this config (none when they are off); see {@link PluginQueue}. */
   queues?(config: C): PluginQueue[];
   /** The listeners `worker run` starts for this config and state (none when off). */

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { InputValidationError, PluginLoadError, type InputProblem } from './errors.js';
-import type { FunctionDefinition, Plugin } from './plugin.js';
+import type { FunctionDefinition, Plugin, PluginTable } from './plugin.js';
+import { checkPluginTables } from '../store/plugin-tables.js';
 import { needsEscaping, visible } from './messages.js';
 
 export interface RegisteredFunction {
@@ -66,6 +67,15 @@ export class PluginRegistry {
     if (this.plugins.some((p) => p.packageName === plugin.packageName)) {
       throw new PluginLoadError(`Plugin package ${plugin.packageName} is loaded twice; list it once`);
     }
+    checkPluginTables(plugin.tables ?? [], plugin.packageName);
+    for (const table of plugin.tables ?? []) {
+      const owner = this.plugins.find((p) => p.tables?.some((t) => t.name === table.name));
+      if (owner) {
+        throw new PluginLoadError(
+          `Table ${table.name} is declared by both ${owner.packageName} and ${plugin.packageName}; table names must be unique`,
+        );
+      }
+    }
     for (const definition of plugin.functions) {
       const existing = this.functions.get(definition.name);
       if (existing) {
@@ -89,6 +99,11 @@ export class PluginRegistry {
 
   get(functionName: string): RegisteredFunction | undefined {
     return this.functions.get(functionName);
+  }
+
+  /** The tables of the given plugins (default: every registered one), for the store to migrate. */
+  tables(plugins: readonly Plugin<any, any>[] = this.plugins): PluginTable[] {
+    return plugins.flatMap((p) => p.tables ?? []);
   }
 
   /** The functions callers may call (internal ones, run only from plugin queues, left out). */

@@ -202,6 +202,7 @@ export class Worker {
     try {
       const opened = await openStore(section.store, {
         migrate: true,
+        tables: registry.tables(),
         pgConnectTimeoutMs: section.store_timeout * 1000,
         pgQueryTimeoutMs: section.store_timeout * 1000,
       });

@@ -2,14 +2,14 @@
  * Opens the configured store: `postgres://` / `postgresql://` URLs give the shared
  * PostgreSQL store, anything else is a SQLite file path (`~/` expanded) or `:memory:`.
  */
-import { ConfigError, StoreUnusableError } from '../runtime/errors.js';
+import { ConfigError, PluginLoadError, StoreUnusableError } from '../runtime/errors.js';
 import { expandHome } from '../config.js';
 import { PostgresStore, redactPostgresUrl } from './postgres-store.js';
 import { SqliteStore } from './sqlite-store.js';
 import { writeStoreMarker } from './sqlite-failures.js';
-import type { Store } from './store.js';
+import type { PluginTable, Store } from './store.js';
 
-export type { Store } from './store.js';
+export type { PluginTable, SqlExecutor, Store } from './store.js';
 export { PostgresStore, redactPostgresUrl } from './postgres-store.js';
 export { SqliteStore } from './sqlite-store.js';
 export { KeyedMutex } from './keyed-mutex.js';
@@ -17,6 +17,8 @@ export { KeyedMutex } from './keyed-mutex.js';
 export interface OpenStoreOptions {
   /** Apply pending migrations after opening (what `worker run` does). Default false. */
   migrate?: boolean;
+  /** The tables the registered plugins declare: `migrate` creates and upgrades them. */
+  tables?: readonly PluginTable[];
   /** PostgreSQL schema (default `public`); ignored for SQLite. */
   pgSchema?: string;
   /** PostgreSQL query pool size; ignored for SQLite. */
@@ -44,6 +46,7 @@ export async function openStore(location: string, opts: OpenStoreOptions = {}): 
   let store: Store;
   if (isPostgresLocation(trimmed)) {
     store = await PostgresStore.open(trimmed, {
+      ...(opts.tables === undefined ? {} : { tables: opts.tables }),
       ...(opts.pgSchema === undefined ? {} : { schema: opts.pgSchema }),
       ...(opts.pgPoolSize === undefined ? {} : { poolSize: opts.pgPoolSize }),
       ...(opts.pgConnectTimeoutMs === undefined ? {} : { connectTimeoutMs: opts.pgConnectTimeoutMs }),
@@ -52,9 +55,9 @@ export async function openStore(location: string, opts: OpenStoreOptions = {}): 
   } else {
     const file = trimmed === ':memory:' ? trimmed : expandHome(trimmed);
     try {
-      store = SqliteStore.open(file);
+      store = SqliteStore.open(file, opts.tables === undefined ? {} : { tables: opts.tables });
     } catch (err) {
-      if (err instanceof StoreUnusableError) throw err;
+      if (err instanceof StoreUnusableError || err instanceof PluginLoadError) throw err;
       throw new ConfigError(
         `Cannot open the SQLite store ${file}: ${err instanceof Error ? err.message : String(err)}`,
         err,

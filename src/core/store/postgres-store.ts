@@ -36,6 +36,8 @@ import {
 } from './postgres-failures.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { Migration } from './migration.js';
+import { checkPluginTables, PLUGIN_TABLE_VERSIONS, tableVersions } from './plugin-tables.js';
+import { migratePluginTablesPostgres, PostgresSqlExecutor, recordedVersionsPostgres } from './postgres-sql.js';
 import type {
   ConversationRow,
   ConversationTable,
@@ -45,6 +47,8 @@ import type {
   LedgerBegin,
   LedgerEntry,
   LedgerState,
+  PluginTable,
+  SchemaStatus,
   Store,
 } from './store.js';
 import { stepJson } from './store.js';
@@ -127,6 +131,17 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
     description: 'invocation_ledger: steps (JSON object of the steps a handler completed, see ctx.steps)',
     steps: ['ALTER TABLE invocation_ledger ADD COLUMN steps JSONB'],
   },
+  {
+    version: 7,
+    description: 'plugin_table_versions: the schema version of each table a plugin declares',
+    steps: [
+      `CREATE TABLE ${PLUGIN_TABLE_VERSIONS} (
+         table_name TEXT PRIMARY KEY,
+         version    INTEGER NOT NULL CHECK (version >= 1),
+         applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+       )`,
+    ],
+  },
 ];
 
 export interface PostgresStoreOptions {
@@ -148,6 +163,8 @@ export interface PostgresStoreOptions {
   keepAliveDelayMs?: number;
   /** Told about errors of idle pooled connections (they are dropped; the next query reconnects). */
   onIdleError?: (err: Error) => void;
+  /** The plugin tables `migrate()` creates and upgrades (see {@link PluginTable}). */
+  tables?: readonly PluginTable[];
 }
 
 /**
@@ -275,6 +292,7 @@ export class PostgresStore implements Store {
   readonly ledger: InvocationLedger;
   readonly conversations: ConversationTable;
   readonly definitions: DefinitionTable;
+  readonly sql: PostgresSqlExecutor;
   private readonly localLocks = new KeyedMutex();
   private closed: Promise<void> | undefined;
   /** False until open() got its first answer (see classifyPgError's `opening`). */
@@ -287,9 +305,11 @@ export class PostgresStore implements Store {
     url: string,
     schema: string,
     private readonly timeouts: { queryMs: number; closeMs: number },
+    private readonly tables: readonly PluginTable[],
   ) {
     this.location = redactPostgresUrl(url);
     this.schema = schema;
+    this.sql = new PostgresSqlExecutor((text, values) => this.query(text, values));
 
     this.ledger = {
       begin: async (invocationId, functionName): Promise<LedgerBegin> => {
@@ -473,6 +493,8 @@ export class PostgresStore implements Store {
    */
   static async open(url: string, opts: PostgresStoreOptions = {}): Promise<PostgresStore> {
     const schema = opts.schema ?? 'public';
+    const tables = [...(opts.tables ?? [])];
+    checkPluginTables(tables, 'the tables given to the store');
     if (!IDENTIFIER.test(schema)) {
       throw new ConfigError(
         `Invalid PostgreSQL schema name ${JSON.stringify(schema)}: use lower-case letters, digits and _ (at most 63)`,
@@ -502,7 +524,7 @@ export class PostgresStore implements Store {
     const store = new PostgresStore(pool, lockPool, endpoint, url, schema, {
       queryMs,
       closeMs: connectMs + queryMs + READ_TIMEOUT_MARGIN_MS,
-    });
+    }, tables);
     try {
       await store.query('SELECT 1');
       store.opened = true;
@@ -631,6 +653,7 @@ export class PostgresStore implements Store {
           ]);
           applied.push(m.version);
         }
+        await migratePluginTablesPostgres(q, this.tables);
         await q('COMMIT');
         return applied;
       } catch (err) {
@@ -674,14 +697,15 @@ export class PostgresStore implements Store {
     }
   }
 
-  async schemaStatus(): Promise<{ current: number; expected: number }> {
+  async schemaStatus(): Promise<SchemaStatus> {
     const expected = POSTGRES_MIGRATIONS[POSTGRES_MIGRATIONS.length - 1]!.version;
     const { rows } = await this.query<{ present: boolean }>(
       `SELECT to_regclass('schema_migrations') IS NOT NULL AS present`,
     );
-    if (!rows[0]?.present) return { current: 0, expected };
+    const tables = tableVersions(this.tables, await recordedVersionsPostgres((text, values) => this.query(text, values)));
+    if (!rows[0]?.present) return { current: 0, expected, tables };
     const r = await this.query<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_migrations');
-    return { current: r.rows[0]?.v ?? 0, expected };
+    return { current: r.rows[0]?.v ?? 0, expected, tables };
   }
 
   withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {

@@ -19,6 +19,8 @@ import Database from 'better-sqlite3';
 import { KeyedMutex } from './keyed-mutex.js';
 import { classifySqliteError, FileIdentity, refuseLostStore } from './sqlite-failures.js';
 import type { Migration } from './migration.js';
+import { checkPluginTables, PLUGIN_TABLE_VERSIONS, tableVersions } from './plugin-tables.js';
+import { migratePluginTablesSqlite, recordedVersionsSqlite, SqliteSqlExecutor } from './sqlite-sql.js';
 import type {
   ConversationRow,
   ConversationTable,
@@ -28,6 +30,8 @@ import type {
   LedgerBegin,
   LedgerEntry,
   LedgerState,
+  PluginTable,
+  SchemaStatus,
   Store,
 } from './store.js';
 import { stepJson } from './store.js';
@@ -106,7 +110,25 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
     description: 'invocation_ledger: steps (JSON object of the steps a handler completed, see ctx.steps)',
     steps: ['ALTER TABLE invocation_ledger ADD COLUMN steps TEXT'],
   },
+  {
+    version: 7,
+    description: 'plugin_table_versions: the schema version of each table a plugin declares',
+    steps: [
+      `CREATE TABLE ${PLUGIN_TABLE_VERSIONS} (
+         table_name TEXT PRIMARY KEY,
+         version    INTEGER NOT NULL CHECK (version >= 1),
+         applied_at INTEGER NOT NULL
+       )`,
+    ],
+  },
 ];
+
+export interface SqliteStoreOptions {
+  /** How long a statement waits for another process's write lock. Default 10 s. */
+  busyTimeoutMs?: number;
+  /** The plugin tables `migrate()` creates and upgrades (see {@link PluginTable}). */
+  tables?: readonly PluginTable[];
+}
 
 /** Thrown inside {@link SqliteStore.checkWritable}'s probe to roll its transaction back. */
 const ROLLBACK = Symbol('rollback');
@@ -311,6 +333,7 @@ export class SqliteStore implements Store {
   readonly ledger: InvocationLedger;
   readonly conversations: ConversationTable;
   readonly definitions: DefinitionTable;
+  readonly sql: SqliteSqlExecutor;
   private statements: Statements | undefined;
   private readonly lockPrefix: string;
   private closed = false;
@@ -328,9 +351,18 @@ export class SqliteStore implements Store {
     readonly location: string,
     /** True when this open created the file (a first run, or a store that was lost: see `refuseLostStore`). */
     readonly created: boolean,
+    private readonly tables: readonly PluginTable[],
   ) {
     this.identity = FileIdentity.of(location);
     this.lockPrefix = location === ':memory:' ? `:memory:#${++memoryCounter}` : location;
+    this.sql = new SqliteSqlExecutor(
+      (fn) =>
+        this.call(() => {
+          if (this.closed) throw new Error(`The store ${this.location} is closed`);
+          return fn(this.db);
+        }),
+      () => this.identity?.check(),
+    );
     this.ledger = {
       begin: (invocationId, functionName) => this.write(() => this.begin(invocationId, functionName)),
       finish: (invocationId, state, reply) => {
@@ -432,7 +464,9 @@ export class SqliteStore implements Store {
    * Refuses (StoreUnusableError) to create a missing file whose "created" marker says a
    * worker used a store there before; see `sqlite-failures.ts`.
    */
-  static open(file: string, opts: { busyTimeoutMs?: number } = {}): SqliteStore {
+  static open(file: string, opts: SqliteStoreOptions = {}): SqliteStore {
+    const tables = [...(opts.tables ?? [])];
+    checkPluginTables(tables, 'the tables given to the store');
     const location = file === ':memory:' ? file : resolve(file);
     const created = location !== ':memory:' && !existsSync(location);
     if (created) refuseLostStore(location);
@@ -448,7 +482,7 @@ export class SqliteStore implements Store {
       db?.close();
       throw classifySqliteError(err, location);
     }
-    return new SqliteStore(db, location, created);
+    return new SqliteStore(db, location, created, tables);
   }
 
   /**
@@ -579,14 +613,15 @@ export class SqliteStore implements Store {
     return { entry: toLedgerEntry(s.ledgerGet.get(invocationId)!), finished: false, interrupted: true };
   }
 
-  private readSchemaStatus(): { current: number; expected: number } {
+  private readSchemaStatus(): SchemaStatus {
     const expected = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1]!.version;
     const table = this.db
       .prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`)
       .get();
-    if (table === undefined) return { current: 0, expected };
+    const tables = tableVersions(this.tables, recordedVersionsSqlite(this.db));
+    if (table === undefined) return { current: 0, expected, tables };
     const row = this.db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
-    return { current: row.v ?? 0, expected };
+    return { current: row.v ?? 0, expected, tables };
   }
 
   migrate(): Promise<number[]> {
@@ -611,12 +646,13 @@ export class SqliteStore implements Store {
         record.run(m.version, m.description, Date.now());
         versions.push(m.version);
       }
+      migratePluginTablesSqlite(this.db, this.tables);
       return versions;
     }).immediate();
     return applied;
   }
 
-  schemaStatus(): Promise<{ current: number; expected: number }> {
+  schemaStatus(): Promise<SchemaStatus> {
     return this.call(() => this.readSchemaStatus());
   }
 
@@ -629,6 +665,7 @@ export class SqliteStore implements Store {
     this.flush(); // writes already requested are committed, not dropped
     this.closed = true;
     this.statements = undefined;
+    this.sql.clear();
     this.db.close();
   }
 }

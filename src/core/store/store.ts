@@ -168,6 +168,72 @@ export function stepJson(name: string, value: unknown): string {
 /** The data tables whose schema every store carries (created by its migrations). */
 export const STORE_DATA_TABLES: readonly string[] = ['slack_conversations_db'];
 
+/** The SQL dialects a store speaks; a plugin table gives its migrations in both. */
+export type SqlDialect = 'sqlite' | 'postgres';
+
+/** One schema version of a plugin table: the same change written for each store. */
+export interface PluginTableMigration {
+  /** Positive integer, increasing within the table; never edit a released one, append a new one. */
+  version: number;
+  /** Statements for SQLite (several may be separated by `;`). */
+  sqlite: string;
+  /** Statements for PostgreSQL (several may be separated by `;`). */
+  postgres: string;
+}
+
+/**
+ * A table a plugin owns (fn_slack's conversation associations): core creates and
+ * upgrades it with the store's own migrations and records its version, the plugin reads
+ * and writes it through {@link Store.sql}.
+ */
+export interface PluginTable {
+  /** The table's name, unique across plugins: lower-case letters, digits and `_`. */
+  name: string;
+  /** Applied in order of `version`, each once, in the transaction of the store's migration. */
+  migrations: PluginTableMigration[];
+}
+
+/** A plugin table's schema version in the store and the version its plugin declares. */
+export interface TableVersion {
+  name: string;
+  current: number;
+  expected: number;
+}
+
+export interface SchemaStatus {
+  /** The core schema (ledger, definitions, the plugin-table versions table). */
+  current: number;
+  expected: number;
+  /** Each plugin table the store was opened with, in the order given. */
+  tables: TableVersion[];
+}
+
+/** What a schema status still lacks, one phrase per part behind (empty when current). */
+export function schemaBehind(status: SchemaStatus): string[] {
+  const behind: string[] = [];
+  if (status.current < status.expected) behind.push(`schema version ${status.current}, this worker needs ${status.expected}`);
+  for (const t of status.tables) {
+    if (t.current < t.expected) behind.push(`table ${t.name} at version ${t.current}, this worker needs ${t.expected}`);
+  }
+  return behind;
+}
+
+/**
+ * SQL on the store's connection, for plugin tables. Placeholders are `$1, $2…` in both
+ * dialects. Each call is one statement, bounded by the store's timeouts; failures are
+ * classified like the store's own (RetryableError, StoreUnusableError…).
+ *
+ * SQLite has no boolean or date type: there a boolean parameter is bound as 1/0 and a
+ * Date as epoch milliseconds (the store's convention), and rows come back as stored.
+ */
+export interface SqlExecutor {
+  readonly dialect: SqlDialect;
+  /** Runs a statement that returns rows (SELECT, or a write with RETURNING). */
+  query<T extends Record<string, unknown> = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  /** Runs a statement; returns how many rows it changed. */
+  execute(sql: string, params?: readonly unknown[]): Promise<number>;
+}
+
 export interface Store {
   /** `sqlite` or `postgres`, for logs and selftest. */
   readonly kind: string;
@@ -177,6 +243,8 @@ export interface Store {
   readonly conversations: ConversationTable;
   /** Function definitions recorded by `worker customize`. */
   readonly definitions: DefinitionTable;
+  /** SQL for the plugin tables (see {@link PluginTable}). */
+  readonly sql: SqlExecutor;
   /**
    * True when opening created the store (a new SQLite file): `worker run` warns, since
    * a store that should have existed means a lost ledger. Undefined for PostgreSQL.
@@ -188,10 +256,13 @@ export interface Store {
    * (read-only, not permitted, its file deleted), a RetryableError when not now.
    */
   checkWritable(): Promise<void>;
-  /** Creates or upgrades the schema. Idempotent. Returns the versions applied. */
+  /**
+   * Creates or upgrades the core schema, then each plugin table the store was opened
+   * with, in one transaction. Idempotent. Returns the core versions applied.
+   */
   migrate(): Promise<number[]>;
-  /** Current schema version and the version this code expects. */
-  schemaStatus(): Promise<{ current: number; expected: number }>;
+  /** Current schema versions (core and each plugin table) and the versions this code expects. */
+  schemaStatus(): Promise<SchemaStatus>;
   /**
    * Runs `fn` while holding a named lock, so two invocations for the same incident
    * do not both create its channel. In-process for SQLite; advisory locks for PostgreSQL.

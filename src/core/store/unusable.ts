@@ -5,7 +5,7 @@
  * The error still reaches the caller unchanged: the invocation is handed back.
  */
 import { isStoreUnusable, type StoreUnusableError } from '../runtime/errors.js';
-import type { ConversationTable, DefinitionTable, InvocationLedger, Store } from './store.js';
+import type { ConversationTable, DefinitionTable, InvocationLedger, SqlExecutor, Store } from './store.js';
 
 type AnyFn = (...args: any[]) => Promise<unknown>;
 
@@ -32,6 +32,7 @@ const CONVERSATION_METHODS: Record<keyof ConversationTable, true> = {
   list: true,
 };
 const DEFINITION_METHODS: Record<keyof DefinitionTable, true> = { list: true, get: true, upsert: true };
+const SQL_METHODS: Record<Exclude<keyof SqlExecutor, 'dialect'>, true> = { query: true, execute: true };
 
 function watched<T extends object>(target: T, methods: Record<keyof T, true>, report: (err: unknown) => never): T {
   const out: Record<string, AnyFn> = {};
@@ -61,6 +62,7 @@ export function reportUnusable(store: Store, onUnusable: (err: StoreUnusableErro
     ledger: watched(store.ledger, LEDGER_METHODS, report),
     conversations: watched(store.conversations, CONVERSATION_METHODS, report),
     definitions: watched(store.definitions, DEFINITION_METHODS, report),
+    sql: { ...watched<Omit<SqlExecutor, 'dialect'>>(store.sql, SQL_METHODS, report), dialect: store.sql.dialect },
     migrate: () => store.migrate().catch(report),
     schemaStatus: () => store.schemaStatus().catch(report),
     checkWritable: () => store.checkWritable().catch(report),

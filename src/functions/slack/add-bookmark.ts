@@ -7,8 +7,8 @@
 import { FunctionError } from '../../core/runtime/errors.js';
 import type { FunctionContext, FunctionResult } from '../../core/runtime/plugin.js';
 import type { SlackState } from './state.js';
-import { intInput, strInput } from './state.js';
 import { onChannel } from './verbs.js';
+import { intInput, strInput } from './inputs.js';
 
 /** The incident's (or task's) page in SOAR from `[fn_slack] soar_url`, or undefined. */
 export function soarLink(template: string, incidentId: number, taskId?: number): string | undefined {
@@ -55,10 +55,10 @@ export async function addBookmark(ctx: FunctionContext, state: SlackState): Prom
   const { channel, value } = await onChannel(ctx, state, async (channel, deps) => {
     const opts = { ...deps.callOpts, what: `#${channel.name}` };
     const { bookmarks } = await state.client.call('bookmarks.list', { channel_id: channel.id }, opts);
-    const existing = ((bookmarks ?? []) as Record<string, unknown>[]).find((b) => b.title === title && b.link === link);
+    const existing = (bookmarks ?? []).find((b) => b.title === title && b.link === link);
     if (existing) return { id: String(existing.id), already: true };
     const res = await state.client.call('bookmarks.add', { channel_id: channel.id, title, type: 'link', link }, opts);
-    return { id: String((res.bookmark as Record<string, unknown>).id), already: false };
+    return { id: String(res.bookmark.id), already: false };
   });
   await ctx.status(value.already ? `#${channel.name} already has the bookmark "${title}"` : `Bookmarked "${title}" in #${channel.name}`);
   return { content: { channel: channel.name, channel_id: channel.id, bookmark_id: value.id, title, link, already_bookmarked: value.already } };

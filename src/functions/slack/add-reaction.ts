@@ -4,8 +4,8 @@
  */
 import type { FunctionContext, FunctionResult } from '../../core/runtime/plugin.js';
 import type { SlackState } from './state.js';
-import { strInput } from './state.js';
 import { onChannel, unlessAlready } from './verbs.js';
+import { strInput } from './inputs.js';
 
 export async function addReaction(ctx: FunctionContext, state: SlackState): Promise<FunctionResult> {
   const ts = strInput(ctx.inputs, 'slack_ts') as string;

@@ -15,13 +15,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { FunctionError } from '../../core/runtime/errors.js';
 import type { FunctionContext, FunctionResult } from '../../core/runtime/plugin.js';
-import { channelById, describeTarget, ensureMember, resId, type ChannelInfo } from './channels.js';
+import { channelById, describeTarget, ensureMember, resId, type ChannelInfo } from './channels/index.js';
 import type { Template } from 'nunjucks';
 import { compileTemplate, exportConversation } from './export.js';
-import { boolInput, channelDeps, intInput, strInput, type SlackState } from './state.js';
-import { SlackApiError } from './slack-errors.js';
+import { boolInput, intInput, strInput } from './inputs.js';
+import { findEarlierPosts, postMetadata } from './reconcile.js';
+import { channelDeps, type SlackState } from './state.js';
+import { isSlackError } from './slack-errors.js';
 import type { CallOptions } from './slack-client.js';
-import { findEarlierPosts, POST_EVENT_TYPE } from './post-message.js';
 
 export const ARCHIVE_NOTICE = 'This channel has been set to be archived';
 
@@ -165,11 +166,11 @@ export async function archiveChannel(ctx: FunctionContext, state: SlackState): P
         {
           channel: channel.id,
           text: ARCHIVE_NOTICE,
-          metadata: JSON.stringify({ event_type: POST_EVENT_TYPE, event_payload: { invocation_id: ctx.invocationId, part: 0, parts: 1 } }),
+          metadata: postMetadata(ctx.invocationId, 0, 1),
         },
         { ...deps.callOpts, what: `#${channel.name}` },
       );
-      noticeTs = String(posted.ts);
+      noticeTs = posted.ts;
     }
     await ctx.steps.record(ARCHIVE_STEPS.notice, noticeTs);
     await ctx.status(`Posted "${ARCHIVE_NOTICE}" to #${channel.name}`);
@@ -187,7 +188,7 @@ export async function archiveChannel(ctx: FunctionContext, state: SlackState): P
   } catch (err) {
     // Archived between our lookup and our call (by a person, or by our own earlier
     // attempt whose answer is late): the channel is archived, which is what was asked.
-    if (!(err instanceof SlackApiError && err.slackError === 'already_archived')) throw err;
+    if (!isSlackError(err, 'already_archived')) throw err;
     await ctx.status(`#${channel.name} was archived already`);
   }
   return finish(ctx, exported, noticeTs);
@@ -227,7 +228,8 @@ async function exportAndSave(
         onProgress: (p) => ctx.status(`Exported ${p.messages} messages and ${p.replies} replies so far`),
       });
     } catch (err) {
-      if (err instanceof SlackApiError || err instanceof FunctionError) throw err;
+      // Slack's answers (SlackApiError is one) and the worker's own errors say what to fix already.
+      if (err instanceof FunctionError) throw err;
       if (/template/i.test((err as Error).message)) throw new FunctionError((err as Error).message, 'export_template_invalid');
       throw err;
     }

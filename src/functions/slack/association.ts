@@ -8,11 +8,7 @@
 import { FunctionError } from '../../core/runtime/errors.js';
 import type { FunctionContext } from '../../core/runtime/plugin.js';
 import type { ConversationRow } from '../../core/store/store.js';
-
-/** "incident 2103" or "task 7 of incident 2103" (channels.ts's describeTarget, without the import cycle). */
-function targetText(incidentId: number, taskId?: number): string {
-  return taskId ? `task ${taskId} of incident ${incidentId}` : `incident ${incidentId}`;
-}
+import { describeTarget } from './channels/target.js';
 
 /** A channel Slack reports archived; carries its id so the association can learn it. */
 export class ArchivedChannelError extends FunctionError {
@@ -37,7 +33,7 @@ export function archivedAssociationError(channelName: string, channelId: string,
  * Slack says the channel is archived: when it is the incident's (or task's) associated
  * channel, the association learns it (archived, as `slack_archive_channel` leaves it), so
  * that later posts by association get the clear refusal without asking Slack, and a post
- * with `slack_channel` replaces it (see recordAssociation in channels.ts). Best effort: the
+ * with `slack_channel` replaces it (see channels/record-association.ts). Best effort: the
  * caller's answer is the refusal either way.
  */
 export async function learnArchived(
@@ -49,7 +45,7 @@ export async function learnArchived(
   if (!association || association.archived || association.channelId !== channelId) return;
   try {
     await ctx.store.conversations.markArchived(association.resId, new Date());
-    ctx.log.info(`Slack channel #${association.channel} of ${targetText(inputs.incidentId, inputs.taskId)} is archived; association marked archived`);
+    ctx.log.info(`Slack channel #${association.channel} of ${describeTarget(inputs.incidentId, inputs.taskId)} is archived; association marked archived`);
   } catch (err) {
     ctx.log.warn(`Could not mark the association ${association.resId} archived: ${(err as Error).message}`);
   }

@@ -32,14 +32,9 @@ import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { Template } from 'nunjucks';
 import { makeDateFormatter } from './format/dates.js';
-import { SlackApiError } from './slack-errors.js';
-
-/**
- * Calls a Slack Web API method. Resolves with Slack's JSON body (`ok: true`)
- * and rejects on errors (for platform errors, the rejection carries Slack's
- * error code the way `@slack/web-api` does: `err.data.error`).
- */
-export type SlackCall = (method: string, params: Record<string, unknown>) => Promise<any>;
+import { paginate, type SlackCall } from './slack-client.js';
+import { isSlackError } from './slack-errors.js';
+import type { SlackMessage } from './slack-types.js';
 
 /** Counts reported to {@link ExportOptions.onProgress}. */
 export interface ExportProgress {
@@ -195,16 +190,11 @@ function abortError(signal: AbortSignal): Error {
   return err;
 }
 
-function nextCursor(res: any): string | undefined {
-  const c = res?.response_metadata?.next_cursor;
-  return typeof c === 'string' && c !== '' ? c : undefined;
-}
-
-function filesOf(msg: any): ExportFile[] {
-  if (!Array.isArray(msg?.files)) return [];
-  return msg.files.map((f: any) => ({
-    name: String(f?.name || f?.title || f?.id || '(unnamed file)'),
-    permalink: String(f?.permalink || ''),
+function filesOf(msg: SlackMessage): ExportFile[] {
+  if (!Array.isArray(msg.files)) return [];
+  return msg.files.map((f) => ({
+    name: String(f.name || f.title || f.id || '(unnamed file)'),
+    permalink: String(f.permalink || ''),
   }));
 }
 
@@ -212,13 +202,13 @@ function filesOf(msg: any): ExportFile[] {
  * The message text, plus the pretext/text of legacy attachments (fn_slack's
  * own `slack_post_message` posts its content as an attachment with no text).
  */
-function textOf(msg: any): string {
-  const main = typeof msg?.text === 'string' ? msg.text : '';
-  if (!Array.isArray(msg?.attachments)) return unescapeSlackText(main); // the usual case: no array to build
+function textOf(msg: SlackMessage): string {
+  const main = typeof msg.text === 'string' ? msg.text : '';
+  if (!Array.isArray(msg.attachments)) return unescapeSlackText(main); // the usual case: no array to build
   const parts: string[] = [];
   if (main) parts.push(main);
   for (const a of msg.attachments) {
-    for (const t of [a?.pretext, a?.text]) {
+    for (const t of [a.pretext, a.text]) {
       if (typeof t === 'string' && t !== '' && t !== main) parts.push(t);
     }
   }
@@ -358,7 +348,8 @@ class Sink {
  *
  * Memory stays bounded regardless of channel size: history pages are spooled
  * to a scratch file in pass 1 and rendered in reverse page order in pass 2
- * (see the module documentation for why). Errors from `call` and abort
+ * (see the module documentation for why). Errors from `call` (the worker's
+ * SlackClient errors: a Slack error answer is a SlackApiError) and abort
  * rejections propagate after the scratch files (and a partial output file)
  * have been removed. An invalid `template` or `timeZone` is rejected before
  * any Slack call is made.
@@ -379,37 +370,37 @@ export async function exportConversation(call: SlackCall, opts: ExportOptions): 
   const checkAbort = (): void => {
     if (signal?.aborted) throw abortError(signal);
   };
-  const slack = (method: string, params: Record<string, unknown>): Promise<any> => {
+  const slack: SlackCall = (method, params) => {
     checkAbort();
     return guard(Promise.resolve().then(() => call(method, params)));
   };
 
   const users = new UserNameCache();
-  const resolveAuthor = async (msg: any): Promise<{ user: string; user_id: string }> => {
-    const id = typeof msg?.user === 'string' ? msg.user : '';
+  const resolveAuthor = async (msg: SlackMessage): Promise<{ user: string; user_id: string }> => {
+    const id = typeof msg.user === 'string' ? msg.user : '';
     if (!id) {
-      const name = msg?.username || msg?.bot_profile?.name || 'bot';
-      return { user: String(name), user_id: typeof msg?.bot_id === 'string' ? msg.bot_id : '' };
+      const name = msg.username || msg.bot_profile?.name || 'bot';
+      return { user: String(name), user_id: typeof msg.bot_id === 'string' ? msg.bot_id : '' };
     }
     const cached = users.get(id);
     if (cached !== undefined) return { user: cached, user_id: id };
     let name = id;
     try {
       const res = await slack('users.info', { user: id });
-      const u = res?.user;
+      const u = res.user;
       if (u && !u.deleted) name = u.real_name || u.profile?.real_name || u.name || id;
     } catch (err) {
       if (signal?.aborted) throw err;
       // A departed author's account may be gone: export the message under the id.
-      if (!(err instanceof SlackApiError) || (err.slackError !== 'user_not_found' && err.slackError !== 'users_not_found')) throw err;
+      if (!isSlackError(err, 'user_not_found', 'users_not_found')) throw err;
     }
     users.set(id, name);
     return { user: name, user_id: id };
   };
 
-  const toReply = async (msg: any): Promise<ExportReply> => {
+  const toReply = async (msg: SlackMessage): Promise<ExportReply> => {
     const author = await resolveAuthor(msg);
-    const ts = String(msg?.ts ?? '');
+    const ts = String(msg.ts ?? '');
     return { ...author, posted_on: formatDate(ts), ts, text: textOf(msg), files: filesOf(msg) };
   };
 
@@ -430,35 +421,23 @@ export async function exportConversation(call: SlackCall, opts: ExportOptions): 
     let threads = 0;
     let files = 0;
     let nextProgressAt = PROGRESS_EVERY;
-    let cursor: string | undefined;
-    do {
-      const params: Record<string, unknown> = { channel: channel.id, limit: pageSize };
-      if (cursor) params.cursor = cursor;
-      const res = await slack('conversations.history', params);
-      cursor = nextCursor(res);
-      const batch: any[] = Array.isArray(res?.messages) ? res.messages : [];
+    for await (const res of paginate(slack, 'conversations.history', { channel: channel.id, limit: pageSize })) {
       let pageLines = '';
-      for (const msg of batch) {
+      for (const msg of res.messages ?? []) {
         const record: ScratchRecord = { ...(await toReply(msg)), replies: [] };
         files += record.files.length;
-        const isParent = Number(msg?.reply_count) > 0 && (msg.thread_ts === undefined || msg.thread_ts === msg.ts);
+        const isParent = Number(msg.reply_count) > 0 && (msg.thread_ts === undefined || msg.thread_ts === msg.ts);
         if (isParent) {
           threads++;
-          let rCursor: string | undefined;
-          do {
-            const rParams: Record<string, unknown> = { channel: channel.id, ts: msg.ts, limit: pageSize };
-            if (rCursor) rParams.cursor = rCursor;
-            const rRes = await slack('conversations.replies', rParams);
-            rCursor = nextCursor(rRes);
-            const rBatch: any[] = Array.isArray(rRes?.messages) ? rRes.messages : [];
-            for (const r of rBatch) {
+          for await (const rRes of paginate(slack, 'conversations.replies', { channel: channel.id, ts: msg.ts, limit: pageSize })) {
+            for (const r of rRes.messages ?? []) {
               // The parent comes first (and some pages repeat it): skip it wherever it appears.
-              if (r?.ts === msg.ts) continue;
+              if (r.ts === msg.ts) continue;
               const reply = await toReply(r);
               files += reply.files.length;
               record.replies.push(reply);
             }
-          } while (rCursor);
+          }
           replies += record.replies.length;
         }
         messages++;
@@ -473,7 +452,7 @@ export async function exportConversation(call: SlackCall, opts: ExportOptions): 
         await scratch.write(pageLines); // one write per page: its records are in memory anyway
         pages.push({ offset, length: scratch.bytes - offset });
       }
-    } while (cursor);
+    }
     await guard(scratch.close());
     scratch = undefined;
 

@@ -6,10 +6,12 @@
  * soon as the limit is reached: a busy channel is not read whole.
  */
 import type { FunctionContext, FunctionResult } from '../../core/runtime/plugin.js';
-import type { ChannelDeps } from './channels.js';
+import type { ChannelDeps } from './channels/index.js';
+import type { SlackMessage } from './slack-types.js';
 import type { SlackState } from './state.js';
-import { boolInput, intInput, strInput } from './state.js';
-import { isSlackError, onChannel } from './verbs.js';
+import { onChannel } from './verbs.js';
+import { boolInput, intInput, strInput } from './inputs.js';
+import { isSlackError } from './slack-errors.js';
 
 const DEFAULT_LIMIT = 100;
 /** Slack's largest page for conversations.history and replies. */
@@ -21,14 +23,12 @@ interface Author {
   email: string | null;
 }
 
-type Message = Record<string, any>;
-
 /** Looks each author up once per invocation (users.info), bots by their profile. */
 class Authors {
   private readonly known = new Map<string, Author>();
   constructor(private readonly deps: ChannelDeps) {}
 
-  async of(m: Message): Promise<Author> {
+  async of(m: SlackMessage): Promise<Author> {
     if (!m.user) return { id: m.bot_id ?? null, name: m.username ?? m.bot_profile?.name ?? null, email: null };
     const id = String(m.user);
     let a = this.known.get(id);
@@ -47,8 +47,8 @@ class Authors {
   }
 }
 
-function files(m: Message): Record<string, unknown>[] {
-  return ((m.files ?? []) as Message[]).map((f) => ({ id: f.id, name: f.name ?? null, title: f.title ?? null, url: f.permalink ?? f.url_private ?? null }));
+function files(m: SlackMessage): Record<string, unknown>[] {
+  return (m.files ?? []).map((f) => ({ id: f.id, name: f.name ?? null, title: f.title ?? null, url: f.permalink ?? f.url_private ?? null }));
 }
 
 export async function getConversation(ctx: FunctionContext, state: SlackState): Promise<FunctionResult> {
@@ -57,12 +57,12 @@ export async function getConversation(ctx: FunctionContext, state: SlackState): 
   const withReplies = boolInput(ctx.inputs, 'slack_include_replies') ?? false;
 
   const { channel, value } = await onChannel(ctx, state, async (channel, deps) => {
-    const top: Message[] = [];
+    const top: SlackMessage[] = [];
     let hasMore = false;
     const params: Record<string, unknown> = { channel: channel.id, limit: Math.min(PAGE, limit) };
     if (oldest) params.oldest = oldest;
     for await (const page of state.client.paginate('conversations.history', params, { ...deps.callOpts, what: `#${channel.name}` })) {
-      const msgs = (page.messages ?? []) as Message[];
+      const msgs = page.messages ?? [];
       const taken = msgs.slice(0, limit - top.length);
       top.push(...taken);
       if (top.length >= limit) {
@@ -96,7 +96,7 @@ async function replies(state: SlackState, deps: ChannelDeps, channelId: string, 
   const out: Record<string, unknown>[] = [];
   for await (const page of state.client.paginate('conversations.replies', { channel: channelId, ts, limit: Math.min(PAGE, limit) }, deps.callOpts)) {
     // Each page starts with the thread's parent: it is the message itself, not a reply.
-    for (const r of (page.messages ?? []) as Message[]) {
+    for (const r of page.messages ?? []) {
       if (r.ts === ts || out.length >= limit) continue;
       out.push({ ts: r.ts, author: await authors.of(r), text: r.text ?? '', files: files(r) });
     }

@@ -6,8 +6,11 @@
  * - slack_archive_channel → archive-channel.ts
  * - the responder verbs (slack_update_message, slack_pin_message, …) → one file each,
  *   sharing channel resolution and email lookups through verbs.ts
- * Channel resolution and participants: channels.ts. Slack calls and retries:
- * slack-client.ts. Message layout: format/. Export format: export.ts.
+ * Handlers import shared modules, never each other: channels/ (cache, lookup, resolution,
+ * invites, members, association), inputs.ts (reading inputs), reconcile.ts (what an earlier
+ * attempt did). Slack calls, retries and paging: slack-client.ts, with a result type per
+ * method in slack-types.ts and Slack's errors in slack-errors.ts. Message layout: format/.
+ * Export format: export.ts.
  * CLI commands (`worker slack-manifest`): commands.ts.
  * Input schemas: customizations/fn_slack/functions/*.json (the runner validates with them).
  */
@@ -96,7 +99,7 @@ export const slackPlugin = definePlugin<SlackConfig, SlackState>({
   async selftest(state) {
     try {
       const res = await state.client.call('auth.test', {});
-      const granted = (res.response_metadata?.scopes ?? []) as string[];
+      const granted = res.response_metadata?.scopes ?? [];
       const missing = missingScopes(granted, inboundEnabled(state.config));
       if (missing.length) {
         return { state: 'failure', reason: `The token lacks scope(s) ${missing.join(', ')}: add them to the Slack app and reinstall it` };

@@ -3,10 +3,11 @@
  * (an earlier attempt invited them) are not an error, so a redelivery invites nobody twice.
  */
 import type { FunctionContext, FunctionResult } from '../../core/runtime/plugin.js';
-import { inviteParticipants } from './channels.js';
+import { inviteParticipants } from './channels/index.js';
 import type { SlackState } from './state.js';
 import { botUserId } from './state.js';
-import { emailsInput, onChannel } from './verbs.js';
+import { onChannel } from './verbs.js';
+import { emailsInput } from './inputs.js';
 
 export async function inviteUsers(ctx: FunctionContext, state: SlackState): Promise<FunctionResult> {
   const emails = emailsInput(ctx.inputs, 'slack_participant_emails');

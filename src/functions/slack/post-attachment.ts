@@ -4,11 +4,12 @@
 import { sleep } from '../../core/backoff.js';
 import { FunctionError } from '../../core/runtime/errors.js';
 import type { FunctionContext, FunctionResult } from '../../core/runtime/plugin.js';
-import { inviteParticipants, recordAssociation, withResolvedChannel } from './channels.js';
+import { inviteParticipants, recordAssociation, withResolvedChannel } from './channels/index.js';
 import { escapeSlackText } from './format/index.js';
 import { hasBidiControls, stripBidiControls } from './bidi.js';
-import { channelInputs } from './post-message.js';
-import { botUserId, channelDeps, intInput, strInput, type SlackState } from './state.js';
+import { channelInputs, intInput, strInput } from './inputs.js';
+import { findEarlierUpload, invocationStart } from './reconcile.js';
+import { botUserId, channelDeps, type SlackState } from './state.js';
 import type { SlackClient, CallOptions } from './slack-client.js';
 import { stoppedWaitingError } from './slack-errors.js';
 
@@ -33,69 +34,13 @@ async function findShare(
     if (delay) await sleep(delay, opts.signal, stoppedWaitingError);
     const { file } = await client.call('files.info', { file: fileId }, opts);
     filePermalink = String(file?.permalink ?? '');
-    const shares = (file?.shares ?? {}) as Record<string, Record<string, { ts?: string }[]>>;
-    for (const kind of ['public', 'private']) {
+    const shares = file?.shares ?? {};
+    for (const kind of ['public', 'private'] as const) {
       const ts = shares[kind]?.[channelId]?.[0]?.ts;
       if (ts) return { ts: String(ts), filePermalink };
     }
   }
   return { ts: undefined, filePermalink };
-}
-
-/**
- * How far before the invocation's first delivery an earlier attempt's upload may be
- * dated: Slack's clock and the worker's differ a little. Small, because a match inside
- * this window that is not ours (the same file uploaded by another invocation a moment
- * before) would be taken for ours.
- */
-const RECONCILE_SKEW_SECONDS = 60;
-/** Pages of channel history (200 messages each) searched for the earlier upload. */
-const RECONCILE_PAGES = 5;
-
-/** An upload found in the channel: the file and the message that shares it. */
-export interface EarlierUpload {
-  fileId: string;
-  ts: string;
-  filePermalink: string;
-}
-
-/**
- * On a redelivery, finds the upload an interrupted earlier attempt already made: a
- * message in the channel posted by the bot since the invocation began, sharing a file
- * with the same name and size. Uploads cannot carry message metadata, so this is the
- * closest Slack offers to the invocation tag that slack_post_message uses.
- */
-export async function findEarlierUpload(
-  client: SlackClient,
-  opts: CallOptions,
-  q: { channelId: string; since: Date; botUserId: string | undefined; name: string; size: number },
-): Promise<EarlierUpload | undefined> {
-  const oldest = (Math.floor(q.since.getTime() / 1000) - RECONCILE_SKEW_SECONDS).toFixed(6);
-  let cursor: string | undefined;
-  for (let page = 0; page < RECONCILE_PAGES; page++) {
-    const params: Record<string, unknown> = { channel: q.channelId, oldest, limit: 200 };
-    if (cursor) params.cursor = cursor;
-    const res = await client.call('conversations.history', params, opts);
-    // Newest first: the latest matching upload is the earlier attempt's.
-    for (const m of (res.messages ?? []) as Record<string, any>[]) {
-      if (!Array.isArray(m.files) || (q.botUserId && m.user !== q.botUserId)) continue;
-      const file = (m.files as Record<string, any>[]).find((f) => f.name === q.name && Number(f.size) === q.size);
-      if (file?.id) return { fileId: String(file.id), ts: String(m.ts), filePermalink: String(file.permalink ?? '') };
-    }
-    cursor = (res.response_metadata?.next_cursor as string | undefined) || undefined;
-    if (!cursor) break;
-  }
-  return undefined;
-}
-
-/** When the invocation's first delivery began (the ledger's record); undefined if unknown. */
-async function invocationStart(ctx: FunctionContext): Promise<Date | undefined> {
-  try {
-    return (await ctx.store.ledger.get(ctx.invocationId))?.createdAt;
-  } catch (err) {
-    ctx.log.warn(`Could not read when the invocation began: ${(err as Error).message}`);
-    return undefined;
-  }
 }
 
 export async function postAttachment(ctx: FunctionContext, state: SlackState): Promise<FunctionResult> {

@@ -9,7 +9,9 @@ import { FunctionError } from '../../core/runtime/errors.js';
 import type { FunctionContext, FunctionResult } from '../../core/runtime/plugin.js';
 import type { SlackState } from './state.js';
 import { botUserId, channelDeps } from './state.js';
-import { emailsInput, isSlackError, onChannel, usersByEmail } from './verbs.js';
+import { onChannel, usersByEmail } from './verbs.js';
+import { emailsInput } from './inputs.js';
+import { isSlackError } from './slack-errors.js';
 
 export async function removeUsers(ctx: FunctionContext, state: SlackState): Promise<FunctionResult> {
   const emails = emailsInput(ctx.inputs, 'slack_participant_emails');

@@ -4,10 +4,11 @@
  */
 import { FunctionError } from '../../core/runtime/errors.js';
 import type { FunctionContext, FunctionResult } from '../../core/runtime/plugin.js';
-import { CHANNEL_NAME } from './channels.js';
+import { CHANNEL_NAME } from './channels/index.js';
 import type { SlackState } from './state.js';
-import { strInput } from './state.js';
-import { isSlackError, onChannel } from './verbs.js';
+import { onChannel } from './verbs.js';
+import { strInput } from './inputs.js';
+import { isSlackError } from './slack-errors.js';
 
 function newNameInput(inputs: Record<string, unknown>): string {
   const raw = strInput(inputs, 'slack_new_name') ?? '';

@@ -5,14 +5,15 @@
  */
 import { FunctionError } from '../../core/runtime/errors.js';
 import type { FunctionContext, FunctionResult } from '../../core/runtime/plugin.js';
-import { findEarlierPosts, postMetadata } from './post-message.js';
 import type { SlackState } from './state.js';
 import { botUserId, channelDeps } from './state.js';
-import { emailsInput, renderTextInput, usersByEmail } from './verbs.js';
+import { usersByEmail } from './verbs.js';
+import { emailsInput, renderTextInput } from './inputs.js';
+import { findEarlierPosts, postMetadata } from './reconcile.js';
 
 export async function sendDirectMessage(ctx: FunctionContext, state: SlackState): Promise<FunctionResult> {
   const emails = emailsInput(ctx.inputs, 'slack_user_emails');
-  const parts = renderTextInput(ctx.inputs, state);
+  const parts = renderTextInput(ctx.inputs, state.config);
   const deps = channelDeps(ctx, state);
   const bot = await botUserId(state, ctx);
   const { found, unknown } = await usersByEmail(deps, emails);
@@ -23,7 +24,7 @@ export async function sendDirectMessage(ctx: FunctionContext, state: SlackState)
   const sent: Record<string, unknown>[] = [];
   for (const u of found) {
     const opened = await state.client.call('conversations.open', { users: u.id }, { ...deps.callOpts, what: u.email });
-    const dm = String((opened.channel as Record<string, unknown>).id);
+    const dm = opened.channel.id;
     const earlier = ctx.attempt > 1 ? await findEarlierPosts(deps, dm, ctx.invocationId) : new Map<number, string>();
     const timestamps: string[] = [];
     for (let i = 0; i < parts.length; i++) {

@@ -17,7 +17,7 @@
  * outages); a post keeps its channel's lane across its retries, so order is kept.
  */
 import { Readable } from 'node:stream';
-import { describeNetworkFailure } from './network-failure.js';
+import { describeNetworkFailure, networkErrorCode } from './network-failure.js';
 import * as slackWebApiNs from '@slack/web-api';
 import type { WebClient as WebClientType } from '@slack/web-api';
 import { sleep } from '../../core/backoff.js';
@@ -25,6 +25,7 @@ import type { Logger } from '../../core/logging.js';
 import type { Lease, RateLimiter } from './rate-limiter.js';
 import { FunctionError } from '../../core/runtime/errors.js';
 import { SlackUnavailableError, slackError, stoppedWaitingError } from './slack-errors.js';
+import type { SlackPagedMethod, SlackResponse } from './slack-types.js';
 
 // @slack/web-api is CommonJS. Node's ESM loader exposes it as `default` (and detects
 // only some named exports); loaders that transpile to CommonJS expose the names
@@ -102,20 +103,42 @@ export interface UploadRequest {
   threadTs?: string;
 }
 
-export type SlackResult = Record<string, any> & { ok: true };
+/** Slack's answer to a method slack-types.ts does not list: its fields are to be checked where read. */
+export type SlackResult = SlackResponse<string>;
+
+/** Calls one Web API method: {@link SlackClient.call} with its options bound, or a test's fake. */
+export type SlackCall = <M extends string>(method: M, params: Record<string, unknown>) => Promise<SlackResponse<M>>;
+
+/** What @slack/web-api's errors carry (its `ErrorCode`s), read only here, where they become the worker's errors. */
+interface WebApiErrorFields {
+  code?: string;
+  retryAfter?: number;
+  statusCode?: number;
+  data?: Record<string, unknown>;
+}
 
 function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return sleep(ms, signal, stoppedWaitingError);
 }
 
-/** The network error code buried in a fetch failure, if any. */
-function networkCode(err: unknown): string | undefined {
-  let cur: any = err;
-  for (let depth = 0; cur && depth < 5; depth++) {
-    if (typeof cur.code === 'string' && !cur.code.startsWith('slack_')) return cur.code;
-    cur = cur.original ?? cur.cause;
-  }
-  return undefined;
+/**
+ * Pages through a cursor-paginated method (Slack's `cursor` / `response_metadata.next_cursor`),
+ * yielding each page as Slack answered it. Pages are fetched one at a time as the caller
+ * asks, so a caller that has enough stops (`break`) without fetching the rest. Every
+ * cursor loop of fn_slack goes through here; {@link SlackClient.paginate} is this with
+ * the client's `call`.
+ */
+export async function* paginate<M extends SlackPagedMethod>(
+  call: SlackCall,
+  method: M,
+  params: Record<string, unknown> = {},
+): AsyncGenerator<SlackResponse<M>> {
+  let cursor: string | undefined;
+  do {
+    const page = await call(method, cursor ? { ...params, cursor } : params);
+    yield page;
+    cursor = page.response_metadata?.next_cursor || undefined;
+  } while (cursor);
 }
 
 export class SlackClient {
@@ -142,8 +165,12 @@ export class SlackClient {
     this.sleep = opts.sleep ?? defaultSleep;
   }
 
-  /** Calls a Web API method with the retry rules above. Resolves with Slack's body. */
-  async call(method: string, params: Record<string, unknown> = {}, callOpts: CallOptions = {}): Promise<SlackResult> {
+  /**
+   * Calls a Web API method with the retry rules above. Resolves with Slack's body, typed
+   * by slack-types.ts; rejects with a {@link SlackApiError} (Slack's answer), a
+   * {@link SlackUnavailableError} (no answer) or the abort's error, never the SDK's own.
+   */
+  async call<M extends string>(method: M, params: Record<string, unknown> = {}, callOpts: CallOptions = {}): Promise<SlackResponse<M>> {
     const limiter = this.opts.limiter;
     const onWait = callOpts.onWait;
     const lease: Lease | undefined = limiter
@@ -153,13 +180,13 @@ export class SlackClient {
         })
       : undefined;
     try {
-      return await this.attempts(method, params, callOpts, lease);
+      return (await this.attempts(method, params, callOpts, lease)) as SlackResponse<M>;
     } finally {
       lease?.release();
     }
   }
 
-  private async attempts(method: string, params: Record<string, unknown>, callOpts: CallOptions, lease: Lease | undefined): Promise<SlackResult> {
+  private async attempts(method: string, params: Record<string, unknown>, callOpts: CallOptions, lease: Lease | undefined): Promise<unknown> {
     const idempotent = callOpts.idempotent ?? IDEMPOTENT.has(method);
     // Only waits that Slack imposes (Retry-After, outages) count against the budget.
     let waitedMs = 0;
@@ -167,9 +194,9 @@ export class SlackClient {
     for (let attempt = 1; ; attempt++) {
       if (attempt > 1 && lease) await lease.again(callOpts.signal ? { signal: callOpts.signal } : {});
       try {
-        return (await this.web.apiCall(method, params)) as SlackResult;
+        return await this.web.apiCall(method, params);
       } catch (err) {
-        const e = err as { code?: string; retryAfter?: number; statusCode?: number; data?: Record<string, unknown> };
+        const e = err as WebApiErrorFields;
         let waitMs: number;
         let reason: WaitInfo['reason'];
         let pausedByLimiter = false;
@@ -183,7 +210,7 @@ export class SlackClient {
           // Every caller of this method (or poster to this channel) waits, not only us.
           if (lease) pausedByLimiter = lease.rateLimited(waitMs / 1000);
         } else if (e.code === ErrorCode.HTTPError || e.code === ErrorCode.RequestError) {
-          const net = networkCode(err);
+          const net = networkErrorCode(err);
           const status = e.statusCode;
           const what = status ? `HTTP ${status}` : describeNetworkFailure(err, this.opts.timeoutMs) ?? net ?? (err as Error).message;
           cause = what;
@@ -226,18 +253,9 @@ export class SlackClient {
     }
   }
 
-  /**
-   * Pages through a cursor-paginated method (Slack's `cursor` / `response_metadata.next_cursor`),
-   * yielding each page as Slack answered it. Pages are fetched one at a time as the caller
-   * asks, so a caller that has enough stops (`break`) without fetching the rest.
-   */
-  async *paginate(method: string, params: Record<string, unknown> = {}, callOpts: CallOptions = {}): AsyncGenerator<SlackResult> {
-    let cursor: string | undefined;
-    do {
-      const page = await this.call(method, cursor ? { ...params, cursor } : params, callOpts);
-      yield page;
-      cursor = (page.response_metadata?.next_cursor as string | undefined) || undefined;
-    } while (cursor);
+  /** {@link paginate} with this client's calls and `callOpts`. */
+  paginate<M extends SlackPagedMethod>(method: M, params: Record<string, unknown> = {}, callOpts: CallOptions = {}): AsyncGenerator<SlackResponse<M>> {
+    return paginate((m, p) => this.call(m, p, callOpts), method, params);
   }
 
   /**
@@ -258,7 +276,7 @@ export class SlackClient {
       let status: number | undefined;
       let failure: unknown;
       try {
-        const res = await fetch(String(uploadUrl), {
+        const res = await fetch(uploadUrl, {
           method: 'POST',
           headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(req.size) },
           body: Readable.toWeb(stream) as unknown as ReadableStream,
@@ -284,7 +302,7 @@ export class SlackClient {
           { http_status: status },
         );
       }
-      const net = status === undefined ? networkCode(failure) : undefined;
+      const net = status === undefined ? networkErrorCode(failure) : undefined;
       if (status === undefined && !(net && NOT_SENT.has(net))) {
         // Cut off mid-body (connection dropped, timeout): not repeated here. The runner's
         // redelivery retries it within max_attempts, and first looks for an upload an
@@ -316,6 +334,6 @@ export class SlackClient {
     if (req.initialComment) params.initial_comment = req.initialComment;
     if (req.threadTs) params.thread_ts = req.threadTs;
     await this.call('files.completeUploadExternal', params, callOpts);
-    return { fileId: String(fileId) };
+    return { fileId };
   }
 }

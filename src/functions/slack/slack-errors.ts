@@ -153,3 +153,12 @@ export function slackError(method: string, code: string, data: Record<string, un
 export function stoppedWaitingError(): SlackUnavailableError {
   return new SlackUnavailableError('Stopped while waiting for Slack', 'aborted');
 }
+
+/**
+ * True when Slack answered with one of `codes` (e.g. already_pinned). The one way fn_slack
+ * branches on a Slack error: the client turns every Slack answer into a {@link SlackApiError},
+ * so no code here reads @slack/web-api's error shapes.
+ */
+export function isSlackError(err: unknown, ...codes: string[]): err is SlackApiError {
+  return err instanceof SlackApiError && codes.includes(err.slackError);
+}

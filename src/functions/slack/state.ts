@@ -3,7 +3,8 @@
  */
 import type { FunctionContext } from '../../core/runtime/plugin.js';
 import type { Logger } from '../../core/logging.js';
-import { ChannelCache, type ChannelDeps } from './channels.js';
+import { ChannelCache } from './channels/cache.js';
+import type { ChannelDeps } from './channels/lookup.js';
 import { parseRateLimitOverrides, type SlackConfig } from './config.js';
 import { RateLimiter, methodBudgets, type Clock } from './rate-limiter.js';
 import { SlackClient, type CallOptions } from './slack-client.js';
@@ -115,18 +116,5 @@ export async function botUserId(state: SlackState, ctx: FunctionContext): Promis
   return state.botUserIdPending;
 }
 
-/** Reads an optional integer input (the runner has validated its type). */
-export function intInput(inputs: Record<string, unknown>, name: string): number | undefined {
-  const v = inputs[name];
-  return typeof v === 'number' ? v : undefined;
-}
-
-export function strInput(inputs: Record<string, unknown>, name: string): string | undefined {
-  const v = inputs[name];
-  return typeof v === 'string' && v.trim() !== '' ? v : undefined;
-}
-
-export function boolInput(inputs: Record<string, unknown>, name: string): boolean | undefined {
-  const v = inputs[name];
-  return typeof v === 'boolean' ? v : undefined;
-}
+// The input readers live in inputs.ts; handlers written before the split import them from here.
+export { boolInput, intInput, strInput } from './inputs.js';

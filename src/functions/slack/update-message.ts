@@ -6,12 +6,12 @@
 import { FunctionError } from '../../core/runtime/errors.js';
 import type { FunctionContext, FunctionResult } from '../../core/runtime/plugin.js';
 import type { SlackState } from './state.js';
-import { strInput } from './state.js';
-import { onChannel, renderTextInput } from './verbs.js';
+import { onChannel } from './verbs.js';
+import { renderTextInput, strInput } from './inputs.js';
 
 export async function updateMessage(ctx: FunctionContext, state: SlackState): Promise<FunctionResult> {
   const ts = strInput(ctx.inputs, 'slack_ts') as string;
-  const parts = renderTextInput(ctx.inputs, state);
+  const parts = renderTextInput(ctx.inputs, state.config);
   if (parts.length > 1) {
     // A post continues long text in its thread; an edit has no thread to continue in.
     throw new FunctionError(

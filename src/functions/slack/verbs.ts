@@ -4,24 +4,18 @@
  * - the channel, resolved exactly as slack_post_message resolves it (one path:
  *   {@link withResolvedChannel}), except that a channel named in `slack_channel` must exist:
  *   pinning or renaming never creates a channel;
- * - people given by email (`slack_participant_emails`, `slack_user_emails`), parsed and
- *   looked up once here;
+ * - people given by email (`slack_participant_emails`, `slack_user_emails`, parsed in
+ *   inputs.ts), looked up once here;
  * - Slack's "already done" answers, which a redelivered invocation gets for what its earlier
  *   attempt did, and which therefore count as success.
  */
-import { FunctionError } from '../../core/runtime/errors.js';
 import type { FunctionContext } from '../../core/runtime/plugin.js';
 import type { ConversationRow } from '../../core/store/store.js';
-import { parseEmails, withResolvedChannel, type ChannelDeps, type ChannelInfo, type ChannelInputs } from './channels.js';
-import { renderSlackText, type RenderedMessage } from './format/index.js';
-import { channelInputs } from './post-message.js';
-import { SlackApiError } from './slack-errors.js';
-import { boolInput, channelDeps, intInput, type SlackState } from './state.js';
-
-/** The channel inputs of a verb: as slack_post_message's, but the channel is never created. */
-export function verbChannelInputs(inputs: Record<string, unknown>): ChannelInputs {
-  return { ...channelInputs(inputs), create: false };
-}
+import { withResolvedChannel, type ChannelDeps, type ChannelInfo, type ChannelInputs } from './channels/index.js';
+import { verbChannelInputs } from './inputs.js';
+import { isSlackError } from './slack-errors.js';
+import type { SlackUser } from './slack-types.js';
+import { channelDeps, type SlackState } from './state.js';
 
 export interface OnChannel<T> {
   channel: ChannelInfo;
@@ -48,11 +42,6 @@ export async function onChannel<T>(
   return { channel: resolved.channel, association: resolved.association, target, deps, value };
 }
 
-/** True when Slack answered with one of `codes` (e.g. already_pinned). */
-export function isSlackError(err: unknown, ...codes: string[]): err is SlackApiError {
-  return err instanceof SlackApiError && codes.includes(err.slackError);
-}
-
 /**
  * Runs a Slack call whose "already" error means the effect is there (an earlier attempt of
  * this invocation, or someone in Slack, did it): resolves true when it was already done.
@@ -67,26 +56,10 @@ export async function unlessAlready(call: () => Promise<unknown>, ...alreadyCode
   }
 }
 
-/**
- * The addresses in an emails input, refusing a value with none or with something that is
- * not an address (acting on part of a list by mistake is worse than asking to fix it).
- */
-export function emailsInput(inputs: Record<string, unknown>, name: string): string[] {
-  const { emails, invalid } = parseEmails(typeof inputs[name] === 'string' ? (inputs[name] as string) : undefined);
-  if (invalid.length) {
-    throw new FunctionError(
-      `${name} has ${invalid.map((e) => `"${e}"`).join(', ')}, which ${invalid.length > 1 ? 'are not email addresses' : 'is not an email address'}: give comma-separated addresses`,
-      'invalid_email',
-    );
-  }
-  if (emails.length === 0) throw new FunctionError(`${name} is empty: give one or more comma-separated email addresses`, 'missing_emails');
-  return emails;
-}
-
 export interface FoundUser {
   email: string;
   id: string;
-  user: Record<string, any>;
+  user: SlackUser;
 }
 
 /** Looks each address up (`users.lookupByEmail`); the ones Slack does not know are returned apart. */
@@ -96,7 +69,7 @@ export async function usersByEmail(deps: ChannelDeps, emails: string[]): Promise
   for (const email of emails) {
     try {
       const res = await deps.client.call('users.lookupByEmail', { email }, { ...deps.callOpts, what: email });
-      const user = res.user as Record<string, any>;
+      const user = res.user;
       if (!found.some((f) => f.id === user.id)) found.push({ email, id: String(user.id), user });
     } catch (err) {
       if (isSlackError(err, 'users_not_found', 'user_not_found')) unknown.push(email);
@@ -107,7 +80,7 @@ export async function usersByEmail(deps: ChannelDeps, emails: string[]): Promise
 }
 
 /** A user as the verbs return one: the fields a workflow uses, from users.info / lookupByEmail. */
-export function userSummary(user: Record<string, any>): Record<string, unknown> {
+export function userSummary(user: SlackUser): Record<string, unknown> {
   return {
     id: String(user.id),
     name: String(user.name ?? ''),
@@ -117,22 +90,4 @@ export function userSummary(user: Record<string, any>): Record<string, unknown> 
     is_bot: Boolean(user.is_bot),
     deleted: Boolean(user.deleted),
   };
-}
-
-/** `slack_text` laid out as slack_post_message lays it out (one or more parts). */
-export function renderTextInput(inputs: Record<string, unknown>, state: SlackState): RenderedMessage[] {
-  const incidentId = intInput(inputs, 'incident_id');
-  const taskId = intInput(inputs, 'task_id');
-  try {
-    return renderSlackText(String(inputs.slack_text ?? ''), {
-      mrkdwn: boolInput(inputs, 'slack_mrkdwn') ?? true,
-      // 0 is no incident: the container's SOAR link is left out.
-      incidentId: incidentId ?? 0,
-      ...(taskId ? { taskId } : {}),
-      ...(state.config.soar_url ? { soarUrlTemplate: state.config.soar_url } : {}),
-      timeZone: state.config.time_zone,
-    });
-  } catch (err) {
-    throw new FunctionError((err as Error).message, 'invalid_slack_text');
-  }
 }

@@ -140,6 +140,7 @@ export function withSoarDataTable(store: Store, platform: Platform, log: Logger)
     ledger: store.ledger,
     conversations,
     definitions: store.definitions,
+    sql: store.sql,
     migrate: () => store.migrate(),
     get created() {
       return store.created;

@@ -10,6 +10,7 @@ import { ConfigError, RetryableError } from '../../../src/core/runtime/errors.js
 import { openStore } from '../../../src/core/store/index.js';
 import { POSTGRES_MIGRATIONS, PostgresStore } from '../../../src/core/store/postgres-store.js';
 import { conversation, storeConformance } from '../../support/store-conformance.js';
+import { NOTES_V1, NOTES_V2 } from '../../support/plugin-table-conformance.js';
 
 const PG_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const RUN = `st_${process.pid}_${randomBytes(3).toString('hex')}`;
@@ -31,7 +32,12 @@ async function dropRunSchemas(): Promise<void> {
   }
 }
 
-storeConformance('postgres', () => PostgresStore.open(PG_URL, { schema: nextSchema(), poolSize: 5 }), dropRunSchemas);
+storeConformance(
+  'postgres',
+  (tables) => PostgresStore.open(PG_URL, { schema: nextSchema(), poolSize: 5, tables }),
+  dropRunSchemas,
+  (store, tables) => PostgresStore.open(PG_URL, { schema: (store as PostgresStore).schema, poolSize: 5, tables }),
+);
 
 describe('PostgresStore specifics', function () {
   const opened: PostgresStore[] = [];
@@ -59,6 +65,7 @@ describe('PostgresStore specifics', function () {
       expect(rows.map((r) => r.table_name)).to.deep.equal([
         'function_definitions',
         'invocation_ledger',
+        'plugin_table_versions',
         'schema_migrations',
         'slack_conversations_db',
       ]);
@@ -76,6 +83,25 @@ describe('PostgresStore specifics', function () {
       const status = await s.schemaStatus();
       expect(status.current).to.equal(status.expected);
     }
+  });
+
+  it('several workers migrating one fresh schema with plugin tables create each table once and agree on its version', async function () {
+    const schema = nextSchema();
+    const tables = [{ name: 'conformance_notes', migrations: [NOTES_V1, NOTES_V2] }];
+    const stores = await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        const s = await PostgresStore.open(PG_URL, { schema, poolSize: 2, tables });
+        opened.push(s);
+        return s;
+      }),
+    );
+    // NOTES_V1 has no IF NOT EXISTS: a second run of it would fail one of these.
+    await Promise.all(stores.map((s) => s.migrate()));
+    for (const s of stores) {
+      expect((await s.schemaStatus()).tables).to.deep.equal([{ name: 'conformance_notes', current: 2, expected: 2 }]);
+    }
+    expect(await stores[0]!.sql.execute(`INSERT INTO conformance_notes (id, n, flag) VALUES ($1, $2, $3)`, ['a', 1, true])).to.equal(1);
+    expect(await stores[3]!.sql.query(`SELECT id, tag FROM conformance_notes`)).to.deep.equal([{ id: 'a', tag: 'none' }]);
   });
 
   it('two stores (two pools, like two workers) serialise withLock + insertIfAbsent on one key', async function () {

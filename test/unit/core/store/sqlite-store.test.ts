@@ -22,8 +22,13 @@ async function removeTempDirs(): Promise<void> {
   await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
 }
 
-storeConformance('sqlite (file)', async () => SqliteStore.open(join(await tempDir(), 'worker.db')), removeTempDirs);
-storeConformance('sqlite (:memory:)', async () => SqliteStore.open(':memory:'));
+storeConformance(
+  'sqlite (file)',
+  async (tables) => SqliteStore.open(join(await tempDir(), 'worker.db'), { tables }),
+  removeTempDirs,
+  async (store, tables) => SqliteStore.open(store.location, { tables }),
+);
+storeConformance('sqlite (:memory:)', async (tables) => SqliteStore.open(':memory:', { tables }));
 
 describe('SqliteStore specifics', function () {
   after(removeTempDirs);

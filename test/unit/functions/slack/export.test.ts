@@ -7,8 +7,8 @@ import {
   unescapeSlackText,
   UserNameCache,
   type ExportOptions,
-  type SlackCall,
 } from '../../../../src/functions/slack/export.js';
+import type { SlackCall } from '../../../../src/functions/slack/slack-client.js';
 import { makeDateFormatter } from '../../../../src/functions/slack/format/dates.js';
 import { SlackApiError } from '../../../../src/functions/slack/slack-errors.js';
 
@@ -80,7 +80,8 @@ function makeFake(opts: FakeOptions) {
     return { slice, next, start };
   };
 
-  const call: SlackCall = async (method, params) => {
+  // Answers like Slack's, built here: typed as the client's calls by the cast below.
+  const fake = async (method: string, params: Record<string, unknown>): Promise<unknown> => {
     counts[method] = (counts[method] ?? 0) + 1;
     log.push({ method, params: { ...params } });
     if (opts.failOn && opts.failOn.method === method && opts.failOn.nth === counts[method]) throw opts.failOn.error;
@@ -117,6 +118,7 @@ function makeFake(opts: FakeOptions) {
         throw platformError('unknown_method', method);
     }
   };
+  const call = fake as SlackCall;
   return { call, counts, log };
 }
 

@@ -12,7 +12,6 @@ import { expect } from 'chai';
 import type { Platform } from '../../../../src/platforms/platform.js';
 import { SlackEmulator, UPLOAD_METHOD } from '../../../support/slack-emulator.js';
 import { runFunction, slackFixture, type SlackFixture, expectOk, expectFailure, expectFailureMessage } from '../../../support/function-context.js';
-import { findEarlierUpload } from '../../../../src/functions/slack/post-attachment.js';
 
 function writeFile(dir: string, name: string, bytes: Buffer): void {
   fs.mkdirSync(dir, { recursive: true });
@@ -369,16 +368,6 @@ describe('slack_post_attachment', function () {
       expect(run.progress).to.include('Uploading capture.pcap (3000 bytes) to #inc-2103');
       expect(emu.messages(ch.id)).to.have.length(3);
       expect(emu.messages(ch.id).filter((m) => m.files?.[0]?.id === content.file_id)).to.have.length(1);
-    });
-
-    it('searches only from shortly before the invocation began', async () => {
-      incidentAttachment(2103, 4, 'capture.pcap', randomBytes(3000));
-      const done = expectOk(await upload({ attachment_id: 4 }));
-      const q = { channelId: done.channel_id as string, botUserId: emu.botUserId, name: 'capture.pcap', size: 3000 };
-      const found = await findEarlierUpload(fx.state.client, {}, { ...q, since: new Date() });
-      expect(found).to.deep.include({ fileId: done.file_id, ts: done.ts });
-      // An invocation that began two minutes after that upload does not take it.
-      expect(await findEarlierUpload(fx.state.client, {}, { ...q, since: new Date(Date.now() + 120_000) })).to.equal(undefined);
     });
   });
 });

@@ -4,9 +4,9 @@
  * stale entry never posts to an archived channel nor hides a privacy change past the TTL.
  */
 import { expect } from 'chai';
-import { SlackEmulator } from '../../../support/slack-emulator.js';
-import { runFunction, slackFixture, type SlackFixture, expectOk, expectFailureMessage } from '../../../support/function-context.js';
-import { ChannelCache } from '../../../../src/functions/slack/channels.js';
+import { SlackEmulator } from '../../../../support/slack-emulator.js';
+import { runFunction, slackFixture, type SlackFixture, expectOk, expectFailureMessage } from '../../../../support/function-context.js';
+import { ChannelCache } from '../../../../../src/functions/slack/channels/cache.js';
 
 describe('fn_slack channel cache (slack_post_message)', function () {
   this.timeout(30_000);

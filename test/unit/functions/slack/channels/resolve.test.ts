@@ -1,14 +1,16 @@
 /**
- * Channel resolution, participants and the incident ↔ channel association, exercised
- * through slack_post_message against the Slack Web API emulator (real HTTP).
+ * Channel resolution (channels/resolve.ts, lookup.ts, membership.ts), exercised through
+ * slack_post_message against the Slack Web API emulator (real HTTP). Participants and the
+ * association have their own files (invites.test.ts, record-association.test.ts).
  */
 import { expect } from 'chai';
-import { SlackEmulator } from '../../../support/slack-emulator.js';
+import { SlackEmulator } from '../../../../support/slack-emulator.js';
 import { randomUUID } from 'node:crypto';
-import { runFunction, slackFixture, type SlackFixture, expectOk, expectFailureMessage, createSlackState } from '../../../support/function-context.js';
-import { silentLogger } from '../../../../src/core/logging.js';
+import { runFunction, slackFixture, type SlackFixture, expectOk, expectFailureMessage, createSlackState } from '../../../../support/function-context.js';
+import { silentLogger } from '../../../../../src/core/logging.js';
+import type { SlackResponse } from '../../../../../src/functions/slack/slack-types.js';
 
-describe('fn_slack channel resolution and participants (slack_post_message)', function () {
+describe('fn_slack channel resolution (slack_post_message)', function () {
   this.timeout(30_000);
   let emu: SlackEmulator;
   let fx: SlackFixture;
@@ -272,135 +274,6 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
     });
   });
 
-  describe('participants', () => {
-    it('looks each email up, invites everyone found in one call, and warns about the rest', async () => {
-      const alice = emu.addUser({ name: 'alice', email: 'alice@example.com' });
-      const bob = emu.addUser({ name: 'bob', email: 'bob@example.com' });
-      const carol = emu.addUser({ name: 'carol', email: 'carol@example.com' });
-      emu.user(emu.botUserId)!.profile.email = 'soar-bot@example.com';
-      const ch = emu.seedChannel({ name: 'inc-42', members: [emu.botUserId, carol.id] });
-
-      const run = await post({
-        incident_id: 42,
-        slack_channel: 'inc-42',
-        slack_is_channel_private: false,
-        slack_participant_emails: 'alice@example.com, bob@example.com; nobody@example.com carol@example.com,soar-bot@example.com, not-an-email',
-      });
-      const content = expectOk(run);
-
-      expect(emu.calls('users.lookupByEmail')).to.equal(5);
-      expect(emu.calls('conversations.invite')).to.equal(1);
-      const invite = emu.callLog.find((c) => c.method === 'conversations.invite')!;
-      const invited = String(invite.params.users).split(',');
-      expect(invited).to.have.members([alice.id, bob.id, carol.id]);
-      expect(invited).to.not.include(emu.botUserId);
-
-      expect(emu.members(ch.id)).to.include.members([alice.id, bob.id, carol.id, emu.botUserId]);
-      expect(run.progress).to.include('Warning: No Slack user has the email nobody@example.com');
-      expect(run.progress).to.include("Warning: carol@example.com is already in #inc-42");
-      expect(run.progress).to.include('Warning: "not-an-email" is not an email address');
-      expect(run.progress).to.include('Invited 2 participant(s) to #inc-42');
-      expect(run.progress.some((p) => p.includes('cant_invite_self'))).to.equal(false);
-      expect(content.members).to.include.members([alice.id, bob.id, carol.id, emu.botUserId]);
-      expect(emu.messages(ch.id)).to.have.length(1);
-    });
-
-    it('warns, and still posts, when everyone listed is already in the channel or unknown', async () => {
-      const carol = emu.addUser({ name: 'carol', email: 'carol@example.com' });
-      const ch = emu.seedChannel({ name: 'inc-43', members: [emu.botUserId, carol.id] });
-      const run = await post({
-        incident_id: 43,
-        slack_channel: 'inc-43',
-        slack_participant_emails: 'carol@example.com, ghost@example.com',
-      });
-      expectOk(run);
-      expect(emu.calls('conversations.invite')).to.equal(1);
-      expect(run.progress).to.include('Warning: Everyone listed is already in #inc-43');
-      expect(run.progress).to.include('Warning: No Slack user has the email ghost@example.com');
-      expect(emu.messages(ch.id)).to.have.length(1);
-    });
-
-    it('does not call conversations.invite when no email matches', async () => {
-      const run = await post({
-        incident_id: 44,
-        slack_channel: 'inc-44',
-        slack_is_channel_private: true,
-        slack_participant_emails: 'ghost@example.com',
-      });
-      expectOk(run);
-      expect(emu.calls('users.lookupByEmail')).to.equal(1);
-      expect(emu.calls('conversations.invite')).to.equal(0);
-      expect(run.progress).to.include('Warning: No Slack user has the email ghost@example.com');
-    });
-
-    it('never invites the bot itself, even when it is the only match', async () => {
-      emu.user(emu.botUserId)!.profile.email = 'soar-bot@example.com';
-      const run = await post({
-        incident_id: 45,
-        slack_channel: 'inc-45',
-        slack_is_channel_private: false,
-        slack_participant_emails: 'soar-bot@example.com',
-      });
-      expectOk(run);
-      expect(emu.calls('conversations.invite')).to.equal(0);
-      expect(run.progress.filter((p) => p.startsWith('Warning'))).to.deep.equal([]);
-    });
-  });
-
-  describe('association', () => {
-    it('records the first successful post, and a later post does not change it', async () => {
-      const before = Date.now();
-      const first = expectOk(await post({ incident_id: 77, slack_channel: 'inc-77', slack_is_channel_private: true }));
-      const after = Date.now();
-      const row = await fx.store.conversations.get('RES-77');
-      expect(row).to.not.equal(undefined);
-      expect(row!.resId).to.equal('RES-77');
-      expect(row!.incidentId).to.equal(77);
-      expect(row!.taskId).to.equal(null);
-      expect(row!.channel).to.equal('inc-77');
-      expect(row!.channelId).to.equal(first.channel_id);
-      expect(row!.channelType).to.equal('Private');
-      expect(row!.permalink).to.equal(first.url);
-      expect(row!.permalink).to.match(/^https:\/\/emulated\.slack\.com\/archives\/C[A-Z0-9]+\/p\d+$/);
-      expect(row!.time.getTime()).to.be.within(before - 1000, after + 1000);
-      expect(row!.archived).to.equal(false);
-
-      expectOk(await post({ incident_id: 77, slack_channel: 'inc-77-b', slack_is_channel_private: false }));
-      expectOk(await post({ incident_id: 77 }));
-      expect(await fx.store.conversations.get('RES-77')).to.deep.equal(row);
-      expect(await fx.store.conversations.list()).to.have.length(1);
-    });
-
-    it('records a task association with its task id and a Public type', async () => {
-      const content = expectOk(await post({ incident_id: 78, task_id: 3, slack_channel: 'task-3', slack_is_channel_private: false }));
-      const row = await fx.store.conversations.get('RES-78-3');
-      expect(row).to.include({ resId: 'RES-78-3', incidentId: 78, taskId: 3, channel: 'task-3', channelType: 'Public', channelId: content.channel_id });
-      expect(await fx.store.conversations.get('RES-78')).to.equal(undefined);
-    });
-
-    it('does not record an association when the post fails', async () => {
-      emu.failNext('chat.postMessage', { error: 'restricted_action' });
-      expectFailureMessage(await post({ incident_id: 79, slack_channel: 'inc-79', slack_is_channel_private: false }), 'slack_restricted');
-      expect(await fx.store.conversations.get('RES-79')).to.equal(undefined);
-    });
-
-    it('two concurrent first posts for a new incident and channel create one channel and one row', async () => {
-      const [a, b] = await Promise.all([
-        post({ incident_id: 300, slack_channel: 'inc-300', slack_is_channel_private: false, slack_text: 'first' }),
-        post({ incident_id: 300, slack_channel: 'inc-300', slack_is_channel_private: false, slack_text: 'second' }),
-      ]);
-      const ca = expectOk(a);
-      const cb = expectOk(b);
-      expect(ca.channel_id).to.equal(cb.channel_id);
-      expect(emu.calls('conversations.create')).to.equal(1);
-      expect(emu.channels().filter((c) => c.name === 'inc-300')).to.have.length(1);
-      const rows = await fx.store.conversations.list();
-      expect(rows).to.have.length(1);
-      expect(rows[0]!.channelId).to.equal(ca.channel_id);
-      expect(emu.messages(ca.channel_id as string).map((m) => m.text).sort()).to.deep.equal(['first', 'second']);
-      expect([...a.progress, ...b.progress].filter((p) => p.startsWith('Associated #inc-300'))).to.have.length(1);
-    });
-  });
   describe('redelivery after an interrupted channel creation', () => {
     /** Attempt 1 creates the channel, then the worker "dies" before posting. */
     async function interruptedCreation(invocationId: string, name: string): Promise<string> {
@@ -444,7 +317,7 @@ describe('fn_slack channel resolution and participants (slack_post_message)', fu
         if (m === 'conversations.list' && stale) {
           // Slack's listing lags a moment behind a creation.
           stale = false;
-          return { ...res, channels: (res.channels as { name: string }[]).filter((c) => c.name !== 'inc-78') };
+          return { ...res, channels: (res as SlackResponse<'conversations.list'>).channels?.filter((c) => c.name !== 'inc-78') };
         }
         return res;
       };
