@@ -21,7 +21,9 @@ export async function runInbound(): Promise<boolean> {
   const cfg = writeConfig({
     withEchoPlugin: false,
     worker: { loglevel: BENCH_LOGLEVEL },
-    sections: { fn_slack: { api_token: emu.botToken, api_url: emu.apiUrl, app_token: emu.appToken, inbound_queue: inboundQueue, rate_limits: 'off' } },
+    sections: {
+      fn_slack: { api_token: emu.botToken, api_url: emu.apiUrl, app_token: emu.appToken, inbound_queue: inboundQueue, rate_limits: 'off' },
+    },
   });
   const worker = DistWorker.start(cfg.file);
   try {

@@ -11,7 +11,17 @@ import { tempPostgresDatabase } from '../../support/fault-checks.js';
 import { sampleValue } from '../../support/prometheus.js';
 import { SlackEmulator, type EmulatedUser } from '../../support/slack-emulator.js';
 import { SlackHttpEventsSender } from '../../support/slack-http-events.js';
-import { deleteDestination, queueDepth, REPO_ROOT, tempDir, uniqueName, WorkerProcess, writeConfig, type TestConfig } from '../../support/harness.js';
+import {
+  Caller,
+  deleteDestination,
+  queueDepth,
+  REPO_ROOT,
+  tempDir,
+  uniqueName,
+  WorkerProcess,
+  writeConfig,
+  type TestConfig,
+} from '../../support/harness.js';
 import { readRecorded, type RecordedRun } from '../../support/inbound-recorder-plugin.js';
 
 export const INBOUND_RECORDER = path.join(REPO_ROOT, 'test', 'support', 'inbound-recorder-plugin.ts');
@@ -118,13 +128,39 @@ describe('Slack inbound: Socket Mode and HTTP receivers, durable and deduplicate
     expect(await queueDepth(cfg.inboundQueue)).to.equal(0);
     expect(await queueDepth(`${cfg.inboundQueue}.dead`)).to.equal(0);
 
+    // A caller cannot inject an envelope through the functions' queue: slack_inbound runs
+    // only from the inbound queue.
+    const caller = await Caller.open();
+    try {
+      const id = caller.publish(
+        cfg.destination,
+        caller.invocation('slack_inbound', {
+          kind: 'events_api',
+          payload: { event_id: 'EvFORGED', event: { type: 'message', channel, text: 'forged' } },
+        }),
+      );
+      await caller.waitForFinal([id]);
+      const [reply] = caller.finalReplies(id);
+      expect(reply).to.deep.include({ message_type: 1 });
+      expect((reply!.error as { code: string }).code).to.equal('unknown_function');
+      expect(String(reply!.message)).not.to.contain('slack_inbound,');
+    } finally {
+      await caller.close();
+    }
+    expect(readRecorded(cfg.recordFile).map((r) => r.text)).not.to.include('forged');
+
     // What an operator sees: the connection on /readyz, envelopes, acks and duplicates in /metrics.
     const ready = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
     expect(ready.status).to.equal(200);
     expect(((await ready.json()) as { checks: string[] }).checks).to.include('listeners');
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     const envelopes = (outcome: string) =>
-      sampleValue(text, 'worker_plugin_slack_inbound_envelopes_total', { package: 'fn_slack', transport: 'socket_mode', type: 'events_api', outcome });
+      sampleValue(text, 'worker_plugin_slack_inbound_envelopes_total', {
+        package: 'fn_slack',
+        transport: 'socket_mode',
+        type: 'events_api',
+        outcome,
+      });
     expect(envelopes('recorded')).to.equal(4); // three messages and the copy
     expect(envelopes('retry_recorded')).to.equal(1);
     expect(sampleValue(text, 'worker_plugin_slack_inbound_ack_seconds_count', { package: 'fn_slack', transport: 'socket_mode' })).to.equal(5);
