@@ -56,8 +56,9 @@ export const WORKER_SECTION_SCHEMA: JsonSchema = {
     destinations: {
       type: 'string',
       pattern: '^\\s*[A-Za-z0-9_.:-]+(\\s*,\\s*[A-Za-z0-9_.:-]+)*\\s*$',
-      default: 'fn_slack',
-      description: 'message destinations (queues) to consume, comma-separated',
+      // No default here: left out, it is every loaded package's own destination (see
+      // pluginDestinations), so core names no package.
+      description: 'message destinations (queues) to consume, comma-separated; default: the destination of each loaded package',
     },
     num_workers: {
       type: 'integer',
@@ -136,9 +137,22 @@ export const WORKER_SECTION_SCHEMA: JsonSchema = {
   },
 };
 
-/** Validates `[worker]` and expands `~` in its paths. */
+/**
+ * `[worker] destinations` when the config leaves it out: the destination of each loaded
+ * package, in load order, once each.
+ */
+export function pluginDestinations(plugins: readonly { destination: string }[]): string {
+  return [...new Set(plugins.map((p) => p.destination))].join(', ');
+}
+
+/**
+ * Validates `[worker]` and expands `~` in its paths. A `destinations` left out is ''
+ * here: the plugins are not loaded yet (`[worker] plugins` names them); the caller fills
+ * it in with {@link pluginDestinations}.
+ */
 export function readWorkerSection(config: LoadedConfig): WorkerSection {
   const section = validateSection<WorkerSection>(config, 'worker', WORKER_SECTION_SCHEMA);
+  section.destinations ??= '';
   for (const key of ['platform_dir', 'logdir', 'lock_file', 'ca_file', 'cert_file', 'key_file'] as const) {
     const value = section[key];
     if (typeof value === 'string' && value) section[key] = expandHome(value);

@@ -17,6 +17,7 @@ import type { Platform } from '../../src/platforms/platform.js';
 import { slackPlugin } from '../../src/functions/slack/index.js';
 import type { SlackConfig } from '../../src/functions/slack/config.js';
 import { createSlackState, type SlackState } from '../../src/functions/slack/state.js';
+import { SqlConversationTable } from '../../src/functions/slack/store/conversations.js';
 import { validateSection } from '../../src/core/config.js';
 import { expect } from 'chai';
 
@@ -33,7 +34,7 @@ export interface SlackFixture {
 /** A SQLite store in a temp file, a local platform in a temp dir, fn_slack state pointed at `apiUrl`. */
 export async function slackFixture(apiUrl: string, token: string, overrides: Record<string, string> = {}): Promise<SlackFixture> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fn-slack-test-'));
-  const store = await SqliteStore.open(path.join(dir, 'worker.db'));
+  const store = SqliteStore.open(path.join(dir, 'worker.db'), { tables: slackPlugin.tables ?? [] });
   await store.migrate();
   const platformDir = path.join(dir, 'files');
   fs.mkdirSync(platformDir, { recursive: true });
@@ -45,7 +46,7 @@ export async function slackFixture(apiUrl: string, token: string, overrides: Rec
     'fn_slack',
     slackPlugin.configSchema,
   );
-  const state = createSlackState(config, silentLogger());
+  const state = createSlackState(config, silentLogger(), new SqlConversationTable(store.sql));
   const registry = new PluginRegistry();
   registry.add(slackPlugin);
   return {

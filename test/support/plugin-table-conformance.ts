@@ -185,7 +185,7 @@ export function pluginTableConformance(open: OpenWithTables, reopen?: ReopenWith
       });
 
       it('rejects bad SQL and constraint violations, and the store keeps working', async function () {
-        await rejection(store.sql.query('SELECT * FROM conformance_nowhere'));
+        expect((await rejection(store.sql.query('SELECT * FROM conformance_nowhere'))).message).to.match(/run the migrations/);
         await store.sql.execute(`INSERT INTO conformance_notes (id, n, flag) VALUES ($1, $2, $3)`, ['dup', 1, true]);
         await rejection(store.sql.execute(`INSERT INTO conformance_notes (id, n, flag) VALUES ($1, $2, $3)`, ['dup', 2, true]));
         await rejection(store.sql.execute(`INSERT INTO conformance_notes (id, n, flag) VALUES ($1, $2, $3)`, ['nul', null, true]));

@@ -6,27 +6,10 @@
  * opens the same database again, for the upgrade tests.
  */
 import { expect } from 'chai';
-import type { ConversationRow, FunctionDefinitionRecord, Store } from '../../src/core/store/store.js';
+import type { FunctionDefinitionRecord, Store } from '../../src/core/store/store.js';
 import { pluginTableConformance, type OpenWithTables, type ReopenWithTables } from './plugin-table-conformance.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-export function conversation(resId: string, overrides: Partial<ConversationRow> = {}): ConversationRow {
-  const m = /^RES-(\d+)(?:-(\d+))?$/.exec(resId);
-  return {
-    resId,
-    incidentId: m ? Number(m[1]) : 1,
-    taskId: m?.[2] !== undefined ? Number(m[2]) : null,
-    channel: `incident-${m ? m[1] : 1}`,
-    channelId: 'C0000000001',
-    channelType: 'Private',
-    permalink: null,
-    time: new Date('2024-05-01T10:11:12.345Z'),
-    archived: false,
-    archivedAt: null,
-    ...overrides,
-  };
-}
 
 export function functionDefinition(
   name: string,
@@ -104,10 +87,10 @@ export function storeConformance(
 
       it('migrate is idempotent: a second run applies nothing and keeps the data', async function () {
         await store.migrate();
-        await store.conversations.insertIfAbsent(conversation('RES-1'));
+        await store.ledger.finish('inv-kept', 'succeeded', { ok: true });
         expect(await store.migrate()).to.deep.equal([]);
         expect(await store.migrate()).to.deep.equal([]);
-        expect(await store.conversations.get('RES-1')).to.deep.equal(conversation('RES-1'));
+        expect((await store.ledger.get('inv-kept'))?.reply).to.deep.equal({ ok: true });
         const status = await store.schemaStatus();
         expect(status.current).to.equal(status.expected);
       });
@@ -349,114 +332,6 @@ export function storeConformance(
         });
       });
 
-      describe('slack_conversations_db', function () {
-        it('insertIfAbsent stores a new row and returns it', async function () {
-          const row = conversation('RES-2103', { permalink: 'https://x.slack.com/archives/C1/p1' });
-          const r = await store.conversations.insertIfAbsent(row);
-          expect(r.inserted).to.equal(true);
-          expect(r.row).to.deep.equal(row);
-          expect(await store.conversations.get('RES-2103')).to.deep.equal(row);
-        });
-
-        it('insertIfAbsent keeps the existing row and returns it', async function () {
-          const first = conversation('RES-2103', { channel: 'first', channelId: 'C1' });
-          await store.conversations.insertIfAbsent(first);
-          const r = await store.conversations.insertIfAbsent(
-            conversation('RES-2103', { channel: 'second', channelId: 'C2', channelType: 'Public' }),
-          );
-          expect(r.inserted).to.equal(false);
-          expect(r.row).to.deep.equal(first);
-          expect(await store.conversations.get('RES-2103')).to.deep.equal(first);
-        });
-
-        it('50 concurrent inserts for one resId: exactly one is stored and every caller gets it', async function () {
-          const candidates = Array.from({ length: 50 }, (_, i) =>
-            conversation('RES-42', { channel: `candidate-${i}`, channelId: `C${i}` }),
-          );
-          const results = await Promise.all(candidates.map((c) => store.conversations.insertIfAbsent(c)));
-          const winners = results.filter((r) => r.inserted);
-          expect(winners).to.have.length(1);
-          for (const r of results) expect(r.row).to.deep.equal(winners[0]!.row);
-          const stored = await store.conversations.get('RES-42');
-          expect(stored).to.deep.equal(winners[0]!.row);
-          expect(candidates.map((c) => c.channel)).to.include(stored!.channel);
-          expect(await store.conversations.list()).to.have.length(1);
-        });
-
-        it('keeps task rows apart from incident rows', async function () {
-          const incident = conversation('RES-2103', { channel: 'inc-2103', channelId: 'C1' });
-          const task = conversation('RES-2103-7', { channel: 'task-7', channelId: 'C2', channelType: 'Public' });
-          expect((await store.conversations.insertIfAbsent(incident)).inserted).to.equal(true);
-          expect((await store.conversations.insertIfAbsent(task)).inserted).to.equal(true);
-          const gotIncident = await store.conversations.get('RES-2103');
-          const gotTask = await store.conversations.get('RES-2103-7');
-          expect(gotIncident).to.deep.equal(incident);
-          expect(gotIncident!.taskId).to.equal(null);
-          expect(gotTask).to.deep.equal(task);
-          expect(gotTask!.taskId).to.equal(7);
-          expect(gotTask!.incidentId).to.equal(2103);
-        });
-
-        it('get of an unknown resId is undefined', async function () {
-          await store.conversations.insertIfAbsent(conversation('RES-1'));
-          expect(await store.conversations.get('RES-2')).to.equal(undefined);
-          expect(await store.conversations.get('RES-1-1')).to.equal(undefined);
-        });
-
-        it('markArchived flags the row, keeps the first archive time, and reports unknown rows', async function () {
-          await store.conversations.insertIfAbsent(conversation('RES-5'));
-          const at = new Date('2024-06-01T00:00:00.123Z');
-          expect(await store.conversations.markArchived('RES-5', at)).to.equal(true);
-          const got = await store.conversations.get('RES-5');
-          expect(got!.archived).to.equal(true);
-          expect(got!.archivedAt).to.deep.equal(at);
-          expect(got!.channel).to.equal('incident-5');
-
-          expect(await store.conversations.markArchived('RES-5', new Date('2025-01-01T00:00:00Z'))).to.equal(true);
-          expect((await store.conversations.get('RES-5'))!.archivedAt).to.deep.equal(at);
-
-          expect(await store.conversations.markArchived('RES-6', at)).to.equal(false);
-          expect(await store.conversations.get('RES-6')).to.equal(undefined);
-        });
-
-        it('replace supersedes an archived association with a new channel', async function () {
-          await store.conversations.insertIfAbsent(conversation('RES-8', { channel: 'old', channelId: 'COLD' }));
-          await store.conversations.markArchived('RES-8', new Date('2024-06-01T00:00:00Z'));
-          const fresh = conversation('RES-8', {
-            channel: 'new',
-            channelId: 'CNEW',
-            channelType: 'Public',
-            permalink: 'https://x.slack.com/archives/CNEW/p9',
-            time: new Date('2024-07-01T08:00:00.999Z'),
-          });
-          await store.conversations.replace(fresh);
-          expect(await store.conversations.get('RES-8')).to.deep.equal(fresh);
-          expect(await store.conversations.list()).to.have.length(1);
-          expect(await store.conversations.findByChannelId('COLD')).to.deep.equal([]);
-        });
-
-        it('findByChannelId returns every row mapped to the channel, sorted by resId', async function () {
-          const a = conversation('RES-9', { channelId: 'CSHARED' });
-          const b = conversation('RES-9-3', { channelId: 'CSHARED' });
-          const c = conversation('RES-10', { channelId: 'COTHER' });
-          await store.conversations.insertIfAbsent(b);
-          await store.conversations.insertIfAbsent(c);
-          await store.conversations.insertIfAbsent(a);
-          expect(await store.conversations.findByChannelId('CSHARED')).to.deep.equal([a, b]);
-          expect(await store.conversations.findByChannelId('COTHER')).to.deep.equal([c]);
-          expect(await store.conversations.findByChannelId('CNONE')).to.deep.equal([]);
-        });
-
-        it('list returns all rows sorted by resId', async function () {
-          expect(await store.conversations.list()).to.deep.equal([]);
-          const rows = ['RES-3', 'RES-1', 'RES-2-1', 'RES-2'].map((id) => conversation(id));
-          for (const r of rows) await store.conversations.insertIfAbsent(r);
-          const listed = await store.conversations.list();
-          expect(listed.map((r) => r.resId)).to.deep.equal(['RES-1', 'RES-2', 'RES-2-1', 'RES-3']);
-          expect(listed[0]).to.deep.equal(conversation('RES-1'));
-        });
-      });
-
       describe('function definitions', function () {
         it('upsert creates, then reports unchanged for the same hash without rewriting', async function () {
           const def = functionDefinition('fn_b');
@@ -561,11 +436,12 @@ export function storeConformance(
           await Promise.all(
             Array.from({ length: 10 }, (_, i) =>
               store.withLock('RES-77', async () => {
-                const existing = await store.conversations.get('RES-77');
+                const existing = await store.ledger.get('RES-77');
                 if (existing) return existing;
                 await sleep(5); // the Slack call creating the channel
                 created++;
-                return (await store.conversations.insertIfAbsent(conversation('RES-77', { channel: `ch-${i}` }))).row;
+                await store.ledger.finish('RES-77', 'succeeded', { channel: `ch-${i}` });
+                return store.ledger.get('RES-77');
               }),
             ),
           );

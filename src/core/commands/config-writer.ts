@@ -34,7 +34,7 @@ import { expandHome } from '../config.js';
 import { ConfigError } from '../runtime/errors.js';
 import type { JsonSchema, Plugin } from '../runtime/plugin.js';
 import { isSecretKey } from '../redact.js';
-import { WORKER_SECTION_SCHEMA } from '../worker-config.js';
+import { pluginDestinations, WORKER_SECTION_SCHEMA } from '../worker-config.js';
 
 /** One section to write: its name, its schema and an optional comment above the header. */
 export interface ConfigSectionSpec {
@@ -95,10 +95,12 @@ export interface ConfigSectionsOptions {
  * `[worker] platform` written as it), else commented out.
  */
 export function configSectionsFor(
-  plugins: readonly Pick<Plugin<any, any>, 'packageName' | 'packageVersion' | 'configSection' | 'configSchema'>[],
+  plugins: readonly Pick<Plugin<any, any>, 'packageName' | 'packageVersion' | 'configSection' | 'configSchema' | 'destination'>[],
   options: ConfigSectionsOptions = {},
 ): ConfigSectionSpec[] {
-  const workerSchema = options.platform ? withDefault(WORKER_SECTION_SCHEMA, 'platform', options.platform) : WORKER_SECTION_SCHEMA;
+  // The destinations a worker without the key would consume, written out so the file says it.
+  let workerSchema = plugins.length ? withDefault(WORKER_SECTION_SCHEMA, 'destinations', pluginDestinations(plugins)) : WORKER_SECTION_SCHEMA;
+  if (options.platform) workerSchema = withDefault(workerSchema, 'platform', options.platform);
   const specs: ConfigSectionSpec[] = [
     { name: 'worker', schema: workerSchema, comment: 'The worker: broker, store, platform, logging and limits.' },
   ];

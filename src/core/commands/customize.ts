@@ -22,7 +22,7 @@ import { redact } from '../redact.js';
 import { deadLetterNames, declareDestination, openConnection } from '../runtime/amqp-transport.js';
 import { CLASSIC_TOPOLOGY, deadQueueArguments, queueArguments, topologyError, type TopologyOptions } from '../runtime/amqp-topology.js';
 import { isPostgresLocation, openStore, redactStoreLocation } from '../store/index.js';
-import { STORE_DATA_TABLES, type Store } from '../store/store.js';
+import type { PluginTable, SchemaStatus, Store } from '../store/store.js';
 import { validateSection, type LoadedConfig } from '../config.js';
 import { SoarTarget } from '../../platforms/soar/soar-target.js';
 import { loadEnvironment } from '../runtime/worker.js';
@@ -160,6 +160,8 @@ export class StoreTarget implements CustomizeTarget {
   constructor(
     private readonly store: Store | undefined,
     private readonly location: string,
+    /** The tables the loaded packages declare (the store was opened with them). */
+    private readonly tables: readonly PluginTable[] = [],
   ) {}
 
   private where(): string {
@@ -175,24 +177,42 @@ export class StoreTarget implements CustomizeTarget {
     }
   }
 
-  /** The store's schema version; undefined when there is no store yet (dry run). */
-  private async schemaStatus(): Promise<{ current: number; expected: number } | undefined> {
+  /** The store's schema versions; undefined when there is no store yet (dry run). */
+  private async schemaStatus(): Promise<SchemaStatus | undefined> {
     return this.store ? this.store.schemaStatus() : undefined;
+  }
+
+  /** What migrating did to the core schema and to `table`, for the outcome line ('' if nothing). */
+  private async migrated(table?: string): Promise<string> {
+    const before = (await this.schemaStatus())?.tables.find((t) => t.name === table)?.current;
+    const applied = await this.store!.migrate();
+    if (applied.length) return `schema version ${applied[applied.length - 1]}`;
+    const after = (await this.schemaStatus())?.tables.find((t) => t.name === table)?.current;
+    return after !== before ? `table ${table} version ${after}` : '';
   }
 
   plan(item: CustomizationItem): Promise<Plan> {
     return this.wrap(async () => {
       if (item.kind === 'data_table') {
-        if (!STORE_DATA_TABLES.includes(item.name)) {
+        if (!this.tables.some((t) => t.name === item.name)) {
+          const declared = this.tables.map((t) => t.name).join(', ') || 'none';
           throw new CustomizationError(
-            `${item.file}: the store has no schema for data table ${item.name} (it carries ${STORE_DATA_TABLES.join(', ')})`,
+            `${item.file}: no loaded package declares a store table ${item.name} (declared: ${declared}); ` +
+              'add it to the package\'s tables, or remove the data table file',
           );
         }
         const status = await this.schemaStatus();
         if (!status) return { action: 'create', detail: `new store ${this.where()}` };
-        if (status.current >= status.expected) return { action: 'unchanged', detail: `${this.where()}, schema version ${status.current}` };
-        if (status.current === 0) return { action: 'create', detail: `${this.where()}, schema version ${status.expected}` };
-        return { action: 'update', detail: `${this.where()}, schema version ${status.current} → ${status.expected}` };
+        const table = status.tables.find((t) => t.name === item.name)!;
+        if (status.current < status.expected) {
+          if (status.current === 0) return { action: 'create', detail: `${this.where()}, schema version ${status.expected}` };
+          return { action: 'update', detail: `${this.where()}, schema version ${status.current} → ${status.expected}` };
+        }
+        if (table.current < table.expected) {
+          const detail = `${this.where()}, table ${table.name} version ${table.current} → ${table.expected}`;
+          return { action: table.current === 0 ? 'create' : 'update', detail };
+        }
+        return { action: 'unchanged', detail: `${this.where()}, schema version ${status.current}` };
       }
       if (item.kind === 'function') {
         const status = await this.schemaStatus();
@@ -214,8 +234,7 @@ export class StoreTarget implements CustomizeTarget {
       if (!store) throw new Error('no store is open (dry run)');
       // Recording anything needs the store's current schema; the data table item asks
       // for it first, a package without a data table gets it with its first function.
-      const applied = await store.migrate();
-      const migrated = applied.length ? `schema version ${applied[applied.length - 1]}` : '';
+      const migrated = await this.migrated(item.kind === 'data_table' ? item.name : undefined);
       if (item.kind === 'data_table') return `${this.where()}, ${migrated || 'schema already current'}`;
       if (item.kind === 'function') {
         const def = item.definition;
@@ -322,11 +341,14 @@ export async function runCustomize(opts: CustomizeOptions): Promise<CustomizeRep
   let packages: PackageCustomizations[];
   let section: WorkerSection;
   let config: LoadedConfig;
+  let tables: PluginTable[];
   try {
     // customize imports definitions; it never sets a plugin up, so it needs none of their settings.
     const env = await loadEnvironment(opts.configFile, opts.builtins, log, false, { validatePluginConfigs: false });
     section = env.section;
     config = env.config;
+    // Every loaded package's tables, not only the -l ones: the store serves them all.
+    tables = env.registry.tables();
     packages = env.registry.only(opts.packages).map((p) => withPluginQueues(loadCustomizations(p), p, env.config, print));
   } catch (err) {
     print(`worker customize: ${errorMessage(err)}\n`);
@@ -335,7 +357,7 @@ export async function runCustomize(opts: CustomizeOptions): Promise<CustomizeRep
 
   let targets: CustomizeTarget[] = [];
   try {
-    targets = await (opts.targets ?? ((s, dry, c) => defaultTargets(s, dry, log, c)))(section, opts.dryRun, config);
+    targets = await (opts.targets ?? ((s, dry, c) => defaultTargets(s, dry, log, c, tables)))(section, opts.dryRun, config);
   } catch (err) {
     print(`worker customize: ${errorMessage(err)}\n`);
     return { outcomes, exitCode: err instanceof TargetError ? err.exitCode : CUSTOMIZE_EXIT.failed };
@@ -421,6 +443,7 @@ export async function defaultTargets(
   dryRun: boolean,
   log: Logger,
   config?: LoadedConfig,
+  tables: readonly PluginTable[] = [],
 ): Promise<CustomizeTarget[]> {
   let soar: SoarTarget | undefined;
   if (section.platform === 'soar') {
@@ -430,7 +453,7 @@ export async function defaultTargets(
   let store: Store | undefined;
   if (!dryRun || storeExists(section.store)) {
     try {
-      store = await openStore(section.store);
+      store = await openStore(section.store, { tables });
       await store.schemaStatus();
     } catch (err) {
       await store?.close().catch(() => undefined);
@@ -454,6 +477,6 @@ export async function defaultTargets(
     throw new TargetError(`broker: ${errorMessage(err)}`, CUSTOMIZE_EXIT.broker, err);
   }
   const topology = { queueType: section.queue_type, maxAttempts: section.max_attempts };
-  const targets: CustomizeTarget[] = [new BrokerTarget(connection, topology), new StoreTarget(store, section.store)];
+  const targets: CustomizeTarget[] = [new BrokerTarget(connection, topology), new StoreTarget(store, section.store, tables)];
   return soar ? [...targets, soar] : targets;
 }

@@ -23,8 +23,7 @@ import { LocalPlatform } from '../../platforms/local/local-platform.js';
 import { readSoarSection, SOAR_CONFIG_SECTION } from '../../platforms/soar/soar-config.js';
 import { clientOptionsFromSection, SoarClient } from '../../platforms/soar/soar-client.js';
 import { SoarPlatform } from '../../platforms/soar/soar-platform.js';
-import { withSoarDataTable } from '../../platforms/soar/soar-data-table.js';
-import { destinationList, metricsHostWarning, readWorkerSection, type WorkerSection } from '../worker-config.js';
+import { destinationList, metricsHostWarning, pluginDestinations, readWorkerSection, type WorkerSection } from '../worker-config.js';
 
 export interface WorkerCreateOptions {
   /** `--config-file`; else APP_CONFIG_FILE; else the default path. */
@@ -76,6 +75,7 @@ export async function loadEnvironment(
       console,
     });
   const registry = await PluginRegistry.load(builtins, section.plugins, path.dirname(config.file));
+  if (section.destinations === '') section.destinations = pluginDestinations(registry.plugins);
   checkKnownSections(config, registry);
   const pluginConfigs = new Map<string, Record<string, unknown>>();
   for (const plugin of opts.validatePluginConfigs === false ? [] : registry.plugins) {
@@ -216,7 +216,7 @@ export class Worker {
       // A store that cannot take writes would hand every invocation back forever: stop now.
       await opened.checkWritable();
       const platform = createPlatform(section, config);
-      this.store = reportUnusable(withSoarDataTable(opened, platform, log), (err) => this.onStoreUnusable(err));
+      this.store = reportUnusable(opened, (err) => this.onStoreUnusable(err));
       const metrics = section.metrics_port === undefined ? undefined : new WorkerMetrics();
       this.metricsRegistry = metrics;
       for (const plugin of registry.plugins) {

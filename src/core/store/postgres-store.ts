@@ -37,21 +37,10 @@ import {
 import { KeyedMutex } from './keyed-mutex.js';
 import type { Migration } from './migration.js';
 import { checkPluginTables, PLUGIN_TABLE_VERSIONS, tableVersions } from './plugin-tables.js';
-import { migratePluginTablesPostgres, PostgresSqlExecutor, recordedVersionsPostgres } from './postgres-sql.js';
-import type {
-  ConversationRow,
-  ConversationTable,
-  DefinitionTable,
-  FunctionDefinitionRecord,
-  InvocationLedger,
-  LedgerBegin,
-  LedgerEntry,
-  LedgerState,
-  PluginTable,
-  SchemaStatus,
-  Store,
-} from './store.js';
-import { stepJson } from './store.js';
+import { migratePluginTablesPostgres, PostgresSqlExecutor, recordedVersionsPostgres, type PgQuery } from './postgres-sql.js';
+import { PostgresDefinitions } from './postgres-definitions.js';
+import { PostgresLedger } from './postgres-ledger.js';
+import type { PluginTable, SchemaStatus, Store } from './store.js';
 
 export { redactPostgresUrl } from './postgres-failures.js';
 
@@ -59,7 +48,10 @@ export { redactPostgresUrl } from './postgres-failures.js';
 export const POSTGRES_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
-    description: 'invocation ledger and slack_conversations_db data table',
+    // Until plugin tables (version 7), versions 1 and 2 also created the Slack plugin's
+    // conversation table and its index. That is the plugin's own table now; its first
+    // migration finds them in a store made before and keeps their rows.
+    description: 'invocation ledger',
     steps: [
       `CREATE TABLE invocation_ledger (
          invocation_id TEXT PRIMARY KEY,
@@ -70,27 +62,12 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
          created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
          updated_at    TIMESTAMPTZ NOT NULL DEFAULT now()
        )`,
-      `CREATE TABLE slack_conversations_db (
-         slack_db_res_id       TEXT PRIMARY KEY,
-         incident_id           BIGINT NOT NULL,
-         task_id               BIGINT,
-         slack_db_channel      TEXT NOT NULL,
-         slack_db_channel_id   TEXT NOT NULL,
-         slack_db_channel_type TEXT NOT NULL CHECK (slack_db_channel_type IN ('Private', 'Public')),
-         slack_db_permalink    TEXT,
-         slack_db_time         TIMESTAMPTZ NOT NULL,
-         slack_db_archived     BOOLEAN NOT NULL DEFAULT false,
-         slack_db_archived_at  TIMESTAMPTZ
-       )`,
     ],
   },
   {
     version: 2,
-    description: 'indexes for prune and channel lookups',
-    steps: [
-      'CREATE INDEX invocation_ledger_state_updated ON invocation_ledger (state, updated_at)',
-      'CREATE INDEX slack_conversations_db_channel_id ON slack_conversations_db (slack_db_channel_id)',
-    ],
+    description: 'index for prune',
+    steps: ['CREATE INDEX invocation_ledger_state_updated ON invocation_ledger (state, updated_at)'],
   },
   {
     version: 3,
@@ -178,108 +155,6 @@ const MIGRATE_TIMEOUT_MS = 300_000;
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 
-interface LedgerRecord {
-  invocation_id: string;
-  function_name: string;
-  state: LedgerState;
-  attempts: number;
-  reply: Record<string, unknown> | null;
-  replied_at: Date | null;
-  in_flight: boolean;
-  reply_failures: number;
-  reply_abandoned_at: Date | null;
-  steps: Record<string, unknown> | null;
-  created_at: Date;
-  updated_at: Date;
-}
-
-interface ConversationRecord {
-  slack_db_res_id: string;
-  incident_id: string | number;
-  task_id: string | number | null;
-  slack_db_channel: string;
-  slack_db_channel_id: string;
-  slack_db_channel_type: 'Private' | 'Public';
-  slack_db_permalink: string | null;
-  slack_db_time: Date;
-  slack_db_archived: boolean;
-  slack_db_archived_at: Date | null;
-}
-
-interface DefinitionRecord {
-  name: string;
-  package: string;
-  display_name: string;
-  description: string;
-  destination: string;
-  input_schema: Record<string, unknown>;
-  definition_hash: string;
-  imported_at: Date;
-}
-
-function toDefinition(r: DefinitionRecord): FunctionDefinitionRecord {
-  return {
-    name: r.name,
-    packageName: r.package,
-    displayName: r.display_name,
-    description: r.description,
-    destination: r.destination,
-    inputSchema: r.input_schema,
-    hash: r.definition_hash,
-    importedAt: r.imported_at,
-  };
-}
-
-function toLedgerEntry(r: LedgerRecord): LedgerEntry {
-  return {
-    invocationId: r.invocation_id,
-    functionName: r.function_name,
-    state: r.state,
-    attempts: r.attempts,
-    reply: r.reply,
-    repliedAt: r.replied_at,
-    inFlight: r.in_flight,
-    replyFailures: r.reply_failures,
-    replyAbandonedAt: r.reply_abandoned_at,
-    steps: r.steps ?? {},
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  };
-}
-
-function toConversationRow(r: ConversationRecord): ConversationRow {
-  return {
-    resId: r.slack_db_res_id,
-    incidentId: Number(r.incident_id),
-    taskId: r.task_id === null ? null : Number(r.task_id),
-    channel: r.slack_db_channel,
-    channelId: r.slack_db_channel_id,
-    channelType: r.slack_db_channel_type,
-    permalink: r.slack_db_permalink,
-    time: r.slack_db_time,
-    archived: r.slack_db_archived,
-    archivedAt: r.slack_db_archived_at,
-  };
-}
-
-function conversationValues(row: ConversationRow): unknown[] {
-  return [
-    row.resId,
-    row.incidentId,
-    row.taskId,
-    row.channel,
-    row.channelId,
-    row.channelType,
-    row.permalink,
-    row.time,
-    row.archived,
-    row.archivedAt,
-  ];
-}
-
-const CONVERSATION_COLUMNS = `slack_db_res_id, incident_id, task_id, slack_db_channel, slack_db_channel_id,
-  slack_db_channel_type, slack_db_permalink, slack_db_time, slack_db_archived, slack_db_archived_at`;
-
 const LOCK_NAMESPACE_PREFIX = 'soar-slack-worker:lock:';
 /** How long withLock waits for another holder of the same key (a channel being created). */
 const LOCK_WAIT_MS = 300_000;
@@ -289,9 +164,8 @@ export class PostgresStore implements Store {
   readonly kind = 'postgres';
   readonly location: string;
   readonly schema: string;
-  readonly ledger: InvocationLedger;
-  readonly conversations: ConversationTable;
-  readonly definitions: DefinitionTable;
+  readonly ledger: PostgresLedger;
+  readonly definitions: PostgresDefinitions;
   readonly sql: PostgresSqlExecutor;
   private readonly localLocks = new KeyedMutex();
   private closed: Promise<void> | undefined;
@@ -309,181 +183,10 @@ export class PostgresStore implements Store {
   ) {
     this.location = redactPostgresUrl(url);
     this.schema = schema;
-    this.sql = new PostgresSqlExecutor((text, values) => this.query(text, values));
-
-    this.ledger = {
-      begin: async (invocationId, functionName): Promise<LedgerBegin> => {
-        // The conflict path locks the existing row and re-reads its latest version, so
-        // concurrent deliveries increment one after another. `state` is never changed
-        // here, so the returned state is the state before this delivery; `xmax = 0`
-        // holds only for a freshly inserted row version.
-        const { rows } = await this.query<LedgerRecord & { inserted: boolean }>(
-          `INSERT INTO invocation_ledger AS l (invocation_id, function_name, state, attempts, reply, created_at, updated_at, in_flight)
-           VALUES ($1, $2, 'running', 1, NULL, now(), now(), true)
-           ON CONFLICT (invocation_id) DO UPDATE SET
-             attempts   = CASE WHEN l.state = 'running' THEN l.attempts + 1 ELSE l.attempts END,
-             updated_at = CASE WHEN l.state = 'running' THEN now() ELSE l.updated_at END,
-             in_flight  = (l.state = 'running') OR l.in_flight
-           RETURNING l.*, (l.xmax = 0) AS inserted`,
-          [invocationId, functionName],
-        );
-        const r = rows[0]!;
-        const entry = toLedgerEntry(r);
-        if (r.inserted) return { entry, finished: false, interrupted: false };
-        if (r.state === 'running') return { entry, finished: false, interrupted: true };
-        return { entry, finished: true, interrupted: false };
-      },
-      finish: async (invocationId, state, reply) => {
-        await this.query(
-          `INSERT INTO invocation_ledger AS l (invocation_id, function_name, state, attempts, reply, created_at, updated_at)
-           VALUES ($1, '', $2, 1, $3::jsonb, now(), now())
-           ON CONFLICT (invocation_id) DO UPDATE SET state = EXCLUDED.state, reply = EXCLUDED.reply,
-             updated_at = EXCLUDED.updated_at, in_flight = false`,
-          [invocationId, state, JSON.stringify(reply)],
-        );
-      },
-      recordStep: async (invocationId, name, value) => {
-        const json = stepJson(name, value);
-        // One statement: `||` merges the step into the object under the row lock, so
-        // concurrent steps of one invocation do not overwrite each other.
-        const result = await this.query(
-          `UPDATE invocation_ledger SET steps = COALESCE(steps, '{}'::jsonb) || jsonb_build_object($2::text, $3::jsonb)
-           WHERE invocation_id = $1 AND state = 'running'`,
-          [invocationId, name, json],
-        );
-        if (result.rowCount !== 1) {
-          throw new Error(`Invocation ${invocationId} has no running ledger entry to record step "${name}" on`);
-        }
-      },
-      release: async (invocationId) => {
-        await this.query(`UPDATE invocation_ledger SET in_flight = false WHERE invocation_id = $1 AND state = 'running'`, [
-          invocationId,
-        ]);
-      },
-      markReplied: async (invocationId) => {
-        const result = await this.query(
-          `UPDATE invocation_ledger SET replied_at = COALESCE(replied_at, now())
-           WHERE invocation_id = $1 AND state <> 'running'`,
-          [invocationId],
-        );
-        return result.rowCount === 1;
-      },
-      replyFailed: async (invocationId) => {
-        const { rows } = await this.query<{ reply_failures: number }>(
-          `UPDATE invocation_ledger SET reply_failures = reply_failures + 1, updated_at = now()
-           WHERE invocation_id = $1 AND state <> 'running' RETURNING reply_failures`,
-          [invocationId],
-        );
-        return rows[0]?.reply_failures ?? 0;
-      },
-      abandonReply: async (invocationId) => {
-        const result = await this.query(
-          `UPDATE invocation_ledger SET reply_abandoned_at = COALESCE(reply_abandoned_at, now())
-           WHERE invocation_id = $1 AND state <> 'running'`,
-          [invocationId],
-        );
-        return result.rowCount === 1;
-      },
-      get: async (invocationId) => {
-        const { rows } = await this.query<LedgerRecord>('SELECT * FROM invocation_ledger WHERE invocation_id = $1', [
-          invocationId,
-        ]);
-        return rows[0] === undefined ? undefined : toLedgerEntry(rows[0]);
-      },
-      prune: async (before) => {
-        const result = await this.query(`DELETE FROM invocation_ledger WHERE state <> 'running' AND updated_at < $1`, [
-          before,
-        ]);
-        return result.rowCount ?? 0;
-      },
-    };
-
-    this.conversations = {
-      get: async (resId) => this.getConversation(resId),
-      insertIfAbsent: async (row) => {
-        // DO NOTHING waits for a concurrent uncommitted insert of the same key, so the
-        // follow-up SELECT (a new snapshot) sees the winner's row.
-        for (let attempt = 0; attempt < 5; attempt++) {
-          const { rows } = await this.query<ConversationRecord>(
-            `INSERT INTO slack_conversations_db (${CONVERSATION_COLUMNS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-             ON CONFLICT (slack_db_res_id) DO NOTHING
-             RETURNING *`,
-            conversationValues(row),
-          );
-          if (rows[0] !== undefined) return { row: toConversationRow(rows[0]), inserted: true };
-          const stored = await this.getConversation(row.resId);
-          if (stored !== undefined) return { row: stored, inserted: false };
-          // The conflicting row was deleted in between: try again.
-        }
-        throw new RetryableError(`slack_conversations_db row ${row.resId} keeps changing; try again`, 'store_conflict');
-      },
-      replace: async (row) => {
-        await this.query(
-          `INSERT INTO slack_conversations_db (${CONVERSATION_COLUMNS})
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-           ON CONFLICT (slack_db_res_id) DO UPDATE SET incident_id = EXCLUDED.incident_id,
-             task_id = EXCLUDED.task_id, slack_db_channel = EXCLUDED.slack_db_channel,
-             slack_db_channel_id = EXCLUDED.slack_db_channel_id,
-             slack_db_channel_type = EXCLUDED.slack_db_channel_type,
-             slack_db_permalink = EXCLUDED.slack_db_permalink, slack_db_time = EXCLUDED.slack_db_time,
-             slack_db_archived = EXCLUDED.slack_db_archived, slack_db_archived_at = EXCLUDED.slack_db_archived_at`,
-          conversationValues(row),
-        );
-      },
-      markArchived: async (resId, at) => {
-        const result = await this.query(
-          `UPDATE slack_conversations_db
-           SET slack_db_archived_at = CASE WHEN slack_db_archived THEN slack_db_archived_at ELSE $2 END,
-               slack_db_archived = true
-           WHERE slack_db_res_id = $1`,
-          [resId, at],
-        );
-        return result.rowCount === 1;
-      },
-      findByChannelId: async (channelId) => {
-        const { rows } = await this.query<ConversationRecord>(
-          'SELECT * FROM slack_conversations_db WHERE slack_db_channel_id = $1 ORDER BY slack_db_res_id',
-          [channelId],
-        );
-        return rows.map(toConversationRow);
-      },
-      list: async () => {
-        const { rows } = await this.query<ConversationRecord>(
-          'SELECT * FROM slack_conversations_db ORDER BY slack_db_res_id',
-        );
-        return rows.map(toConversationRow);
-      },
-    };
-
-    this.definitions = {
-      list: async () => {
-        const { rows } = await this.query<DefinitionRecord>('SELECT * FROM function_definitions ORDER BY name');
-        return rows.map(toDefinition);
-      },
-      get: async (name) => {
-        const { rows } = await this.query<DefinitionRecord>('SELECT * FROM function_definitions WHERE name = $1', [name]);
-        return rows[0] === undefined ? undefined : toDefinition(rows[0]);
-      },
-      upsert: async (d) => {
-        // The WHERE makes an equal hash a no-op (no row returned); `xmax = 0` holds only
-        // for a freshly inserted row version.
-        const { rows } = await this.query<{ inserted: boolean }>(
-          `INSERT INTO function_definitions AS f (name, package, display_name, description, destination,
-             input_schema, definition_hash, imported_at)
-           VALUES ($1, $2, $3, $4, $5, $6::json, $7, now())
-           ON CONFLICT (name) DO UPDATE SET package = EXCLUDED.package, display_name = EXCLUDED.display_name,
-             description = EXCLUDED.description, destination = EXCLUDED.destination,
-             input_schema = EXCLUDED.input_schema, definition_hash = EXCLUDED.definition_hash,
-             imported_at = EXCLUDED.imported_at
-           WHERE f.definition_hash <> EXCLUDED.definition_hash
-           RETURNING (f.xmax = 0) AS inserted`,
-          [d.name, d.packageName, d.displayName, d.description, d.destination, JSON.stringify(d.inputSchema), d.hash],
-        );
-        if (rows[0] === undefined) return 'unchanged';
-        return rows[0].inserted ? 'created' : 'updated';
-      },
-    };
+    const run: PgQuery = (text, values) => this.query(text, values);
+    this.ledger = new PostgresLedger(run);
+    this.definitions = new PostgresDefinitions(run);
+    this.sql = new PostgresSqlExecutor(run);
   }
 
   /**
@@ -602,14 +305,6 @@ export class PostgresStore implements Store {
     } catch (err) {
       throw this.mapError(err);
     }
-  }
-
-  private async getConversation(resId: string): Promise<ConversationRow | undefined> {
-    const { rows } = await this.query<ConversationRecord>(
-      'SELECT * FROM slack_conversations_db WHERE slack_db_res_id = $1',
-      [resId],
-    );
-    return rows[0] === undefined ? undefined : toConversationRow(rows[0]);
   }
 
   private async connect(pool: pg.Pool): Promise<pg.PoolClient> {

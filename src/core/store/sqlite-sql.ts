@@ -43,7 +43,15 @@ export class SqliteSqlExecutor implements SqlExecutor {
   private prepare(db: Database.Database, sql: string): Database.Statement {
     let stmt = this.statements.get(sql);
     if (stmt === undefined) {
-      stmt = db.prepare(sql);
+      try {
+        stmt = db.prepare(sql);
+      } catch (err) {
+        // The plugin's table is missing: say what creates it (as the PostgreSQL store does).
+        if (err instanceof Error && /^no such table/.test(err.message)) {
+          err.message += ': run the migrations (worker customize, or start worker run, which migrates)';
+        }
+        throw err;
+      }
       // Oldest first out: a plugin that builds SQL texts dynamically cannot grow this forever.
       if (this.statements.size >= STATEMENT_CACHE) this.statements.delete(this.statements.keys().next().value!);
       this.statements.set(sql, stmt);

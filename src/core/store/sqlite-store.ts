@@ -20,27 +20,19 @@ import { KeyedMutex } from './keyed-mutex.js';
 import { classifySqliteError, FileIdentity, refuseLostStore } from './sqlite-failures.js';
 import type { Migration } from './migration.js';
 import { checkPluginTables, PLUGIN_TABLE_VERSIONS, tableVersions } from './plugin-tables.js';
+import { SqliteDefinitions } from './sqlite-definitions.js';
+import { SqliteLedger } from './sqlite-ledger.js';
 import { migratePluginTablesSqlite, recordedVersionsSqlite, SqliteSqlExecutor } from './sqlite-sql.js';
-import type {
-  ConversationRow,
-  ConversationTable,
-  DefinitionTable,
-  FunctionDefinitionRecord,
-  InvocationLedger,
-  LedgerBegin,
-  LedgerEntry,
-  LedgerState,
-  PluginTable,
-  SchemaStatus,
-  Store,
-} from './store.js';
-import { stepJson } from './store.js';
+import type { PluginTable, SchemaStatus, Store } from './store.js';
 
 /** SQLite schema history. Append new versions; never edit an applied one. */
 export const SQLITE_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
-    description: 'invocation ledger and slack_conversations_db data table',
+    // Until plugin tables (version 7), versions 1 and 2 also created the Slack plugin's
+    // conversation table and its index. That is the plugin's own table now; its first
+    // migration finds them in a store made before and keeps their rows.
+    description: 'invocation ledger',
     steps: [
       `CREATE TABLE invocation_ledger (
          invocation_id TEXT PRIMARY KEY,
@@ -51,27 +43,12 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
          created_at    INTEGER NOT NULL,
          updated_at    INTEGER NOT NULL
        )`,
-      `CREATE TABLE slack_conversations_db (
-         slack_db_res_id       TEXT PRIMARY KEY,
-         incident_id           INTEGER NOT NULL,
-         task_id               INTEGER,
-         slack_db_channel      TEXT NOT NULL,
-         slack_db_channel_id   TEXT NOT NULL,
-         slack_db_channel_type TEXT NOT NULL CHECK (slack_db_channel_type IN ('Private', 'Public')),
-         slack_db_permalink    TEXT,
-         slack_db_time         INTEGER NOT NULL,
-         slack_db_archived     INTEGER NOT NULL DEFAULT 0 CHECK (slack_db_archived IN (0, 1)),
-         slack_db_archived_at  INTEGER
-       )`,
     ],
   },
   {
     version: 2,
-    description: 'indexes for prune and channel lookups',
-    steps: [
-      'CREATE INDEX invocation_ledger_state_updated ON invocation_ledger (state, updated_at)',
-      'CREATE INDEX slack_conversations_db_channel_id ON slack_conversations_db (slack_db_channel_id)',
-    ],
+    description: 'index for prune',
+    steps: ['CREATE INDEX invocation_ledger_state_updated ON invocation_ledger (state, updated_at)'],
   },
   {
     version: 3,
@@ -137,190 +114,6 @@ const ROLLBACK = Symbol('rollback');
 const processLocks = new KeyedMutex();
 let memoryCounter = 0;
 
-interface LedgerRecord {
-  invocation_id: string;
-  function_name: string;
-  state: LedgerState;
-  attempts: number;
-  reply: string | null;
-  replied_at: number | null;
-  in_flight: number;
-  reply_failures: number;
-  reply_abandoned_at: number | null;
-  steps: string | null;
-  created_at: number;
-  updated_at: number;
-}
-
-interface ConversationRecord {
-  slack_db_res_id: string;
-  incident_id: number;
-  task_id: number | null;
-  slack_db_channel: string;
-  slack_db_channel_id: string;
-  slack_db_channel_type: 'Private' | 'Public';
-  slack_db_permalink: string | null;
-  slack_db_time: number;
-  slack_db_archived: number;
-  slack_db_archived_at: number | null;
-}
-
-interface DefinitionRecord {
-  name: string;
-  package: string;
-  display_name: string;
-  description: string;
-  destination: string;
-  input_schema: string;
-  definition_hash: string;
-  imported_at: number;
-}
-
-function toDefinition(r: DefinitionRecord): FunctionDefinitionRecord {
-  return {
-    name: r.name,
-    packageName: r.package,
-    displayName: r.display_name,
-    description: r.description,
-    destination: r.destination,
-    inputSchema: JSON.parse(r.input_schema) as Record<string, unknown>,
-    hash: r.definition_hash,
-    importedAt: new Date(r.imported_at),
-  };
-}
-
-function toLedgerEntry(r: LedgerRecord): LedgerEntry {
-  return {
-    invocationId: r.invocation_id,
-    functionName: r.function_name,
-    state: r.state,
-    attempts: r.attempts,
-    reply: r.reply === null ? null : (JSON.parse(r.reply) as Record<string, unknown>),
-    repliedAt: r.replied_at === null ? null : new Date(r.replied_at),
-    inFlight: r.in_flight === 1,
-    replyFailures: r.reply_failures,
-    replyAbandonedAt: r.reply_abandoned_at === null ? null : new Date(r.reply_abandoned_at),
-    steps: r.steps === null ? {} : (JSON.parse(r.steps) as Record<string, unknown>),
-    createdAt: new Date(r.created_at),
-    updatedAt: new Date(r.updated_at),
-  };
-}
-
-function toConversationRow(r: ConversationRecord): ConversationRow {
-  return {
-    resId: r.slack_db_res_id,
-    incidentId: r.incident_id,
-    taskId: r.task_id,
-    channel: r.slack_db_channel,
-    channelId: r.slack_db_channel_id,
-    channelType: r.slack_db_channel_type,
-    permalink: r.slack_db_permalink,
-    time: new Date(r.slack_db_time),
-    archived: r.slack_db_archived === 1,
-    archivedAt: r.slack_db_archived_at === null ? null : new Date(r.slack_db_archived_at),
-  };
-}
-
-function conversationParams(row: ConversationRow): Record<string, unknown> {
-  return {
-    res_id: row.resId,
-    incident_id: row.incidentId,
-    task_id: row.taskId,
-    channel: row.channel,
-    channel_id: row.channelId,
-    channel_type: row.channelType,
-    permalink: row.permalink,
-    time: row.time.getTime(),
-    archived: row.archived ? 1 : 0,
-    archived_at: row.archivedAt === null ? null : row.archivedAt.getTime(),
-  };
-}
-
-function prepareStatements(db: Database.Database) {
-  return {
-    ledgerGet: db.prepare<[string], LedgerRecord>('SELECT * FROM invocation_ledger WHERE invocation_id = ?'),
-    ledgerInsert: db.prepare<[string, string, number, number]>(
-      `INSERT INTO invocation_ledger (invocation_id, function_name, state, attempts, reply, created_at, updated_at, in_flight)
-       VALUES (?, ?, 'running', 1, NULL, ?, ?, 1)`,
-    ),
-    ledgerRetry: db.prepare<[number, string]>(
-      `UPDATE invocation_ledger SET attempts = attempts + 1, updated_at = ?, in_flight = 1
-       WHERE invocation_id = ? AND state = 'running'`,
-    ),
-    ledgerFinish: db.prepare<[string, string, string | null, number, number]>(
-      `INSERT INTO invocation_ledger (invocation_id, function_name, state, attempts, reply, created_at, updated_at)
-       VALUES (?, '', ?, 1, ?, ?, ?)
-       ON CONFLICT (invocation_id) DO UPDATE SET state = excluded.state, reply = excluded.reply,
-         updated_at = excluded.updated_at, in_flight = 0`,
-    ),
-    ledgerSteps: db.prepare<[string], { steps: string | null }>(
-      `SELECT steps FROM invocation_ledger WHERE invocation_id = ? AND state = 'running'`,
-    ),
-    ledgerSetSteps: db.prepare<[string, string]>(`UPDATE invocation_ledger SET steps = ? WHERE invocation_id = ?`),
-    ledgerRelease: db.prepare<[string]>(
-      `UPDATE invocation_ledger SET in_flight = 0 WHERE invocation_id = ? AND state = 'running'`,
-    ),
-    ledgerReplied: db.prepare<[number, string]>(
-      `UPDATE invocation_ledger SET replied_at = COALESCE(replied_at, ?)
-       WHERE invocation_id = ? AND state <> 'running'`,
-    ),
-    ledgerReplyFailed: db.prepare<[number, string], { reply_failures: number }>(
-      `UPDATE invocation_ledger SET reply_failures = reply_failures + 1, updated_at = ?
-       WHERE invocation_id = ? AND state <> 'running' RETURNING reply_failures`,
-    ),
-    ledgerAbandon: db.prepare<[number, string]>(
-      `UPDATE invocation_ledger SET reply_abandoned_at = COALESCE(reply_abandoned_at, ?)
-       WHERE invocation_id = ? AND state <> 'running'`,
-    ),
-    ledgerPrune: db.prepare<[number]>(`DELETE FROM invocation_ledger WHERE state <> 'running' AND updated_at < ?`),
-    convGet: db.prepare<[string], ConversationRecord>('SELECT * FROM slack_conversations_db WHERE slack_db_res_id = ?'),
-    convInsertIgnore: db.prepare<[Record<string, unknown>]>(
-      `INSERT INTO slack_conversations_db (slack_db_res_id, incident_id, task_id, slack_db_channel,
-         slack_db_channel_id, slack_db_channel_type, slack_db_permalink, slack_db_time, slack_db_archived,
-         slack_db_archived_at)
-       VALUES (@res_id, @incident_id, @task_id, @channel, @channel_id, @channel_type, @permalink, @time,
-         @archived, @archived_at)
-       ON CONFLICT (slack_db_res_id) DO NOTHING`,
-    ),
-    convUpsert: db.prepare<[Record<string, unknown>]>(
-      `INSERT INTO slack_conversations_db (slack_db_res_id, incident_id, task_id, slack_db_channel,
-         slack_db_channel_id, slack_db_channel_type, slack_db_permalink, slack_db_time, slack_db_archived,
-         slack_db_archived_at)
-       VALUES (@res_id, @incident_id, @task_id, @channel, @channel_id, @channel_type, @permalink, @time,
-         @archived, @archived_at)
-       ON CONFLICT (slack_db_res_id) DO UPDATE SET incident_id = excluded.incident_id,
-         task_id = excluded.task_id, slack_db_channel = excluded.slack_db_channel,
-         slack_db_channel_id = excluded.slack_db_channel_id, slack_db_channel_type = excluded.slack_db_channel_type,
-         slack_db_permalink = excluded.slack_db_permalink, slack_db_time = excluded.slack_db_time,
-         slack_db_archived = excluded.slack_db_archived, slack_db_archived_at = excluded.slack_db_archived_at`,
-    ),
-    convArchive: db.prepare<[number, string]>(
-      `UPDATE slack_conversations_db
-       SET slack_db_archived_at = CASE WHEN slack_db_archived = 1 THEN slack_db_archived_at ELSE ? END,
-           slack_db_archived = 1
-       WHERE slack_db_res_id = ?`,
-    ),
-    convByChannel: db.prepare<[string], ConversationRecord>(
-      'SELECT * FROM slack_conversations_db WHERE slack_db_channel_id = ? ORDER BY slack_db_res_id',
-    ),
-    convList: db.prepare<[], ConversationRecord>('SELECT * FROM slack_conversations_db ORDER BY slack_db_res_id'),
-    defGet: db.prepare<[string], DefinitionRecord>('SELECT * FROM function_definitions WHERE name = ?'),
-    defList: db.prepare<[], DefinitionRecord>('SELECT * FROM function_definitions ORDER BY name'),
-    defUpsert: db.prepare<[Record<string, unknown>]>(
-      `INSERT INTO function_definitions (name, package, display_name, description, destination, input_schema,
-         definition_hash, imported_at)
-       VALUES (@name, @package, @display_name, @description, @destination, @input_schema, @hash, @imported_at)
-       ON CONFLICT (name) DO UPDATE SET package = excluded.package, display_name = excluded.display_name,
-         description = excluded.description, destination = excluded.destination,
-         input_schema = excluded.input_schema, definition_hash = excluded.definition_hash,
-         imported_at = excluded.imported_at
-       WHERE function_definitions.definition_hash <> excluded.definition_hash`,
-    ),
-  };
-}
-
-type Statements = ReturnType<typeof prepareStatements>;
-
 /** A ledger write waiting for the next group commit. */
 interface PendingWrite {
   run: () => unknown;
@@ -330,11 +123,11 @@ interface PendingWrite {
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
-  readonly ledger: InvocationLedger;
-  readonly conversations: ConversationTable;
-  readonly definitions: DefinitionTable;
+  readonly ledger: SqliteLedger;
+  readonly definitions: SqliteDefinitions;
   readonly sql: SqliteSqlExecutor;
-  private statements: Statements | undefined;
+  /** True once the schema was seen at the version this code expects (checked once, see {@link current}). */
+  private schemaChecked = false;
   private readonly lockPrefix: string;
   private closed = false;
   /** Ledger writes waiting for the next group commit (see {@link write}). */
@@ -355,106 +148,17 @@ export class SqliteStore implements Store {
   ) {
     this.identity = FileIdentity.of(location);
     this.lockPrefix = location === ':memory:' ? `:memory:#${++memoryCounter}` : location;
+    const access = {
+      db: () => this.current(),
+      call: <T>(fn: () => T, write = false) => this.call(fn, write),
+      write: <T>(run: () => T) => this.write(run),
+    };
+    this.ledger = new SqliteLedger(access);
+    this.definitions = new SqliteDefinitions(access);
     this.sql = new SqliteSqlExecutor(
-      (fn) =>
-        this.call(() => {
-          if (this.closed) throw new Error(`The store ${this.location} is closed`);
-          return fn(this.db);
-        }),
+      (fn) => this.call(() => fn(this.open())),
       () => this.identity?.check(),
     );
-    this.ledger = {
-      begin: (invocationId, functionName) => this.write(() => this.begin(invocationId, functionName)),
-      finish: (invocationId, state, reply) => {
-        const json = JSON.stringify(reply);
-        return this.write(() => {
-          const now = Date.now();
-          this.stmts().ledgerFinish.run(invocationId, state, json, now, now);
-        });
-      },
-      recordStep: (invocationId, name, value) => {
-        let json: string;
-        try {
-          json = stepJson(name, value);
-        } catch (err) {
-          return Promise.reject(err);
-        }
-        // Read-modify-write is safe here: it runs inside the group commit's IMMEDIATE
-        // transaction, which holds the write lock across the read.
-        return this.write(() => {
-          const s = this.stmts();
-          const row = s.ledgerSteps.get(invocationId);
-          if (row === undefined) throw new Error(`Invocation ${invocationId} has no running ledger entry to record step "${name}" on`);
-          const steps = row.steps === null ? {} : (JSON.parse(row.steps) as Record<string, unknown>);
-          steps[name] = JSON.parse(json);
-          s.ledgerSetSteps.run(JSON.stringify(steps), invocationId);
-        });
-      },
-      release: (invocationId) =>
-        this.write(() => {
-          this.stmts().ledgerRelease.run(invocationId);
-        }),
-      markReplied: (invocationId) => this.write(() => this.stmts().ledgerReplied.run(Date.now(), invocationId).changes === 1),
-      replyFailed: (invocationId) =>
-        this.write(() => this.stmts().ledgerReplyFailed.get(Date.now(), invocationId)?.reply_failures ?? 0),
-      abandonReply: (invocationId) => this.write(() => this.stmts().ledgerAbandon.run(Date.now(), invocationId).changes === 1),
-      get: (invocationId) =>
-        this.call(() => {
-          const r = this.stmts().ledgerGet.get(invocationId);
-          return r === undefined ? undefined : toLedgerEntry(r);
-        }),
-      prune: (before) => this.call(() => this.stmts().ledgerPrune.run(before.getTime()).changes, true),
-    };
-    this.conversations = {
-      get: (resId) =>
-        this.call(() => {
-          const r = this.stmts().convGet.get(resId);
-          return r === undefined ? undefined : toConversationRow(r);
-        }),
-      insertIfAbsent: (row) =>
-        this.call(() => {
-          const s = this.stmts();
-          return this.db.transaction(() => {
-            const inserted = s.convInsertIgnore.run(conversationParams(row)).changes === 1;
-            const stored = s.convGet.get(row.resId);
-            if (stored === undefined) throw new Error(`slack_conversations_db row ${row.resId} vanished after insert`);
-            return { row: toConversationRow(stored), inserted };
-          }).immediate();
-        }, true),
-      replace: (row) =>
-        this.call(() => {
-          this.stmts().convUpsert.run(conversationParams(row));
-        }, true),
-      markArchived: (resId, at) => this.call(() => this.stmts().convArchive.run(at.getTime(), resId).changes === 1, true),
-      findByChannelId: (channelId) => this.call(() => this.stmts().convByChannel.all(channelId).map(toConversationRow)),
-      list: () => this.call(() => this.stmts().convList.all().map(toConversationRow)),
-    };
-    this.definitions = {
-      list: () => this.call(() => this.stmts().defList.all().map(toDefinition)),
-      get: (name) =>
-        this.call(() => {
-          const r = this.stmts().defGet.get(name);
-          return r === undefined ? undefined : toDefinition(r);
-        }),
-      upsert: (d) => this.call(() => {
-        const s = this.stmts();
-        return this.db.transaction(() => {
-          const existed = s.defGet.get(d.name) !== undefined;
-          const changes = s.defUpsert.run({
-            name: d.name,
-            package: d.packageName,
-            display_name: d.displayName,
-            description: d.description,
-            destination: d.destination,
-            input_schema: JSON.stringify(d.inputSchema),
-            hash: d.hash,
-            imported_at: Date.now(),
-          }).changes;
-          if (changes === 0) return 'unchanged' as const;
-          return existed ? ('updated' as const) : ('created' as const);
-        }).immediate();
-      }, true),
-    };
   }
 
   /**
@@ -521,9 +225,19 @@ export class SqliteStore implements Store {
     }, true);
   }
 
-  private stmts(): Statements {
-    if (this.statements) return this.statements;
+  /** The database, or a clear error once closed. */
+  private open(): Database.Database {
     if (this.closed) throw new Error(`The store ${this.location} is closed`);
+    return this.db;
+  }
+
+  /**
+   * The database for the core tables: refused (with what to run) while the schema is
+   * older than this code. Checked until it was once current; migrations only go forward.
+   */
+  private current(): Database.Database {
+    const db = this.open();
+    if (this.schemaChecked) return db;
     const { current, expected } = this.readSchemaStatus();
     if (current < expected) {
       throw new Error(
@@ -531,8 +245,8 @@ export class SqliteStore implements Store {
           'run the migrations (worker customize, or open the store with migrate)',
       );
     }
-    this.statements = prepareStatements(this.db);
-    return this.statements;
+    this.schemaChecked = true;
+    return db;
   }
 
   /**
@@ -595,24 +309,6 @@ export class SqliteStore implements Store {
     });
   }
 
-  /** Runs inside {@link flush}'s IMMEDIATE transaction: the write lock is held before the read. */
-  private begin(invocationId: string, functionName: string): LedgerBegin {
-    const s = this.stmts();
-    // The write lock is taken before the read, so another process on the same file
-    // cannot read the same attempt count in between.
-    const now = Date.now();
-    const existing = s.ledgerGet.get(invocationId);
-    if (existing === undefined) {
-      s.ledgerInsert.run(invocationId, functionName, now, now);
-      return { entry: toLedgerEntry(s.ledgerGet.get(invocationId)!), finished: false, interrupted: false };
-    }
-    if (existing.state !== 'running') {
-      return { entry: toLedgerEntry(existing), finished: true, interrupted: false };
-    }
-    s.ledgerRetry.run(now, invocationId);
-    return { entry: toLedgerEntry(s.ledgerGet.get(invocationId)!), finished: false, interrupted: true };
-  }
-
   private readSchemaStatus(): SchemaStatus {
     const expected = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1]!.version;
     const table = this.db
@@ -664,7 +360,6 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     this.flush(); // writes already requested are committed, not dropped
     this.closed = true;
-    this.statements = undefined;
     this.sql.clear();
     this.db.close();
   }

@@ -1,8 +1,10 @@
 /**
- * The Store interface: the invocation ledger and the data tables plugins keep.
+ * The Store interface: the invocation ledger, the function definitions, and the tables
+ * plugins declare ({@link PluginTable}).
  *
- * Implementations (SQLite embedded, PostgreSQL shared) keep their SQL and migrations
- * behind this interface; nothing outside `src/core/store/` writes SQL.
+ * Implementations (SQLite embedded, PostgreSQL shared) keep core's SQL and migrations
+ * behind this interface. A plugin writes the SQL of its own tables, in both dialects,
+ * and runs it through {@link Store.sql}; core runs and versions those tables' migrations.
  */
 
 export type LedgerState = 'running' | 'succeeded' | 'failed';
@@ -92,36 +94,6 @@ export interface InvocationLedger {
   prune(before: Date): Promise<number>;
 }
 
-/** A row of fn_slack's `slack_conversations_db` data table. */
-export interface ConversationRow {
-  /** `RES-<incident>` or `RES-<incident>-<task>`. */
-  resId: string;
-  incidentId: number;
-  taskId: number | null;
-  channel: string;
-  channelId: string;
-  channelType: 'Private' | 'Public';
-  permalink: string | null;
-  time: Date;
-  archived: boolean;
-  archivedAt: Date | null;
-}
-
-export interface ConversationTable {
-  get(resId: string): Promise<ConversationRow | undefined>;
-  /**
-   * Inserts the row unless one exists for its resId; returns the row that is stored
-   * (the existing one when another writer was first). This is what makes "the first
-   * post records the association" safe under races.
-   */
-  insertIfAbsent(row: ConversationRow): Promise<{ row: ConversationRow; inserted: boolean }>;
-  /** Replaces the channel of an existing row (used when an archived association is superseded). */
-  replace(row: ConversationRow): Promise<void>;
-  markArchived(resId: string, at: Date): Promise<boolean>;
-  findByChannelId(channelId: string): Promise<ConversationRow[]>;
-  list(): Promise<ConversationRow[]>;
-}
-
 /**
  * A function definition as `worker customize` recorded it, so callers can list the
  * functions and their inputs (`worker functions`) from the store.
@@ -165,9 +137,6 @@ export function stepJson(name: string, value: unknown): string {
   return json;
 }
 
-/** The data tables whose schema every store carries (created by its migrations). */
-export const STORE_DATA_TABLES: readonly string[] = ['slack_conversations_db'];
-
 /** The SQL dialects a store speaks; a plugin table gives its migrations in both. */
 export type SqlDialect = 'sqlite' | 'postgres';
 
@@ -182,7 +151,7 @@ export interface PluginTableMigration {
 }
 
 /**
- * A table a plugin owns (fn_slack's conversation associations): core creates and
+ * A table a plugin owns (the Slack plugin's conversation associations): core creates and
  * upgrades it with the store's own migrations and records its version, the plugin reads
  * and writes it through {@link Store.sql}.
  */
@@ -240,7 +209,6 @@ export interface Store {
   /** Where it lives, with any password removed. */
   readonly location: string;
   readonly ledger: InvocationLedger;
-  readonly conversations: ConversationTable;
   /** Function definitions recorded by `worker customize`. */
   readonly definitions: DefinitionTable;
   /** SQL for the plugin tables (see {@link PluginTable}). */

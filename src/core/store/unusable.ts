@@ -5,7 +5,7 @@
  * The error still reaches the caller unchanged: the invocation is handed back.
  */
 import { isStoreUnusable, type StoreUnusableError } from '../runtime/errors.js';
-import type { ConversationTable, DefinitionTable, InvocationLedger, SqlExecutor, Store } from './store.js';
+import type { DefinitionTable, InvocationLedger, SqlExecutor, Store } from './store.js';
 
 type AnyFn = (...args: any[]) => Promise<unknown>;
 
@@ -22,14 +22,6 @@ const LEDGER_METHODS: Record<keyof InvocationLedger, true> = {
   recordStep: true,
   get: true,
   prune: true,
-};
-const CONVERSATION_METHODS: Record<keyof ConversationTable, true> = {
-  get: true,
-  insertIfAbsent: true,
-  replace: true,
-  markArchived: true,
-  findByChannelId: true,
-  list: true,
 };
 const DEFINITION_METHODS: Record<keyof DefinitionTable, true> = { list: true, get: true, upsert: true };
 const SQL_METHODS: Record<Exclude<keyof SqlExecutor, 'dialect'>, true> = { query: true, execute: true };
@@ -60,7 +52,6 @@ export function reportUnusable(store: Store, onUnusable: (err: StoreUnusableErro
       return store.created;
     },
     ledger: watched(store.ledger, LEDGER_METHODS, report),
-    conversations: watched(store.conversations, CONVERSATION_METHODS, report),
     definitions: watched(store.definitions, DEFINITION_METHODS, report),
     sql: { ...watched<Omit<SqlExecutor, 'dialect'>>(store.sql, SQL_METHODS, report), dialect: store.sql.dialect },
     migrate: () => store.migrate().catch(report),

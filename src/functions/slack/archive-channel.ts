@@ -23,6 +23,7 @@ import { findEarlierPosts, postMetadata } from './reconcile.js';
 import { channelDeps, type SlackState } from './state.js';
 import { isSlackError } from './slack-errors.js';
 import type { CallOptions } from './slack-client.js';
+import type { ConversationTable } from './store/conversations.js';
 
 export const ARCHIVE_NOTICE = 'This channel has been set to be archived';
 
@@ -68,10 +69,10 @@ function resultOf(exported: ExportStep, noticeTs: string | undefined): FunctionR
 }
 
 /** Marks every association of the channel archived (the first archive time is kept). */
-async function markAssociationsArchived(ctx: FunctionContext, channelId: string): Promise<void> {
+async function markAssociationsArchived(conversations: ConversationTable, channelId: string): Promise<void> {
   const now = new Date();
-  for (const row of await ctx.store.conversations.findByChannelId(channelId)) {
-    if (!row.archived) await ctx.store.conversations.markArchived(row.resId, now);
+  for (const row of await conversations.findByChannelId(channelId)) {
+    if (!row.archived) await conversations.markArchived(row.resId, now);
   }
 }
 
@@ -80,9 +81,15 @@ async function markAssociationsArchived(ctx: FunctionContext, channelId: string)
  * made its channel is someone else's: joining and archiving it needs
  * `slack_archive_unassociated = true`. Checked before any Slack call.
  */
-async function checkAssociated(ctx: FunctionContext, channelId: string, incidentId: number, targetText: string): Promise<void> {
+async function checkAssociated(
+  ctx: FunctionContext,
+  conversations: ConversationTable,
+  channelId: string,
+  incidentId: number,
+  targetText: string,
+): Promise<void> {
   if (boolInput(ctx.inputs, 'slack_archive_unassociated') === true) return;
-  const rows = await ctx.store.conversations.findByChannelId(channelId);
+  const rows = await conversations.findByChannelId(channelId);
   if (rows.some((r) => r.incidentId === incidentId)) return;
   throw new FunctionError(
     `Slack channel ${channelId} is not associated with ${targetText}: ` +
@@ -117,7 +124,7 @@ export async function archiveChannel(ctx: FunctionContext, state: SlackState): P
   const targetText = describeTarget(incidentId, taskId);
   const deps = channelDeps(ctx, state);
 
-  const association = await ctx.store.conversations.get(key);
+  const association = await state.conversations.get(key);
   const givenId = strInput(inputs, 'slack_channel_id');
   const channelId = givenId ?? association?.channelId;
   if (!channelId) {
@@ -129,13 +136,13 @@ export async function archiveChannel(ctx: FunctionContext, state: SlackState): P
   // Before anything happens in Slack: an export for an unknown incident or task could
   // never be saved, and a notice posted for it would be posted again by the re-run.
   await ctx.platform.checkExportTarget({ incidentId, taskId });
-  if (givenId && givenId !== association?.channelId) await checkAssociated(ctx, givenId, incidentId, targetText);
+  if (givenId && givenId !== association?.channelId) await checkAssociated(ctx, state.conversations, givenId, incidentId, targetText);
 
   let exported = ctx.steps.get<ExportStep>(ARCHIVE_STEPS.export);
   let noticeTs = ctx.steps.get<string>(ARCHIVE_STEPS.notice);
   // An earlier delivery archived the channel and died before its answer was recorded.
   if (exported && ctx.steps.get(ARCHIVE_STEPS.archived) !== undefined) {
-    await markAssociationsArchived(ctx, exported.channelId);
+    await markAssociationsArchived(state.conversations, exported.channelId);
     await ctx.status(`#${exported.channel} was archived by an earlier attempt`);
     return resultOf(exported, noticeTs);
   }
@@ -148,9 +155,9 @@ export async function archiveChannel(ctx: FunctionContext, state: SlackState): P
       // Our own earlier attempt saved the export and asked Slack to archive; its answer
       // was lost or came too late. The work is done: answer as that attempt would have.
       await ctx.status(`#${channel.name} was archived by an earlier attempt of this invocation`);
-      return finish(ctx, exported, noticeTs);
+      return finish(ctx, state, exported, noticeTs);
     }
-    if (association?.channelId === channel.id && !association.archived) await ctx.store.conversations.markArchived(key, new Date());
+    if (association?.channelId === channel.id && !association.archived) await state.conversations.markArchived(key, new Date());
     throw new FunctionError(`Slack channel #${channel.name} is already archived; nothing to do`, 'slack_channel_already_archived');
   }
   await ctx.status(`Found channel #${channel.name}`);
@@ -191,13 +198,13 @@ export async function archiveChannel(ctx: FunctionContext, state: SlackState): P
     if (!isSlackError(err, 'already_archived')) throw err;
     await ctx.status(`#${channel.name} was archived already`);
   }
-  return finish(ctx, exported, noticeTs);
+  return finish(ctx, state, exported, noticeTs);
 }
 
 /** Records the archive, marks the associations and answers. */
-async function finish(ctx: FunctionContext, exported: ExportStep, noticeTs: string | undefined): Promise<FunctionResult> {
+async function finish(ctx: FunctionContext, state: SlackState, exported: ExportStep, noticeTs: string | undefined): Promise<FunctionResult> {
   await ctx.steps.record(ARCHIVE_STEPS.archived, { at: new Date().toISOString() });
-  await markAssociationsArchived(ctx, exported.channelId);
+  await markAssociationsArchived(state.conversations, exported.channelId);
   await ctx.status(`Archived #${exported.channel}`);
   return resultOf(exported, noticeTs);
 }

@@ -7,7 +7,7 @@
  */
 import { FunctionError } from '../../core/runtime/errors.js';
 import type { FunctionContext } from '../../core/runtime/plugin.js';
-import type { ConversationRow } from '../../core/store/store.js';
+import type { ConversationRow, ConversationTable } from './store/conversations.js';
 import { describeTarget } from './channels/target.js';
 
 /** A channel Slack reports archived; carries its id so the association can learn it. */
@@ -38,13 +38,14 @@ export function archivedAssociationError(channelName: string, channelId: string,
  */
 export async function learnArchived(
   ctx: FunctionContext,
+  conversations: ConversationTable,
   inputs: { incidentId: number; taskId?: number | undefined },
   association: ConversationRow | undefined,
   channelId: string,
 ): Promise<void> {
   if (!association || association.archived || association.channelId !== channelId) return;
   try {
-    await ctx.store.conversations.markArchived(association.resId, new Date());
+    await conversations.markArchived(association.resId, new Date());
     ctx.log.info(`Slack channel #${association.channel} of ${describeTarget(inputs.incidentId, inputs.taskId)} is archived; association marked archived`);
   } catch (err) {
     ctx.log.warn(`Could not mark the association ${association.resId} archived: ${(err as Error).message}`);

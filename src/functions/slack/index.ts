@@ -35,6 +35,8 @@ import { SLACK_CONFIG_SCHEMA, type SlackConfig } from './config.js';
 import { postAttachment } from './post-attachment.js';
 import { postMessage } from './post-message.js';
 import { createSlackState, type SlackState } from './state.js';
+import { CONVERSATIONS_TABLE, SqlConversationTable } from './store/conversations.js';
+import { withSoarDataTable } from './store/soar-data-table.js';
 import { missingScopes } from './scopes.js';
 import { slackCommands } from './commands.js';
 import { inboundFunction } from './inbound/inbound-function.js';
@@ -88,13 +90,20 @@ export const slackPlugin = definePlugin<SlackConfig, SlackState>({
     inboundFunction,
   ],
   commands: slackCommands,
+  tables: [CONVERSATIONS_TABLE],
   queues: inboundQueues,
   listeners: inboundListeners,
   async setup(ctx) {
     checkInboundConfig(ctx.config);
     // Each Retry-After wait is counted in the worker's metrics (when it has them).
     const metrics = ctx.metrics;
-    return createSlackState(ctx.config, ctx.log, metrics ? (method, seconds) => metrics.rateLimitWait(method, seconds) : undefined);
+    const conversations = withSoarDataTable(new SqlConversationTable(ctx.store.sql), ctx.platform, ctx.log);
+    return createSlackState(
+      ctx.config,
+      ctx.log,
+      conversations,
+      metrics ? (method, seconds) => metrics.rateLimitWait(method, seconds) : undefined,
+    );
   },
   async selftest(state) {
     try {

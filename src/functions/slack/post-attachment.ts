@@ -124,7 +124,7 @@ export async function postAttachment(ctx: FunctionContext, state: SlackState): P
     await ctx.status('Slack has not shown the file in the channel yet; the link points at the file instead of the message');
   }
   await ctx.status(`Uploaded ${name} to #${channel.name}`);
-  await recordAssociation(ctx, target, channel, url || null, association);
+  await recordAssociation(ctx, state.conversations, target, channel, url || null, association);
   return {
     content: {
       channel: channel.name,

@@ -63,7 +63,7 @@ export async function postMessage(ctx: FunctionContext, state: SlackState): Prom
   );
 
   const { permalink } = await state.client.call('chat.getPermalink', { channel: channel.id, message_ts: ts }, deps.callOpts);
-  await recordAssociation(ctx, target, channel, String(permalink), association);
+  await recordAssociation(ctx, state.conversations, target, channel, String(permalink), association);
   const members = await channelMembers(deps, channel.id);
   return {
     content: {

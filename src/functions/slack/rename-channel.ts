@@ -44,8 +44,8 @@ export async function renameChannel(ctx: FunctionContext, state: SlackState): Pr
   else await ctx.status(`Renamed #${previousName} to #${newName}`);
 
   // Every incident or task associated with the channel follows it to its new name.
-  for (const row of await ctx.store.conversations.findByChannelId(channel.id)) {
-    if (row.channel !== newName) await ctx.store.conversations.replace({ ...row, channel: newName });
+  for (const row of await state.conversations.findByChannelId(channel.id)) {
+    if (row.channel !== newName) await state.conversations.replace({ ...row, channel: newName });
   }
   return { content: { channel: newName, channel_id: channel.id, previous_name: previousName === newName ? null : previousName } };
 }

@@ -8,6 +8,7 @@ import type { ChannelDeps } from './channels/lookup.js';
 import { parseRateLimitOverrides, type SlackConfig } from './config.js';
 import { RateLimiter, methodBudgets, type Clock } from './rate-limiter.js';
 import { SlackClient, type CallOptions } from './slack-client.js';
+import type { ConversationTable } from './store/conversations.js';
 
 export interface SlackState {
   config: SlackConfig;
@@ -15,6 +16,8 @@ export interface SlackState {
   /** Paces every Slack call of the process; absent with `rate_limits = off`. */
   limiter?: RateLimiter;
   channels: ChannelCache;
+  /** The incident/task ↔ channel associations (`slack_conversations_db` in the worker's store). */
+  conversations: ConversationTable;
   /** The bot's own user id (from auth.test), learnt on first use. */
   botUserId?: string;
   /** The auth.test under way, shared by every invocation that needs the id meanwhile. */
@@ -44,6 +47,7 @@ export function createRateLimiter(config: SlackConfig, clock?: Clock): RateLimit
 export function createSlackState(
   config: SlackConfig,
   log: Logger,
+  conversations: ConversationTable,
   onRateLimited?: (method: string, seconds: number) => void,
   options: SlackStateOptions = {},
 ): SlackState {
@@ -62,6 +66,7 @@ export function createSlackState(
     client,
     ...(limiter ? { limiter } : {}),
     channels: new ChannelCache(config.channel_cache_size, config.channel_cache_ttl * 1000, options.now),
+    conversations,
     log,
   };
 }
@@ -95,7 +100,7 @@ export function callOptionsFor(ctx: FunctionContext): CallOptions {
 }
 
 export function channelDeps(ctx: FunctionContext, state: SlackState): ChannelDeps {
-  return { client: state.client, cache: state.channels, callOpts: callOptionsFor(ctx) };
+  return { client: state.client, cache: state.channels, callOpts: callOptionsFor(ctx), conversations: state.conversations };
 }
 
 /** The bot's user id, so that inviting "everyone" never tries to invite the bot itself. */

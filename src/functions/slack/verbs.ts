@@ -10,7 +10,7 @@
  *   attempt did, and which therefore count as success.
  */
 import type { FunctionContext } from '../../core/runtime/plugin.js';
-import type { ConversationRow } from '../../core/store/store.js';
+import type { ConversationRow } from './store/conversations.js';
 import { withResolvedChannel, type ChannelDeps, type ChannelInfo, type ChannelInputs } from './channels/index.js';
 import { verbChannelInputs } from './inputs.js';
 import { isSlackError } from './slack-errors.js';

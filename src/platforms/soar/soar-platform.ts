@@ -85,7 +85,7 @@ export class SoarPlatform implements Platform {
 
   /**
    * @param mirrorDataTable `[soar] data_table`: also keep the incident ↔ channel mapping in
-   *   SOAR's data table (see soar-data-table.ts; the worker wraps its store for it).
+   *   SOAR's data table (fn_slack mirrors its table there: src/functions/slack/store/soar-data-table.ts).
    */
   constructor(
     readonly client: SoarClient,

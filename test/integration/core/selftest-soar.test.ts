@@ -9,6 +9,7 @@ import { deleteDestination, runCli, writeConfig, type TestConfig } from '../../s
 import { SlackEmulator } from '../../support/slack-emulator.js';
 import { SoarEmulator } from '../../support/soar-emulator.js';
 import { openStore } from '../../../src/core/store/index.js';
+import { builtinPlugins } from '../../../src/functions/index.js';
 
 describe('worker selftest with platform = soar', function () {
   this.timeout(60_000);
@@ -46,7 +47,7 @@ describe('worker selftest with platform = soar', function () {
         },
       },
     });
-    await (await openStore(path.join(cfg.dir, 'worker.db'), { migrate: true })).close();
+    await (await openStore(path.join(cfg.dir, 'worker.db'), { migrate: true, tables: builtinPlugins.flatMap((p) => p.tables ?? []) })).close();
     return { SOAR_TEST_SECRET: secret };
   }
 

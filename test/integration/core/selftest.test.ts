@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import { deleteDestination, runCli, writeConfig, type TestConfig } from '../../support/harness.js';
 import { SlackEmulator } from '../../support/slack-emulator.js';
 import { openStore } from '../../../src/core/store/index.js';
+import { builtinPlugins } from '../../../src/functions/index.js';
 import { REQUIRED_SCOPES } from '../../../src/functions/slack/scopes.js';
 
 describe('worker selftest', function () {
@@ -29,7 +30,7 @@ describe('worker selftest', function () {
       worker,
       sections: { fn_slack: { api_token: emulator.botToken, api_url: emulator.apiUrl, ...fnSlack } },
     });
-    if (migrate) await (await openStore(path.join(cfg.dir, 'worker.db'), { migrate: true })).close();
+    if (migrate) await (await openStore(path.join(cfg.dir, 'worker.db'), { migrate: true, tables: builtinPlugins.flatMap((p) => p.tables ?? []) })).close();
     return cfg;
   }
 
@@ -115,6 +116,14 @@ describe('worker selftest', function () {
     const res = await runCli(['selftest', '--config-file', cfg.file]);
     expect(res.code).to.equal(6);
     expect(res.stdout).to.contain('schema version 0, this worker needs');
+  });
+
+  it("exits 6 naming the table when only a plugin's table is behind", async () => {
+    await configured({}, {}, false);
+    await (await openStore(path.join(cfg.dir, 'worker.db'), { migrate: true })).close(); // core only
+    const res = await runCli(['selftest', '--config-file', cfg.file]);
+    expect(res.code).to.equal(6);
+    expect(res.stdout).to.contain('table slack_conversations_db at version 0, this worker needs 1');
   });
 
   it('exits 2 on a bad config', async () => {

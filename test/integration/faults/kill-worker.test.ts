@@ -20,6 +20,7 @@ import { SqliteStore } from '../../../src/core/store/sqlite-store.js';
 import { countAnswered, expectAnsweredSuccessfully, expectOnePostEach, openWatchedCaller, publishPosts, waitForAnswered, waitForFinal } from '../../support/fault-checks.js';
 import { type Caller, deleteDestination, queueDepth, WorkerProcess, writeConfig, type TestConfig } from '../../support/harness.js';
 import { SlackEmulator } from '../../support/slack-emulator.js';
+import { SqlConversationTable } from '../../../src/functions/slack/store/conversations.js';
 
 /** Issue #5 asks for at least 200 invocations. */
 const INVOCATIONS = 200;
@@ -122,7 +123,7 @@ describe('fault: worker killed (SIGKILL) mid-batch and restarted', function () {
     // One data table row per incident, pointing at that incident's one channel.
     const store = SqliteStore.open(path.join(cfg.dir, 'worker.db'));
     try {
-      const rows = await store.conversations.list();
+      const rows = await new SqlConversationTable(store.sql).list();
       expect(rows).to.have.length(INCIDENTS);
       for (const row of rows) expect(row.channelId).to.equal(emu.channelByName(`kill-${tag}-${row.incidentId}`)!.id);
     } finally {

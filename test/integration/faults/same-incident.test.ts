@@ -13,6 +13,7 @@ import { openStore, type Store } from '../../../src/core/store/index.js';
 import { expectAnsweredSuccessfully, expectOnePostEach, openWatchedCaller, publishPosts, tempPostgresDatabase, waitForFinal } from '../../support/fault-checks.js';
 import { type Caller, deleteDestination, tempDir, uniqueName, WorkerProcess, writeConfig } from '../../support/harness.js';
 import { SlackEmulator } from '../../support/slack-emulator.js';
+import { SqlConversationTable } from '../../../src/functions/slack/store/conversations.js';
 
 /** Pairs per run: each pair is one new incident; more pairs, more chances for a race to show. */
 const INCIDENTS = 15;
@@ -79,7 +80,7 @@ describe('fault: two invocations for the same new incident at once', function ()
     for (const c of channels) expect(emu.messages(c.id)).to.have.length(2);
 
     const store = await openStore(location);
-    const rows = await store.conversations.list();
+    const rows = await new SqlConversationTable(store.sql).list();
     expect(rows).to.have.length(INCIDENTS);
     for (const row of rows) expect(row.channelId).to.equal(emu.channelByName(`same-${tag}-${row.incidentId - 5000}`)!.id);
     return store;

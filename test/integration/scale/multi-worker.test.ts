@@ -15,6 +15,7 @@ import { openStore } from '../../../src/core/store/index.js';
 import { countAnswered, expectAnsweredSuccessfully, expectOnePostEach, openWatchedCaller, publishPosts, tempPostgresDatabase, waitForAnswered, waitForFinal } from '../../support/fault-checks.js';
 import { type Caller, deleteDestination, queueDepth, uniqueName, WorkerProcess, writeConfig } from '../../support/harness.js';
 import { SlackEmulator } from '../../support/slack-emulator.js';
+import { SqlConversationTable } from '../../../src/functions/slack/store/conversations.js';
 
 const WORKERS = 3;
 const INVOCATIONS = 300;
@@ -89,7 +90,7 @@ describe('three workers on one queue and one PostgreSQL store', function () {
 
     const store = await openStore(db.url);
     try {
-      const rows = await store.conversations.list();
+      const rows = await new SqlConversationTable(store.sql).list();
       expect(rows).to.have.length(INCIDENTS);
       for (const row of rows) expect(row.channelId).to.equal(emu.channelByName(`mw-${tag}-${row.incidentId}`)!.id);
       for (const id of ids) {

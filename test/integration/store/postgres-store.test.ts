@@ -9,7 +9,7 @@ import pg from 'pg';
 import { ConfigError, RetryableError } from '../../../src/core/runtime/errors.js';
 import { openStore } from '../../../src/core/store/index.js';
 import { POSTGRES_MIGRATIONS, PostgresStore } from '../../../src/core/store/postgres-store.js';
-import { conversation, storeConformance } from '../../support/store-conformance.js';
+import { storeConformance } from '../../support/store-conformance.js';
 import { NOTES_V1, NOTES_V2 } from '../../support/plugin-table-conformance.js';
 
 const PG_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -67,7 +67,6 @@ describe('PostgresStore specifics', function () {
         'invocation_ledger',
         'plugin_table_versions',
         'schema_migrations',
-        'slack_conversations_db',
       ]);
     } finally {
       await client.end();
@@ -104,7 +103,7 @@ describe('PostgresStore specifics', function () {
     expect(await stores[3]!.sql.query(`SELECT id, tag FROM conformance_notes`)).to.deep.equal([{ id: 'a', tag: 'none' }]);
   });
 
-  it('two stores (two pools, like two workers) serialise withLock + insertIfAbsent on one key', async function () {
+  it('two stores (two pools, like two workers) serialise withLock + check-then-create on one key', async function () {
     const schema = nextSchema();
     const a = await openPg(schema);
     const b = await openPg(schema);
@@ -117,12 +116,12 @@ describe('PostgresStore specifics', function () {
         active++;
         maxActive = Math.max(maxActive, active);
         try {
-          const existing = await store.conversations.get('RES-2103');
-          if (existing) return existing;
+          const existing = await store.ledger.get('RES-2103');
+          if (existing) return existing.reply;
           await sleep(30); // creating the Slack channel
           created++;
-          const r = await store.conversations.insertIfAbsent(conversation('RES-2103', { channel: `by-${who}` }));
-          return r.row;
+          await store.ledger.finish('RES-2103', 'succeeded', { channel: `by-${who}` });
+          return (await store.ledger.get('RES-2103'))!.reply;
         } finally {
           active--;
         }
@@ -186,7 +185,7 @@ describe('PostgresStore specifics', function () {
         Array.from({ length: 6 }, (_, i) =>
           store.withLock(`incident:${i}`, async () => {
             await store.ledger.begin(`inv-${i}`, 'fn');
-            return (await store.conversations.insertIfAbsent(conversation(`RES-${i}`))).inserted;
+            return (await store.ledger.begin(`inv-${i}`, 'fn')).interrupted;
           }),
         ),
       ),

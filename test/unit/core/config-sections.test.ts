@@ -43,6 +43,14 @@ describe('config sections', () => {
     expect(env.section.platform).to.equal('local');
   });
 
+  it('[worker] destinations left out is each loaded package\'s destination; one given is kept', async () => {
+    const defaulted = await loadEnvironment(configFile('[worker]\n\n[fn_slack]\napi_token = xoxb-1\n'), builtinPlugins, silentLogger(), false);
+    expect(defaulted.section.destinations).to.equal(builtinPlugins.map((p) => p.destination).join(', '));
+    expect(defaulted.section.destinations).to.equal('fn_slack');
+    const given = await loadEnvironment(configFile('[worker]\ndestinations = q1, q2\n\n[fn_slack]\napi_token = xoxb-1\n'), builtinPlugins, silentLogger(), false);
+    expect(given.section.destinations).to.equal('q1, q2');
+  });
+
   it('app.config.example lists every key of every section (active or commented out), and no other', () => {
     const text = fs.readFileSync(path.join(REPO_ROOT, 'app.config.example'), 'utf8');
     const inExample: Record<string, string[]> = {};

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { ConfigError } from '../../../src/core/runtime/errors.js';
 import { parseConfigText, resolveConfigPath, substituteEnv, validateSection } from '../../../src/core/config.js';
-import { readWorkerSection, WORKER_SECTION_SCHEMA } from '../../../src/core/worker-config.js';
+import { pluginDestinations, readWorkerSection, WORKER_SECTION_SCHEMA } from '../../../src/core/worker-config.js';
 import { clearSecrets, redact } from '../../../src/core/redact.js';
 
 describe('config', () => {
@@ -42,10 +42,16 @@ describe('config', () => {
   it('applies [worker] defaults and coerces numbers', () => {
     const section = readWorkerSection(parseConfigText('[worker]\nnum_workers = 7\n', '/c', {}));
     expect(section.num_workers).to.equal(7);
-    expect(section.destinations).to.equal('fn_slack');
+    // Left out: filled in from the loaded plugins by loadEnvironment (core names no package).
+    expect(section.destinations).to.equal('');
     expect(section.amqp_url).to.equal('amqp://guest:guest@localhost:5672');
     expect(section.lock_file).to.match(/^\/.*\.worker\/worker\.lock$/);
     expect(section.metrics_port).to.equal(undefined);
+  });
+
+  it('the default destinations are the plugins\' own, in load order, once each', () => {
+    expect(pluginDestinations([{ destination: 'fn_a' }, { destination: 'fn_b' }, { destination: 'fn_a' }])).to.equal('fn_a, fn_b');
+    expect(pluginDestinations([])).to.equal('');
   });
 
   it('reports every problem with file, section, key and what is wrong', () => {

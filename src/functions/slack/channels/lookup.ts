@@ -5,12 +5,17 @@ import type { CallOptions, SlackClient } from '../slack-client.js';
 import { isSlackError, type SlackApiError } from '../slack-errors.js';
 import type { ChannelCache } from './cache.js';
 import { toChannelInfo, type ChannelInfo } from './channel-info.js';
+import type { ConversationTable } from '../store/conversations.js';
 
-/** What the channel functions need: the client, the cache, and the invocation's call options. */
+/**
+ * What the channel functions need: the client, the cache, the invocation's call options,
+ * and the incident/task ↔ channel associations (the plugin's table in the worker's store).
+ */
 export interface ChannelDeps {
   client: SlackClient;
   cache: ChannelCache;
   callOpts: CallOptions;
+  conversations: ConversationTable;
 }
 
 /**

@@ -2,7 +2,7 @@
  * Recording the incident's (or task's) channel association after its first post.
  */
 import type { FunctionContext } from '../../../core/runtime/plugin.js';
-import type { ConversationRow } from '../../../core/store/store.js';
+import type { ConversationRow, ConversationTable } from '../store/conversations.js';
 import type { ChannelInfo } from './channel-info.js';
 import type { ChannelInputs } from './resolve.js';
 import { describeTarget, resId } from './target.js';
@@ -13,6 +13,7 @@ import { describeTarget, resId } from './target.js';
  */
 export async function recordAssociation(
   ctx: FunctionContext,
+  conversations: ConversationTable,
   inputs: ChannelInputs,
   channel: ChannelInfo,
   permalink: string | null,
@@ -32,11 +33,11 @@ export async function recordAssociation(
   };
   if (previous?.archived) {
     // The old channel was archived: the new one takes over the association.
-    await ctx.store.conversations.replace(row);
+    await conversations.replace(row);
     return;
   }
   if (previous) return;
-  const { inserted } = await ctx.store.conversations.insertIfAbsent(row);
+  const { inserted } = await conversations.insertIfAbsent(row);
   if (inserted) {
     await ctx.status(`Associated #${channel.name} with ${describeTarget(inputs.incidentId, inputs.taskId)}`);
   }

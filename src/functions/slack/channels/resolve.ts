@@ -5,7 +5,7 @@
  */
 import { FunctionError } from '../../../core/runtime/errors.js';
 import type { FunctionContext } from '../../../core/runtime/plugin.js';
-import type { ConversationRow } from '../../../core/store/store.js';
+import type { ConversationRow } from '../store/conversations.js';
 import { ArchivedChannelError, archivedAssociationError, learnArchived } from '../association.js';
 import { isSlackError } from '../slack-errors.js';
 import { toChannelInfo, type ChannelInfo } from './channel-info.js';
@@ -54,11 +54,11 @@ function checkUsable(channel: ChannelInfo, inputs: ChannelInputs, explicitPrivac
  * (created when missing), or the one associated with the incident or task.
  */
 export async function resolveChannel(ctx: FunctionContext, deps: ChannelDeps, inputs: ChannelInputs): Promise<ResolvedChannel> {
-  const association = await ctx.store.conversations.get(resId(inputs.incidentId, inputs.taskId));
+  const association = await deps.conversations.get(resId(inputs.incidentId, inputs.taskId));
   try {
     return await resolveWith(ctx, deps, inputs, association);
   } catch (err) {
-    if (err instanceof ArchivedChannelError) await learnArchived(ctx, inputs, association, err.channelId);
+    if (err instanceof ArchivedChannelError) await learnArchived(ctx, deps.conversations, inputs, association, err.channelId);
     throw err;
   }
 }
@@ -125,7 +125,7 @@ export async function withResolvedChannel<T>(
   } catch (err) {
     const archived = isSlackError(err, 'is_archived');
     if (archived) {
-      await learnArchived(ctx, inputs, resolved.association, resolved.channel.id);
+      await learnArchived(ctx, deps.conversations, inputs, resolved.association, resolved.channel.id);
       // The info just cached says live: drop it, so the next post by id or name sees the archive.
       if (!resolved.cached) deps.cache.forgetChannel(resolved.channel.id);
     }

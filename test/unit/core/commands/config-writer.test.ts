@@ -88,7 +88,8 @@ describe('config writer', () => {
       expect(text).to.contain(';signing_secret = $SLACK_SIGNING_SECRET\n');
 
       const worker = validateSection<Record<string, unknown>>(cfg, 'worker', WORKER_SECTION_SCHEMA);
-      expect(worker).to.deep.equal(defaultsOf(WORKER_SECTION_SCHEMA));
+      // The schema has no default destinations (core names no package): the file writes the packages' own.
+      expect(worker).to.deep.equal({ ...defaultsOf(WORKER_SECTION_SCHEMA), destinations: 'fn_slack' });
       const slack = validateSection<Record<string, unknown>>(cfg, 'fn_slack', SLACK_CONFIG_SCHEMA);
       expect(slack).to.deep.equal({ ...defaultsOf(SLACK_CONFIG_SCHEMA), api_token: TOKEN_ENV.SLACK_BOT_TOKEN });
     });

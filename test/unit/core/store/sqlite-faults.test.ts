@@ -11,6 +11,7 @@ import { expect } from 'chai';
 import { openStore } from '../../../../src/core/store/index.js';
 import type { Store } from '../../../../src/core/store/store.js';
 import { makeReadOnly, makeWritable } from '../../../support/read-only.js';
+import { functionDefinition } from '../../../support/store-conformance.js';
 
 interface Failure {
   code?: string;
@@ -94,7 +95,8 @@ describe('SqliteStore faults', function () {
     fs.unlinkSync(file);
     for (const call of [
       () => store.ledger.begin('inv-2', 'fn'),
-      () => store.conversations.markArchived('RES-1', new Date()),
+      () => store.definitions.upsert(functionDefinition('fn_after_delete')),
+      () => store.sql.execute('DELETE FROM invocation_ledger WHERE invocation_id = $1', ['inv-1']),
       () => store.checkWritable(),
     ]) {
       const err = await failureOf(call);

@@ -130,7 +130,7 @@ describe('slack_archive_channel', function () {
       files: 1,
     });
     expect(content.bytes).to.equal(fs.statSync(file).size);
-    const row = await fx.store.conversations.get('RES-2103');
+    const row = await fx.state.conversations.get('RES-2103');
     expect(row!.archived).to.equal(true);
     expect(row!.archivedAt).to.be.instanceOf(Date);
 
@@ -151,7 +151,7 @@ describe('slack_archive_channel', function () {
     expect(attachmentsOf(fx, '2103')).to.deep.equal([]);
     expect(content.messages).to.equal(5);
     expect(emu.channel(channelId)!.isArchived).to.equal(true);
-    expect((await fx.store.conversations.get('RES-2103-7'))!.archived).to.equal(true);
+    expect((await fx.state.conversations.get('RES-2103-7'))!.archived).to.equal(true);
   });
 
   it('archives a channel given by slack_channel_id without an association only with slack_archive_unassociated', async () => {
@@ -184,7 +184,7 @@ describe('slack_archive_channel', function () {
     const taskChannel = await channelFor(fx, 58, 'inc-58-task', 3);
     const content = expectOk(await archive({ incident_id: 58, slack_channel_id: taskChannel }));
     expect(content.channel_id).to.equal(taskChannel);
-    expect((await fx.store.conversations.get('RES-58-3'))!.archived).to.equal(true);
+    expect((await fx.state.conversations.get('RES-58-3'))!.archived).to.equal(true);
   });
 
   it('a redelivery after the export was saved does not save it again, and answers the same success', async () => {
@@ -201,7 +201,7 @@ describe('slack_archive_channel', function () {
     expect(second.progress).to.include('slack_msg_export_channel_inc-2120.txt was saved on incident 2120 as attachment 1 by an earlier attempt; not saving it again');
     expect(emu.messages(channelId).filter((m) => m.text === NOTICE)).to.have.length(1);
     expect(emu.channel(channelId)!.isArchived).to.equal(true);
-    expect((await fx.store.conversations.get('RES-2120'))!.archived).to.equal(true);
+    expect((await fx.state.conversations.get('RES-2120'))!.archived).to.equal(true);
   });
 
   it("a late conversations.archive answer: the retry finds the channel archived by its own attempt and answers success, one export", async () => {
@@ -219,7 +219,7 @@ describe('slack_archive_channel', function () {
     expect(content).to.deep.include({ archived: true, channel_id: channelId, export_attachment_id: 1 });
     expect(attachmentsOf(slow, '2121')).to.deep.equal(['1/slack_msg_export_channel_inc-2121.txt']);
     expect(emu.calls('conversations.archive')).to.equal(1);
-    expect((await slow.store.conversations.get('RES-2121'))!.archived).to.equal(true);
+    expect((await slow.state.conversations.get('RES-2121'))!.archived).to.equal(true);
   });
 
   it('a redelivery after the channel was archived answers from the recorded steps without calling Slack', async () => {
@@ -250,7 +250,7 @@ describe('slack_archive_channel', function () {
     const channelId = await channelFor(fx, 2103, 'inc-2103');
     emu.channel(channelId)!.isArchived = true;
     expectFailureMessage(await archive({ incident_id: 2103 }), 'slack_channel_already_archived');
-    expect((await fx.store.conversations.get('RES-2103'))!.archived).to.equal(true);
+    expect((await fx.state.conversations.get('RES-2103'))!.archived).to.equal(true);
   });
 
   it('needs an association or slack_channel_id, and says so before any Slack call', async () => {
@@ -272,7 +272,7 @@ describe('slack_archive_channel', function () {
       slack_is_channel_private: false,
     });
     const content = expectOk(next);
-    const row = await fx.store.conversations.get('RES-2103');
+    const row = await fx.state.conversations.get('RES-2103');
     expect(row).to.include({ channel: 'inc-2103-b', channelId: content.channel_id, archived: false, channelType: 'Public' });
   });
 
@@ -307,7 +307,7 @@ describe('slack_archive_channel', function () {
     expect(emu.channel(channelId)!.isArchived).to.equal(false);
     expect(emu.calls('conversations.archive')).to.equal(0);
     expect(emu.calls('chat.postMessage'), 'no archive notice for a channel that is not archived').to.equal(posts);
-    expect((await custom.store.conversations.get('RES-9'))!.archived).to.equal(false);
+    expect((await custom.state.conversations.get('RES-9'))!.archived).to.equal(false);
     expect(attachmentsOf(custom, '9')).to.deep.equal([]);
   });
 

@@ -109,7 +109,7 @@ describe('slack_post_attachment', function () {
 
     expect(run.progress).to.include('Uploading capture.pcap (200000 bytes) to #inc-2103');
     expect(run.progress).to.include('Uploaded capture.pcap to #inc-2103');
-    const row = await fx.store.conversations.get('RES-2103');
+    const row = await fx.state.conversations.get('RES-2103');
     expect(row).to.include({ channel: 'inc-2103', channelId: ch.id, channelType: 'Public', permalink: content.url });
   });
 
@@ -134,8 +134,8 @@ describe('slack_post_attachment', function () {
     expect(emu.fileBytes(content.file_id as string)!.equals(bytes)).to.equal(true);
     expect(content.file_name).to.equal('notes.txt');
     expect(emu.channelByName('task-7')!.isPrivate).to.equal(true);
-    expect((await fx.store.conversations.get('RES-2103-7'))?.channelType).to.equal('Private');
-    expect(await fx.store.conversations.get('RES-2103')).to.equal(undefined);
+    expect((await fx.state.conversations.get('RES-2103-7'))?.channelType).to.equal('Private');
+    expect(await fx.state.conversations.get('RES-2103')).to.equal(undefined);
   });
 
   it('does not take an incident attachment for a task attachment of the same id', async () => {
@@ -235,7 +235,7 @@ describe('slack_post_attachment', function () {
     expect(content.ts).to.equal(null);
     expect(content.url).to.equal(`https://emulated.slack.com/files/${emu.botUserId}/${content.file_id}/never.txt`);
     expect(run.progress).to.include('Slack has not shown the file in the channel yet; the link points at the file instead of the message');
-    expect((await fx.store.conversations.get('RES-2103'))?.permalink).to.equal(content.url);
+    expect((await fx.state.conversations.get('RES-2103'))?.permalink).to.equal(content.url);
   });
 
   it('uploads to the associated channel when no channel is given, and notes that slack_username does not apply', async () => {
@@ -326,7 +326,7 @@ describe('slack_post_attachment', function () {
       expect(content.file_id).to.equal(emu.files()[0]!.id);
       expect(content.ts).to.equal(m!.ts);
       expect(content.url).to.equal(`https://emulated.slack.com/archives/${ch.id}/p${m!.ts.replace('.', '')}`);
-      expect((await fx.store.conversations.get('RES-2103'))?.permalink).to.equal(content.url);
+      expect((await fx.state.conversations.get('RES-2103'))?.permalink).to.equal(content.url);
     });
 
     it('uploads once when the earlier attempt stopped before its upload reached the channel', async () => {

@@ -235,7 +235,7 @@ describe('slack_post_message', function () {
       expect(emu.calls('chat.postMessage')).to.equal(1);
       expect(content.ts).to.equal(posted.ts);
       expect(run.progress).to.include('Found 1 part(s) posted by an earlier attempt; not posting them again');
-      expect((await fx.store.conversations.get('RES-2103'))?.channelId).to.equal(ch.id);
+      expect((await fx.state.conversations.get('RES-2103'))?.channelId).to.equal(ch.id);
     });
 
     it('posts only the parts an interrupted earlier attempt did not post', async () => {
@@ -276,7 +276,7 @@ describe('slack_post_message', function () {
 
       const byAssociation = { slack_channel: undefined, slack_is_channel_private: undefined };
       expect(expectFailureMessage(await post(byAssociation, {}, uncached), 'slack_channel_archived')).to.equal(REFUSAL);
-      const row = (await uncached.store.conversations.get('RES-2103'))!;
+      const row = (await uncached.state.conversations.get('RES-2103'))!;
       expect(row).to.include({ channelId: first.channel_id, archived: true });
       expect(row.archivedAt).to.be.instanceOf(Date);
       // Known now: refused without asking Slack.
@@ -285,7 +285,7 @@ describe('slack_post_message', function () {
       expect(emu.calls()).to.equal(0);
 
       const next = expectOk(await post({ slack_channel: 'inc-2103-b' }, {}, uncached));
-      expect(await uncached.store.conversations.get('RES-2103')).to.include({ channel: 'inc-2103-b', channelId: next.channel_id, archived: false });
+      expect(await uncached.state.conversations.get('RES-2103')).to.include({ channel: 'inc-2103-b', channelId: next.channel_id, archived: false });
       expect(expectOk(await post(byAssociation, {}, uncached)).channel_id).to.equal(next.channel_id);
     });
 
@@ -296,7 +296,7 @@ describe('slack_post_message', function () {
       emu.failNext('chat.postMessage', { error: 'is_archived' });
       const run = await post({ slack_channel: undefined, slack_is_channel_private: undefined }, {}, uncached);
       expect(expectFailureMessage(run, 'slack_channel_archived')).to.equal(REFUSAL);
-      expect(await uncached.store.conversations.get('RES-2103')).to.include({ channelId: first.channel_id, archived: true });
+      expect(await uncached.state.conversations.get('RES-2103')).to.include({ channelId: first.channel_id, archived: true });
     });
 
     it('is_archived on the post with the channel cache on: the fresh info is dropped, the next post by id posts nothing', async () => {
@@ -319,7 +319,7 @@ describe('slack_post_message', function () {
       emu.channel(first.channel_id)!.isArchived = true;
       const message = expectFailureMessage(await post({ slack_channel: undefined, slack_channel_id: first.channel_id }, {}, uncached), 'slack_channel_archived');
       expect(message).to.equal(`Slack channel #inc-2103 (${first.channel_id}) is archived: unarchive it in Slack, or give another slack_channel`);
-      expect((await uncached.store.conversations.get('RES-2103'))!.archived).to.equal(true);
+      expect((await uncached.state.conversations.get('RES-2103'))!.archived).to.equal(true);
     });
   });
 
@@ -396,7 +396,7 @@ describe('slack_post_message', function () {
       expect(err.message).to.contain('HTTP 500');
       expect(emu.calls('chat.postMessage')).to.equal(1);
       expect(emu.messages(emu.channelByName('inc-2103')!.id).length).to.be.at.most(1);
-      expect(await fx.store.conversations.get('RES-2103')).to.equal(undefined);
+      expect(await fx.state.conversations.get('RES-2103')).to.equal(undefined);
     });
 
     it('a transient Slack error is retryable and does not promise a retry (the runner decides that)', async () => {

@@ -11,6 +11,7 @@ import type { ChannelDeps } from '../../../../src/functions/slack/channels/looku
 import { findEarlierPosts, findEarlierUpload, postMetadata } from '../../../../src/functions/slack/reconcile.js';
 import { SlackClient } from '../../../../src/functions/slack/slack-client.js';
 import { SlackEmulator } from '../../../support/slack-emulator.js';
+import { UNUSED_CONVERSATIONS } from '../../../support/conversation-conformance.js';
 
 describe('fn_slack redelivery reconcile', function () {
   this.timeout(30_000);
@@ -21,7 +22,7 @@ describe('fn_slack redelivery reconcile', function () {
   beforeEach(async () => {
     emu = await SlackEmulator.start();
     client = new SlackClient({ token: emu.botToken, apiUrl: emu.apiUrl, log: silentLogger(), timeoutMs: 5000, retryBudgetMs: 30_000 });
-    deps = { client, cache: new ChannelCache(10), callOpts: {} };
+    deps = { client, cache: new ChannelCache(10), callOpts: {}, conversations: UNUSED_CONVERSATIONS };
   });
 
   afterEach(async () => emu.close());

@@ -46,7 +46,11 @@ describe('Slack unreachable: the cause is named', function () {
   async function post(apiUrl: string, overrides: Record<string, string> = {}) {
     fx = await slackFixture(apiUrl, 'xoxb-1-2-unreachable', { retry_budget: '1', ...overrides });
     const logFile = path.join(tempDir(), 'app.log');
-    fx.state = createSlackState(fx.config, createLogger({ level: 'INFO', logdir: path.dirname(logFile), console: false }));
+    fx.state = createSlackState(
+      fx.config,
+      createLogger({ level: 'INFO', logdir: path.dirname(logFile), console: false }),
+      fx.state.conversations,
+    );
     const run = await runFunction(fx, 'slack_post_message', {
       incident_id: 2103,
       slack_channel: 'inc-2103',

@@ -8,6 +8,7 @@ import { silentLogger } from '../../../../src/core/logging.js';
 import { validateSection } from '../../../../src/core/config.js';
 import { SLACK_CONFIG_SCHEMA, type SlackConfig } from '../../../../src/functions/slack/config.js';
 import { callOptionsFor, createSlackState } from '../../../../src/functions/slack/state.js';
+import { UNUSED_CONVERSATIONS as NO_TABLE } from '../../../support/conversation-conformance.js';
 
 function fakeContext(): { ctx: FunctionContext; statuses: string[] } {
   const statuses: string[] = [];
@@ -42,18 +43,18 @@ describe('fn_slack state', () => {
     expect(other.statuses).to.have.length(1);
   });
 
-  it('builds one limiter with rate_limits = on and none with off; keeps the (config, log, onRateLimited) signature', () => {
+  it('builds one limiter with rate_limits = on and none with off; keeps the (config, log, conversations, onRateLimited) signature', () => {
     const seen: string[] = [];
-    const on = createSlackState(config(), silentLogger(), (m) => void seen.push(m));
+    const on = createSlackState(config(), silentLogger(), NO_TABLE, (m) => void seen.push(m));
     expect(on.limiter?.budgetOf('conversations.create')).to.equal(20);
-    expect(createSlackState(config({ rate_limits: 'off' }), silentLogger()).limiter).to.equal(undefined);
-    expect(() => createSlackState(config({ rate_limit_overrides: 'users.info=5' }), silentLogger())).to.throw(/rate_limit_overrides: "users\.info=5"/);
+    expect(createSlackState(config({ rate_limits: 'off' }), silentLogger(), NO_TABLE).limiter).to.equal(undefined);
+    expect(() => createSlackState(config({ rate_limit_overrides: 'users.info=5' }), silentLogger(), NO_TABLE)).to.throw(/rate_limit_overrides: "users\.info=5"/);
   });
 
   it('[fn_slack] refuses an unknown time_zone when the section is validated (at start), and takes a known one', () => {
-    expect(() => createSlackState(config({ time_zone: 'Mars/Olympus' }), silentLogger())).to.throw(
+    expect(() => createSlackState(config({ time_zone: 'Mars/Olympus' }), silentLogger(), NO_TABLE)).to.throw(
       /\[fn_slack\] time_zone: "Mars\/Olympus" is not an IANA time zone/,
     );
-    expect(createSlackState(config({ time_zone: 'Europe/Berlin' }), silentLogger()).config.time_zone).to.equal('Europe/Berlin');
+    expect(createSlackState(config({ time_zone: 'Europe/Berlin' }), silentLogger(), NO_TABLE).config.time_zone).to.equal('Europe/Berlin');
   });
 });

@@ -114,7 +114,7 @@ describe('fn_slack responder verbs on a channel', function () {
       expect(second).to.deep.include({ channel: 'inc-2103-phishing', previous_name: null });
       expect(emu.channel(channelId)!.name).to.equal('inc-2103-phishing');
       expect(emu.calls('conversations.rename')).to.equal(1);
-      const row = await fx.store.conversations.get('RES-2103');
+      const row = await fx.state.conversations.get('RES-2103');
       expect(row).to.deep.include({ channel: 'inc-2103-phishing', channelId });
       // Later functions find it by its new name, and by the association.
       expect(expectOk(await run('slack_pin_message', { slack_channel: 'inc-2103-phishing', slack_ts: ts })).channel_id).to.equal(channelId);
@@ -126,7 +126,7 @@ describe('fn_slack responder verbs on a channel', function () {
       expect(taken.message).to.contain('#taken').and.contain('slack_new_name');
       const bad = expectFailure(await run('slack_rename_channel', { slack_new_name: 'Bad Name' }), 'invalid_channel_name');
       expect(bad.message).to.contain('slack_new_name');
-      expect((await fx.store.conversations.get('RES-2103'))!.channel).to.equal('inc-2103');
+      expect((await fx.state.conversations.get('RES-2103'))!.channel).to.equal('inc-2103');
     });
   });
 

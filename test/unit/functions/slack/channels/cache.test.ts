@@ -127,7 +127,7 @@ describe('fn_slack channel cache (slack_post_message)', function () {
       // The stale entry was dropped and the channel looked up again; a post by association
       // needs no lookup: the association learnt from the post's is_archived.
       expect(emu.calls('conversations.info')).to.equal(infoCalls + (how === 'the association' ? 0 : 1));
-      expect((await fx.store.conversations.get('RES-3'))!.archived).to.equal(true);
+      expect((await fx.state.conversations.get('RES-3'))!.archived).to.equal(true);
       // The next post is refused before posting.
       expectFailureMessage(await post(inputs), 'slack_channel_archived');
       expect(emu.calls('chat.postMessage')).to.equal(2);

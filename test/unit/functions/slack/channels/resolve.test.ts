@@ -35,7 +35,7 @@ describe('fn_slack channel resolution (slack_post_message)', function () {
       expect(message).to.contain('No Slack channel is associated with incident 2103');
       expect(message).to.contain('slack_channel');
       expect(emu.calls()).to.equal(0);
-      expect(await fx.store.conversations.list()).to.deep.equal([]);
+      expect(await fx.state.conversations.list()).to.deep.equal([]);
     });
 
     it('uses the associated channel when no channel input is given', async () => {
@@ -52,13 +52,13 @@ describe('fn_slack channel resolution (slack_post_message)', function () {
 
     it("does not let a task's association serve its incident, nor the incident's serve a task", async () => {
       expectOk(await post({ incident_id: 100, task_id: 7, slack_channel: 'task-7', slack_is_channel_private: false }));
-      expect((await fx.store.conversations.get('RES-100-7'))?.channel).to.equal('task-7');
+      expect((await fx.state.conversations.get('RES-100-7'))?.channel).to.equal('task-7');
       expectFailureMessage(await post({ incident_id: 100 }), 'slack_no_channel');
 
       expectOk(await post({ incident_id: 200, slack_channel: 'inc-200', slack_is_channel_private: false }));
       const message = expectFailureMessage(await post({ incident_id: 200, task_id: 8 }), 'slack_no_channel');
       expect(message).to.contain('task 8 of incident 200');
-      expect((await fx.store.conversations.list()).map((r) => r.resId).sort()).to.deep.equal(['RES-100-7', 'RES-200']);
+      expect((await fx.state.conversations.list()).map((r) => r.resId).sort()).to.deep.equal(['RES-100-7', 'RES-200']);
     });
 
     it('finds a channel given by slack_channel_id with conversations.info (no listing)', async () => {
@@ -122,7 +122,7 @@ describe('fn_slack channel resolution (slack_post_message)', function () {
       expect(message).to.contain('is archived');
       expect(emu.messages(ch.id)).to.have.length(0);
       expect(emu.calls('conversations.create')).to.equal(0);
-      expect(await fx.store.conversations.get('RES-5')).to.equal(undefined);
+      expect(await fx.state.conversations.get('RES-5')).to.equal(undefined);
     });
 
     it('refuses an archived channel given by id', async () => {
@@ -263,7 +263,7 @@ describe('fn_slack channel resolution (slack_post_message)', function () {
       const run = await post({ incident_id: 9, slack_channel: 'second-chan', slack_is_channel_private: false });
       expectOk(run);
       expect(run.progress).to.include('Posting to #second-chan, which is not the channel associated with incident 9 (#first-chan)');
-      expect((await fx.store.conversations.get('RES-9'))?.channel).to.equal('first-chan');
+      expect((await fx.state.conversations.get('RES-9'))?.channel).to.equal('first-chan');
     });
 
     it('does not mention another channel when posting to the associated one', async () => {
@@ -292,7 +292,7 @@ describe('fn_slack channel resolution (slack_post_message)', function () {
     }
 
     /** The redelivery runs in a new worker process: fresh Slack state, empty channel cache. */
-    const freshProcess = () => ({ ...fx, state: createSlackState(fx.config, silentLogger()) });
+    const freshProcess = () => ({ ...fx, state: createSlackState(fx.config, silentLogger(), fx.state.conversations) });
 
     it('finds the channel the earlier attempt created by name, and creates no second one', async () => {
       const invocationId = randomUUID();
@@ -303,7 +303,7 @@ describe('fn_slack channel resolution (slack_post_message)', function () {
       expect(emu.channels().filter((c) => c.name === 'inc-77')).to.have.length(1);
       expect(emu.messages(id).map((m) => m.text)).to.deep.equal(['once']);
       expect(run.progress).to.include('Found channel #inc-77');
-      expect((await fx.store.conversations.get('RES-77'))?.channelId).to.equal(id);
+      expect((await fx.state.conversations.get('RES-77'))?.channelId).to.equal(id);
     });
 
     it('when the listing does not show it yet: create answers name_taken, and the channel is found and used', async () => {

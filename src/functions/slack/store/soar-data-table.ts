@@ -13,14 +13,14 @@
  * still works. A failed copy is logged as a warning and never fails the function: the
  * Slack side and the store are already done, and the next write of the row repairs it.
  */
-import type { Logger } from '../../core/logging.js';
-import type { ConversationRow, ConversationTable, Store } from '../../core/store/store.js';
-import type { Platform } from '../platform.js';
-import type { SoarClient } from './soar-client.js';
-import { SOAR_PERMISSIONS, SoarPlatform } from './soar-platform.js';
+import type { Logger } from '../../../core/logging.js';
+import type { Platform } from '../../../platforms/platform.js';
+import type { SoarClient } from '../../../platforms/soar/soar-client.js';
+import { SOAR_PERMISSIONS, SoarPlatform } from '../../../platforms/soar/soar-platform.js';
+import { CONVERSATIONS_TABLE_NAME, type ConversationRow, type ConversationTable } from './conversations.js';
 
-/** fn_slack's data table. */
-export const SOAR_CONVERSATIONS_TABLE = 'slack_conversations_db';
+/** fn_slack's data table in SOAR has the name of the store's. */
+export const SOAR_CONVERSATIONS_TABLE = CONVERSATIONS_TABLE_NAME;
 
 type Cells = Record<string, { value: unknown }>;
 
@@ -85,7 +85,9 @@ export class SoarMirroredConversations implements ConversationTable {
     try {
       await this.upsert(row);
     } catch (err) {
-      this.log.warn(`Could not copy ${row.resId} to the SOAR data table ${this.table} of incident ${row.incidentId}: ${(err as Error).message}`);
+      this.log.warn(
+        `Could not copy ${row.resId} to the SOAR data table ${this.table} of incident ${row.incidentId}: ${(err as Error).message}`,
+      );
     }
   }
 
@@ -102,9 +104,18 @@ export class SoarMirroredConversations implements ConversationTable {
     );
     const existing = (data?.rows ?? []).find((r) => r.cells?.slack_db_res_id?.value === row.resId);
     if (existing?.id !== undefined) {
-      await this.client.putJson(`${base}/row_data/${existing.id}?handle_format=names`, { cells }, { what, permission: SOAR_PERMISSIONS.editIncidents });
+      await this.client.putJson(
+        `${base}/row_data/${existing.id}?handle_format=names`,
+        { cells },
+        { what, permission: SOAR_PERMISSIONS.editIncidents },
+      );
     } else {
-      await this.client.postJson(`${base}/row_data`, { cells }, { what, permission: SOAR_PERMISSIONS.editIncidents }, { handle_format: 'names' });
+      await this.client.postJson(
+        `${base}/row_data`,
+        { cells },
+        { what, permission: SOAR_PERMISSIONS.editIncidents },
+        { handle_format: 'names' },
+      );
     }
   }
 
@@ -124,30 +135,10 @@ export class SoarMirroredConversations implements ConversationTable {
 }
 
 /**
- * The store the worker uses: `store` itself, or with its conversation table mirrored to
- * SOAR when the platform is SOAR with `[soar] data_table = true`.
+ * The conversation table the handlers use: `table` itself, or mirrored to SOAR when the
+ * platform is SOAR with `[soar] data_table = true`.
  */
-export function withSoarDataTable(store: Store, platform: Platform, log: Logger): Store {
-  if (!(platform instanceof SoarPlatform) || !platform.mirrorDataTable) return store;
-  const conversations = new SoarMirroredConversations(store.conversations, platform.client, log);
-  return {
-    get kind() {
-      return store.kind;
-    },
-    get location() {
-      return store.location;
-    },
-    ledger: store.ledger,
-    conversations,
-    definitions: store.definitions,
-    sql: store.sql,
-    migrate: () => store.migrate(),
-    get created() {
-      return store.created;
-    },
-    schemaStatus: () => store.schemaStatus(),
-    checkWritable: () => store.checkWritable(),
-    withLock: (key, fn) => store.withLock(key, fn),
-    close: () => store.close(),
-  };
+export function withSoarDataTable(table: ConversationTable, platform: Platform, log: Logger): ConversationTable {
+  if (!(platform instanceof SoarPlatform) || !platform.mirrorDataTable) return table;
+  return new SoarMirroredConversations(table, platform.client, log);
 }

@@ -7,14 +7,20 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import type { Logger } from '../../../../src/core/logging.js';
-import { LocalPlatform } from '../../../../src/platforms/local/local-platform.js';
-import { SoarClient } from '../../../../src/platforms/soar/soar-client.js';
-import { withSoarDataTable } from '../../../../src/platforms/soar/soar-data-table.js';
-import { SoarPlatform } from '../../../../src/platforms/soar/soar-platform.js';
-import { openStore } from '../../../../src/core/store/index.js';
-import type { ConversationRow, Store } from '../../../../src/core/store/store.js';
-import { SoarEmulator } from '../../../support/soar-emulator.js';
+import type { Logger } from '../../../../../src/core/logging.js';
+import { LocalPlatform } from '../../../../../src/platforms/local/local-platform.js';
+import { SoarClient } from '../../../../../src/platforms/soar/soar-client.js';
+import { withSoarDataTable } from '../../../../../src/functions/slack/store/soar-data-table.js';
+import {
+  CONVERSATIONS_TABLE,
+  SqlConversationTable,
+  type ConversationRow,
+  type ConversationTable,
+} from '../../../../../src/functions/slack/store/conversations.js';
+import { SoarPlatform } from '../../../../../src/platforms/soar/soar-platform.js';
+import { openStore } from '../../../../../src/core/store/index.js';
+import type { Store } from '../../../../../src/core/store/store.js';
+import { SoarEmulator } from '../../../../support/soar-emulator.js';
 
 function recordingLogger(warnings: string[]): Logger {
   const log: Logger = {
@@ -27,7 +33,14 @@ function recordingLogger(warnings: string[]): Logger {
   return log;
 }
 
-const COLUMNS = ['slack_db_time', 'slack_db_res_id', 'slack_db_channel', 'slack_db_channel_type', 'slack_db_permalink', 'slack_db_archived'];
+const COLUMNS = [
+  'slack_db_time',
+  'slack_db_res_id',
+  'slack_db_channel',
+  'slack_db_channel_type',
+  'slack_db_permalink',
+  'slack_db_archived',
+];
 
 function row(resId: string, incidentId: number, channel: string): ConversationRow {
   return {
@@ -48,18 +61,26 @@ describe('SOAR data table mirror ([soar] data_table)', function () {
   let soar: SoarEmulator;
   let client: SoarClient;
   let dir: string;
-  let base: Store;
   let store: Store;
+  let base: ConversationTable;
+  let mirrored: ConversationTable;
   let warnings: string[];
 
   beforeEach(async () => {
     soar = await SoarEmulator.start();
     soar.addIncident(2103);
-    client = new SoarClient({ baseUrl: soar.baseUrl, orgId: soar.orgId, apiKeyId: soar.apiKeyId, apiKeySecret: soar.apiKeySecret, retries: 0 });
+    client = new SoarClient({
+      baseUrl: soar.baseUrl,
+      orgId: soar.orgId,
+      apiKeyId: soar.apiKeyId,
+      apiKeySecret: soar.apiKeySecret,
+      retries: 0,
+    });
     dir = await mkdtemp(join(tmpdir(), 'soar-table-'));
-    base = await openStore(join(dir, 'worker.db'), { migrate: true });
+    store = await openStore(join(dir, 'worker.db'), { migrate: true, tables: [CONVERSATIONS_TABLE] });
+    base = new SqlConversationTable(store.sql);
     warnings = [];
-    store = withSoarDataTable(base, new SoarPlatform(client, true), recordingLogger(warnings));
+    mirrored = withSoarDataTable(base, new SoarPlatform(client, true), recordingLogger(warnings));
   });
   afterEach(async () => {
     await store.close();
@@ -75,16 +96,15 @@ describe('SOAR data table mirror ([soar] data_table)', function () {
       fields: Object.fromEntries(COLUMNS.map((c) => [c, { name: c, input_type: 'text' }])),
     });
 
-  it('is the plain store unless the platform is SOAR with data_table on', () => {
+  it('is the plain table unless the platform is SOAR with data_table on', () => {
     expect(withSoarDataTable(base, new SoarPlatform(client, false), recordingLogger([]))).to.equal(base);
     expect(withSoarDataTable(base, new LocalPlatform(dir), recordingLogger([]))).to.equal(base);
-    expect(store).not.to.equal(base);
-    expect(store.kind).to.equal(base.kind);
+    expect(mirrored).not.to.equal(base);
   });
 
   it('copies a new association, then updates the same SOAR row when archived (only columns the table has)', async () => {
     addTable();
-    const { inserted } = await store.conversations.insertIfAbsent(row('RES-2103', 2103, 'inc-2103'));
+    const { inserted } = await mirrored.insertIfAbsent(row('RES-2103', 2103, 'inc-2103'));
     expect(inserted).to.equal(true);
     expect(soar.rows).to.have.length(1);
     expect(soar.rows[0]!.cells).to.deep.equal({
@@ -97,30 +117,30 @@ describe('SOAR data table mirror ([soar] data_table)', function () {
     });
 
     // A second insert for the same resId stores nothing and copies nothing.
-    expect((await store.conversations.insertIfAbsent(row('RES-2103', 2103, 'other'))).inserted).to.equal(false);
+    expect((await mirrored.insertIfAbsent(row('RES-2103', 2103, 'other'))).inserted).to.equal(false);
     expect(soar.rows).to.have.length(1);
 
-    expect(await store.conversations.markArchived('RES-2103', new Date())).to.equal(true);
+    expect(await mirrored.markArchived('RES-2103', new Date())).to.equal(true);
     expect(soar.rows).to.have.length(1);
     expect(soar.rows[0]!.cells.slack_db_archived).to.deep.equal({ value: true });
     expect(soar.requestsTo(/row_data\/\d+$/, 'PUT')).to.have.length(1);
-    expect((await base.conversations.get('RES-2103'))!.archived).to.equal(true);
+    expect((await base.get('RES-2103'))!.archived).to.equal(true);
     expect(warnings).to.deep.equal([]);
   });
 
   it('keeps the store write and warns when SOAR has no such table or fails', async () => {
-    await store.conversations.insertIfAbsent(row('RES-2103', 2103, 'inc-2103'));
-    expect((await base.conversations.get('RES-2103'))!.channel).to.equal('inc-2103');
+    await mirrored.insertIfAbsent(row('RES-2103', 2103, 'inc-2103'));
+    expect((await base.get('RES-2103'))!.channel).to.equal('inc-2103');
     expect(warnings).to.have.length(1);
     expect(warnings[0]).to.include('Could not copy RES-2103 to the SOAR data table slack_conversations_db of incident 2103');
     expect(warnings[0]).to.include('import it with `worker customize`');
 
     addTable();
     soar.fail({ path: /row_data$/, method: 'POST', kind: 'status', status: 500 });
-    await store.conversations.replace({ ...row('RES-2103', 2103, 'inc-2103-b') });
+    await mirrored.replace({ ...row('RES-2103', 2103, 'inc-2103-b') });
     expect(warnings).to.have.length(2);
     expect(warnings[1]).to.include('SOAR answered 500');
-    await store.conversations.markArchived('RES-2103', new Date()); // the next write repairs it
+    await mirrored.markArchived('RES-2103', new Date()); // the next write repairs it
     expect(soar.rows).to.have.length(1);
     expect(soar.rows[0]!.cells.slack_db_channel).to.deep.equal({ value: 'inc-2103-b' });
   });
