@@ -170,6 +170,22 @@ describe('Slack inbound: Socket Mode and HTTP receivers, durable and deduplicate
     expect(sampleValue(text, 'worker_invocations_total', { function: 'slack_inbound', outcome: 'succeeded' })).to.equal(3);
   });
 
+  it('an app token Slack refuses, or a bot token given as one, stops worker run at start with exit 2 saying what to fix', async () => {
+    emu.addAppToken('xapp-1-A0-no-connections', []);
+    for (const [token, says] of [
+      ['xapp-1-A0-no-connections', 'lacks the scope connections:write'],
+      [emu.botToken, 'app_token is a bot token'],
+    ] as const) {
+      const cfg = inboundConfig({ app_token: token });
+      const w = WorkerProcess.start(cfg.file);
+      workers.push(w);
+      const { code } = await w.exited;
+      expect(code, w.output).to.equal(2);
+      expect(w.output).to.contain(says);
+      expect(w.output).not.to.contain(token);
+    }
+  });
+
   it('reconnects after a refresh_requested disconnect and after a dropped socket; later events land', async () => {
     const cfg = inboundConfig();
     const w = await start(cfg);
