@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import amqp from 'amqplib';
 import { builtinPlugins } from '../src/functions/index.js';
-import { deadLetterNames } from '../src/core/runtime/amqp-transport.js';
+import { deadLetterNames, retryQueueName } from '../src/core/runtime/amqp-topology.js';
 import { redact } from '../src/core/redact.js';
 import { Worker } from '../src/core/runtime/worker.js';
 import { SlackEmulator } from '../test/support/slack-emulator.js';
@@ -184,8 +184,9 @@ export class Sandbox {
 }
 
 /**
- * Deletes the sandbox's queue, its dead-letter queue and exchange, but never a queue
- * that still holds messages: those are kept (and named) so nothing is lost silently.
+ * Deletes the sandbox's queue, its retry and dead-letter queues and its exchange, but
+ * never a queue that still holds messages: those are kept (and named) so nothing is lost
+ * silently. A retry queue that holds messages keeps the queue they go back to as well.
  */
 export async function deleteQueuesIfEmpty(url: string, destination: string): Promise<string[]> {
   const kept: string[] = [];
@@ -193,7 +194,8 @@ export async function deleteQueuesIfEmpty(url: string, destination: string): Pro
   try {
     const dl = deadLetterNames(destination);
     let keptAny = false;
-    for (const queue of [destination, dl.queue]) {
+    for (const queue of [retryQueueName(destination), destination, dl.queue]) {
+      if (queue === destination && keptAny) continue;
       // checkQueue on a missing queue closes the channel, so each check gets its own.
       const ch = await conn.createChannel();
       ch.on('error', () => undefined);

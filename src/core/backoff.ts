@@ -1,7 +1,7 @@
 /**
  * Waiting between tries: named backoff policies as data, and one abortable sleep.
  *
- * Every retry loop in the worker (requeue, broker reconnect, SOAR requests, and the
+ * Every retry loop in the worker (delayed retries, broker reconnect, SOAR requests, and the
  * plugins' own, which declare their policies with the same type) computes its delay here,
  * so the shapes can be compared in one place and each is tested once.
  */
@@ -24,10 +24,14 @@ export interface BackoffPolicy {
 /** The worker core's policies. */
 export const BACKOFF = {
   /**
-   * A retryable failure before its delivery is handed back: 1 s, 2 s, 4 s … capped at
-   * 30 s, long enough for a broker or Slack blip to pass.
+   * How long a message waits in its destination's retry queue before it comes back: after
+   * a retryable failure (by attempt), a final reply that failed (by failed replies), or
+   * a ledger that could not be reached. 1 s, 2 s, 4 s … capped at 30 s, long enough for
+   * a broker or Slack blip to pass. No jitter: one retry queue holds every waiting
+   * message and releases them in order (see amqp-topology.ts), so equal attempts should
+   * wait equally.
    */
-  requeue: { initialMs: 1000, maxMs: 30_000, factor: 2, jitter: 'none' },
+  retry: { initialMs: 1000, maxMs: 30_000, factor: 2, jitter: 'none' },
   /** Reconnecting to the broker: 250 ms doubling to 30 s, ±20 %. */
   reconnect: { initialMs: 250, maxMs: 30_000, factor: 2, jitter: 0.2 },
   /** A SOAR request that failed on the connection or with a 5xx (base and cap come from [soar]). */

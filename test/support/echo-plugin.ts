@@ -90,6 +90,22 @@ const plugin = definePlugin<EchoConfig, { effectsDir: string }>({
       },
     },
     {
+      name: 'test_flaky',
+      displayName: 'Test: flaky',
+      description: 'Fails retryably on its first `fail_times` attempts, then records its effect and succeeds',
+      inputSchema: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['fail_times'],
+        properties: { fail_times: { type: 'integer', minimum: 0 } },
+      },
+      async handler(ctx, state) {
+        if (ctx.attempt <= Number(ctx.inputs.fail_times)) throw new RetryableError(`flaky: attempt ${ctx.attempt} fails`, 'test_flaky');
+        fs.appendFileSync(path.join(state.effectsDir, `${ctx.invocationId}.effect`), 'x\n');
+        return { content: { attempt: ctx.attempt } };
+      },
+    },
+    {
       name: 'test_crash',
       displayName: 'Test: crash',
       description: 'Throws an unexpected exception every time',

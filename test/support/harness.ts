@@ -196,7 +196,7 @@ export class Caller {
   publish(
     destination: string,
     body: unknown,
-    props: { messageId?: string; correlationId?: string; replyTo?: string | null } = {},
+    props: { messageId?: string; correlationId?: string; replyTo?: string | null; headers?: Record<string, unknown> } = {},
   ): string {
     const correlationId = props.correlationId ?? randomUUID();
     const content = Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
@@ -207,6 +207,7 @@ export class Caller {
       persistent: true,
     };
     if (props.replyTo !== null) options.replyTo = props.replyTo ?? this.replyQueue;
+    if (props.headers) options.headers = props.headers;
     this.channel.sendToQueue(destination, content, options);
     return correlationId;
   }
@@ -256,6 +257,7 @@ export async function deleteDestination(destination: string, url = AMQP_URL): Pr
     ch.on('error', () => undefined);
     await ch.deleteQueue(destination).catch(() => undefined);
     await ch.deleteQueue(`${destination}.dead`).catch(() => undefined);
+    await ch.deleteQueue(`${destination}.retry`).catch(() => undefined);
     await ch.deleteExchange(`${destination}.dlx`).catch(() => undefined);
   } finally {
     await connection.close().catch(() => undefined);

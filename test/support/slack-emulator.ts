@@ -725,6 +725,11 @@ export class SlackEmulator {
   shareDelayMs: number;
   /** Last unexpected exception raised while handling a request (the emulator answers `internal_error`). */
   lastInternalError: unknown;
+  /**
+   * auth.test's `url` (`https://emulated.slack.com/`, the base of every permalink chat.getPermalink gives);
+   * false leaves it out, as for a caller that must fall back to chat.getPermalink.
+   */
+  authTestUrl = true;
   /** The default app-level token (`xapp-test-token`, scope connections:write) of the bot's app. */
   readonly appToken = 'xapp-test-token';
   /** Socket Mode: connections opened with `apps.connections.open`, and the envelopes sent to them. */
@@ -1100,13 +1105,28 @@ export class SlackEmulator {
    * A person posts `text` in a channel or a thread, as from Slack's own client: the message is stored and the events it
    * raises are delivered.
    */
-  postAsUser(userId: string, channelId: string, text: string, o: { threadTs?: string } = {}): EmulatedMessage {
+  postAsUser(
+    userId: string,
+    channelId: string,
+    text: string,
+    o: { threadTs?: string; files?: { name: string; content: string | Buffer }[] } = {},
+  ): EmulatedMessage {
     const st = this.state(channelId);
     if (!this.usersById.has(userId)) throw new Error(`no user ${userId}`);
     if (!st.info.members.has(userId)) throw new Error(`${userId} is not a member of ${channelId}`);
     if (st.info.isArchived) throw new Error(`${channelId} is archived`);
     const micros = this.nextTsMicros();
     const msg: EmulatedMessage = { type: 'message', ts: formatTs(micros), user: userId, team: TEAM_ID, text };
+    if (o.files?.length) {
+      // A message with files shared from Slack's client: subtype file_share, the files rendered as in history.
+      msg.subtype = 'file_share';
+      msg.upload = true;
+      msg.files = o.files.map((file) => {
+        const f = this.seedFile(file.name, Buffer.from(file.content), userId);
+        f.shares.push({ channelId, ts: msg.ts, visibleAt: 0, shareUserId: userId });
+        return this.renderFile(f, false);
+      });
+    }
     if (o.threadTs) {
       const parent = this.findTop(st, o.threadTs);
       if (!parent) throw new Error(`no thread ${o.threadTs} in ${channelId}`);
@@ -1116,6 +1136,53 @@ export class SlackEmulator {
     }
     this.messageEvents(st, msg);
     return msg;
+  }
+
+  /**
+   * A person edits their own message, as from Slack's client: the text changes, `edited` is set and a
+   * `message_changed` event (hidden, with `message` and `previous_message`) is delivered.
+   */
+  editAsUser(userId: string, channelId: string, ts: string, text: string): EmulatedMessage {
+    const st = this.state(channelId);
+    const m = this.findMessage(st, ts);
+    if (!m) throw new Error(`no message ${ts} in ${channelId}`);
+    if (m.user !== userId) throw new Error(`${userId} did not write ${ts}`);
+    const previous = { ...m };
+    const editTs = formatTs(this.nextTsMicros());
+    m.text = text;
+    m.edited = { user: userId, ts: editTs };
+    this.changeEvent(st, { subtype: 'message_changed', hidden: true, message: { ...m }, previous_message: previous, ts: editTs, event_ts: editTs });
+    return m;
+  }
+
+  /** A person deletes their own message: it leaves the history and a `message_deleted` event is delivered. */
+  deleteAsUser(userId: string, channelId: string, ts: string): void {
+    const st = this.state(channelId);
+    const m = this.findMessage(st, ts);
+    if (!m) throw new Error(`no message ${ts} in ${channelId}`);
+    if (m.user !== userId) throw new Error(`${userId} did not write ${ts}`);
+    const parentTs = st.replyParent.get(ts);
+    if (parentTs !== undefined) {
+      const th = st.threads.get(parentTs)!;
+      const i = th.replies.indexOf(m);
+      th.replies.splice(i, 1);
+      th.ts.splice(i, 1);
+      st.replyParent.delete(ts);
+      st.replyIndex.delete(ts);
+    } else {
+      const i = st.top.indexOf(m);
+      st.top.splice(i, 1);
+      st.topTs.splice(i, 1);
+    }
+    const eventTs = formatTs(this.nextTsMicros());
+    this.changeEvent(st, { subtype: 'message_deleted', hidden: true, deleted_ts: ts, previous_message: { ...m }, ts: eventTs, event_ts: eventTs });
+  }
+
+  /** Delivers a hidden change (edit, delete) of a channel's message to the app, as `message` events are. */
+  private changeEvent(st: ChannelState, fields: Record<string, unknown>): void {
+    const ch = st.info;
+    if (!ch.members.has(this.botUserId) || !this.subscriptions.has(ch.isPrivate ? 'message.groups' : 'message.channels')) return;
+    this.emitEvent({ type: 'message', channel: ch.id, channel_type: ch.isPrivate ? 'group' : 'channel', ...fields });
   }
 
   /**
@@ -1929,7 +1996,7 @@ export class SlackEmulator {
     const u = this.usersById.get(tok.userId) as EmulatedUser;
     const out: Body = {
       ok: true,
-      url: `https://${TEAM_DOMAIN}.slack.com/`,
+      ...(this.authTestUrl ? { url: `https://${TEAM_DOMAIN}.slack.com/` } : {}),
       team: this.team.name,
       user: u.name,
       team_id: TEAM_ID,

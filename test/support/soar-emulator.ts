@@ -23,6 +23,11 @@
  *   `{entities}`), `/types/__function/fields` (a bare list), `/types/{type_name}` for
  *   data tables, `/incidents/{id}/table_data/{table}` (rows) and its `row_data` (POST, PUT
  *   `row_data/{row_id}`; a cell for a column the table lacks → 400).
+ * - Comments (notes) of incidents and tasks: `GET /incidents/{id}/comments` (and
+ *   `/tasks/{id}/comments`) lists them as a bare array of CommentDTO (`id`, `parent_id`,
+ *   `text` as an HTML string, `user_id`, `create_date`, `children`); `POST` with
+ *   `{"text": {"format": "html"|"text", "content"}, "parent_id"?}` creates one (every POST
+ *   creates one: SOAR has no idempotency key). Unknown incident or task → 404; no text → 400.
  * - Injectable failures (`fail`): a status n times, a connection reset, a delay; and a
  *   log of every request (`requests`).
  */
@@ -104,6 +109,19 @@ export interface LoggedRequest {
   keyId?: string;
 }
 
+/** A comment as stored: on an incident, or on one of its tasks (`taskId`). */
+export interface StoredComment {
+  id: number;
+  incidentId: number;
+  taskId?: number;
+  parentId: number | null;
+  format: string;
+  /** The content as sent (HTML for `format: html`). */
+  text: string;
+  userId: number;
+  created: number;
+}
+
 interface Artifact {
   id: number;
   incidentId: number;
@@ -152,6 +170,7 @@ export class SoarEmulator {
   readonly messageDestinations = new Map<number, Json>();
   readonly dataTables = new Map<string, Json>();
   readonly rows: { id: number; incidentId: number; table: string; cells: Json }[] = [];
+  readonly comments: StoredComment[] = [];
   /** When true, `handle_format=names` is ignored (an older server): artifact types come as ids. */
   ignoreHandleFormat = false;
   private faults: (Fault & { left: number })[] = [];
@@ -395,6 +414,41 @@ export class SoarEmulator {
       return;
     }
 
+    if ((m = /^\/(incidents|tasks)\/(\d+)\/comments$/.exec(rest))) {
+      const isTask = m[1] === 'tasks';
+      const ownerId = Number(m[2]);
+      if (isTask ? !this.tasks.has(ownerId) : !this.incidents.has(ownerId)) {
+        throw new HttpError(404, `${isTask ? 'Task' : 'Incident'} ${ownerId} not found`);
+      }
+      const mine = (c: StoredComment) => (isTask ? c.taskId === ownerId : c.incidentId === ownerId && c.taskId === undefined);
+      if (method === 'GET') {
+        this.need(key, 'read_all_incidents');
+        send(this.comments.filter((c) => mine(c) && c.parentId === null).map((c) => this.commentDto(c)));
+        return;
+      }
+      if (method !== 'POST') throw new HttpError(405, 'Method not allowed');
+      this.need(key, isTask ? 'edit_incident_public_task_fields' : 'edit_all_incidents_fields');
+      const body = await this.readJson(req);
+      const text = body.text as Json | undefined;
+      if (!text || typeof text.content !== 'string' || text.content === '') throw new HttpError(400, 'text.content is required');
+      if (text.format !== undefined && text.format !== 'html' && text.format !== 'text') throw new HttpError(400, `Unknown text format ${text.format}`);
+      const parentId = body.parent_id === undefined || body.parent_id === null ? null : Number(body.parent_id);
+      if (parentId !== null && !this.comments.some((c) => c.id === parentId && mine(c))) throw new HttpError(404, `Comment ${parentId} not found`);
+      const comment: StoredComment = {
+        id: this.nextId++,
+        incidentId: isTask ? this.tasks.get(ownerId)!.incidentId : ownerId,
+        ...(isTask ? { taskId: ownerId } : {}),
+        parentId,
+        format: typeof text.format === 'string' ? text.format : 'text',
+        text: text.content,
+        userId: key.handle,
+        created: Date.now(),
+      };
+      this.comments.push(comment);
+      send(this.commentDto(comment));
+      return;
+    }
+
     if ((m = /^\/incidents\/(\d+)\/artifacts\/(\d+)(\/contents)?$/.exec(rest)) && method === 'GET') {
       this.need(key, 'read_all_incidents');
       const artifact = this.artifacts.get(Number(m[2]));
@@ -579,6 +633,23 @@ export class SoarEmulator {
       return;
     }
     throw new HttpError(405, 'Method not allowed');
+  }
+
+  /** CommentDTO with its replies; `text` is the content (a text comment's content escaped as SOAR shows it). */
+  private commentDto(c: StoredComment): Json {
+    const html = c.format === 'html' ? c.text : c.text.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+    return {
+      id: c.id,
+      parent_id: c.parentId,
+      inc_id: c.incidentId,
+      task_id: c.taskId ?? null,
+      text: html,
+      user_id: c.userId,
+      create_date: c.created,
+      modify_date: c.created,
+      children: this.comments.filter((r) => r.parentId === c.id).map((r) => this.commentDto(r)),
+      is_deleted: false,
+    };
   }
 
   private attachmentDto(file: StoredFile): Json {

@@ -20,7 +20,15 @@ import { silentLogger, type Logger } from '../logging.js';
 import type { Plugin } from '../runtime/plugin.js';
 import { redact } from '../redact.js';
 import { deadLetterNames, declareDestination, openConnection } from '../runtime/amqp-transport.js';
-import { CLASSIC_TOPOLOGY, deadQueueArguments, queueArguments, topologyError, type TopologyOptions } from '../runtime/amqp-topology.js';
+import {
+  CLASSIC_TOPOLOGY,
+  deadQueueArguments,
+  queueArguments,
+  retryQueueArguments,
+  retryQueueName,
+  topologyError,
+  type TopologyOptions,
+} from '../runtime/amqp-topology.js';
 import { isPostgresLocation, openStore, redactStoreLocation } from '../store/index.js';
 import type { PluginTable, SchemaStatus, Store } from '../store/store.js';
 import { validateSection, type LoadedConfig } from '../config.js';
@@ -95,16 +103,19 @@ export class BrokerTarget implements CustomizeTarget {
     }
     const d = item.name;
     const dl = deadLetterNames(d);
+    const retry = retryQueueName(d);
     const parts = [
       { label: `queue ${d}`, present: await this.exists((ch) => ch.checkQueue(d)) },
       { label: `exchange ${dl.exchange}`, present: await this.exists((ch) => ch.checkExchange(dl.exchange)) },
       { label: `queue ${dl.queue}`, present: await this.exists((ch) => ch.checkQueue(dl.queue)) },
+      { label: `queue ${retry}`, present: await this.exists((ch) => ch.checkQueue(retry)) },
     ];
     // An existing queue declared otherwise (another queue_type, another delivery limit)
     // cannot be fixed by importing: say so now, not after a yes.
     const shape = { singleActiveConsumer: item.definition.worker_queue?.single_active_consumer ?? false };
     if (parts[0]!.present) await this.checkEquivalent(d, queueArguments(d, this.topology, shape));
     if (parts[2]!.present) await this.checkEquivalent(dl.queue, deadQueueArguments(this.topology));
+    if (parts[3]!.present) await this.checkEquivalent(retry, retryQueueArguments(d, this.topology));
     const missing = parts.filter((p) => !p.present).map((p) => p.label);
     if (missing.length === 0) return { action: 'unchanged', detail: parts.map((p) => p.label).join(', ') };
     if (missing.length === parts.length) return { action: 'create', detail: missing.join(', ') };
@@ -141,7 +152,7 @@ export class BrokerTarget implements CustomizeTarget {
     }
     await ch.close().catch(() => undefined);
     const type = this.topology.queueType === 'classic' ? '' : ` (${this.topology.queueType} queues)`;
-    return `queue ${d}, exchange ${dl.exchange}, queue ${dl.queue}${type}`;
+    return `queue ${d}, exchange ${dl.exchange}, queue ${dl.queue}, queue ${retryQueueName(d)}${type}`;
   }
 
   async close(): Promise<void> {

@@ -109,7 +109,7 @@ export async function runSelftest(
         const destinations = destinationList(section);
         const topology = { queueType: section.queue_type, maxAttempts: section.max_attempts };
         for (const d of destinations) await declareDestination(channel, d, topology);
-        return `${redact(section.amqp_url)}: connected; declared ${destinations.join(', ')} (${section.queue_type} queues)`;
+        return `${redact(section.amqp_url)}: connected; declared ${destinations.join(', ')} with their dead-letter and retry queues (${section.queue_type} queues)`;
       } finally {
         await connection.close().catch(() => undefined);
       }

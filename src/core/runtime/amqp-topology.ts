@@ -6,9 +6,16 @@
  * Per destination `D`:
  * - queue `D`, durable, with `x-dead-letter-exchange: D.dlx`;
  * - exchange `D.dlx` (fanout, durable) and queue `D.dead` bound to it, where messages
- *   that can never be processed wait for a person.
+ *   that can never be processed wait for a person;
+ * - queue `D.retry`, durable, without consumers, with `x-dead-letter-exchange: ""` (the
+ *   default exchange) and `x-dead-letter-routing-key: D`: a message to be retried later
+ *   is published there with a per-message `expiration` (its delay) and, when that runs
+ *   out, the broker dead-letters it back to `D`. While it waits it holds no consumer's
+ *   prefetch slot. RabbitMQ expires messages only at the head of a queue, so a message
+ *   behind one with a longer delay waits for it: a delay is a lower bound, exceeded by
+ *   at most the longest delay of the retry policy (backoff.ts, `retry`).
  *
- * `queue_type = quorum` makes both queues quorum queues (replicated on the cluster's
+ * `queue_type = quorum` makes all three queues quorum queues (replicated on the cluster's
  * nodes, so losing the node that held a classic queue loses nothing), and gives `D`
  * RabbitMQ's own poison count, `x-delivery-limit`: the broker dead-letters a message
  * delivered more often than that even when the worker cannot count (its store is down,
@@ -36,6 +43,11 @@ export function deadLetterNames(destination: string): { exchange: string; queue:
   return { exchange: `${destination}.dlx`, queue: `${destination}.dead` };
 }
 
+/** The name of a destination's retry queue, where messages wait out their retry delay. */
+export function retryQueueName(destination: string): string {
+  return `${destination}.retry`;
+}
+
 /**
  * Declaration options of a queue of the given type. Classic queues carry no
  * `x-queue-type`, exactly as earlier versions declared them, so existing queues stay
@@ -44,10 +56,12 @@ export function deadLetterNames(destination: string): { exchange: string; queue:
  */
 export function queueOptions(
   queueType: QueueType,
-  args: { deadLetterExchange?: string; deliveryLimit?: number; singleActiveConsumer?: boolean } = {},
+  args: { deadLetterExchange?: string; deadLetterRoutingKey?: string; deliveryLimit?: number; singleActiveConsumer?: boolean } = {},
 ): Options.AssertQueue {
   const a: Record<string, unknown> = {};
-  if (args.deadLetterExchange) a['x-dead-letter-exchange'] = args.deadLetterExchange;
+  // '' is a real value here: the default exchange.
+  if (args.deadLetterExchange !== undefined) a['x-dead-letter-exchange'] = args.deadLetterExchange;
+  if (args.deadLetterRoutingKey !== undefined) a['x-dead-letter-routing-key'] = args.deadLetterRoutingKey;
   if (args.singleActiveConsumer) a['x-single-active-consumer'] = true;
   if (queueType === 'quorum') {
     a['x-queue-type'] = 'quorum';
@@ -83,7 +97,23 @@ export function deadQueueArguments(topology: TopologyOptions = CLASSIC_TOPOLOGY)
 }
 
 /**
- * Declares a destination's queue and its dead-letter exchange and queue. Idempotent.
+ * Arguments of the retry queue: same type as the work queue; an expired message goes back
+ * to the work queue through the default exchange. No delivery limit: nobody consumes it.
+ * A quorum retry queue dead-letters at least once (RabbitMQ keeps the message until the
+ * work queue has confirmed it, instead of dropping it should that fail); the broker
+ * requires `x-overflow: reject-publish` for that, and a refused publish makes the
+ * transport requeue the original instead.
+ */
+export function retryQueueArguments(destination: string, topology: TopologyOptions = CLASSIC_TOPOLOGY): Options.AssertQueue {
+  const options = queueOptions(topology.queueType, { deadLetterExchange: '', deadLetterRoutingKey: destination });
+  if (topology.queueType === 'quorum') {
+    options.arguments = { ...options.arguments, 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' };
+  }
+  return options;
+}
+
+/**
+ * Declares a destination's queue, its dead-letter exchange and queue, and its retry queue. Idempotent.
  * A queue the broker already holds with other arguments fails with a {@link TopologyError}
  * that names the queue, both values and what to do.
  */
@@ -99,6 +129,7 @@ export async function declareDestination(
     await channel.assertQueue(dl.queue, deadQueueArguments(topology));
     await channel.bindQueue(dl.queue, dl.exchange, '');
     await channel.assertQueue(destination, queueArguments(destination, topology, queue));
+    await channel.assertQueue(retryQueueName(destination), retryQueueArguments(destination, topology));
   } catch (err) {
     throw topologyError(err, topology) ?? err;
   }

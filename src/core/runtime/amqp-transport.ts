@@ -6,9 +6,18 @@
  * Topology per destination: see amqp-topology.ts (declared idempotently, also by
  * `worker customize` and `worker selftest`).
  *
+ * Delayed retries ({@link RetryLater}): the message's copy (amqp-retry.ts) is published
+ * to the destination's retry queue on a confirm channel of the consuming connection,
+ * and the original is acked only once the broker has confirmed the copy. The broker
+ * dead-letters the copy back to the work queue when its delay runs out. Meanwhile the
+ * message holds no prefetch slot. If the copy cannot be published, the original is
+ * requeued at once instead (its attempts are still counted by the ledger); if the
+ * connection is lost in between, the broker redelivers the original, and the copy,
+ * should it exist too, is answered from the ledger.
+ *
  * Heartbeat: the transport asks for `[worker] heartbeat` seconds; amqplib closes a
  * connection the broker has been silent on for two of them, which starts a reconnect.
- * {@link AmqpTransport.brokerSilentMs} lets `/readyz` fail after one.
+ * {@link AmqpTransport.readinessProblem} lets `/readyz` fail after one.
  *
  * A SQLite store is for one worker: with `exclusive`, each queue is consumed with
  * AMQP's `exclusive` flag (RabbitMQ refuses a second consumer with ACCESS_REFUSED, with
@@ -20,15 +29,27 @@
  * again. Deliveries from the lost channel cannot be acked any more; the broker
  * redelivers them and the ledger answers the ones that had finished.
  */
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import amqp from 'amqplib';
-import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import { RequestConnectionLostError, TopologyError, type Disposition } from './errors.js';
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import { BACKOFF, backoffDelay } from '../backoff.js';
+import { RequestConnectionLostError, TopologyError } from './errors.js';
 import type { Logger } from '../logging.js';
 import type { Reply } from './messages.js';
 import { redact } from '../redact.js';
 import { ReplyPublisher } from './reply-publisher.js';
-import type { Delivery } from './runner.js';
+import { isRetryCopy, RETRY_HEADER, retryCopyOptions } from './amqp-retry.js';
+import {
+  describeDisposition,
+  isRetryLater,
+  type Delivery,
+  type DeliveryHandler,
+  type Disposition,
+  type RetryLater,
+  type SubmitProps,
+  type Transport,
+} from './transport.js';
 import {
   connectionName,
   connectTimeoutMs,
@@ -40,11 +61,11 @@ import {
   type TransportTls,
 } from './amqp-connection.js';
 import { OrderedDispatch } from './ordered-dispatch.js';
-import { CLASSIC_TOPOLOGY, declareDestination, type QueueShape, type TopologyOptions } from './amqp-topology.js';
+import { CLASSIC_TOPOLOGY, declareDestination, retryQueueName, type QueueShape, type TopologyOptions } from './amqp-topology.js';
 
 // Connection and topology live in their own modules; re-exported for existing imports.
 export { connectionName, openConnection, socketOptions, type TransportTls } from './amqp-connection.js';
-export { deadLetterNames, declareDestination, queueArguments } from './amqp-topology.js';
+export { deadLetterNames, declareDestination, queueArguments, retryQueueName } from './amqp-topology.js';
 
 export interface AmqpTransportOptions {
   url: string;
@@ -82,21 +103,22 @@ export const ORDERING_KEY_HEADER = 'x-worker-ordering-key';
 /** The AMQP header of a message's sequence number within its ordering key (see OrderedDispatch). */
 export const ORDERING_SEQ_HEADER = 'x-worker-ordering-seq';
 
-export type DeliveryHandler = (delivery: Delivery) => Promise<Disposition>;
-
 interface Session {
   connection: ChannelModel;
   consumeChannel: Channel;
+  /** Publishes retry copies, confirmed, on the consuming connection. */
+  retryChannel: ConfirmChannel;
+  /** Retry copies the broker returned as unroutable (their retry queue is gone), by token. */
+  returned: Set<string>;
   consumerTags: string[];
   closed: boolean;
 }
 
 /**
  * Events: `connected` (after the first connect and after each reconnect), `reconnected`
- * (total reconnects so far; after the `connected` of a reconnect), `disconnected` (err),
- * `reconnect-scheduled` ({attempt, delayMs}), `consumer-cancelled` (destination).
+ * (total reconnects so far; after the `connected` of a reconnect), `disconnected` (err).
  */
-export class AmqpTransport extends EventEmitter {
+export class AmqpTransport extends EventEmitter implements Transport {
   private session: Session | undefined;
   private handler: DeliveryHandler | undefined;
   private stopped = false;
@@ -104,7 +126,7 @@ export class AmqpTransport extends EventEmitter {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private reconnectAttempt = 0;
   private connecting: Promise<void> | undefined;
-  reconnects = 0;
+  private reconnects = 0;
   private readonly replies: ReplyPublisher;
   /** Publishes what listeners submit, on a confirm channel of its own connection. */
   private readonly submits: ReplyPublisher;
@@ -149,7 +171,7 @@ export class AmqpTransport extends EventEmitter {
   async submit(
     queue: string,
     body: Buffer,
-    props: { messageId: string; orderingKey?: string | undefined; orderingSeq?: number | undefined },
+    props: SubmitProps,
   ): Promise<void> {
     if (!(this.opts.pluginQueues ?? []).some((q) => q.name === queue)) {
       throw new Error(`${queue} is not a queue of a loaded plugin; submit only to the queues the plugin declares`);
@@ -167,19 +189,26 @@ export class AmqpTransport extends EventEmitter {
   }
 
   /** The heartbeat asked of the broker, seconds. */
-  get heartbeatSeconds(): number {
+  private get heartbeatSeconds(): number {
     return this.opts.heartbeatSeconds ?? DEFAULT_HEARTBEAT_SECONDS;
   }
 
   /** Milliseconds since the broker last sent anything on the current connection; 0 when not connected. */
-  brokerSilentMs(now = Date.now()): number {
+  private brokerSilentMs(now = Date.now()): number {
     const s = this.session;
     return s && !s.closed ? silentForMs(s.connection, now) : 0;
   }
 
-  /** True between `start` and `stopConsuming`/`close`: deliveries are wanted. */
-  get isConsuming(): boolean {
-    return this.consuming;
+  readinessProblem(): string | undefined {
+    if (!this.connected) return 'not connected to the broker';
+    if (!this.consuming) return 'not consuming (stopping)';
+    // A blackholed connection looks connected until the heartbeat gives up on it (two
+    // heartbeats); one heartbeat of silence is already a missed beat.
+    const silentMs = this.brokerSilentMs();
+    if (silentMs > this.heartbeatSeconds * 1000) {
+      return `the broker has been silent for ${(silentMs / 1000).toFixed(1)} s (heartbeat ${this.heartbeatSeconds} s)`;
+    }
+    return undefined;
   }
 
   /** Connects, declares the topology and starts consuming. Rejects if the first connect fails. */
@@ -242,6 +271,8 @@ export class AmqpTransport extends EventEmitter {
     const session: Session = {
       connection,
       consumeChannel: undefined as unknown as Channel,
+      retryChannel: undefined as unknown as ConfirmChannel,
+      returned: new Set(),
       consumerTags: [],
       closed: false,
     };
@@ -255,6 +286,16 @@ export class AmqpTransport extends EventEmitter {
         if (!session.closed) void connection.close().catch(() => undefined);
       });
       session.consumeChannel = consumeChannel;
+      const retryChannel = await connection.createConfirmChannel();
+      retryChannel.on('error', (err: Error) => log.warn(`Retry channel error: ${redact(err.message)}`));
+      retryChannel.on('close', () => {
+        if (!session.closed) void connection.close().catch(() => undefined);
+      });
+      retryChannel.on('return', (msg: ConsumeMessage) => {
+        const token = msg.properties.headers?.[RETRY_HEADER];
+        if (typeof token === 'string') session.returned.add(token);
+      });
+      session.retryChannel = retryChannel;
       await consumeChannel.prefetch(this.opts.prefetch);
       const topology = this.opts.topology ?? CLASSIC_TOPOLOGY;
       for (const q of this.queues()) await declareDestination(consumeChannel, q.name, topology, q);
@@ -291,7 +332,6 @@ export class AmqpTransport extends EventEmitter {
             if (msg === null) {
               // The broker cancelled the consumer (queue deleted, node failover): rebuild.
               this.opts.log.warn(`The broker cancelled the consumer of ${destination}; reconnecting`);
-              this.emit('consumer-cancelled', destination);
               if (!session.closed) void session.connection.close().catch(() => undefined);
               return;
             }
@@ -357,7 +397,8 @@ export class AmqpTransport extends EventEmitter {
       correlationId: props.correlationId ? String(props.correlationId) : undefined,
       replyTo: props.replyTo ? String(props.replyTo) : undefined,
       destination,
-      redelivered: msg.fields.redelivered,
+      // A retry copy may come back after its original was handled (see amqp-retry.ts).
+      redelivered: msg.fields.redelivered || isRetryCopy(props.headers),
       reply: (payload) => this.publishReply(session, props.replyTo, props.correlationId, payload),
       checkReplyTo: () => (props.replyTo ? this.replies.check(String(props.replyTo)) : Promise.resolve(undefined)),
     };
@@ -369,12 +410,39 @@ export class AmqpTransport extends EventEmitter {
       disposition = 'requeue';
     }
     if (session.closed) return; // the broker redelivers it on the new connection
+    if (isRetryLater(disposition)) disposition = await this.putInRetryQueue(session, destination, msg, disposition);
+    if (session.closed) return;
     try {
       if (disposition === 'ack') session.consumeChannel.ack(msg);
       else if (disposition === 'requeue') session.consumeChannel.nack(msg, false, true);
       else session.consumeChannel.nack(msg, false, false);
     } catch (err) {
-      this.opts.log.warn(`Could not ${disposition} a delivery: ${(err as Error).message}`);
+      this.opts.log.warn(`Could not ${describeDisposition(disposition)} a delivery: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * Publishes the message's retry copy and waits for the broker's confirm: `ack` for the
+   * original once the copy is safe, `requeue` when it could not be published (the
+   * message must not be lost, and the ledger still bounds its attempts).
+   */
+  private async putInRetryQueue(session: Session, destination: string, msg: ConsumeMessage, retry: RetryLater): Promise<'ack' | 'requeue'> {
+    const queue = retryQueueName(destination);
+    const token = randomUUID();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        session.retryChannel.publish('', queue, msg.content, retryCopyOptions(msg.properties, retry.retryAfterMs, token), (err) =>
+          err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(),
+        );
+      });
+      // The broker returns an unroutable message before it confirms it.
+      if (session.returned.delete(token)) throw new Error(`the broker has no queue ${queue} (run \`worker customize\` or restart the worker to declare it)`);
+      return 'ack';
+    } catch (err) {
+      if (!session.closed) {
+        this.opts.log.warn(`Could not put a message in ${queue} for a retry in ${retry.retryAfterMs} ms; requeued it now instead: ${redact((err as Error).message)}`);
+      }
+      return 'requeue';
     }
   }
 
@@ -419,12 +487,14 @@ export class AmqpTransport extends EventEmitter {
   private scheduleReconnect(): void {
     if (this.stopped || this.reconnectTimer) return;
     this.reconnectAttempt++;
-    const initial = this.opts.reconnectInitialDelayMs ?? 250;
-    const cap = this.opts.reconnectMaxDelayMs ?? 30_000;
-    const base = Math.min(cap, initial * 2 ** (this.reconnectAttempt - 1));
-    // ±20 % jitter: workers that lost the same broker do not come back in lock-step.
-    const delayMs = Math.round(base * (0.8 + Math.random() * 0.4));
-    this.emit('reconnect-scheduled', { attempt: this.reconnectAttempt, delayMs });
+    const delayMs = backoffDelay(
+      {
+        ...BACKOFF.reconnect,
+        initialMs: this.opts.reconnectInitialDelayMs ?? BACKOFF.reconnect.initialMs,
+        maxMs: this.opts.reconnectMaxDelayMs ?? BACKOFF.reconnect.maxMs,
+      },
+      this.reconnectAttempt,
+    );
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       this.connect().then(

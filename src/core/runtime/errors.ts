@@ -2,14 +2,10 @@
  * The worker's one error taxonomy.
  *
  * Every failure that reaches the runner is (or is wrapped into) a {@link WorkerError}
- * with a stable `code` and a `retryable` flag. {@link decideDisposition} says what an
- * error means for its message (retry, answer and ack, answer and dead-letter);
- * `decideOutcome` in outcome.ts combines that with everything else that happened (the
- * ledger, the fate of the final reply) into the one ack / requeue / dead-letter decision.
+ * with a stable `code` and a `retryable` flag. What an error means for its message
+ * (retry later, answer and ack, answer and dead-letter) is decided in outcome.ts, with
+ * everything else that happened (the ledger, the fate of the final reply).
  */
-
-/** What the transport does with a request message once the runner is done with it. */
-export type Disposition = 'ack' | 'requeue' | 'dead-letter';
 
 export interface WorkerErrorOptions {
   /** Stable machine-readable code, e.g. `invalid_inputs`, `slack_channel_archived`. */
@@ -161,13 +157,28 @@ export class LockError extends WorkerError {
   }
 }
 
+/**
+ * A graceful shutdown that did not end cleanly; the worker is stopped all the same. As
+ * such: the message names each part that could not be closed (a plugin's teardown, the
+ * store…). Nothing is lost by it; the cause may need a look.
+ */
+export class ShutdownError extends WorkerError {
+  constructor(message: string, code = 'shutdown_incomplete') {
+    super(message, { code });
+  }
+
+  static unreleased(failures: string[]): ShutdownError {
+    return new ShutdownError(`Stopped, but could not close ${failures.join('; ')}`);
+  }
+}
+
 /** In-flight invocations did not finish within the shutdown timeout. */
-export class ShutdownTimeoutError extends WorkerError {
+export class ShutdownTimeoutError extends ShutdownError {
   constructor(readonly unfinished: number, timeoutSeconds: number) {
     super(
       `${unfinished} invocation(s) still running after the ${timeoutSeconds}s shutdown timeout; ` +
         'they were not acked and the broker will deliver them again',
-      { code: 'shutdown_timeout' },
+      'shutdown_timeout',
     );
   }
 }
@@ -199,33 +210,10 @@ export function errorCode(err: unknown): string | undefined {
 /**
  * Wraps anything thrown into a WorkerError. Unknown exceptions are treated as
  * retryable internal errors: a bug or a crash in a handler is retried a bounded number
- * of times (see {@link decideDisposition}), then dead-lettered with an error reply.
+ * of times (see `failureIsFinal` in outcome.ts), then dead-lettered with an error reply.
  */
 export function toWorkerError(err: unknown): WorkerError {
   if (err instanceof WorkerError) return err;
   const message = err instanceof Error ? err.message : String(err);
   return new WorkerError(`Internal error: ${message}`, { code: 'internal_error', retryable: true, cause: err });
-}
-
-/** The runner's verdict for a failed invocation. */
-export interface FailureDecision {
-  disposition: Disposition;
-  /** Whether the caller gets a final error reply now (false while a retry is pending). */
-  replyNow: boolean;
-}
-
-/**
- * The single decision point for failed invocations.
- *
- * - Unusable messages are dead-lettered (a person inspects them), with an error reply.
- * - Final errors (not retryable) are answered and acked: the caller has its answer.
- * - Retryable errors are requeued without a reply until `attempts` reaches
- *   `maxAttempts`; then the caller gets a retryable error reply and the message is
- *   dead-lettered, so it is neither lost nor retried forever.
- */
-export function decideDisposition(err: WorkerError, attempts: number, maxAttempts: number): FailureDecision {
-  if (err.deadLetter) return { disposition: 'dead-letter', replyNow: true };
-  if (!err.retryable) return { disposition: 'ack', replyNow: true };
-  if (attempts < maxAttempts) return { disposition: 'requeue', replyNow: false };
-  return { disposition: 'dead-letter', replyNow: true };
 }

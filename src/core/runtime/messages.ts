@@ -20,8 +20,6 @@ export interface RequestEnvelope {
 export interface Invocation {
   /** The idempotency key: AMQP `message_id`, else `correlation_id`, else a fresh id. */
   id: string;
-  /** False when the caller set no message_id: redeliveries cannot be recognised. */
-  idFromCaller: boolean;
   functionName: string;
   inputs: Record<string, unknown>;
   origin: InvocationOrigin;
@@ -129,7 +127,6 @@ export function parseInvocation(envelope: RequestEnvelope, maxBytes: number): In
   const fromCaller = envelope.messageId || envelope.correlationId;
   return {
     id: fromCaller ? String(fromCaller) : randomUUID(),
-    idFromCaller: Boolean(fromCaller),
     functionName: name,
     inputs,
     origin,

@@ -2,7 +2,8 @@
  * The runner: one invocation from request to final reply.
  *
  * It knows the message contract and the ledger, and nothing about the broker (a
- * {@link Delivery} is all it sees) or about Slack (a plugin's handler is all it calls).
+ * {@link Delivery} from transport.ts is all it sees, whatever its source) or about Slack
+ * (a plugin's handler is all it calls).
  *
  * Order of effects for each invocation, and why:
  * 1. parse and look up the function, check the `reply_to` (one that can never work is
@@ -19,19 +20,15 @@
  *    reply that fails is counted in the ledger; after `max_attempts` failures it is given
  *    up and the request dead-lettered, so an unanswerable caller cannot loop forever.
  *
- * What becomes of the message (ack, requeue, dead-letter) is decided in one place,
- * {@link decideOutcome}, from the facts gathered here.
+ * What becomes of the message (ack, requeue, dead-letter, retry later) is decided in one
+ * place, {@link decideOutcome}, from the facts gathered here. Nothing here waits with a
+ * message in hand: a retry is a `RetryLater` disposition, and the transport holds
+ * the message (AMQP: in the destination's retry queue) while its delay runs, so a
+ * failing function does not take a `num_workers` slot from the others.
  */
 import os from 'node:os';
-import {
-  decideDisposition,
-  RequestConnectionLostError,
-  ShuttingDownError,
-  toWorkerError,
-  UnknownFunctionError,
-  WorkerError,
-  type Disposition,
-} from './errors.js';
+import { BACKOFF, backoffDelay } from '../backoff.js';
+import { RequestConnectionLostError, ShuttingDownError, toWorkerError, UnknownFunctionError, WorkerError } from './errors.js';
 import { LogThrottle } from '../log-throttle.js';
 import type { Logger } from '../logging.js';
 import {
@@ -42,34 +39,14 @@ import {
   withoutNulls,
   type FinalReply,
   type Invocation,
-  type Reply,
-  type RequestEnvelope,
 } from './messages.js';
-import { decideOutcome, type ReplyFate } from './outcome.js';
+import { decideOutcome, failureIsFinal, type ReplyFate } from './outcome.js';
 import { ledgerSteps, type FunctionContext } from './plugin.js';
 import type { PluginRegistry, RegisteredFunction } from './registry.js';
 import type { Platform } from '../../platforms/platform.js';
 import { KeyedMutex } from '../store/keyed-mutex.js';
 import type { Store } from '../store/store.js';
-
-/** One request message as the transport hands it over. */
-export interface Delivery extends RequestEnvelope {
-  /** The queue it came from. */
-  destination: string;
-  /** The broker's redelivered flag. */
-  redelivered: boolean;
-  /**
-   * Publishes a reply to the caller's `reply_to` with its `correlation_id` and resolves
-   * once the broker has confirmed it. Resolves at once when there is no `reply_to`.
-   */
-  reply(payload: Reply): Promise<void>;
-  /**
-   * Why replies to this delivery's `reply_to` can never be delivered (a name the broker
-   * refuses, a queue that does not exist), or undefined when they may be (or there is no
-   * `reply_to`, or the broker could not be asked). Optional: without it nothing is refused.
-   */
-  checkReplyTo?(): Promise<string | undefined>;
-}
+import type { Delivery, Disposition } from './transport.js';
 
 /** What the runner reports to metrics and logs for each invocation. */
 export interface InvocationOutcome {
@@ -90,11 +67,12 @@ export interface RunnerOptions {
   maxAttempts: number;
   maxMessageBytes: number;
   /**
-   * Delay before a retryable failure is handed back to the broker. Without it a
+   * How long a message waits before it comes back for retry number `attempt` (a
+   * retryable failure, a failed final reply, an unreachable ledger). Without a delay a
    * failure that repeats at once (store down) would spin through its attempts in
-   * milliseconds; with it the attempts are spread over a meaningful window.
+   * milliseconds. Default: the `retry` policy of backoff.ts.
    */
-  requeueDelayMs?: (attempt: number) => number;
+  retryDelayMs?: (attempt: number) => number;
   onOutcome?: (outcome: InvocationOutcome) => void;
   host?: string;
   /**
@@ -104,20 +82,16 @@ export interface RunnerOptions {
   pluginQueues?: ReadonlySet<string>;
 }
 
-/** 1 s, 2 s, 4 s … capped at 30 s: long enough for a broker or Slack blip to pass. */
-export function defaultRequeueDelay(attempt: number): number {
-  return Math.min(30_000, 1000 * 2 ** Math.max(0, attempt - 1));
+/** The delay before retry number `attempt`: the `retry` backoff policy. */
+function defaultRetryDelay(attempt: number): number {
+  return backoffDelay(BACKOFF.retry, attempt);
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (ms <= 0 || signal?.aborted) return resolve();
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
-  });
+/** A final reply's fate, and (when it failed) how long before the request comes back to try it again. */
+interface SentReply {
+  fate: ReplyFate;
+  retryAfterMs: number;
+}
 
 export class Runner {
   private readonly host: string;
@@ -130,9 +104,11 @@ export class Runner {
   private readonly suspects = new KeyedMutex();
   /** One bad reply queue must not fill the log: repeated reply failures are rate-limited. */
   private readonly replyWarnings = new LogThrottle();
+  private readonly retryDelay: (attempt: number) => number;
 
   constructor(private readonly opts: RunnerOptions) {
     this.host = opts.host ?? os.hostname();
+    this.retryDelay = opts.retryDelayMs ?? defaultRetryDelay;
   }
 
   /** Invocations currently being handled. */
@@ -278,14 +254,14 @@ export class Runner {
           return decideOutcome({ kind: 'already-abandoned' });
         }
         invLog.info(`Invocation already ${begun.entry.state}; answering from the ledger`);
-        const reply = await this.sendRecordedFinal(delivery, begun.entry.reply as unknown as FinalReply, invocation.id, invLog);
+        const sent = await this.sendRecordedFinal(delivery, begun.entry.reply as unknown as FinalReply, invocation.id, invLog);
         this.report({
           functionName: name,
-          outcome: reply === 'abandoned' ? 'dead-lettered' : 'replayed',
-          ...(reply === 'abandoned' ? { code: 'reply_undeliverable' } : {}),
+          outcome: sent.fate === 'abandoned' ? 'dead-lettered' : 'replayed',
+          ...(sent.fate === 'abandoned' ? { code: 'reply_undeliverable' } : {}),
           durationMs: Date.now() - started,
         });
-        return decideOutcome({ kind: 'replayed', reply });
+        return decideOutcome({ kind: 'replayed', reply: sent.fate, retryAfterMs: sent.retryAfterMs });
       }
       attempt = begun.entry.attempts;
       steps = begun.entry.steps;
@@ -350,11 +326,11 @@ export class Runner {
       invLog.info(`Completed ${name} in ${Date.now() - started} ms`);
       this.report({
         functionName: name,
-        outcome: sent === 'abandoned' ? 'dead-lettered' : 'succeeded',
-        ...(sent === 'abandoned' ? { code: 'reply_undeliverable' } : {}),
+        outcome: sent.fate === 'abandoned' ? 'dead-lettered' : 'succeeded',
+        ...(sent.fate === 'abandoned' ? { code: 'reply_undeliverable' } : {}),
         durationMs: Date.now() - started,
       });
-      return decideOutcome({ kind: 'finished', attempt, maxAttempts, reply: sent });
+      return decideOutcome({ kind: 'finished', reply: sent.fate, retryAfterMs: sent.retryAfterMs });
     } catch (err) {
       return this.fail(delivery, invocation, toWorkerError(err), attempt, started, invLog);
     }
@@ -369,9 +345,8 @@ export class Runner {
     invLog: Logger,
   ): Promise<Disposition> {
     const { maxAttempts } = this.opts;
-    const decision = decideDisposition(thrown, attempt, maxAttempts);
     const name = invocation.functionName;
-    if (!decision.replyNow) {
+    if (!failureIsFinal(thrown, attempt, maxAttempts)) {
       invLog.warn(`Attempt ${attempt} of ${maxAttempts} failed, will retry: ${thrown.message}`, { code: thrown.code });
       // Handed back, not crashed: its next delivery need not run in isolation.
       await this.opts.store.ledger.release(invocation.id).catch((err: Error) => {
@@ -380,9 +355,8 @@ export class Runner {
       await delivery
         .reply(progressReply(`Attempt ${attempt} failed (${thrown.message}); retrying`))
         .catch(() => undefined);
-      await sleep((this.opts.requeueDelayMs ?? defaultRequeueDelay)(attempt), this.abort.signal);
       this.report({ functionName: name, outcome: 'requeued', code: thrown.code, durationMs: Date.now() - started });
-      return decideOutcome({ kind: 'retry' });
+      return decideOutcome({ kind: 'retry', retryAfterMs: this.retryDelay(attempt) });
     }
     const error = lastAttemptError(thrown, attempt, maxAttempts);
     if (error.code === 'internal_error') {
@@ -398,21 +372,20 @@ export class Runner {
       return this.ledgerUnavailable(name, started);
     }
     const sent = await this.sendRecordedFinal(delivery, reply, invocation.id, invLog);
-    const disposition = decideOutcome({ kind: 'finished', error, attempt, maxAttempts, reply: sent });
+    const disposition = decideOutcome({ kind: 'finished', error, reply: sent.fate, retryAfterMs: sent.retryAfterMs });
     this.report({
       functionName: name,
-      outcome: disposition === 'dead-letter' ? 'dead-lettered' : disposition === 'requeue' ? 'requeued' : 'failed',
-      code: sent === 'abandoned' ? 'reply_undeliverable' : error.code,
+      outcome: disposition === 'dead-letter' ? 'dead-lettered' : disposition === 'ack' ? 'failed' : 'requeued',
+      code: sent.fate === 'abandoned' ? 'reply_undeliverable' : error.code,
       durationMs: Date.now() - started,
     });
     return disposition;
   }
 
   /** Hands the message back after a pause: a store that is down stays down for a while. */
-  private async ledgerUnavailable(functionName: string, started: number): Promise<Disposition> {
-    await sleep((this.opts.requeueDelayMs ?? defaultRequeueDelay)(1), this.abort.signal);
+  private ledgerUnavailable(functionName: string, started: number): Disposition {
     this.report({ functionName, outcome: 'requeued', code: 'store_unavailable', durationMs: Date.now() - started });
-    return decideOutcome({ kind: 'ledger-unavailable' });
+    return decideOutcome({ kind: 'ledger-unavailable', retryAfterMs: this.retryDelay(1) });
   }
 
   /** Why the delivery's reply_to can never be answered, if the transport can tell. */
@@ -481,27 +454,27 @@ export class Runner {
   /**
    * Sends the final reply of an invocation the ledger holds. A confirmed reply is
    * recorded, so that a broker redelivery is not answered a second time. A failed one is
-   * counted in the ledger: below `max_attempts` failures the worker waits (backoff) and
-   * hands the message back, to be answered from the ledger; at `max_attempts` it gives
-   * the reply up (recorded) and the message is dead-lettered, so a reply queue that
-   * refuses everything costs a bounded number of tries instead of a hot loop.
+   * counted in the ledger: below `max_attempts` failures the message comes back after a
+   * delay (by the count), to be answered from the ledger; at `max_attempts` it gives the
+   * reply up (recorded) and the message is dead-lettered, so a reply queue that refuses
+   * everything costs a bounded number of tries instead of a hot loop.
    */
-  private async sendRecordedFinal(delivery: Delivery, reply: FinalReply, invocationId: string, invLog: Logger): Promise<ReplyFate> {
+  private async sendRecordedFinal(delivery: Delivery, reply: FinalReply, invocationId: string, invLog: Logger): Promise<SentReply> {
     const { ledger } = this.opts.store;
     const { maxAttempts } = this.opts;
-    const delay = this.opts.requeueDelayMs ?? defaultRequeueDelay;
+    // Only a failed reply comes back later; the delay is not asked for otherwise.
+    const sent = (fate: ReplyFate, failures = 1): SentReply => ({ fate, retryAfterMs: fate === 'failed' ? this.retryDelay(failures) : 0 });
     try {
       await delivery.reply(reply);
     } catch (err) {
-      if (err instanceof RequestConnectionLostError) return 'connection-lost';
+      if (err instanceof RequestConnectionLostError) return sent('connection-lost');
       this.warnReplyFailed(invLog, delivery, err as Error);
       let failures: number;
       try {
         failures = await ledger.replyFailed(invocationId);
       } catch (ledgerErr) {
         invLog.warn(`Could not count the failed reply in the ledger: ${(ledgerErr as Error).message}`);
-        await sleep(delay(1), this.abort.signal);
-        return 'failed';
+        return sent('failed');
       }
       if (failures >= maxAttempts) {
         await ledger.abandonReply(invocationId).catch((abandonErr: Error) => {
@@ -512,10 +485,9 @@ export class Runner {
             `${(err as Error).message}. The request is dead-lettered; its outcome is in the ledger`,
           { code: 'reply_undeliverable' },
         );
-        return 'abandoned';
+        return sent('abandoned', failures);
       }
-      await sleep(delay(failures), this.abort.signal);
-      return 'failed';
+      return sent('failed', failures);
     }
     if (delivery.replyTo) {
       try {
@@ -525,7 +497,7 @@ export class Runner {
         invLog.warn(`Could not record the confirmed reply of ${invocationId} in the ledger: ${(err as Error).message}`);
       }
     }
-    return 'confirmed';
+    return sent('confirmed');
   }
 
   private warnReplyFailed(log: Logger, delivery: Delivery, err: Error): void {

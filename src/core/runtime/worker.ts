@@ -2,17 +2,22 @@
  * The Worker: the one orchestrator. It wires config, logging, the lock, plugins, the
  * store, the platform, the runner and the transport together, and owns their lifecycle
  * including graceful shutdown.
+ *
+ * Lifecycle ({@link WorkerState}): created → starting → running → draining → stopped,
+ * or → failed when `start` fails. Only a running worker is ready (`/readyz`); `stop`
+ * drains a running worker and, in any other state, only releases what is open.
  */
 import path from 'node:path';
 import fs from 'node:fs';
 import { loadConfigFile, validateSection, type LoadedConfig } from '../config.js';
-import { ConfigError, ShutdownTimeoutError, type StoreUnusableError } from './errors.js';
+import { ConfigError, ShutdownError, ShutdownTimeoutError, WorkerError, type StoreUnusableError } from './errors.js';
 import { createLogger, type Logger } from '../logging.js';
 import { acquireLock, type LockHandle } from '../lock.js';
 import type { ListenerContext, Plugin, PluginListener, PluginQueue, PluginSetupContext } from './plugin.js';
 import { PluginRegistry } from './registry.js';
 import { Runner, type InvocationOutcome } from './runner.js';
 import { AmqpTransport } from './amqp-transport.js';
+import type { Transport } from './transport.js';
 import { HealthServer, type ReadinessCheck } from '../health-server.js';
 import { NO_PLUGIN_METRICS, WorkerMetrics } from '../metrics.js';
 import { isPostgresLocation, openStore } from '../store/index.js';
@@ -133,9 +138,12 @@ const SQLITE_ALONE =
   "other's ledger: posts by association fail and a redelivery posts twice). Stop the other worker, or to scale out " +
   'give every worker of this queue the same PostgreSQL store: store = postgres://user:password@host:5432/database';
 
+/** Where a worker is in its life; see the module comment. */
+export type WorkerState = 'created' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
+
 export class Worker {
   private store: Store | undefined;
-  private transport: AmqpTransport | undefined;
+  private transport: Transport | undefined;
   private runner: Runner | undefined;
   private metricsRegistry: WorkerMetrics | undefined;
   private health: HealthServer | undefined;
@@ -146,7 +154,8 @@ export class Worker {
   private pruneTimer: NodeJS.Timeout | undefined;
   private storeCheckTimer: NodeJS.Timeout | undefined;
   private unusable: StoreUnusableError | undefined;
-  private started = false;
+  private lifecycle: WorkerState = 'created';
+  private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private stoppedResolve: (() => void) | undefined;
   private readonly stopped = new Promise<void>((resolve) => {
@@ -175,27 +184,21 @@ export class Worker {
     return this.unusable;
   }
 
-  /** True once connected to the broker with the store open. */
-  get ready(): boolean {
-    return Boolean(this.transport?.connected && this.store);
+  get state(): WorkerState {
+    return this.lifecycle;
   }
 
-  get transportEvents(): AmqpTransport | undefined {
-    return this.transport;
+  /** Takes the lock, opens the store, sets up the plugins and starts consuming. Once only. */
+  start(): Promise<void> {
+    if (this.lifecycle !== 'created') {
+      return Promise.reject(new WorkerError(`Worker.start: the worker is ${this.lifecycle}; a worker starts once`, { code: 'worker_state' }));
+    }
+    this.lifecycle = 'starting';
+    this.starting = this.doStart();
+    return this.starting;
   }
 
-  /** The metrics, when `[worker] metrics_port` is set (after `start`). */
-  get metrics(): WorkerMetrics | undefined {
-    return this.metricsRegistry;
-  }
-
-  /** The health and metrics listener, when `[worker] metrics_port` is set (after `start`). */
-  get healthServer(): HealthServer | undefined {
-    return this.health;
-  }
-
-  /** Takes the lock, opens the store, sets up the plugins and starts consuming. */
-  async start(): Promise<void> {
+  private async doStart(): Promise<void> {
     const { section, log, registry, config } = this.env;
     checkConfigPermissions(config.file, log);
     this.lock = acquireLock(section.lock_file);
@@ -249,7 +252,7 @@ export class Worker {
         pluginQueues: new Set([...pluginQueues.values()].flat().map((q) => q.name)),
         ...(report ? { onOutcome: report } : {}),
       });
-      this.transport = new AmqpTransport({
+      const transport = new AmqpTransport({
         url: section.amqp_url,
         destinations: destinationList(section),
         prefetch: section.num_workers,
@@ -261,8 +264,8 @@ export class Worker {
         pluginQueues: [...pluginQueues.values()].flat(),
         ...(isPostgresLocation(section.store) ? {} : { exclusive: { why: SQLITE_ALONE } }),
       });
+      this.transport = transport;
       const runner = this.runner;
-      const transport = this.transport;
       if (metrics) {
         transport.on('connected', () => metrics.setBrokerConnected(true));
         transport.on('disconnected', () => metrics.setBrokerConnected(false));
@@ -274,7 +277,7 @@ export class Worker {
           port: section.metrics_port!,
           metrics,
           log,
-          checks: this.readinessChecks([...pluginQueues.values()].some((q) => q.length > 0)),
+          checks: this.readinessChecks(),
         });
       }
       await transport.start(async (delivery) => {
@@ -292,11 +295,12 @@ export class Worker {
         `Worker ready: ${registry.functionNames().length} function(s) from ${registry.plugins.map((p) => p.packageName).join(', ') || 'no plugins'}; ` +
           `store ${this.store.kind} ${this.store.location}; ${section.num_workers} in flight at most`,
       );
-      this.started = true;
+      this.lifecycle = 'running';
       // A plugin's setup that met an unusable store and carried on: stop now (see onStoreUnusable).
       if (this.unusable) this.stop('the store is unusable').catch(() => undefined);
     } catch (err) {
-      await this.release();
+      this.lifecycle = 'failed';
+      await this.release().catch((releaseErr: Error) => log.warn(releaseErr.message));
       throw err;
     }
   }
@@ -363,7 +367,7 @@ export class Worker {
     this.env.log.error(`Stopping: ${err.message}`, { code: err.code });
     // Unfinished invocations are handed back (not acked) and wait in the queue. While
     // start() runs, the failing call's error ends it instead (or the end of start() stops).
-    if (this.started) this.stop('the store is unusable').catch(() => undefined);
+    if (this.lifecycle === 'running') this.stop('the store is unusable').catch(() => undefined);
   }
 
   /**
@@ -388,7 +392,9 @@ export class Worker {
   /**
    * Graceful stop: cancel the consumers, let running invocations finish up to
    * `shutdown_timeout`, then close. Unfinished invocations are not acked, so the broker
-   * redelivers them. Rejects with {@link ShutdownTimeoutError} when some did not finish.
+   * redelivers them. Rejects with {@link ShutdownTimeoutError} when some did not finish,
+   * and with a {@link ShutdownError} when something could not be closed; the worker is
+   * stopped either way.
    */
   stop(reason = 'stop requested'): Promise<void> {
     if (!this.stopping) this.stopping = this.doStop(reason);
@@ -397,8 +403,18 @@ export class Worker {
 
   private async doStop(reason: string): Promise<void> {
     const { log, section } = this.env;
+    // A stop asked for while starting (a signal) waits for the start to end, then drains.
+    if (this.lifecycle === 'starting') await this.starting?.catch(() => undefined);
+    if (this.lifecycle !== 'running') {
+      // Never started, or start() failed (and released what it had opened): nothing to drain.
+      if (this.lifecycle === 'created') this.lifecycle = 'stopped';
+      this.stoppedResolve?.();
+      return;
+    }
+    this.lifecycle = 'draining';
     log.info(`Stopping (${reason}): no new invocations; waiting up to ${section.shutdown_timeout}s for ${this.runner?.activeCount ?? 0} running`);
     let timedOut: ShutdownTimeoutError | undefined;
+    let unreleased: ShutdownError | undefined;
     try {
       await this.stopListeners();
       await this.transport?.stopConsuming();
@@ -418,34 +434,38 @@ export class Worker {
         }
       }
     } finally {
-      await this.release();
+      unreleased = await this.release().then(
+        () => undefined,
+        (err: ShutdownError) => err,
+      );
+      if (unreleased) log.warn(unreleased.message, { code: unreleased.code });
+      this.lifecycle = 'stopped';
       log.info('Stopped');
       this.stoppedResolve?.();
     }
     if (timedOut) throw timedOut;
+    if (unreleased) throw unreleased;
   }
 
-  /** What `/readyz` asks: consuming from the broker, and a store that answers. */
-  private readinessChecks(withListeners: boolean): ReadinessCheck[] {
-    const checks: ReadinessCheck[] = [
+  /** What `/readyz` asks: a running worker, consuming from the broker, its listeners, and a store that answers. */
+  private readinessChecks(): ReadinessCheck[] {
+    return [
       {
-        name: 'broker',
+        name: 'worker',
         check: () => {
-          if (!this.transport?.connected) throw new Error('not connected to the broker');
-          if (!this.transport.isConsuming) throw new Error('not consuming (stopping)');
-          // A blackholed connection looks connected until the heartbeat gives up on it
-          // (two heartbeats); one heartbeat of silence is already a missed beat.
-          const silentMs = this.transport.brokerSilentMs();
-          const heartbeat = this.transport.heartbeatSeconds;
-          if (silentMs > heartbeat * 1000) {
-            throw new Error(`the broker has been silent for ${(silentMs / 1000).toFixed(1)} s (heartbeat ${heartbeat} s)`);
-          }
+          if (this.lifecycle !== 'running') throw new Error(`the worker is ${this.lifecycle}`);
         },
       },
       {
-        // Each listener's own state (a Slack connection…), named in the failure. Only
-        // when a plugin listens (its queues are the sign): an outbound-only worker's
-        // /readyz stays as it was.
+        name: 'broker',
+        check: () => {
+          const problem = this.transport ? this.transport.readinessProblem() : 'not connected to the broker';
+          if (problem) throw new Error(problem);
+        },
+      },
+      {
+        // Each listener's own state (a Slack connection…), named in the failure; passes
+        // when no plugin listens.
         name: 'listeners',
         check: () => {
           const down = this.listeners
@@ -465,7 +485,6 @@ export class Worker {
         },
       },
     ];
-    return withListeners ? checks : checks.filter((c) => c.name !== 'listeners');
   }
 
   private schedulePrune(): void {
@@ -482,24 +501,36 @@ export class Worker {
     this.pruneTimer.unref();
   }
 
+  /**
+   * Closes everything that is open, each part even when an earlier one failed, and then
+   * rejects with a {@link ShutdownError} naming every part that could not be closed.
+   */
   private async release(): Promise<void> {
+    const failures: string[] = [];
+    const attempt = async (what: string, close: () => Promise<void> | void): Promise<void> => {
+      try {
+        await close();
+      } catch (err) {
+        failures.push(`${what}: ${(err as Error).message}`);
+      }
+    };
     await this.stopListeners();
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     if (this.storeCheckTimer) clearInterval(this.storeCheckTimer);
-    await this.transport?.close().catch(() => undefined);
+    await attempt('the broker connection', async () => this.transport?.close());
+    this.transport = undefined;
     this.metricsRegistry?.setBrokerConnected(false);
-    await this.health?.close().catch(() => undefined);
+    await attempt('the health listener', async () => this.health?.close());
     this.health = undefined;
     for (const plugin of this.env.registry.plugins) {
       if (!plugin.teardown || !this.pluginStates.has(plugin.packageName)) continue;
-      await plugin.teardown(this.pluginStates.get(plugin.packageName)).catch((err: Error) =>
-        this.env.log.warn(`Teardown of ${plugin.packageName} failed: ${err.message}`),
-      );
+      await attempt(`teardown of ${plugin.packageName}`, () => plugin.teardown!(this.pluginStates.get(plugin.packageName)));
     }
     this.pluginStates.clear();
-    await this.store?.close().catch(() => undefined);
+    await attempt('the store', async () => this.store?.close());
     this.store = undefined;
-    this.lock?.release();
+    await attempt('the lock file', () => this.lock?.release());
     this.lock = undefined;
+    if (failures.length) throw ShutdownError.unreleased(failures);
   }
 }

@@ -10,6 +10,7 @@ import { hasBidiControls, stripBidiControls } from './bidi.js';
 import { channelInputs, intInput, strInput } from './inputs.js';
 import { findEarlierUpload, invocationStart } from './reconcile.js';
 import { botUserId, channelDeps, type SlackState } from './state.js';
+import { messagePermalink } from './permalink.js';
 import type { SlackClient, CallOptions } from './slack-client.js';
 import { stoppedWaitingError } from './slack-errors.js';
 
@@ -118,7 +119,7 @@ export async function postAttachment(ctx: FunctionContext, state: SlackState): P
   });
   let url: string;
   if (ts) {
-    url = String((await state.client.call('chat.getPermalink', { channel: channel.id, message_ts: ts }, deps.callOpts)).permalink);
+    url = await messagePermalink(state, { channelId: channel.id, ts }, deps.callOpts);
   } else {
     url = filePermalink;
     await ctx.status('Slack has not shown the file in the channel yet; the link points at the file instead of the message');

@@ -7,6 +7,7 @@ import { stripBidiControls } from './bidi.js';
 import { boolInput, channelInputs, renderTextInput, strInput } from './inputs.js';
 import { findEarlierPosts, postMetadata } from './reconcile.js';
 import { botUserId, channelDeps, type SlackState } from './state.js';
+import { messagePermalink } from './permalink.js';
 
 export async function postMessage(ctx: FunctionContext, state: SlackState): Promise<FunctionResult> {
   const { inputs } = ctx;
@@ -62,15 +63,15 @@ export async function postMessage(ctx: FunctionContext, state: SlackState): Prom
       : `Posted the message to #${channel.name}`,
   );
 
-  const { permalink } = await state.client.call('chat.getPermalink', { channel: channel.id, message_ts: ts }, deps.callOpts);
-  await recordAssociation(ctx, state.conversations, target, channel, String(permalink), association);
+  const permalink = await messagePermalink(state, { channelId: channel.id, ts }, deps.callOpts);
+  await recordAssociation(ctx, state.conversations, target, channel, permalink, association);
   const members = await channelMembers(deps, channel.id);
   return {
     content: {
       channel: channel.name,
       channel_id: channel.id,
       ts,
-      url: String(permalink),
+      url: permalink,
       members,
       is_private: channel.isPrivate,
       thread_ts: parts.length > 1 ? ts : null,

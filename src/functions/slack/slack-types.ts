@@ -31,7 +31,7 @@ export interface SlackUser {
   deleted?: boolean;
   is_bot?: boolean;
   tz?: string;
-  profile?: { real_name?: string; email?: string };
+  profile?: { real_name?: string; display_name?: string; email?: string };
 }
 
 export interface SlackChannel {
@@ -102,7 +102,8 @@ export interface SlackMessagePage {
 
 /** The result of each method fn_slack calls, by method name. */
 export interface SlackMethodResults {
-  'auth.test': { user_id: string; user: string; team: string; team_id?: string };
+  /** `url`: the workspace's address (`https://acme.slack.com/`), the base of its permalinks. */
+  'auth.test': { user_id: string; user: string; team: string; team_id?: string; url?: string };
   'users.info': { user: SlackUser };
   'users.lookupByEmail': { user: SlackUser };
   'conversations.info': { channel: SlackChannel };

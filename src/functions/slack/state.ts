@@ -20,9 +20,21 @@ export interface SlackState {
   conversations: ConversationTable;
   /** The bot's own user id (from auth.test), learnt on first use. */
   botUserId?: string;
-  /** The auth.test under way, shared by every invocation that needs the id meanwhile. */
-  botUserIdPending?: Promise<string | undefined>;
+  /**
+   * The workspace URL (auth.test's `url`, e.g. `https://acme.slack.com/`), learnt by the
+   * same call as the user id: permalinks are built from it (permalink.ts). Null when
+   * auth.test gave none; undefined until asked.
+   */
+  workspaceUrl?: string | null;
+  /** The auth.test under way, shared by every caller that needs its answer meanwhile. */
+  authTestPending?: Promise<SlackIdentity>;
   log: Logger;
+}
+
+/** What auth.test says about the bot, asked once per process and shared. */
+export interface SlackIdentity {
+  userId: string | undefined;
+  workspaceUrl: string | null;
 }
 
 export interface SlackStateOptions {
@@ -103,22 +115,31 @@ export function channelDeps(ctx: FunctionContext, state: SlackState): ChannelDep
   return { client: state.client, cache: state.channels, callOpts: callOptionsFor(ctx), conversations: state.conversations };
 }
 
-/** The bot's user id, so that inviting "everyone" never tries to invite the bot itself. */
-export async function botUserId(state: SlackState, ctx: FunctionContext): Promise<string | undefined> {
-  if (state.botUserId) return state.botUserId;
-  // Invocations started together (a worker's first prefetch) share one auth.test instead
-  // of each asking before the first answer arrives; a failure is not kept, so the next
-  // invocation asks again.
-  state.botUserIdPending ??= state.client
-    .call('auth.test', {}, callOptionsFor(ctx))
+/**
+ * The bot's user id and the workspace URL from one auth.test, asked on first use.
+ * Callers that start together (a worker's first prefetch, a burst of events) share one
+ * call instead of each asking before the first answer arrives; a failure is not kept, so
+ * the next caller asks again.
+ */
+export async function slackIdentity(state: SlackState, callOpts: CallOptions = {}): Promise<SlackIdentity> {
+  if (state.workspaceUrl !== undefined) return { userId: state.botUserId, workspaceUrl: state.workspaceUrl };
+  state.authTestPending ??= state.client
+    .call('auth.test', {}, callOpts)
     .then((res) => {
+      const workspaceUrl = typeof res.url === 'string' && /^https?:\/\//.test(res.url) ? res.url : null;
       state.botUserId = typeof res.user_id === 'string' ? res.user_id : undefined;
-      return state.botUserId;
+      state.workspaceUrl = workspaceUrl;
+      return { userId: state.botUserId, workspaceUrl };
     })
     .finally(() => {
-      delete state.botUserIdPending;
+      delete state.authTestPending;
     });
-  return state.botUserIdPending;
+  return state.authTestPending;
+}
+
+/** The bot's user id, so that inviting "everyone" never tries to invite the bot itself. */
+export async function botUserId(state: SlackState, ctx: FunctionContext): Promise<string | undefined> {
+  return (await slackIdentity(state, callOptionsFor(ctx))).userId;
 }
 
 // The input readers live in inputs.ts; handlers written before the split import them from here.

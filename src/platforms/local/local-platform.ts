@@ -9,6 +9,8 @@
  * <root>/incidents/<incident_id>/artifacts/<artifact_id>/artifact.json             ({"type": "Malware Sample", "value": "…", "content_type"?: "…"})
  * <root>/incidents/<incident_id>/artifacts/<artifact_id>/<file name>              (the artifact's file, if any)
  * <root>/incidents/<incident_id>/tasks/<task_id>/attachments/<attachment_id>/<file name>
+ * <root>/incidents/<incident_id>/notes/<created>-<key>.json                        (one note each; see local-notes.ts)
+ * <root>/incidents/<incident_id>/tasks/<task_id>/notes/<created>-<key>.json
  * ```
  *
  * Rules:
@@ -32,6 +34,7 @@ import { randomBytes } from 'node:crypto';
 import { ConfigError, errorCode, FunctionError } from '../../core/runtime/errors.js';
 import { expandHome } from '../../core/config.js';
 import { checkAttachmentRef, checkId, describeValue, optionalId } from '../ids.js';
+import { addLocalNote } from './local-notes.js';
 import type {
   AddedNote,
   AttachmentInfo,
@@ -212,11 +215,13 @@ export class LocalPlatform implements Platform {
     );
   }
 
-  // Notes, incident look-up and update: being built (issues 13 and 15); until then each
-  // says plainly that this platform cannot do it yet.
-  async addNote(_note: NewNote): Promise<AddedNote> {
-    throw notYet('addNote');
+  /** Writes the note's file (local-notes.ts); idempotent on `note.key`. */
+  async addNote(note: NewNote): Promise<AddedNote> {
+    return addLocalNote(this, note);
   }
+
+  // Incident look-up and update: being built (issue 15); until then each says plainly
+  // that this platform cannot do it yet.
 
   async getIncident(_incidentId: number): Promise<IncidentSummary> {
     throw notYet('getIncident');
@@ -309,7 +314,8 @@ export class LocalPlatform implements Platform {
     return real;
   }
 
-  private async requireDir(segments: string[], what: string, base?: string): Promise<string> {
+  /** The real path of an existing folder inside the root (for the platform's own modules: notes). */
+  async requireDir(segments: string[], what: string, base?: string): Promise<string> {
     const real = await this.resolveInside(segments, what, base);
     if (real === undefined || !(await stat(real)).isDirectory()) {
       throw new FunctionError(`${what} not found under ${this.root}`, 'not_found');

@@ -37,25 +37,14 @@ import type {
   SavedExport,
 } from '../platform.js';
 import type { SoarClient } from './soar-client.js';
+import { addSoarNote } from './soar-notes.js';
+import { SOAR_PERMISSIONS } from './soar-permissions.js';
 
 /** Artifacts of this type are never read, let alone sent anywhere. */
 export const MALWARE_SAMPLE = 'Malware Sample';
 
-/**
- * The SOAR API key permissions each operation needs, by the names SOAR's API key
- * permission list (and resilient-sdk's apikey_permissions.txt) uses.
- */
-export const SOAR_PERMISSIONS = {
-  readIncidents: 'read_all_incidents',
-  readTasks: 'read_all_incidents (and read_all_private_tasks for a private task)',
-  editIncidents: 'edit_all_incidents_fields',
-  editTasks: 'edit_incident_public_task_fields (edit_incident_private_task_fields for a private task)',
-  readData: 'read_data',
-  editData: 'edit_data',
-  readFunctions: 'read_function',
-  createFunctions: 'create_function',
-  editFunctions: 'edit_function',
-} as const;
+// Where the SOAR API key permissions are named (re-exported for existing imports).
+export { SOAR_PERMISSIONS };
 
 /** AttachmentDTO fields the worker reads. */
 interface AttachmentDto {
@@ -179,11 +168,13 @@ export class SoarPlatform implements Platform {
    * incidents (a one-row `POST /incidents/query_paged`). Writing attachments cannot be
    * probed without leaving one behind; the README lists the permissions it needs.
    */
-  // Notes, incident look-up and update: being built (issues 13 and 15); until then each
-  // says plainly that this platform cannot do it yet.
-  async addNote(_note: NewNote): Promise<AddedNote> {
-    throw notYet('addNote');
+  /** Adds the note as a comment (soar-notes.ts); idempotent on `note.key`. */
+  async addNote(note: NewNote): Promise<AddedNote> {
+    return addSoarNote(this.client, note);
   }
+
+  // Incident look-up and update: being built (issue 15); until then each says plainly
+  // that this platform cannot do it yet.
 
   async getIncident(_incidentId: number): Promise<IncidentSummary> {
     throw notYet('getIncident');

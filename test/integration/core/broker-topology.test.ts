@@ -153,9 +153,11 @@ describe('broker topology: classic and quorum queues', function () {
     const item = { kind: 'message_destination', name: d, definition: { destination_type: 0 } } as unknown as CustomizationItem;
     const quorumTarget = new BrokerTarget(connection, QUORUM);
     expect((await quorumTarget.plan(item)).action).to.equal('create');
-    expect(await quorumTarget.apply(item)).to.equal(`queue ${d}, exchange ${d}.dlx, queue ${d}.dead (quorum queues)`);
+    expect(await quorumTarget.apply(item)).to.equal(`queue ${d}, exchange ${d}.dlx, queue ${d}.dead, queue ${d}.retry (quorum queues)`);
     expect((await quorumTarget.plan(item)).action).to.equal('unchanged');
     expect(await queueType(d, work(d, 2))).to.equal('quorum');
+    const retryArgs = { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': d, 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' };
+    expect(await queueType(`${d}.retry`, retryArgs)).to.equal('quorum');
 
     const classicTarget = new BrokerTarget(connection, CLASSIC);
     const err = await classicTarget.plan(item).then(
@@ -164,6 +166,28 @@ describe('broker topology: classic and quorum queues', function () {
     );
     expect(err).to.be.instanceOf(TargetError);
     expect(err!.message).to.match(new RegExp(`^broker: Queue ${d} \\(vhost /\\) exists as a quorum queue, but \\[worker\\] queue_type = classic`));
+  });
+
+  it('a destination declared before retry queues existed: customize plans to add the retry queue, and adds only it', async () => {
+    const d = destination('customize_add_retry');
+    // What earlier versions declared: the work queue, its dead-letter exchange and queue.
+    expect(
+      await onChannel(async (ch) => {
+        await ch.assertExchange(`${d}.dlx`, 'fanout', { durable: true });
+        await ch.assertQueue(`${d}.dead`, { durable: true });
+        await ch.bindQueue(`${d}.dead`, `${d}.dlx`, '');
+        await ch.assertQueue(d, { durable: true, arguments: { 'x-dead-letter-exchange': `${d}.dlx` } });
+      }),
+    ).to.equal(undefined);
+    const item = { kind: 'message_destination', name: d, definition: { destination_type: 0 } } as unknown as CustomizationItem;
+    const target = new BrokerTarget(connection, CLASSIC);
+    expect(await target.plan(item)).to.deep.equal({ action: 'update', detail: `add queue ${d}.retry` });
+    await target.apply(item);
+    expect((await target.plan(item)).action).to.equal('unchanged');
+    // Its expired messages go back to the work queue.
+    expect(
+      await onChannel((ch) => ch.assertQueue(`${d}.retry`, { durable: true, arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': d } })),
+    ).to.equal(undefined);
   });
 
   it('worker run on a queue of the other type exits with the config code (2) and says what to do', async () => {

@@ -20,8 +20,8 @@ import { POSTGRES_MIGRATIONS } from '../../../src/core/store/postgres-store.js';
 
 const PG_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-/** Which of a destination's queue, dead-letter exchange and dead-letter queue exist. */
-async function topology(destination: string): Promise<{ queue: boolean; dlx: boolean; dead: boolean; argsMatch: boolean }> {
+/** Which of a destination's queue, dead-letter exchange, dead-letter queue and retry queue exist. */
+async function topology(destination: string): Promise<{ queue: boolean; dlx: boolean; dead: boolean; retry: boolean; argsMatch: boolean }> {
   const connection = await amqp.connect(AMQP_URL);
   connection.on('error', () => undefined);
   const probe = async (fn: (ch: amqp.Channel) => Promise<unknown>) => {
@@ -41,6 +41,7 @@ async function topology(destination: string): Promise<{ queue: boolean; dlx: boo
       queue,
       dlx: await probe((ch) => ch.checkExchange(`${destination}.dlx`)),
       dead: await probe((ch) => ch.checkQueue(`${destination}.dead`)),
+      retry: await probe((ch) => ch.checkQueue(`${destination}.retry`)),
       // Redeclaring with the worker's arguments succeeds only if the queue has exactly them.
       argsMatch: queue && (await probe((ch) => ch.assertQueue(destination, queueArguments(destination)))),
     };
@@ -105,14 +106,14 @@ describe('worker customize (spawned CLI, real broker and stores)', function () {
     const first = await customize(['-y', '-l', CUSTOM_PACKAGE]);
     expect(first.code, first.stdout + first.stderr).to.equal(0);
     expect(itemLines(first.stdout)).to.deep.equal([
-      `  message destination ${names.destination} → broker: created (queue ${names.destination}, exchange ${names.destination}.dlx, queue ${names.destination}.dead)`,
+      `  message destination ${names.destination} → broker: created (queue ${names.destination}, exchange ${names.destination}.dlx, queue ${names.destination}.dead, queue ${names.destination}.retry)`,
       `  data table slack_conversations_db → store: created (sqlite ${storeFile()}, schema version ${SQLITE_MIGRATIONS.at(-1)!.version})`,
       `  function ${names.functionName} → store: created (recorded in sqlite ${storeFile()})`,
       `  workflow ${names.workflow}: example (imported into SOAR only when a SOAR platform is configured)`,
       `  rule ${names.rule}: example (imported into SOAR only when a SOAR platform is configured)`,
     ]);
     expect(first.stdout).to.contain('customize: 3 created, 0 updated, 0 unchanged, 0 skipped; 2 example(s) not imported');
-    expect(await topology(names.destination)).to.deep.equal({ queue: true, dlx: true, dead: true, argsMatch: true });
+    expect(await topology(names.destination)).to.deep.equal({ queue: true, dlx: true, dead: true, retry: true, argsMatch: true });
     const rows = await definitions(storeFile());
     expect(rows.map((r) => r.name)).to.deep.equal([names.functionName]);
     const file = JSON.parse(fs.readFileSync(path.join(names.dir, 'functions', `${names.functionName}.json`), 'utf8')) as Record<string, unknown>;
@@ -126,7 +127,7 @@ describe('worker customize (spawned CLI, real broker and stores)', function () {
     for (const l of lines) expect(l).to.match(/: unchanged \(/);
     expect(second.stdout).to.contain('customize: 0 created, 0 updated, 3 unchanged, 0 skipped');
     expect(await definitions(storeFile())).to.deep.equal(rows);
-    expect(await topology(names.destination)).to.deep.equal({ queue: true, dlx: true, dead: true, argsMatch: true });
+    expect(await topology(names.destination)).to.deep.equal({ queue: true, dlx: true, dead: true, retry: true, argsMatch: true });
 
     const listed = await runCli(['functions', '--config-file', cfg.file], env);
     expect(listed.code, listed.stderr).to.equal(0);
@@ -147,13 +148,13 @@ describe('worker customize (spawned CLI, real broker and stores)', function () {
     const res = await customize(['--dry-run', '-l', CUSTOM_PACKAGE]);
     expect(res.code, res.stdout + res.stderr).to.equal(0);
     expect(itemLines(res.stdout).slice(0, 3)).to.deep.equal([
-      `  message destination ${names.destination} → broker: would create (queue ${names.destination}, exchange ${names.destination}.dlx, queue ${names.destination}.dead)`,
+      `  message destination ${names.destination} → broker: would create (queue ${names.destination}, exchange ${names.destination}.dlx, queue ${names.destination}.dead, queue ${names.destination}.retry)`,
       `  data table slack_conversations_db → store: would create (new store ${storeFile()})`,
       `  function ${names.functionName} → store: would create (not recorded yet)`,
     ]);
     expect(res.stdout).to.contain('nothing was changed');
     expect(res.stdout).not.to.contain('OK to import');
-    expect(await topology(names.destination)).to.deep.equal({ queue: false, dlx: false, dead: false, argsMatch: false });
+    expect(await topology(names.destination)).to.deep.equal({ queue: false, dlx: false, dead: false, retry: false, argsMatch: false });
     expect(fs.existsSync(storeFile())).to.equal(false);
   });
 
@@ -257,7 +258,7 @@ describe('worker customize (spawned CLI, real broker and stores)', function () {
       // The data table and the 14 functions, plus the queue unless another run had declared it.
       expect(res.stdout).to.match(existed ? /customize: 15 created, 0 updated, 1 unchanged/ : /customize: 16 created, 0 updated, 0 unchanged/);
       const t = await topology('fn_slack');
-      expect(t).to.deep.equal({ queue: true, dlx: true, dead: true, argsMatch: true });
+      expect(t).to.deep.equal({ queue: true, dlx: true, dead: true, retry: true, argsMatch: true });
       expect((await definitions(storeFile())).map((r) => r.name)).to.deep.equal(FN_SLACK_FUNCTIONS);
       const listed = await runCli(['functions', '--config-file', cfg.file], env);
       expect(listed.stdout).to.contain('fn_slack (destination fn_slack)\n  slack_add_bookmark: ');

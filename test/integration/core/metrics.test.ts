@@ -40,7 +40,7 @@ describe('worker run: health and metrics listener (real RabbitMQ)', function () 
     expect(await httpGet(`${base}/healthz`)).to.include({ status: 200, body: 'ok\n' });
     const ready = await httpGet(`${base}/readyz`);
     expect(ready.status, ready.body).to.equal(200);
-    expect(JSON.parse(ready.body)).to.deep.equal({ ready: true, checks: ['broker', 'store'] });
+    expect(JSON.parse(ready.body)).to.deep.equal({ ready: true, checks: ['worker', 'broker', 'listeners', 'store'] });
 
     const replayedId = randomUUID();
     const ids = [
@@ -100,7 +100,7 @@ describe('worker run: health and metrics listener (real RabbitMQ)', function () 
     await worker.waitFor('Stopping (SIGTERM)');
     const stopping = await httpGet(`${base}/readyz`);
     expect(stopping.status, stopping.body).to.equal(503);
-    expect(JSON.parse(stopping.body)).to.deep.equal({ ready: false, failing: { broker: 'not consuming (stopping)' } });
+    expect(JSON.parse(stopping.body)).to.deep.equal({ ready: false, failing: { worker: 'the worker is draining', broker: 'not consuming (stopping)' } });
     expect((await httpGet(`${base}/healthz`)).status).to.equal(200);
     // The stop then finishes the invocation and closes the listener.
     await caller.waitForFinal([slow]);

@@ -169,7 +169,7 @@ describe('fault: a reply_to the worker cannot reply to', function () {
     expect(expectAnsweredSuccessfully(caller, innocents), 'answered twice').to.deep.equal([]);
     expect(await waitForDeadLetters(1, 20_000), worker!.output.slice(-3000)).to.equal(1);
     expect(await drainDeadLetters()).to.deep.equal([refused]);
-    // Backoff: 1 s and 2 s between the three tries (defaultRequeueDelay), not a hot loop.
+    // Backoff: 1 s and 2 s in the retry queue between the three tries (BACKOFF.retry), not a hot loop.
     expect(Date.now() - started).to.be.greaterThan(2500);
 
     expect(effects(refused), 'the function ran once').to.equal(1);

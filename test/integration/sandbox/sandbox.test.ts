@@ -196,6 +196,7 @@ describe('sandbox (npm run sandbox)', function () {
       await sandbox.stop();
       expect(await queueExists(generated)).to.equal(false);
       expect(await queueExists(`${generated}.dead`)).to.equal(false);
+      expect(await queueExists(`${generated}.retry`)).to.equal(false);
       expect(fs.existsSync(sandbox.info.dir)).to.equal(false);
     } finally {
       // When an assertion above failed: leave nothing running or declared on the shared broker.

@@ -3,10 +3,10 @@ import { BACKOFF, backoffDelay, sleep, type BackoffPolicy } from '../../../src/c
 
 describe('backoff', () => {
   it('grows by the factor from the initial delay and stops at the cap', () => {
-    const seq = [1, 2, 3, 4, 5, 6, 7].map((a) => backoffDelay(BACKOFF.requeue, a));
+    const seq = [1, 2, 3, 4, 5, 6, 7].map((a) => backoffDelay(BACKOFF.retry, a));
     expect(seq).to.deep.equal([1000, 2000, 4000, 8000, 16_000, 30_000, 30_000]);
-    expect(backoffDelay(BACKOFF.requeue, 0)).to.equal(1000); // attempts below 1 count as the first
-    expect(backoffDelay(BACKOFF.requeue, 10_000)).to.equal(30_000); // no overflow to Infinity or NaN
+    expect(backoffDelay(BACKOFF.retry, 0)).to.equal(1000); // attempts below 1 count as the first
+    expect(backoffDelay(BACKOFF.retry, 10_000)).to.equal(30_000); // no overflow to Infinity or NaN
   });
 
   it('equal jitter lies in [d/2, d]; ratio jitter in [d(1-r), d(1+r)]', () => {

@@ -175,4 +175,26 @@ describe('SOAR emulator', function () {
     expect(list.entities.map((f: { name: string }) => f.name)).to.deep.equal(['f1']);
     expect((await post('/rest/orgs/201/types', { type_name: 't', type_id: 6 })).status).to.equal(400);
   });
+
+  it('lists and creates comments of incidents and tasks, with replies, 404 for unknown owners, 400 without text', async () => {
+    soar.addTask(12, 2103);
+    const post = (path: string, value: unknown) =>
+      raw(soar.baseUrl, 'POST', path, { auth, headers: { 'content-type': 'application/json' }, pieces: [Buffer.from(JSON.stringify(value))] });
+    const list = async (path: string) => JSON.parse((await raw(soar.baseUrl, 'GET', path, { auth })).body.toString());
+    const created = await post('/rest/orgs/201/incidents/2103/comments', { text: { format: 'html', content: '<p>hi</p>' } });
+    expect(created.status).to.equal(200);
+    const top = JSON.parse(created.body.toString());
+    expect(top).to.deep.include({ parent_id: null, inc_id: 2103, task_id: null, text: '<p>hi</p>', children: [] });
+    expect((await post('/rest/orgs/201/incidents/2103/comments', { text: { format: 'text', content: 'a <b>' }, parent_id: top.id })).status).to.equal(200);
+    expect((await post('/rest/orgs/201/tasks/12/comments', { text: { format: 'text', content: 'on the task' } })).status).to.equal(200);
+    const incident = await list('/rest/orgs/201/incidents/2103/comments');
+    expect(incident).to.have.length(1);
+    expect(incident[0].children.map((c: { text: string }) => c.text)).to.deep.equal(['a &#60;b&#62;']);
+    expect((await list('/rest/orgs/201/tasks/12/comments')).map((c: { text: string }) => c.text)).to.deep.equal(['on the task']);
+    expect((await raw(soar.baseUrl, 'GET', '/rest/orgs/201/incidents/9/comments', { auth })).status).to.equal(404);
+    expect((await post('/rest/orgs/201/tasks/99/comments', { text: { content: 'x' } })).status).to.equal(404);
+    expect((await post('/rest/orgs/201/incidents/2103/comments', { text: { format: 'html' } })).status).to.equal(400);
+    expect((await post('/rest/orgs/201/incidents/2103/comments', { text: { content: 'x' }, parent_id: 424242 })).status).to.equal(404);
+    expect(soar.comments).to.have.length(3);
+  });
 });

@@ -6,6 +6,7 @@
  * (`app_mention`, the slash command). The list starts empty: an envelope nothing handles
  * is acknowledged, logged at debug and takes no effect. Tests may push a set of their own.
  */
+import { MIRROR_HANDLERS } from './mirror.js';
 import type { InboundHandlers } from './router.js';
 
-export const INBOUND_HANDLER_SETS: InboundHandlers[] = [];
+export const INBOUND_HANDLER_SETS: InboundHandlers[] = [MIRROR_HANDLERS];

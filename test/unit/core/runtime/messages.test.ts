@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { decideDisposition, FunctionError, InvalidMessageError, RetryableError, toWorkerError, UnknownFunctionError } from '../../../../src/core/runtime/errors.js';
+import { FunctionError, InvalidMessageError, RetryableError, toWorkerError, UnknownFunctionError } from '../../../../src/core/runtime/errors.js';
 import { errorReply, parseInvocation, progressReply, resultReply, withoutNulls } from '../../../../src/core/runtime/messages.js';
 import { clearSecrets, registerSecret } from '../../../../src/core/redact.js';
 
@@ -19,14 +19,13 @@ describe('messages', () => {
       ),
       1000,
     );
-    expect(inv).to.deep.include({ id: 'm-1', idFromCaller: true, functionName: 'slack_post_message', inputs: { incident_id: 2103 } });
+    expect(inv).to.deep.include({ id: 'm-1', functionName: 'slack_post_message', inputs: { incident_id: 2103 } });
     expect(inv.origin.workflow).to.deep.equal({ programmatic_name: 'wf' });
   });
 
   it('falls back to correlation_id, then a fresh id', () => {
     expect(parseInvocation(env({ function: { name: 'f' } }, { correlationId: 'c-9' }), 1000).id).to.equal('c-9');
     const fresh = parseInvocation(env({ function: { name: 'f' } }), 1000);
-    expect(fresh.idFromCaller).to.equal(false);
     expect(fresh.id).to.match(/^[0-9a-f-]{36}$/);
   });
 
@@ -130,13 +129,6 @@ describe('messages', () => {
 });
 
 describe('error taxonomy', () => {
-  it('dead-letters unusable messages, acks final errors, requeues retryable ones until the limit', () => {
-    expect(decideDisposition(new InvalidMessageError('x'), 1, 5)).to.deep.equal({ disposition: 'dead-letter', replyNow: true });
-    expect(decideDisposition(new FunctionError('x'), 1, 5)).to.deep.equal({ disposition: 'ack', replyNow: true });
-    expect(decideDisposition(new RetryableError('x'), 4, 5)).to.deep.equal({ disposition: 'requeue', replyNow: false });
-    expect(decideDisposition(new RetryableError('x'), 5, 5)).to.deep.equal({ disposition: 'dead-letter', replyNow: true });
-  });
-
   it('wraps unknown exceptions as retryable internal errors', () => {
     const err = toWorkerError(new TypeError('boom'));
     expect(err.code).to.equal('internal_error');

@@ -17,7 +17,8 @@ import type { Logger } from '../../../../src/core/logging.js';
 import type { ErrorReply, FinalReply, Reply } from '../../../../src/core/runtime/messages.js';
 import { LocalPlatform } from '../../../../src/platforms/local/local-platform.js';
 import { PluginRegistry } from '../../../../src/core/runtime/registry.js';
-import { Runner, type Delivery, type RunnerOptions } from '../../../../src/core/runtime/runner.js';
+import { Runner, type RunnerOptions } from '../../../../src/core/runtime/runner.js';
+import type { Delivery } from '../../../../src/core/runtime/transport.js';
 import { SqliteStore } from '../../../../src/core/store/sqlite-store.js';
 import echoPlugin from '../../../support/echo-plugin.js';
 import { tempDir } from '../../../support/harness.js';
@@ -70,9 +71,9 @@ describe('Runner: one disposition per outcome', function () {
       log: recordingLogger(lines),
       maxAttempts: 3,
       maxMessageBytes: 1_000_000,
-      requeueDelayMs: (n) => {
+      retryDelayMs: (n) => {
         delays.push(n);
-        return 0;
+        return n * 100;
       },
       ...opts,
     });
@@ -173,10 +174,10 @@ describe('Runner: one disposition per outcome', function () {
     expect(effects(id)).to.equal(1);
   });
 
-  it('requeues when the ledger is unavailable', async () => {
+  it('retries later when the ledger is unavailable', async () => {
     const r = runner();
     await store.close();
-    expect(await r.handle(delivery(randomUUID()))).to.equal('requeue');
+    expect(await r.handle(delivery(randomUUID()))).to.deep.equal({ retryAfterMs: 100 });
     expect(lines.some((l) => l.startsWith('ERROR Invocation ledger unavailable'))).to.equal(true);
   });
 
@@ -184,9 +185,9 @@ describe('Runner: one disposition per outcome', function () {
     const id = randomUUID();
     const r = runner();
     const nacked = () => delivery(id, { failFinal: new Error('message nacked'), redelivered: true });
-    expect(await r.handle(delivery(id, { failFinal: new Error('message nacked') }))).to.equal('requeue');
-    expect(await r.handle(nacked())).to.equal('requeue');
-    expect(delays).to.deep.equal([1, 2]); // backoff grows with the failed replies
+    expect(await r.handle(delivery(id, { failFinal: new Error('message nacked') }))).to.deep.equal({ retryAfterMs: 100 });
+    expect(await r.handle(nacked())).to.deep.equal({ retryAfterMs: 200 }); // backoff grows with the failed replies
+    expect(delays).to.deep.equal([1, 2]);
     expect(await r.handle(nacked())).to.equal('dead-letter');
     expect(effects(id)).to.equal(1);
     const entry = (await store.ledger.get(id))!;
@@ -222,18 +223,18 @@ describe('Runner: one disposition per outcome', function () {
   it('rate-limits the repeated "could not send the final reply" warning', async () => {
     const r = runner({ maxAttempts: 100 });
     for (let i = 0; i < 30; i++) {
-      expect(await r.handle(delivery(randomUUID(), { failFinal: new Error('message nacked') }))).to.equal('requeue');
+      expect(await r.handle(delivery(randomUUID(), { failFinal: new Error('message nacked') }))).to.deep.equal({ retryAfterMs: 100 });
     }
     expect(lines.filter((l) => l.includes('Could not send the final reply to replies: message nacked'))).to.have.length(1);
   });
 
-  it('requeues a retryable failure with a "retrying" progress message, and the last attempt does not promise a retry', async () => {
+  it('retries a retryable failure later (delay by attempt) with a "retrying" progress message; the last attempt does not promise a retry', async () => {
     const id = randomUUID();
     const r = runner();
     const body = { function: { name: 'test_fail' }, inputs: { retryable: true } };
     const attempts = [delivery(id, { body }), delivery(id, { body, redelivered: true }), delivery(id, { body, redelivered: true })];
-    expect(await r.handle(attempts[0]!)).to.equal('requeue');
-    expect(await r.handle(attempts[1]!)).to.equal('requeue');
+    expect(await r.handle(attempts[0]!)).to.deep.equal({ retryAfterMs: 100 });
+    expect(await r.handle(attempts[1]!)).to.deep.equal({ retryAfterMs: 200 });
     expect(attempts[1]!.sent.map((m) => m.message)).to.deep.equal(['Attempt 2 failed (the test service is down); retrying']);
     expect(await r.handle(attempts[2]!)).to.equal('dead-letter');
     const last = attempts[2]!.sent;
@@ -243,6 +244,15 @@ describe('Runner: one disposition per outcome', function () {
     expect(final!.message).not.to.match(/will be retried|will retry|retrying/i);
     expect((final as ErrorReply).error).to.deep.equal({ code: 'test_down', retryable: true });
     expect(lines.some((l) => /^WARN test_fail failed: .*gave up after attempt 3 of 3/.test(l))).to.equal(true);
+  });
+
+  it('does not wait out a retry delay itself: the delivery is settled at once and the runner is idle', async () => {
+    // An hour: were the runner to sleep it away with the message in hand, this test would time out.
+    const r = runner({ retryDelayMs: () => 3_600_000 });
+    const d = delivery(randomUUID(), { body: { function: { name: 'test_fail' }, inputs: { retryable: true } } });
+    expect(await r.handle(d)).to.deep.equal({ retryAfterMs: 3_600_000 });
+    expect(r.activeCount).to.equal(0);
+    await r.whenIdle();
   });
 
   it('answers a final (not retryable) failure and acks it', async () => {

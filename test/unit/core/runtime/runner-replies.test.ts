@@ -12,7 +12,8 @@ import { silentLogger } from '../../../../src/core/logging.js';
 import type { FinalReply, Reply } from '../../../../src/core/runtime/messages.js';
 import { LocalPlatform } from '../../../../src/platforms/local/local-platform.js';
 import { PluginRegistry } from '../../../../src/core/runtime/registry.js';
-import { Runner, type Delivery } from '../../../../src/core/runtime/runner.js';
+import { Runner } from '../../../../src/core/runtime/runner.js';
+import type { Delivery } from '../../../../src/core/runtime/transport.js';
 import { SqliteStore } from '../../../../src/core/store/sqlite-store.js';
 import echoPlugin from '../../../support/echo-plugin.js';
 import { tempDir } from '../../../support/harness.js';
@@ -38,7 +39,7 @@ describe('Runner: final replies across redeliveries', function () {
       log: silentLogger(),
       maxAttempts: 3,
       maxMessageBytes: 1_000_000,
-      requeueDelayMs: () => 0,
+      retryDelayMs: () => 0,
     });
   });
 
@@ -93,7 +94,7 @@ describe('Runner: final replies across redeliveries', function () {
   it('a reply that was not confirmed is sent on redelivery, from the ledger, then recorded', async () => {
     const id = randomUUID();
     const lost = delivery(id, false, true);
-    expect(await runner.handle(lost)).to.equal('requeue');
+    expect(await runner.handle(lost)).to.deep.equal({ retryAfterMs: 0 });
     const entry = (await store.ledger.get(id))!;
     expect(entry.state).to.equal('succeeded');
     expect(entry.repliedAt).to.equal(null);
@@ -106,10 +107,10 @@ describe('Runner: final replies across redeliveries', function () {
     expect(effects(id)).to.equal(1);
   });
 
-  it('a replay whose reply cannot be sent is handed back, not acked (the caller would get nothing), up to max_attempts', async () => {
+  it('a replay whose reply cannot be sent comes back later, not acked (the caller would get nothing), up to max_attempts', async () => {
     const id = randomUUID();
-    expect(await runner.handle(delivery(id, false, true))).to.equal('requeue');
-    expect(await runner.handle(delivery(id, true, true))).to.equal('requeue');
+    expect(await runner.handle(delivery(id, false, true))).to.deep.equal({ retryAfterMs: 0 });
+    expect(await runner.handle(delivery(id, true, true))).to.deep.equal({ retryAfterMs: 0 });
     expect((await store.ledger.get(id))!.replyFailures).to.equal(2);
     // The third failed reply (max_attempts = 3) gives it up: dead-lettered, recorded.
     expect(await runner.handle(delivery(id, false, true))).to.equal('dead-letter');

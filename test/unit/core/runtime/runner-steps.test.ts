@@ -12,7 +12,8 @@ import type { FinalReply, Reply } from '../../../../src/core/runtime/messages.js
 import { LocalPlatform } from '../../../../src/platforms/local/local-platform.js';
 import { definePlugin } from '../../../../src/core/runtime/plugin.js';
 import { PluginRegistry } from '../../../../src/core/runtime/registry.js';
-import { Runner, type Delivery } from '../../../../src/core/runtime/runner.js';
+import { Runner } from '../../../../src/core/runtime/runner.js';
+import type { Delivery } from '../../../../src/core/runtime/transport.js';
 import { SqliteStore } from '../../../../src/core/store/sqlite-store.js';
 import { tempDir } from '../../../support/harness.js';
 
@@ -72,7 +73,7 @@ describe('Runner: ctx.steps across redeliveries', function () {
       log: silentLogger(),
       maxAttempts: 3,
       maxMessageBytes: 1_000_000,
-      requeueDelayMs: () => 0,
+      retryDelayMs: () => 0,
     });
   }
 
@@ -107,7 +108,7 @@ describe('Runner: ctx.steps across redeliveries', function () {
   it('a redelivery after a retryable failure resumes after the recorded step', async () => {
     const runner = runnerOn(store);
     const id = randomUUID();
-    expect(await runner.handle(delivery(id, false))).to.equal('requeue');
+    expect(await runner.handle(delivery(id, false))).to.deep.equal({ retryAfterMs: 0 });
     expect((await store.ledger.get(id))!.steps).to.deep.equal({ 'effect-a': { serial: 1 } });
     const second = delivery(id, true);
     expect(await runner.handle(second)).to.equal('ack');

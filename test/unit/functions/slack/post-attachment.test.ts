@@ -106,6 +106,8 @@ describe('slack_post_attachment', function () {
     expect(m!.text).to.equal('&lt;!here&gt; the capture &amp; the &lt;@U0001&gt; notes');
     expect(m!.files!.map((f) => f.id)).to.deep.equal([content.file_id]);
     expect(content.url).to.equal(`https://emulated.slack.com/archives/${ch.id}/p${m!.ts.replace('.', '')}`);
+    // Built from auth.test's url: no chat.getPermalink call.
+    expect(emu.calls('chat.getPermalink')).to.equal(0);
 
     expect(run.progress).to.include('Uploading capture.pcap (200000 bytes) to #inc-2103');
     expect(run.progress).to.include('Uploaded capture.pcap to #inc-2103');

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
+import { WebClient } from '@slack/web-api';
 import { RetryableError } from '../../../../src/core/runtime/errors.js';
 import { DEFAULT_BOT_SCOPES, SlackEmulator, type EmulatedMessage } from '../../../support/slack-emulator.js';
 import { runFunction, slackFixture, type SlackFixture, expectOk, expectFailure, expectFailureMessage } from '../../../support/function-context.js';
@@ -209,6 +210,25 @@ describe('slack_post_message', function () {
       expect(run.progress).to.include('Posted the message to #inc-2103');
     });
 
+    it("builds the permalink from auth.test's url, asked once: no chat.getPermalink call, the link Slack would give", async () => {
+      const first = expectOk(await post({ slack_text: 'one' }));
+      const second = expectOk(await post({ slack_text: 'two' }));
+      expect(emu.calls('chat.getPermalink')).to.equal(0);
+      expect(emu.calls('auth.test')).to.equal(1);
+      const asked = new WebClient(emu.botToken, { slackApiUrl: emu.apiUrl });
+      for (const content of [first, second]) {
+        const slack = await asked.chat.getPermalink({ channel: String(content.channel_id), message_ts: String(content.ts) });
+        expect(content.url).to.equal(slack.permalink);
+      }
+    });
+
+    it('asks chat.getPermalink when auth.test gives no workspace url', async () => {
+      emu.authTestUrl = false;
+      const content = expectOk(await post({}));
+      expect(emu.calls('chat.getPermalink')).to.equal(1);
+      expect(content.url).to.equal(`https://emulated.slack.com/archives/${String(content.channel_id)}/p${String(content.ts).replace('.', '')}`);
+    });
+
     it('tags each post with the invocation id in its metadata', async () => {
       const invocationId = randomUUID();
       const content = expectOk(await post({}, { invocationId }));
@@ -222,8 +242,8 @@ describe('slack_post_message', function () {
   describe('redelivery', () => {
     it('does not post again when an earlier attempt of the same invocation already posted', async () => {
       const invocationId = randomUUID();
-      // Attempt 1 posts, then fails afterwards (the permalink lookup is unavailable).
-      emu.failNext('chat.getPermalink', { error: 'service_unavailable' });
+      // Attempt 1 posts, then fails afterwards (the member list is unavailable).
+      emu.failNext('conversations.members', { error: 'service_unavailable' });
       const first = await post({ slack_text: 'once only' }, { invocationId, attempt: 1 });
       expect(first.error?.retryable).to.equal(true);
       const ch = emu.channelByName('inc-2103')!;
