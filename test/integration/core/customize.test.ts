@@ -285,7 +285,9 @@ describe('worker customize (spawned CLI, real broker and stores)', function () {
     try {
       const res = await customize(['-y', '-l', 'fn_slack']);
       expect(res.code, res.stdout + res.stderr).to.equal(0);
-      expect(res.stdout).to.contain(`  message destination ${inbound} → broker: created (queue ${inbound}, exchange ${inbound}.dlx, queue ${inbound}.dead, queue ${inbound}.retry)`);
+      expect(res.stdout).to.contain(
+        `  message destination ${inbound} → broker: created (queue ${inbound}, exchange ${inbound}.dlx, queue ${inbound}.dead, queue ${inbound}.retry)`,
+      );
       const again = await customize(['-y', '-l', 'fn_slack']);
       expect(again.stdout).to.match(new RegExp(`  message destination ${inbound} → broker: unchanged`));
       // Declared as worker run declares it: redeclaring with single-active-consumer succeeds, without it fails.
