@@ -10,6 +10,7 @@ import { ledgerSteps, type FunctionContext, type FunctionDefinition, type Functi
 import { silentLogger } from '../../src/core/logging.js';
 import { PluginRegistry } from '../../src/core/runtime/registry.js';
 import { withoutNulls } from '../../src/core/runtime/messages.js';
+import { isDeferred } from '../../src/core/runtime/deferred.js';
 import { SqliteStore } from '../../src/core/store/sqlite-store.js';
 import { LocalPlatform } from '../../src/platforms/local/local-platform.js';
 import type { Store } from '../../src/core/store/store.js';
@@ -65,6 +66,8 @@ export async function slackFixture(apiUrl: string, token: string, overrides: Rec
 
 export interface InvocationRun {
   result?: FunctionResult;
+  /** True when the handler deferred its result (core/runtime/deferred.ts). */
+  deferred?: boolean;
   error?: Error & { code?: string; retryable?: boolean };
   progress: string[];
 }
@@ -107,7 +110,9 @@ export async function runFunction(
     signal: opts.signal ?? new AbortController().signal,
   };
   try {
-    run.result = await (fn.definition as FunctionDefinition<SlackState>).handler(ctx, fx.state);
+    const out = await (fn.definition as FunctionDefinition<SlackState>).handler(ctx, fx.state);
+    if (isDeferred(out)) run.deferred = true;
+    else run.result = out;
   } catch (err) {
     run.error = err as Error;
   }

@@ -67,7 +67,9 @@ export default definePlugin<RecorderConfig, undefined>({
   },
   functions: [],
   async setup(ctx) {
-    if (!installed) INBOUND_HANDLER_SETS.push(recording());
+    // First: the router gives the slash command to one set only (the first with a command
+    // handler), and fn_slack's look-up commands are in the list too.
+    if (!installed) INBOUND_HANDLER_SETS.unshift(recording());
     installed = { file: ctx.config.record_file, delayMs: ctx.config.delay_ms };
     return undefined;
   },

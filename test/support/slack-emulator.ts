@@ -32,6 +32,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SocketModeServer, type SocketModeOptions } from './slack-socket-mode.js';
 import { Interactive, type ClickOptions, type EphemeralMessage } from './slack-interactive.js';
+import { ViewError, Views } from './slack-views.js';
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Public constants & types
@@ -736,6 +737,8 @@ export class SlackEmulator {
   readonly socketMode: SocketModeServer;
   /** Clicks, response_url endpoints and ephemeral messages (slack-interactive.ts). */
   readonly interactive: Interactive;
+  /** Modals (views.open / views.update, submissions) and slash commands (slack-views.ts). */
+  readonly views: Views;
   private readonly subscriptions = new Set<EventSubscription>();
 
   private readonly server: http.Server;
@@ -812,6 +815,15 @@ export class SlackEmulator {
       postAsBot: (channelId, text, blocks, threadTs) => this.postAsBot(channelId, text, blocks, threadTs),
       nextTs: () => formatTs(this.nextTsMicros()),
       deliverInteractive: (payload) => this.socketMode.deliver('interactive', payload),
+    });
+    this.views = new Views({
+      team: this.team,
+      appId: () => (this.tokens.get(this.appToken) as TokenRecord).appId,
+      botId: () => this.botId,
+      user: (id) => this.usersById.get(id),
+      channel: (id) => this.chans.get(id)?.info,
+      responseUrl: (channelId, userId) => this.interactive.responseUrlFor(channelId, userId),
+      deliver: (type, payload) => this.socketMode.deliver(type, payload),
     });
   }
 
@@ -1222,6 +1234,26 @@ export class SlackEmulator {
    */
   click(userId: string, channelId: string, messageTs: string, actionId: string, opts: ClickOptions = {}): Record<string, unknown> {
     return this.interactive.click(userId, channelId, messageTs, actionId, opts);
+  }
+
+  /** `userId` submits the open modal `viewId` (values by input block id); the view_submission payload is delivered and returned. */
+  submitView(userId: string, viewId: string, values: Record<string, string>): Record<string, unknown> {
+    return this.views.submit(userId, viewId, values);
+  }
+
+  /** `userId` types `command text` in `channelId`; the slash_commands payload is delivered and returned. */
+  slashCommand(userId: string, channelId: string, text: string, command = '/soar'): Record<string, unknown> {
+    return this.views.slashCommand(userId, channelId, text, command);
+  }
+
+  /** Runs a views method, turning its refusals into Slack errors. */
+  private viewsCall(fn: () => Body): Body {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof ViewError) fail(err.code);
+      throw err;
+    }
   }
 
   /** Ephemeral messages (chat.postEphemeral, response_url) shown so far, to one user when given. */
@@ -2508,6 +2540,9 @@ export class SlackEmulator {
     return {
       'chat.update': { accepted: ['chat:write'], handler: (c) => this.chatUpdate(c) },
       'chat.postEphemeral': { accepted: ['chat:write'], handler: (c) => this.chatPostEphemeral(c) },
+      // Modals need no scope beyond the app's interactivity.
+      'views.open': { accepted: [], handler: (c) => this.viewsCall(() => this.views.open(c.p)) },
+      'views.update': { accepted: [], handler: (c) => this.viewsCall(() => this.views.update(c.p)) },
       'conversations.setTopic': { accepted: chanWrite, perType: true, handler: (c) => this.convSetText(c, 'topic') },
       'conversations.setPurpose': { accepted: chanWrite, perType: true, handler: (c) => this.convSetText(c, 'purpose') },
       'conversations.rename': { accepted: chanWrite, perType: true, handler: (c) => this.convRename(c) },

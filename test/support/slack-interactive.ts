@@ -156,6 +156,11 @@ export class Interactive {
     return `${this.host.baseUrl}${path}`;
   }
 
+  /** A response_url for an answer to `userId` in `channelId` that no message led to (a slash command). */
+  responseUrlFor(channelId: string, userId: string): string {
+    return this.newResponseUrl({ channelId, messageTs: '', userId, createdAt: Date.now(), uses: 0 });
+  }
+
   /** True when `path` is a response_url's path. */
   handles(path: string): boolean {
     return path.startsWith(PATH_PREFIX);

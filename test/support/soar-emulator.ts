@@ -23,6 +23,8 @@
  *   `{entities}`), `/types/__function/fields` (a bare list), `/types/{type_name}` for
  *   data tables, `/incidents/{id}/table_data/{table}` (rows) and its `row_data` (POST, PUT
  *   `row_data/{row_id}`; a cell for a column the table lacks → 400).
+ * - Incident fields, PATCH with versions (409 when stale), users and incident field
+ *   values: see soar-incident-records.ts.
  * - Comments (notes) of incidents and tasks: `GET /incidents/{id}/comments` (and
  *   `/tasks/{id}/comments`) lists them as a bare array of CommentDTO (`id`, `parent_id`,
  *   `text` as an HTML string, `user_id`, `create_date`, `children`); `POST` with
@@ -37,6 +39,15 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import {
+  applyPatch,
+  fieldDefinition,
+  incidentDto,
+  newIncident,
+  PatchError,
+  type EmulatedIncident,
+  type EmulatedSoarUser,
+} from './soar-incident-records.js';
 
 /** Every permission the emulator checks (named as SOAR's API key permissions are). */
 export const ALL_PERMISSIONS: readonly string[] = Object.freeze([
@@ -161,7 +172,10 @@ export class SoarEmulator {
   readonly apiKeySecret: string;
   readonly requests: LoggedRequest[] = [];
   readonly uploads: Upload[] = [];
-  readonly incidents = new Map<number, { id: number; name: string }>();
+  readonly incidents = new Map<number, EmulatedIncident>();
+  readonly users = new Map<number, EmulatedSoarUser>();
+  /** Run on the next PATCH of that incident, before it is checked (another person's change in between). */
+  private readonly interference = new Map<number, (inc: EmulatedIncident) => void>();
   readonly tasks = new Map<number, { id: number; incidentId: number; name: string }>();
   readonly attachments = new Map<number, StoredFile>();
   readonly artifacts = new Map<number, Artifact>();
@@ -217,8 +231,25 @@ export class SoarEmulator {
     return key;
   }
 
-  addIncident(id: number, name = `Incident ${id}`): void {
-    this.incidents.set(id, { id, name });
+  addIncident(id: number, name = `Incident ${id}`, extra: Partial<Omit<EmulatedIncident, 'id' | 'vers'>> = {}): EmulatedIncident {
+    const incident = newIncident(id, name, extra);
+    this.incidents.set(id, incident);
+    return incident;
+  }
+
+  /** Adds an org user (active unless `status: 'D'`); returns its id. */
+  addUser(u: { email: string; fname?: string; lname?: string; status?: 'A' | 'D' }): number {
+    const id = this.nextId++;
+    this.users.set(id, { id, fname: u.fname ?? '', lname: u.lname ?? '', email: u.email, status: u.status ?? 'A' });
+    return id;
+  }
+
+  /**
+   * Someone else changes the incident just before the next PATCH of it arrives: `change`
+   * runs on the record and its version goes up, so that PATCH carries a stale version.
+   */
+  interfereBeforeNextPatch(incidentId: number, change: (inc: EmulatedIncident) => void): void {
+    this.interference.set(incidentId, change);
   }
 
   addTask(id: number, incidentId: number, name = `Task ${id}`): void {
@@ -380,12 +411,44 @@ export class SoarEmulator {
       if (m[1] === 'incidents') {
         const incident = this.incidents.get(id);
         if (!incident) throw new HttpError(404, `Incident ${id} not found`);
-        send({ id: incident.id, name: incident.name });
+        send(incidentDto(incident));
       } else {
         const task = this.tasks.get(id);
         if (!task) throw new HttpError(404, `Task ${id} not found`);
         send({ id: task.id, inc_id: task.incidentId, name: task.name });
       }
+      return;
+    }
+
+    if ((m = /^\/incidents\/(\d+)$/.exec(rest)) && method === 'PATCH') {
+      this.need(key, 'edit_all_incidents_fields');
+      const incident = this.incidents.get(Number(m[1]));
+      if (!incident) throw new HttpError(404, `Incident ${m[1]} not found`);
+      const body = await this.readJson(req);
+      const interfere = this.interference.get(incident.id);
+      if (interfere) {
+        this.interference.delete(incident.id);
+        interfere(incident);
+        incident.vers++;
+      }
+      try {
+        send(applyPatch(incident, body, this.users));
+      } catch (err) {
+        throw err instanceof PatchError ? new HttpError(err.status, err.message) : err;
+      }
+      return;
+    }
+
+    if (rest === '/users' && method === 'GET') {
+      send([...this.users.values()]);
+      return;
+    }
+
+    if ((m = /^\/types\/incident\/fields\/(\w+)$/.exec(rest)) && method === 'GET') {
+      this.need(key, 'read_data');
+      const field = fieldDefinition(m[1]!);
+      if (!field) throw new HttpError(404, `Field ${m[1]} not found`);
+      send(field);
       return;
     }
 

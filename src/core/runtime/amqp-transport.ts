@@ -211,6 +211,14 @@ export class AmqpTransport extends EventEmitter implements Transport {
     return undefined;
   }
 
+  /**
+   * Publishes a reply outside any delivery (a deferred invocation's final reply) on the
+   * reply connection; resolves once the broker confirmed it.
+   */
+  publishDeferredReply(replyTo: string, correlationId: string | undefined, body: Buffer): Promise<void> {
+    return this.replies.publish(replyTo, correlationId, body);
+  }
+
   /** Connects, declares the topology and starts consuming. Rejects if the first connect fails. */
   async start(handler: DeliveryHandler): Promise<void> {
     this.handler = handler;

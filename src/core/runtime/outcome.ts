@@ -47,6 +47,8 @@ export type InvocationFacts =
   | { kind: 'already-answered' }
   /** A broker redelivery of an invocation whose final reply was given up before. */
   | { kind: 'already-abandoned' }
+  /** The handler deferred its result: acked now, the final reply is sent later (core/runtime/deferred.ts). */
+  | { kind: 'deferred' }
   /**
    * A finished invocation answered again from the ledger (a redelivery, a duplicate
    * publish). `retryAfterMs`: when the reply failed, the delay before it is tried again.
@@ -94,6 +96,7 @@ export function decideOutcome(facts: InvocationFacts): Disposition {
       // Unusable or unanswerable: the dead-letter queue is where a person finds it.
       return facts.kind === 'unusable' && facts.reply === 'connection-lost' ? 'requeue' : 'dead-letter';
     case 'already-answered':
+    case 'deferred':
       return 'ack';
     case 'invalid-inputs':
       // Not in the ledger, so a failed error reply cannot be counted and retried:

@@ -77,6 +77,11 @@ export interface FunctionContext {
   readonly steps: InvocationSteps;
   /** Aborted when the worker must stop waiting (shutdown timeout passed). */
   readonly signal: AbortSignal;
+  /**
+   * What a handler that returns {@link DeferredResult} keeps to send the final reply
+   * later (see core/runtime/deferred.ts). Undefined in contexts that cannot defer.
+   */
+  readonly deferral?: DeferredTicket;
 }
 
 /**
@@ -99,6 +104,46 @@ export function ledgerSteps(
   };
 }
 
+/**
+ * What a handler returns to say: acked now, the final reply comes later (the value is
+ * `DEFERRED` from core/runtime/deferred.ts, which also holds the implementation).
+ */
+export interface DeferredResult {
+  readonly deferred: true;
+}
+
+/** Everything needed to send a deferred invocation's final reply later, from any worker. Plain JSON. */
+export interface DeferredTicket {
+  invocationId: string;
+  functionName: string;
+  /** The caller's reply queue; null when it asked for no reply. */
+  replyTo: string | null;
+  correlationId: string | null;
+  packageName: string;
+  packageVersion: string;
+  /** The validated inputs (the ResultPayload echoes them). */
+  inputs: Record<string, unknown>;
+  /** When the invocation started (epoch ms), for the result's execution time. */
+  startedAt: number;
+}
+
+/** A final reply of the message contract as {@link DeferredReplies.finalReply} builds it: JSON to store until it is sent. */
+export type DeferredFinalReply = object & { readonly message_type: 0 | 1; readonly complete: true };
+
+export type DeferredSendOutcome = 'sent' | 'already-sent';
+
+/** What plugins get (PluginSetupContext.deferred) to finish deferred invocations. */
+export interface DeferredReplies {
+  /** The final reply `outcome` makes (a result, or an error), ready to be stored and sent. */
+  finalReply(ticket: DeferredTicket, outcome: FunctionResult | Error): DeferredFinalReply;
+  /**
+   * Records `reply` as the invocation's final reply, publishes it (confirmed) and records
+   * the confirm. 'already-sent' when an earlier send was confirmed (nothing published).
+   * Rejects (retryable) when the store or the broker fails: send again later.
+   */
+  send(ticket: DeferredTicket, reply: DeferredFinalReply): Promise<DeferredSendOutcome>;
+}
+
 /** What a handler returns; the runner wraps it into a ResultPayload v2. */
 export interface FunctionResult {
   content: Record<string, unknown>;
@@ -110,7 +155,11 @@ export interface FunctionResult {
   raw?: unknown;
 }
 
-export type FunctionHandler<S> = (ctx: FunctionContext, state: S) => Promise<FunctionResult>;
+/**
+ * A handler returns its result, or `DEFERRED` (core/runtime/deferred.ts): the invocation is
+ * acked without a final reply, which plugin code sends later with `PluginSetupContext.deferred`.
+ */
+export type FunctionHandler<S> = (ctx: FunctionContext, state: S) => Promise<FunctionResult | DeferredResult>;
 
 export interface FunctionDefinition<S = unknown> {
   /** The SOAR function's programmatic name, e.g. `slack_post_message`. Unique across plugins. */
@@ -258,6 +307,11 @@ export interface PluginSetupContext<C> {
    * plugins use it as `ctx.metrics?.rateLimitWait(...)`.
    */
   metrics?: PluginMetrics;
+  /**
+   * Sends the final replies of invocations a handler deferred. `worker run` passes it;
+   * selftest and other commands leave it out (nothing is deferred there).
+   */
+  deferred?: DeferredReplies;
 }
 
 /** One option of a plugin's CLI command (a subset of what yargs takes, so plugins need not import it). */

@@ -41,6 +41,7 @@ import {
   type Invocation,
 } from './messages.js';
 import { decideOutcome, failureIsFinal, type ReplyFate } from './outcome.js';
+import { isDeferred } from './deferred.js';
 import { ledgerSteps, type FunctionContext } from './plugin.js';
 import type { PluginRegistry, RegisteredFunction } from './registry.js';
 import type { Platform } from '../../platforms/platform.js';
@@ -51,7 +52,7 @@ import type { Delivery, Disposition } from './transport.js';
 /** What the runner reports to metrics and logs for each invocation. */
 export interface InvocationOutcome {
   functionName: string;
-  outcome: 'succeeded' | 'failed' | 'requeued' | 'dead-lettered' | 'replayed' | 'rejected';
+  outcome: 'succeeded' | 'failed' | 'requeued' | 'dead-lettered' | 'replayed' | 'rejected' | 'deferred';
   code?: string;
   durationMs: number;
 }
@@ -306,6 +307,16 @@ export class Runner {
       platform: this.opts.platform,
       steps: ledgerSteps(store.ledger, invocation.id, steps),
       signal: this.abort.signal,
+      deferral: {
+        invocationId: invocation.id,
+        functionName: name,
+        replyTo: delivery.replyTo ?? null,
+        correlationId: delivery.correlationId ?? null,
+        packageName: fn.plugin.packageName,
+        packageVersion: fn.plugin.packageVersion,
+        inputs,
+        startedAt: started,
+      },
     };
 
     try {
@@ -314,6 +325,7 @@ export class Runner {
       invLog.debug(`Running ${name} (attempt ${attempt})`);
       const state = this.opts.pluginStates.get(fn.plugin.packageName);
       const result = await fn.definition.handler(ctx, state);
+      if (isDeferred(result)) return await this.deferred(invocation.id, name, started, invLog);
       const reply = resultReply(result, {
         packageName: fn.plugin.packageName,
         packageVersion: fn.plugin.packageVersion,
@@ -380,6 +392,20 @@ export class Runner {
       durationMs: Date.now() - started,
     });
     return disposition;
+  }
+
+  /**
+   * The handler deferred its result: the ledger entry stays `running` (a redelivery runs the
+   * handler again, which resumes from its steps) but is no longer in flight, and the message
+   * is acked. The final reply is sent later by plugin code (core/runtime/deferred.ts).
+   */
+  private async deferred(invocationId: string, name: string, started: number, invLog: Logger): Promise<Disposition> {
+    await this.opts.store.ledger.release(invocationId).catch((err: Error) => {
+      invLog.warn(`Could not record the deferred invocation in the ledger: ${err.message}`);
+    });
+    invLog.info(`Deferred ${name}: acked; the final reply follows when its answer comes`);
+    this.report({ functionName: name, outcome: 'deferred', durationMs: Date.now() - started });
+    return decideOutcome({ kind: 'deferred' });
   }
 
   /** Hands the message back after a pause: a store that is down stays down for a while. */

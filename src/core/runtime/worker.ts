@@ -17,6 +17,7 @@ import type { ListenerContext, Plugin, PluginListener, PluginQueue, PluginSetupC
 import { PluginRegistry } from './registry.js';
 import { Runner, type InvocationOutcome } from './runner.js';
 import { AmqpTransport } from './amqp-transport.js';
+import { LateBoundPublish, LedgerDeferredReplies } from './deferred.js';
 import type { Transport } from './transport.js';
 import { HealthServer, type ReadinessCheck } from '../health-server.js';
 import { NO_PLUGIN_METRICS, WorkerMetrics } from '../metrics.js';
@@ -152,6 +153,8 @@ export class Worker {
   /** The plugins' listeners, started once the worker consumes (see startListeners). */
   private listeners: { packageName: string; listener: PluginListener }[] = [];
   private pruneTimer: NodeJS.Timeout | undefined;
+  /** Where deferred final replies are published once the transport exists (see start). */
+  private deferredPublish: LateBoundPublish | undefined;
   private storeCheckTimer: NodeJS.Timeout | undefined;
   private unusable: StoreUnusableError | undefined;
   private lifecycle: WorkerState = 'created';
@@ -222,6 +225,11 @@ export class Worker {
       this.store = reportUnusable(opened, (err) => this.onStoreUnusable(err));
       const metrics = section.metrics_port === undefined ? undefined : new WorkerMetrics();
       this.metricsRegistry = metrics;
+      // Plugins may send deferred final replies from setup on (an answer that came while
+      // every worker was down); those wait here until the transport below exists.
+      const deferredPublish = new LateBoundPublish();
+      this.deferredPublish = deferredPublish;
+      const deferred = new LedgerDeferredReplies({ ledger: this.store.ledger, publish: deferredPublish.publish, log });
       for (const plugin of registry.plugins) {
         const ctx: PluginSetupContext<Record<string, unknown>> = {
           config: this.env.pluginConfigs.get(plugin.packageName) ?? {},
@@ -229,6 +237,7 @@ export class Worker {
           store: this.store,
           platform,
           metrics: metrics?.forPlugin(plugin.packageName) ?? NO_PLUGIN_METRICS,
+          deferred,
         };
         this.pluginStates.set(plugin.packageName, await plugin.setup(ctx));
       }
@@ -266,6 +275,7 @@ export class Worker {
       });
       this.transport = transport;
       const runner = this.runner;
+      deferredPublish.attach((replyTo, correlationId, body) => transport.publishDeferredReply(replyTo, correlationId, body));
       if (metrics) {
         transport.on('connected', () => metrics.setBrokerConnected(true));
         transport.on('disconnected', () => metrics.setBrokerConnected(false));
@@ -506,6 +516,7 @@ export class Worker {
    * rejects with a {@link ShutdownError} naming every part that could not be closed.
    */
   private async release(): Promise<void> {
+    this.deferredPublish?.detach('the worker is stopping');
     const failures: string[] = [];
     const attempt = async (what: string, close: () => Promise<void> | void): Promise<void> => {
       try {

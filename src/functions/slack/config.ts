@@ -132,6 +132,18 @@ export const SLACK_CONFIG_SCHEMA = {
       default: 1,
       description: 'messages and files posted per second into one channel (Slack: about 1)',
     },
+    ask_sweep_interval: {
+      type: 'number',
+      minimum: 0.1,
+      default: 30,
+      description: 'seconds between sweeps that expire due slack_ask questions and finish asks a stopped worker left unfinished',
+    },
+    ask_lease: {
+      type: 'number',
+      minimum: 0.1,
+      default: 60,
+      description: 'seconds the worker that ends an ask holds it to finish (update the question, note, final reply) before a sweeper takes over',
+    },
     channel_post_burst: {
       type: 'integer',
       minimum: 1,

@@ -12,6 +12,7 @@
  * method in slack-types.ts and Slack's errors in slack-errors.ts. Message layout: format/.
  * Export format: export.ts.
  * CLI commands (`worker slack-manifest`): commands.ts.
+ * slack_ask (questions with buttons, answered later): ask/.
  * Input schemas: customizations/fn_slack/functions/*.json (the runner validates with them).
  */
 import fs from 'node:fs';
@@ -39,6 +40,9 @@ import { CONVERSATIONS_TABLE, SqlConversationTable } from './store/conversations
 import { withSoarDataTable } from './store/soar-data-table.js';
 import { missingScopes } from './scopes.js';
 import { slackCommands } from './commands.js';
+import { slackAsk } from './ask/ask-function.js';
+import { startAsks, stopAsks } from './ask/ask-setup.js';
+import { ASK_TABLE_DEFINITION } from './ask/ask-table.js';
 import { inboundFunction } from './inbound/inbound-function.js';
 import { checkInboundConfig, inboundEnabled, inboundListeners, inboundQueues } from './inbound/listeners.js';
 import { checkAppToken } from './inbound/selftest.js';
@@ -86,11 +90,12 @@ export const slackPlugin = definePlugin<SlackConfig, SlackState>({
     loadDefinition('slack_send_direct_message', sendDirectMessage),
     loadDefinition('slack_lookup_user', lookupUser),
     loadDefinition('slack_get_conversation', getConversation),
+    loadDefinition('slack_ask', slackAsk),
     // Internal: run only from [fn_slack] inbound_queue (inbound/inbound-function.ts).
     inboundFunction,
   ],
   commands: slackCommands,
-  tables: [CONVERSATIONS_TABLE],
+  tables: [CONVERSATIONS_TABLE, ASK_TABLE_DEFINITION],
   queues: inboundQueues,
   listeners: inboundListeners,
   async setup(ctx) {
@@ -98,12 +103,17 @@ export const slackPlugin = definePlugin<SlackConfig, SlackState>({
     // Each Retry-After wait is counted in the worker's metrics (when it has them).
     const metrics = ctx.metrics;
     const conversations = withSoarDataTable(new SqlConversationTable(ctx.store.sql), ctx.platform, ctx.log);
-    return createSlackState(
+    const state = createSlackState(
       ctx.config,
       ctx.log,
       conversations,
       metrics ? (method, seconds) => metrics.rateLimitWait(method, seconds) : undefined,
     );
+    startAsks(state, ctx);
+    return state;
+  },
+  async teardown(state) {
+    await stopAsks(state);
   },
   async selftest(state) {
     try {

@@ -8,12 +8,17 @@ import { boolInput, channelInputs, renderTextInput, strInput } from './inputs.js
 import { findEarlierPosts, postMetadata } from './reconcile.js';
 import { botUserId, channelDeps, type SlackState } from './state.js';
 import { messagePermalink } from './permalink.js';
+import { withCard } from './triage/card.js';
 
 export async function postMessage(ctx: FunctionContext, state: SlackState): Promise<FunctionResult> {
   const { inputs } = ctx;
   const target = channelInputs(inputs);
   const mrkdwn = boolInput(inputs, 'slack_mrkdwn') ?? true;
   const parts = renderTextInput(inputs, state.config);
+  if (boolInput(inputs, 'slack_triage_buttons')) {
+    // The card goes on the first (top-level) post, where people see it.
+    parts[0] = { ...parts[0]!, blocks: withCard(parts[0]!.blocks, target.incidentId) };
+  }
   if (boolInput(inputs, 'slack_as_user')) {
     await ctx.status('slack_as_user has no effect with a bot token: the message is posted by the app');
   }

@@ -69,6 +69,9 @@ export const METHOD_TIERS: Readonly<Record<string, keyof typeof TIER>> = {
   'conversations.open': 3,
   'reactions.add': 3,
   'bookmarks.list': 3,
+  // Triage: the close modal (its trigger lives 3 s, so Tier 4 leaves it a free lane).
+  'views.open': 4,
+  'views.update': 4,
 };
 
 /** Methods with "special" limits that have no per-method budget unless overridden. */

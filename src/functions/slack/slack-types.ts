@@ -100,6 +100,13 @@ export interface SlackMessagePage {
   has_more?: boolean;
 }
 
+/** A modal as views.open and views.update answer it (triage's close form). */
+export interface SlackView {
+  id: string;
+  hash?: string;
+  callback_id?: string;
+}
+
 /** The result of each method fn_slack calls, by method name. */
 export interface SlackMethodResults {
   /** `url`: the workspace's address (`https://acme.slack.com/`), the base of its permalinks. */
@@ -130,6 +137,9 @@ export interface SlackMethodResults {
   'reactions.add': Record<never, never>;
   'bookmarks.list': { bookmarks?: SlackBookmark[] };
   'bookmarks.add': { bookmark: SlackBookmark };
+  'chat.postEphemeral': { message_ts?: string };
+  'views.open': { view: SlackView };
+  'views.update': { view: SlackView };
 }
 
 export type SlackMethod = keyof SlackMethodResults;

@@ -8,6 +8,7 @@ import type { ChannelDeps } from './channels/lookup.js';
 import { parseRateLimitOverrides, type SlackConfig } from './config.js';
 import { RateLimiter, methodBudgets, type Clock } from './rate-limiter.js';
 import { SlackClient, type CallOptions } from './slack-client.js';
+import type { AskRuntime } from './ask/ask-finish.js';
 import type { ConversationTable } from './store/conversations.js';
 
 export interface SlackState {
@@ -29,6 +30,8 @@ export interface SlackState {
   /** The auth.test under way, shared by every caller that needs its answer meanwhile. */
   authTestPending?: Promise<SlackIdentity>;
   log: Logger;
+  /** slack_ask's store table, deferred replies and sweeper; set up by `worker run` only (see index.ts). */
+  asks?: AskRuntime;
 }
 
 /** What auth.test says about the bot, asked once per process and shared. */

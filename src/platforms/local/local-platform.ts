@@ -34,6 +34,7 @@ import { randomBytes } from 'node:crypto';
 import { ConfigError, errorCode, FunctionError } from '../../core/runtime/errors.js';
 import { expandHome } from '../../core/config.js';
 import { checkAttachmentRef, checkId, describeValue, optionalId } from '../ids.js';
+import { LocalIncidents } from './local-incidents.js';
 import { addLocalNote } from './local-notes.js';
 import type {
   AddedNote,
@@ -138,6 +139,7 @@ export class LocalPlatform implements Platform {
   readonly kind = 'local';
   /** The root, absolute (not symlink-resolved). */
   readonly root: string;
+  private readonly incidents = new LocalIncidents((id) => this.requireDir(['incidents', String(id)], `Incident ${id}`));
 
   constructor(root: string) {
     this.root = resolve(expandHome(root));
@@ -220,19 +222,16 @@ export class LocalPlatform implements Platform {
     return addLocalNote(this, note);
   }
 
-  // Incident look-up and update: being built (issue 15); until then each says plainly
-  // that this platform cannot do it yet.
-
-  async getIncident(_incidentId: number): Promise<IncidentSummary> {
-    throw notYet('getIncident');
+  async getIncident(incidentId: number): Promise<IncidentSummary> {
+    return this.incidents.get(incidentId);
   }
 
-  async updateIncident(_incidentId: number, _change: IncidentChange, _actor: PlatformUser): Promise<IncidentSummary> {
-    throw notYet('updateIncident');
+  async updateIncident(incidentId: number, change: IncidentChange, actor: PlatformUser): Promise<IncidentSummary> {
+    return this.incidents.update(incidentId, change, actor);
   }
 
-  async findUserByEmail(_email: string): Promise<PlatformUser | undefined> {
-    throw notYet('findUserByEmail');
+  async findUserByEmail(email: string): Promise<PlatformUser | undefined> {
+    return this.incidents.findUser(email);
   }
 
   async check(): Promise<string> {
@@ -401,8 +400,4 @@ export class LocalPlatform implements Platform {
     }
     return max;
   }
-}
-
-function notYet(what: string): FunctionError {
-  return new FunctionError(`The local platform cannot do ${what} yet`, 'unsupported');
 }

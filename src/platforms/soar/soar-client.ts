@@ -53,7 +53,7 @@ export interface RequestContext {
 }
 
 export interface RequestOptions extends RequestContext {
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** `/incidents/1` (relative to the org) or `/rest/session` (absolute, starts with /rest/). */
   path: string;
   query?: Record<string, string | number | boolean>;
@@ -238,6 +238,11 @@ export class SoarClient {
 
   async putJson<T>(path: string, payload: unknown, ctx: RequestContext): Promise<T> {
     return this.json<T>({ ...ctx, method: 'PUT', path, json: payload });
+  }
+
+  /** PATCH is not retried after an ambiguous failure (like POST): a versioned patch can conflict with itself. */
+  async patchJson<T>(path: string, payload: unknown, ctx: RequestContext): Promise<T> {
+    return this.json<T>({ ...ctx, method: 'PATCH', path, json: payload });
   }
 
   /** Sends a request and parses its JSON answer (a 2xx; anything else throws). */

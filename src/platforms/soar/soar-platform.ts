@@ -38,6 +38,7 @@ import type {
 } from '../platform.js';
 import type { SoarClient } from './soar-client.js';
 import { addSoarNote } from './soar-notes.js';
+import { SoarIncidents } from './soar-incidents.js';
 import { SOAR_PERMISSIONS } from './soar-permissions.js';
 
 /** Artifacts of this type are never read, let alone sent anywhere. */
@@ -71,6 +72,7 @@ function quoteFileName(name: string): string {
 
 export class SoarPlatform implements Platform {
   readonly kind = 'soar';
+  private readonly incidents: SoarIncidents;
 
   /**
    * @param mirrorDataTable `[soar] data_table`: also keep the incident ↔ channel mapping in
@@ -79,7 +81,9 @@ export class SoarPlatform implements Platform {
   constructor(
     readonly client: SoarClient,
     readonly mirrorDataTable = false,
-  ) {}
+  ) {
+    this.incidents = new SoarIncidents(client);
+  }
 
   async getAttachment(ref: AttachmentRef): Promise<AttachmentInfo> {
     const checked = checkAttachmentRef(ref);
@@ -173,19 +177,16 @@ export class SoarPlatform implements Platform {
     return addSoarNote(this.client, note);
   }
 
-  // Incident look-up and update: being built (issue 15); until then each says plainly
-  // that this platform cannot do it yet.
-
-  async getIncident(_incidentId: number): Promise<IncidentSummary> {
-    throw notYet('getIncident');
+  async getIncident(incidentId: number): Promise<IncidentSummary> {
+    return this.incidents.get(incidentId);
   }
 
-  async updateIncident(_incidentId: number, _change: IncidentChange, _actor: PlatformUser): Promise<IncidentSummary> {
-    throw notYet('updateIncident');
+  async updateIncident(incidentId: number, change: IncidentChange, actor: PlatformUser): Promise<IncidentSummary> {
+    return this.incidents.update(incidentId, change, actor);
   }
 
-  async findUserByEmail(_email: string): Promise<PlatformUser | undefined> {
-    throw notYet('findUserByEmail');
+  async findUserByEmail(email: string): Promise<PlatformUser | undefined> {
+    return this.incidents.findUser(email);
   }
 
   async check(): Promise<string> {
@@ -262,8 +263,4 @@ export class SoarPlatform implements Platform {
       },
     };
   }
-}
-
-function notYet(what: string): FunctionError {
-  return new FunctionError(`The soar platform cannot do ${what} yet`, 'unsupported');
 }

@@ -69,6 +69,7 @@ const FN_SLACK_FUNCTIONS = [
   'slack_add_bookmark',
   'slack_add_reaction',
   'slack_archive_channel',
+  'slack_ask',
   'slack_get_conversation',
   'slack_invite_users',
   'slack_lookup_user',
@@ -255,8 +256,8 @@ describe('worker customize (spawned CLI, real broker and stores)', function () {
       expect(res.stdout).to.contain('  function slack_post_message → store: created');
       expect(res.stdout).to.contain('  workflow example_slack_post_message: example');
       expect(res.stdout).to.contain('  rule example_post_incident_to_slack: example');
-      // The data table and the 14 functions, plus the queue unless another run had declared it.
-      expect(res.stdout).to.match(existed ? /customize: 15 created, 0 updated, 1 unchanged/ : /customize: 16 created, 0 updated, 0 unchanged/);
+      // The data table and the 15 functions, plus the queue unless another run had declared it.
+      expect(res.stdout).to.match(existed ? /customize: 16 created, 0 updated, 1 unchanged/ : /customize: 17 created, 0 updated, 0 unchanged/);
       const t = await topology('fn_slack');
       expect(t).to.deep.equal({ queue: true, dlx: true, dead: true, retry: true, argsMatch: true });
       expect((await definitions(storeFile())).map((r) => r.name)).to.deep.equal(FN_SLACK_FUNCTIONS);

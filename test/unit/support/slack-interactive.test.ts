@@ -117,7 +117,11 @@ describe('Slack emulator: interactivity', function () {
 
   it('response_url: replace_original edits the message in place, delete_original removes it', async () => {
     const p = emu.click(alice.id, channel, ts, 'ask:1:0') as { response_url: string };
-    const r = await post(p.response_url, { replace_original: true, text: 'Approved by Alice', blocks: [{ type: 'section', text: { type: 'mrkdwn', text: 'Approved' } }] });
+    const r = await post(p.response_url, {
+      replace_original: true,
+      text: 'Approved by Alice',
+      blocks: [{ type: 'section', text: { type: 'mrkdwn', text: 'Approved' } }],
+    });
     expect(r).to.deep.equal({ status: 200, body: { ok: true } });
     const m = emu.message(channel, ts)!;
     expect(m.text).to.equal('Approved by Alice');

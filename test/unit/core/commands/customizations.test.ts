@@ -20,6 +20,7 @@ describe('customizations loader', () => {
         'slack_add_bookmark',
         'slack_add_reaction',
         'slack_archive_channel',
+        'slack_ask',
         'slack_get_conversation',
         'slack_invite_users',
         'slack_lookup_user',
@@ -32,7 +33,7 @@ describe('customizations loader', () => {
         'slack_set_channel_topic',
         'slack_update_message',
       ]);
-      expect(of('workflow')).to.have.length(7);
+      expect(of('workflow')).to.have.length(8);
       expect(of('rule')).to.have.length(3);
     });
 
@@ -71,6 +72,7 @@ describe('customizations loader', () => {
       expect(workflows.map((w) => w.functions[0]!.name).sort()).to.deep.equal([
         'slack_add_bookmark',
         'slack_archive_channel',
+        'slack_ask',
         'slack_get_conversation',
         'slack_post_attachment',
         'slack_post_message',
@@ -110,7 +112,7 @@ describe('customizations loader', () => {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'customizations-'));
       fs.cpSync(slackPlugin.customizationsDir!, dir, { recursive: true });
       plugin = { ...slackPlugin, customizationsDir: dir };
-      expect(loadCustomizations(plugin).items).to.have.length(26);
+      expect(loadCustomizations(plugin).items).to.have.length(28);
     });
     afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -193,6 +195,7 @@ describe('customizations loader', () => {
       'function:slack_send_direct_message',
       'function:slack_lookup_user',
       'function:slack_get_conversation',
+      'function:slack_ask',
     ]);
     const fn = pkg.items[1]!.definition as { input_schema: unknown; destination: string };
     expect(fn.input_schema).to.equal(slackPlugin.functions[0]!.inputSchema);

@@ -63,6 +63,7 @@ describe('runCustomize with pluggable targets', () => {
     expect(report.exitCode).to.equal(CUSTOMIZE_EXIT.ok);
     expect(soar.applied).to.deep.equal([
       'example_slack_add_bookmark',
+      'example_slack_ask',
       'example_slack_get_conversation',
       'example_slack_post_attachment',
       'example_slack_post_message',
@@ -76,7 +77,7 @@ describe('runCustomize with pluggable targets', () => {
     expect(out).to.contain('  workflow example_slack_archive_channel → SOAR: unchanged (present)\n');
     expect(out).to.contain('  rule example_post_incident_to_slack → SOAR: created (imported example_post_incident_to_slack)\n');
     expect(out).to.contain('  function slack_post_message: not imported (no configured target holds it)\n');
-    expect(out).to.contain('customize: 9 created, 0 updated, 1 unchanged, 0 skipped\n');
+    expect(out).to.contain('customize: 10 created, 0 updated, 1 unchanged, 0 skipped\n');
   });
 
   it('asks "OK to import <kind> <name> into <target>?" for each change and applies only the yeses', async () => {
@@ -84,6 +85,7 @@ describe('runCustomize with pluggable targets', () => {
     const { questions, out } = await run(soar, { answers: [true, false] });
     expect(questions).to.deep.equal([
       'OK to import workflow example_slack_add_bookmark into SOAR?',
+      'OK to import workflow example_slack_ask into SOAR?',
       'OK to import workflow example_slack_get_conversation into SOAR?',
       'OK to import workflow example_slack_post_message into SOAR?',
       'OK to import workflow example_slack_send_direct_message into SOAR?',
@@ -93,7 +95,7 @@ describe('runCustomize with pluggable targets', () => {
       'OK to import rule example_post_incident_to_slack into SOAR?',
     ]);
     expect(soar.applied).to.deep.equal(['example_slack_add_bookmark']);
-    expect(out).to.contain('customize: 1 created, 0 updated, 2 unchanged, 7 skipped\n');
+    expect(out).to.contain('customize: 1 created, 0 updated, 2 unchanged, 8 skipped\n');
   });
 
   it('--dry-run asks nothing and applies nothing', async () => {
@@ -102,14 +104,14 @@ describe('runCustomize with pluggable targets', () => {
     expect(questions).to.deep.equal([]);
     expect(soar.applied).to.deep.equal([]);
     expect(out).to.contain('  workflow example_slack_post_message → SOAR: would create (new)\n');
-    expect(out).to.contain('would create 10, would update 0, 0 unchanged; nothing was changed\n');
+    expect(out).to.contain('would create 11, would update 0, 0 unchanged; nothing was changed\n');
   });
 
   it("stops at a target's failure with that target's exit code, and closes the targets", async () => {
     const soar = new FakeSoar([], 'example_slack_post_attachment');
     const { report, out } = await run(soar, { yes: true });
     expect(report.exitCode).to.equal(8);
-    expect(soar.applied).to.deep.equal(['example_slack_add_bookmark', 'example_slack_archive_channel', 'example_slack_get_conversation']);
+    expect(soar.applied).to.deep.equal(['example_slack_add_bookmark', 'example_slack_archive_channel', 'example_slack_ask', 'example_slack_get_conversation']);
     expect(soar.closed).to.equal(true);
     expect(out).to.contain('  workflow example_slack_post_attachment → SOAR: failed (SOAR refused example_slack_post_attachment)\n');
     expect(out).to.contain('customize: failure (workflow example_slack_post_attachment); later items were not imported\n');

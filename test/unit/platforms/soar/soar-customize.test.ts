@@ -79,6 +79,7 @@ describe('SOAR customize (planSoarImport / applySoarImport)', function () {
       'slack_add_bookmark',
       'slack_add_reaction',
       'slack_archive_channel',
+      'slack_ask',
       'slack_get_conversation',
       'slack_invite_users',
       'slack_lookup_user',
@@ -104,7 +105,7 @@ describe('SOAR customize (planSoarImport / applySoarImport)', function () {
     for (const item of items) expect(await applySoarImport(client, item), item.name).to.equal('unchanged');
     expect(writes()).to.have.length(firstWrites); // the second run wrote nothing
 
-    expect(soar.functions.size).to.equal(14);
+    expect(soar.functions.size).to.equal(15);
     expect(soar.messageDestinations.size).to.equal(1);
     expect(soar.dataTables.size).to.equal(1);
   });
@@ -134,7 +135,7 @@ describe('SOAR customize (planSoarImport / applySoarImport)', function () {
     expect(await planSoarImport(client, changed)).to.equal('update');
     expect(await applySoarImport(client, changed)).to.equal('update');
     expect([...soar.functions.values()].find((f) => f.name === changed.name)!.display_name).to.equal('Slack: Archive (v2)');
-    expect(soar.functions.size).to.equal(14);
+    expect(soar.functions.size).to.equal(15);
     expect(await planSoarImport(client, changed)).to.equal('unchanged');
   });
 

@@ -21,6 +21,7 @@ const FN_SLACK_FUNCTIONS = [
   'slack_add_bookmark',
   'slack_add_reaction',
   'slack_archive_channel',
+  'slack_ask',
   'slack_get_conversation',
   'slack_invite_users',
   'slack_lookup_user',
@@ -110,7 +111,7 @@ describe('SoarTarget (worker customize into SOAR)', function () {
   it('answers not-applicable for workflows and rules, saying why', async () => {
     const target = await connect();
     const examples = ITEMS.filter((i) => i.kind === 'workflow' || i.kind === 'rule');
-    expect(examples).to.have.length(10);
+    expect(examples).to.have.length(11);
     for (const item of examples) {
       expect(await target.plan(item)).to.deep.equal({ action: 'not-applicable', detail: SOAR_EXAMPLE_DETAIL[item.kind as 'workflow' | 'rule'] });
     }

@@ -1,0 +1,37 @@
+/**
+ * Wires slack_ask into the plugin's lifecycle: at setup (with `worker run`'s deferred
+ * replies and the store's SQL) the ask runtime and its sweeper, which runs at once (so a
+ * deadline that passed while every worker was down is met now) and then on a timer; at
+ * teardown the sweeper stops. Without deferred replies (selftest, other commands) there
+ * are no asks, and slack_ask refuses with a clear error.
+ */
+import type { PluginSetupContext } from '../../../core/runtime/plugin.js';
+import type { SlackConfig } from '../config.js';
+import type { SlackState } from '../state.js';
+import { AskSweeper } from './ask-sweeper.js';
+import { AskTable } from './ask-table.js';
+
+const sweepers = new WeakMap<SlackState, AskSweeper>();
+
+export function startAsks(state: SlackState, ctx: PluginSetupContext<SlackConfig>): void {
+  if (!ctx.deferred) return;
+  state.asks = {
+    table: new AskTable(ctx.store.sql),
+    client: state.client,
+    channels: state.channels,
+    conversations: state.conversations,
+    deferred: ctx.deferred,
+    platform: ctx.platform,
+    log: ctx.log,
+    leaseMs: ctx.config.ask_lease * 1000,
+    now: Date.now,
+  };
+  const sweeper = new AskSweeper(state.asks, ctx.config.ask_sweep_interval * 1000);
+  sweepers.set(state, sweeper);
+  sweeper.start();
+}
+
+export async function stopAsks(state: SlackState): Promise<void> {
+  await sweepers.get(state)?.stop();
+  sweepers.delete(state);
+}
