@@ -10,6 +10,7 @@ import { runPostMessage } from './post-message.js';
 import { runExport } from './export.js';
 import { runRateLimits } from './rate-limits.js';
 import { runIdle } from './idle.js';
+import { runInbound } from './inbound.js';
 
 const BENCHMARKS: Record<string, () => Promise<boolean>> = {
   overhead: runOverhead,
@@ -17,6 +18,7 @@ const BENCHMARKS: Record<string, () => Promise<boolean>> = {
   limits: runRateLimits,
   export: runExport,
   idle: runIdle,
+  inbound: runInbound,
 };
 
 /** Waits (up to 3 minutes) until RabbitMQ accepts connections again. */
