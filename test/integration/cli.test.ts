@@ -9,7 +9,7 @@ import { parseConfigText, validateSection } from '../../src/core/config.js';
 import { WORKER_SECTION_SCHEMA } from '../../src/core/worker-config.js';
 import { readSoarSection, SOAR_SECTION_SCHEMA } from '../../src/platforms/soar/soar-config.js';
 import { SLACK_CONFIG_SCHEMA } from '../../src/functions/slack/config.js';
-import { REQUIRED_SCOPES } from '../../src/functions/slack/scopes.js';
+import { INBOUND_SCOPES, REQUIRED_SCOPES } from '../../src/functions/slack/scopes.js';
 
 const TOKEN = { SLACK_BOT_TOKEN: 'xoxb-1-2-cli-test' };
 
@@ -135,8 +135,21 @@ describe('worker slack-manifest (spawned CLI)', function () {
       if (!m) break;
       scopes.push(m[1]!);
     }
-    expect(scopes).to.deep.equal(Object.keys(REQUIRED_SCOPES).sort());
+    expect(scopes).to.deep.equal([...Object.keys(REQUIRED_SCOPES), ...Object.keys(INBOUND_SCOPES)].sort());
     expect(res.stdout).to.contain('  name: "SOAR Night Shift"');
     expect(res.stdout).to.contain('  token_rotation_enabled: false');
+    expect(res.stdout).to.contain('  socket_mode_enabled: true');
+  });
+
+  it('takes --inbound http with --request-url, and --inbound off for an outbound-only app', async () => {
+    const http = await runCli(['slack-manifest', '--inbound', 'http', '--request-url', 'https://worker.example.com/slack', '--command', '/secops']);
+    expect(http.code, http.stderr).to.equal(0);
+    expect(http.stdout).to.contain('    request_url: "https://worker.example.com/slack"');
+    expect(http.stdout).to.contain('    - command: "/secops"');
+    expect(http.stdout).to.contain('  socket_mode_enabled: false');
+    const off = await runCli(['slack-manifest', '--inbound', 'off']);
+    expect(off.code, off.stderr).to.equal(0);
+    expect(off.stdout).not.to.contain('event_subscriptions');
+    expect(off.stdout).not.to.contain('"commands"');
   });
 });

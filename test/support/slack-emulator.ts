@@ -62,6 +62,9 @@ export const DEFAULT_BOT_SCOPES: readonly string[] = Object.freeze([
   'reactions:write',
   'bookmarks:read',
   'bookmarks:write',
+  // The inbound half (worker slack-manifest asks for them): @mentions and the slash command.
+  'app_mentions:read',
+  'commands',
 ]);
 
 /** Pseudo method name used for calls/faults of the external upload URL (`POST|PUT ${baseUrl}/upload/F…`). */

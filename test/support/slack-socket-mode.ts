@@ -46,6 +46,8 @@ export interface DeliveredEnvelope {
   response?: Record<string, unknown>;
   /** Ids of the connections it was sent to, in order. */
   sentTo: number[];
+  /** When each send left (ms since the epoch), in order: ack latency is ackedAt minus the last. */
+  sentAt: number[];
   /** Acks of it the emulator lost on purpose (see SocketModeServer.loseAcks). */
   acksLost?: number;
   acceptsResponsePayload: boolean;
@@ -189,6 +191,7 @@ export class SocketModeServer {
       payload,
       sends: 0,
       sentTo: [],
+      sentAt: [],
       acceptsResponsePayload: opts.acceptsResponsePayload ?? type !== 'events_api',
     };
     this.envelopes.set(env.envelopeId, env);
@@ -207,6 +210,7 @@ export class SocketModeServer {
     if (attempt === 0) this.firstSent.set(env.envelopeId, performance.now());
     env.sends++;
     env.sentTo.push(conn.id);
+    env.sentAt.push(Date.now());
     conn.socket.send(
       JSON.stringify({
         envelope_id: env.envelopeId,

@@ -36,6 +36,11 @@ export interface MessageDestinationFile {
   destination_type: 0 | 1;
   expect_ack: boolean;
   description: string;
+  /**
+   * A queue a plugin's listeners feed (Plugin.queues), declared on the broker only: SOAR
+   * never publishes to it, so it is no SOAR message destination.
+   */
+  worker_queue?: { single_active_consumer: boolean };
 }
 
 export interface DataTableField {

@@ -31,7 +31,7 @@ import {
 } from '../runtime/amqp-topology.js';
 import { isPostgresLocation, openStore, redactStoreLocation } from '../store/index.js';
 import type { PluginTable, SchemaStatus, Store } from '../store/store.js';
-import type { LoadedConfig } from '../config.js';
+import { validateSection, type LoadedConfig } from '../config.js';
 import { SoarTarget } from '../../platforms/soar/soar-target.js';
 import { loadEnvironment } from '../runtime/worker.js';
 import type { WorkerSection } from '../worker-config.js';
@@ -112,7 +112,8 @@ export class BrokerTarget implements CustomizeTarget {
     ];
     // An existing queue declared otherwise (another queue_type, another delivery limit)
     // cannot be fixed by importing: say so now, not after a yes.
-    if (parts[0]!.present) await this.checkEquivalent(d, queueArguments(d, this.topology));
+    const shape = { singleActiveConsumer: item.definition.worker_queue?.single_active_consumer ?? false };
+    if (parts[0]!.present) await this.checkEquivalent(d, queueArguments(d, this.topology, shape));
     if (parts[2]!.present) await this.checkEquivalent(dl.queue, deadQueueArguments(this.topology));
     if (parts[3]!.present) await this.checkEquivalent(retry, retryQueueArguments(d, this.topology));
     const missing = parts.filter((p) => !p.present).map((p) => p.label);
@@ -142,8 +143,9 @@ export class BrokerTarget implements CustomizeTarget {
     ch.on('error', () => undefined);
     const d = item.name;
     const dl = deadLetterNames(d);
+    const shape = item.kind === 'message_destination' ? { singleActiveConsumer: item.definition.worker_queue?.single_active_consumer ?? false } : {};
     try {
-      await declareDestination(ch, d, this.topology);
+      await declareDestination(ch, d, this.topology, shape);
     } catch (err) {
       // declareDestination already explains an inequivalent queue (TopologyError).
       throw new TargetError(`broker: declaring ${d} failed: ${errorMessage(err)}`, CUSTOMIZE_EXIT.broker, err);
@@ -309,6 +311,38 @@ function summary(outcomes: ItemOutcome[], dryRun: boolean): string {
   return `customize: ${count('created')} created, ${count('updated')} updated, ${count('unchanged')} unchanged, ${count('skipped')} skipped${tail}\n`;
 }
 
+/**
+ * Adds the queues a plugin's listeners feed under this config (Plugin.queues) as broker
+ * items, first. They depend on the plugin's section, which customize otherwise never
+ * validates: when it does not validate here (a secret's variable unset), they are left to
+ * `worker run`, which declares them too, and a line says so.
+ */
+function withPluginQueues(pkg: PackageCustomizations, plugin: Plugin<any, any>, config: LoadedConfig, print: (text: string) => void): PackageCustomizations {
+  if (!plugin.queues) return pkg;
+  let queues;
+  try {
+    queues = plugin.queues(validateSection<Record<string, unknown>>(config, plugin.configSection, plugin.configSchema));
+  } catch (err) {
+    print(`${plugin.packageName}: its own queues are left to \`worker run\` ([${plugin.configSection}] does not validate here: ${errorMessage(err)})\n`);
+    return pkg;
+  }
+  const items: CustomizationItem[] = queues.map((q) => ({
+    kind: 'message_destination',
+    packageName: plugin.packageName,
+    name: q.name,
+    file: '(plugin definition)',
+    definition: {
+      programmatic_name: q.name,
+      name: q.name,
+      destination_type: 0,
+      expect_ack: true,
+      description: `Queue fed by the ${plugin.packageName} listeners`,
+      worker_queue: { single_active_consumer: q.singleActiveConsumer ?? false },
+    },
+  }));
+  return { ...pkg, items: [...items, ...pkg.items] };
+}
+
 /** Runs `worker customize`; prints one line per item and target, then a summary. */
 export async function runCustomize(opts: CustomizeOptions): Promise<CustomizeReport> {
   const { print } = opts;
@@ -326,7 +360,7 @@ export async function runCustomize(opts: CustomizeOptions): Promise<CustomizeRep
     config = env.config;
     // Every loaded package's tables, not only the -l ones: the store serves them all.
     tables = env.registry.tables();
-    packages = env.registry.only(opts.packages).map((p) => loadCustomizations(p));
+    packages = env.registry.only(opts.packages).map((p) => withPluginQueues(loadCustomizations(p), p, env.config, print));
   } catch (err) {
     print(`worker customize: ${errorMessage(err)}\n`);
     return { outcomes, exitCode: CUSTOMIZE_EXIT.config };

@@ -457,7 +457,7 @@ export class Worker {
     if (unreleased) throw unreleased;
   }
 
-  /** What `/readyz` asks: a running worker, consuming from the broker, and a store that answers. */
+  /** What `/readyz` asks: a running worker, consuming from the broker, its listeners, and a store that answers. */
   private readinessChecks(): ReadinessCheck[] {
     return [
       {
@@ -474,7 +474,8 @@ export class Worker {
         },
       },
       {
-        // Each listener's own state (a Slack connection…), named in the failure.
+        // Each listener's own state (a Slack connection…), named in the failure; passes
+        // when no plugin listens.
         name: 'listeners',
         check: () => {
           const down = this.listeners

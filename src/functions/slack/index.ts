@@ -44,7 +44,7 @@ import { slackAsk } from './ask/ask-function.js';
 import { startAsks, stopAsks } from './ask/ask-setup.js';
 import { ASK_TABLE_DEFINITION } from './ask/ask-table.js';
 import { inboundFunction } from './inbound/inbound-function.js';
-import { checkInboundConfig, inboundListeners, inboundQueues } from './inbound/listeners.js';
+import { checkInboundConfig, inboundEnabled, inboundListeners, inboundQueues } from './inbound/listeners.js';
 import { checkAppToken } from './inbound/selftest.js';
 
 export const SLACK_PACKAGE = 'fn_slack';
@@ -119,7 +119,7 @@ export const slackPlugin = definePlugin<SlackConfig, SlackState>({
     try {
       const res = await state.client.call('auth.test', {});
       const granted = res.response_metadata?.scopes ?? [];
-      const missing = missingScopes(granted);
+      const missing = missingScopes(granted, inboundEnabled(state.config));
       if (missing.length) {
         return { state: 'failure', reason: `The token lacks scope(s) ${missing.join(', ')}: add them to the Slack app and reinstall it` };
       }

@@ -30,6 +30,8 @@ export const SOAR_EXAMPLE_DETAIL: Record<'workflow' | 'rule', string> = {
 
 /** The SOAR import item for a customization item; undefined for kinds SOAR does not take from us. */
 export function soarImportItem(item: CustomizationItem): SoarImportItem | undefined {
+  // A plugin's own queue (fed by its listeners, read by the worker) is none of SOAR's business.
+  if (item.kind === 'message_destination' && item.definition.worker_queue) return undefined;
   if (item.kind === 'function' || item.kind === 'message_destination' || item.kind === 'data_table') {
     return { kind: item.kind, name: item.name, definition: item.definition as unknown as Record<string, unknown> };
   }
@@ -95,7 +97,10 @@ export class SoarTarget implements CustomizeTarget {
 
   async plan(item: CustomizationItem): Promise<Plan> {
     const soarItem = soarImportItem(item);
-    if (!soarItem) return { action: 'not-applicable', detail: SOAR_EXAMPLE_DETAIL[item.kind as 'workflow' | 'rule'] };
+    if (!soarItem) {
+      if (item.kind === 'message_destination') return { action: 'not-applicable', detail: "the worker's own queue; SOAR does not publish to it" };
+      return { action: 'not-applicable', detail: SOAR_EXAMPLE_DETAIL[item.kind as 'workflow' | 'rule'] };
+    }
     let action;
     try {
       action = await planSoarImport(this.client, soarItem);

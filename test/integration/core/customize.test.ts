@@ -272,6 +272,49 @@ describe('worker customize (spawned CLI, real broker and stores)', function () {
     }
   });
 
+  it("declares fn_slack's inbound queue (single active consumer) when the config receives Slack events, on the broker only", async () => {
+    setup();
+    const inbound = `inbound_${randomBytes(4).toString('hex')}`;
+    destinations.push(inbound);
+    cfg = writeConfig({
+      destination: names.destination,
+      withEchoPlugin: false,
+      worker: { plugins: CUSTOMIZE_PLUGIN },
+      sections: { fn_slack: { api_token: 'xoxb-unused', api_url: 'http://127.0.0.1:9/api/', app_token: 'xapp-1-unused', inbound_queue: inbound } },
+    });
+    const existed = (await topology('fn_slack')).queue;
+    try {
+      const res = await customize(['-y', '-l', 'fn_slack']);
+      expect(res.code, res.stdout + res.stderr).to.equal(0);
+      expect(res.stdout).to.contain(
+        `  message destination ${inbound} → broker: created (queue ${inbound}, exchange ${inbound}.dlx, queue ${inbound}.dead, queue ${inbound}.retry)`,
+      );
+      const again = await customize(['-y', '-l', 'fn_slack']);
+      expect(again.stdout).to.match(new RegExp(`  message destination ${inbound} → broker: unchanged`));
+      // Declared as worker run declares it: redeclaring with single-active-consumer succeeds, without it fails.
+      const connection = await amqp.connect(AMQP_URL);
+      connection.on('error', () => undefined);
+      try {
+        const probe = async (sac: boolean) => {
+          const ch = await connection.createChannel();
+          ch.on('error', () => undefined);
+          try {
+            await ch.assertQueue(inbound, queueArguments(inbound, undefined, { singleActiveConsumer: sac }));
+            return true;
+          } catch {
+            return false;
+          }
+        };
+        expect(await probe(true)).to.equal(true);
+        expect(await probe(false)).to.equal(false);
+      } finally {
+        await connection.close().catch(() => undefined);
+      }
+    } finally {
+      if (!existed) await deleteDestination('fn_slack');
+    }
+  });
+
   describe('against PostgreSQL', function () {
     const database = `customize_${process.pid}_${randomBytes(3).toString('hex')}`;
     const admin = () => new pg.Client({ connectionString: PG_URL });

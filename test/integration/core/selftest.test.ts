@@ -80,6 +80,29 @@ describe('worker selftest', function () {
     expect(res.stdout).to.contain('The token lacks scope(s) files:write, users:read.email');
   });
 
+  it('checks the app token with apps.connections.open when app_token is set', async () => {
+    await configured({ app_token: emulator.appToken });
+    const res = await runCli(['selftest', '--config-file', cfg.file, '-l', 'fn_slack']);
+    expect(res.code, res.stdout + res.stderr).to.equal(0);
+    expect(res.stdout).to.contain('the app token opens Socket Mode connections (apps.connections.open)');
+  });
+
+  it('exits 7 with distinct reasons for a bot token given as app token and an app token without connections:write', async () => {
+    await configured({ app_token: emulator.botToken });
+    const bot = await runCli(['selftest', '--config-file', cfg.file, '-l', 'fn_slack']);
+    expect(bot.code).to.equal(7);
+    expect(bot.stdout).to.contain('[fn_slack] app_token is a bot token');
+    expect(bot.stdout).not.to.contain(emulator.botToken);
+    await deleteDestination(cfg.destination);
+
+    emulator.addAppToken('xapp-1-A0-no-connections', []);
+    await configured({ app_token: 'xapp-1-A0-no-connections' });
+    const noScope = await runCli(['selftest', '--config-file', cfg.file, '-l', 'fn_slack']);
+    expect(noScope.code).to.equal(7);
+    expect(noScope.stdout).to.contain('[fn_slack] app_token lacks the scope connections:write (Slack: missing_scope)');
+    expect(noScope.stdout).not.to.contain('xapp-1-A0-no-connections');
+  });
+
   it('exits 4 when the broker is down', async () => {
     await configured({}, { amqp_url: 'amqp://guest:guest@127.0.0.1:1' });
     const res = await runCli(['selftest', '--config-file', cfg.file]);

@@ -8,9 +8,20 @@ import net from 'node:net';
 import path from 'node:path';
 import { expect } from 'chai';
 import { tempPostgresDatabase } from '../../support/fault-checks.js';
+import { sampleValue } from '../../support/prometheus.js';
 import { SlackEmulator, type EmulatedUser } from '../../support/slack-emulator.js';
 import { SlackHttpEventsSender } from '../../support/slack-http-events.js';
-import { deleteDestination, queueDepth, REPO_ROOT, tempDir, uniqueName, WorkerProcess, writeConfig, type TestConfig } from '../../support/harness.js';
+import {
+  Caller,
+  deleteDestination,
+  queueDepth,
+  REPO_ROOT,
+  tempDir,
+  uniqueName,
+  WorkerProcess,
+  writeConfig,
+  type TestConfig,
+} from '../../support/harness.js';
 import { readRecorded, type RecordedRun } from '../../support/inbound-recorder-plugin.js';
 
 export const INBOUND_RECORDER = path.join(REPO_ROOT, 'test', 'support', 'inbound-recorder-plugin.ts');
@@ -90,7 +101,8 @@ describe('Slack inbound: Socket Mode and HTTP receivers, durable and deduplicate
   }
 
   it('a message and a thread reply each run the handlers once; a retry and a copy under a new envelope add nothing', async () => {
-    const cfg = inboundConfig();
+    const metricsPort = await freePort();
+    const cfg = inboundConfig({}, { metrics_port: metricsPort });
     await start(cfg);
     const channel = await channelWithBot('inc-4001');
     const top = emu.postAsUser(alice.id, channel, 'Isolated FS01');
@@ -115,6 +127,63 @@ describe('Slack inbound: Socket Mode and HTTP receivers, durable and deduplicate
     expect([...byKey(runs).values()].every((n) => n === 1)).to.equal(true);
     expect(await queueDepth(cfg.inboundQueue)).to.equal(0);
     expect(await queueDepth(`${cfg.inboundQueue}.dead`)).to.equal(0);
+
+    // A caller cannot inject an envelope through the functions' queue: slack_inbound runs
+    // only from the inbound queue.
+    const caller = await Caller.open();
+    try {
+      const id = caller.publish(
+        cfg.destination,
+        caller.invocation('slack_inbound', {
+          kind: 'events_api',
+          payload: { event_id: 'EvFORGED', event: { type: 'message', channel, text: 'forged' } },
+        }),
+      );
+      await caller.waitForFinal([id]);
+      const [reply] = caller.finalReplies(id);
+      expect(reply).to.deep.include({ message_type: 1 });
+      expect((reply!.error as { code: string }).code).to.equal('unknown_function');
+      expect(String(reply!.message)).not.to.contain('slack_inbound,');
+    } finally {
+      await caller.close();
+    }
+    expect(readRecorded(cfg.recordFile).map((r) => r.text)).not.to.include('forged');
+
+    // What an operator sees: the connection on /readyz, envelopes, acks and duplicates in /metrics.
+    const ready = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
+    expect(ready.status).to.equal(200);
+    expect(((await ready.json()) as { checks: string[] }).checks).to.include('listeners');
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const envelopes = (outcome: string) =>
+      sampleValue(text, 'worker_plugin_slack_inbound_envelopes_total', {
+        package: 'fn_slack',
+        transport: 'socket_mode',
+        type: 'events_api',
+        outcome,
+      });
+    expect(envelopes('recorded')).to.equal(4); // three messages and the copy
+    expect(envelopes('retry_recorded')).to.equal(1);
+    expect(sampleValue(text, 'worker_plugin_slack_inbound_ack_seconds_count', { package: 'fn_slack', transport: 'socket_mode' })).to.equal(5);
+    expect(sampleValue(text, 'worker_plugin_slack_socket_mode_connected', { package: 'fn_slack' })).to.equal(1);
+    // The duplicates the ledger absorbed: the copy and the resend.
+    expect(sampleValue(text, 'worker_invocations_total', { function: 'slack_inbound', outcome: 'replayed' })).to.equal(2);
+    expect(sampleValue(text, 'worker_invocations_total', { function: 'slack_inbound', outcome: 'succeeded' })).to.equal(3);
+  });
+
+  it('an app token Slack refuses, or a bot token given as one, stops worker run at start with exit 2 saying what to fix', async () => {
+    emu.addAppToken('xapp-1-A0-no-connections', []);
+    for (const [token, says] of [
+      ['xapp-1-A0-no-connections', 'lacks the scope connections:write'],
+      [emu.botToken, 'app_token is a bot token'],
+    ] as const) {
+      const cfg = inboundConfig({ app_token: token });
+      const w = WorkerProcess.start(cfg.file);
+      workers.push(w);
+      const { code } = await w.exited;
+      expect(code, w.output).to.equal(2);
+      expect(w.output).to.contain(says);
+      expect(w.output).not.to.contain(token);
+    }
   });
 
   it('reconnects after a refresh_requested disconnect and after a dropped socket; later events land', async () => {

@@ -678,9 +678,11 @@ describe('SlackEmulator', function () {
       for (let i = 0; i < 3; i++) await strict.users.info({ user: emu.botUserId });
       expect((await rejection(strict.users.info({ user: emu.botUserId }))).retryAfter).to.equal(2);
 
-      emu.setRateLimits({ perMethod: { 'users.info': 60 }, burst: 1, timeScale: 100 });
+      // One token per 100 ms of real time: wide enough that a loaded machine's round trip
+      // between the last two calls does not refill it.
+      emu.setRateLimits({ perMethod: { 'users.info': 60 }, burst: 1, timeScale: 10 });
       await strict.users.info({ user: emu.botUserId });
-      await delay(30); // 3 emulated seconds → 3 tokens, capped at burst 1
+      await delay(300); // 3 emulated seconds → 3 tokens, capped at burst 1
       await strict.users.info({ user: emu.botUserId });
       expect((await rejection(strict.users.info({ user: emu.botUserId }))).retryAfter).to.equal(1);
       expect(emu.rateLimitedCount).to.equal(3);

@@ -43,14 +43,29 @@ describe('Slack emulator: Socket Mode', function () {
   /** A connected client that records every envelope and acks it unless told not to. */
   async function connect(opts: { ack?: (r: Received) => boolean } = {}): Promise<{ client: SocketModeClient; got: Received[] }> {
     // clientPingTimeout also sets the client's reconnect delay (one timeout per consecutive failure).
-    const client = new SocketModeClient({ appToken: emu.appToken, clientOptions: { slackApiUrl: emu.apiUrl }, clientPingTimeout: 1000, logLevel: 'error' as never });
+    const client = new SocketModeClient({
+      appToken: emu.appToken,
+      clientOptions: { slackApiUrl: emu.apiUrl },
+      clientPingTimeout: 1000,
+      logLevel: 'error' as never,
+    });
     clients.push(client);
     const got: Received[] = [];
-    client.on('slack_event', async (e: { ack: () => Promise<void>; envelope_id: string; type: string; body: Record<string, unknown>; retry_num?: number; retry_reason?: string }) => {
-      const r: Received = { type: e.type, envelopeId: e.envelope_id, body: e.body, retryNum: e.retry_num, retryReason: e.retry_reason };
-      got.push(r);
-      if (opts.ack?.(r) ?? true) await e.ack();
-    });
+    client.on(
+      'slack_event',
+      async (e: {
+        ack: () => Promise<void>;
+        envelope_id: string;
+        type: string;
+        body: Record<string, unknown>;
+        retry_num?: number;
+        retry_reason?: string;
+      }) => {
+        const r: Received = { type: e.type, envelopeId: e.envelope_id, body: e.body, retryNum: e.retry_num, retryReason: e.retry_reason };
+        got.push(r);
+        if (opts.ack?.(r) ?? true) await e.ack();
+      },
+    );
     await client.start();
     return { client, got };
   }
@@ -114,7 +129,12 @@ describe('Slack emulator: Socket Mode', function () {
     await until('four sends', () => got.length === 4);
     await new Promise((r) => setTimeout(r, 700));
     expect(got).to.have.length(4);
-    expect(got.map((r) => [r.retryNum, r.retryReason])).to.deep.equal([[0, ''], [1, 'timeout'], [2, 'timeout'], [3, 'timeout']]);
+    expect(got.map((r) => [r.retryNum, r.retryReason])).to.deep.equal([
+      [0, ''],
+      [1, 'timeout'],
+      [2, 'timeout'],
+      [3, 'timeout'],
+    ]);
     expect(new Set(got.map((r) => r.envelopeId)).size).to.equal(1);
     expect(new Set(got.map((r) => r.body.event_id)).size).to.equal(1);
     expect(emu.socketMode.delivered()[0]!.ackLatencyMs).to.equal(undefined);
@@ -151,6 +171,23 @@ describe('Slack emulator: Socket Mode', function () {
     expect(got.map((r) => (r.body.event as { text: string }).text)).to.deep.equal(['one', 'two', 'three']);
   });
 
+  it('loses the acks it is told to, then resends the event as for any unacknowledged one; records when each send left', async () => {
+    emu.subscribe('message.channels');
+    const channel = await channelWithBotAndAlice('inc-3006');
+    const { got } = await connect();
+    emu.socketMode.loseAcks(1);
+    const before = Date.now();
+    emu.postAsUser(alice.id, channel, 'my ack gets lost');
+    await until('the resend acked', () => emu.socketMode.delivered()[0]?.ackedAt !== undefined);
+    const [env] = emu.socketMode.delivered();
+    expect(env!.acksLost).to.equal(1);
+    expect(env!.sends).to.equal(2);
+    expect(got.map((r) => r.retryNum)).to.deep.equal([0, 1]);
+    expect(env!.sentAt).to.have.length(2);
+    expect(env!.sentAt[0]).to.be.at.least(before);
+    expect(env!.sentAt[1]! - env!.sentAt[0]!).to.be.at.least(300);
+  });
+
   it('a refresh_requested disconnect makes the client reconnect, and later events reach it', async () => {
     emu.subscribe('message.channels');
     const channel = await channelWithBotAndAlice('inc-3004');
@@ -172,7 +209,11 @@ describe('Slack emulator: Socket Mode', function () {
   it('refuses a connection past the per-app limit with too_many_websockets', async () => {
     emu.socketMode.configure({ maxConnections: 1 });
     await connect();
-    const url = ((await (await fetch(`${emu.apiUrl}apps.connections.open`, { method: 'POST', headers: { authorization: `Bearer ${emu.appToken}` } })).json()) as { url: string }).url;
+    const url = (
+      (await (
+        await fetch(`${emu.apiUrl}apps.connections.open`, { method: 'POST', headers: { authorization: `Bearer ${emu.appToken}` } })
+      ).json()) as { url: string }
+    ).url;
     const { WebSocket } = await import('ws');
     const ws = new WebSocket(url);
     const first = await new Promise<Record<string, unknown>>((resolve, reject) => {

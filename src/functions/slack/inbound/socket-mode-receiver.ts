@@ -70,7 +70,8 @@ export class SocketModeReceiver implements PluginListener {
   private attempt = 0;
   private timer: NodeJS.Timeout | undefined;
   private lastReason: string | undefined;
-  private lastError: string | undefined;
+  /** Why the receiver is not connected (for /readyz), until it connects again. */
+  private problem: string | undefined;
   private readonly reasons = new LogThrottle({ intervalMs: 10 * 60_000 });
   private readonly inFlight = new Set<Promise<void>>();
   private readonly connectedGauge: PluginGauge;
@@ -105,7 +106,7 @@ export class SocketModeReceiver implements PluginListener {
     this.client.on('connected', () => {
       this.state = 'connected';
       this.attempt = 0;
-      this.lastError = undefined;
+      this.problem = undefined;
       this.connectedGauge.set({}, 1);
     });
     this.client.on('disconnected', () => this.onClosed());
@@ -118,7 +119,7 @@ export class SocketModeReceiver implements PluginListener {
 
   status(): ListenerStatus {
     if (this.state === 'connected') return { ready: true, detail: 'connected' };
-    const why = this.lastError ?? this.lastReason;
+    const why = this.problem;
     return { ready: false, detail: `Slack Socket Mode ${this.state}${why ? ` (${why})` : ''}` };
   }
 
@@ -152,11 +153,11 @@ export class SocketModeReceiver implements PluginListener {
         // At start: stop here with what to fix. Later (a token revoked meanwhile): keep
         // trying slowly, with readiness failing and saying why.
         if (first) throw new ConfigError(message, err);
-        this.lastError = message;
+        this.problem = message;
         this.logOnce(`token:${code}`, `${message}; retrying`);
       } else {
         const reason = this.lastReason ?? (err instanceof Error ? err.message : String(err));
-        this.lastError = undefined;
+        this.problem = reason;
         this.logOnce(`connect:${this.lastReason ?? 'error'}`, `Could not open a Slack Socket Mode connection (${reason}); retrying with backoff`);
         if (this.lastReason) this.disconnects.inc({ reason: KNOWN_REASONS.has(this.lastReason) ? this.lastReason : 'other' });
       }
@@ -173,6 +174,7 @@ export class SocketModeReceiver implements PluginListener {
     this.connectedGauge.set({}, 0);
     if (this.stopping || this.connecting) return; // start() reports it (or nobody cares)
     const reason = this.lastReason ?? 'dropped';
+    this.problem = reason;
     this.disconnects.inc({ reason: KNOWN_REASONS.has(reason) ? reason : 'other' });
     this.state = 'reconnecting';
     const what =

@@ -78,7 +78,14 @@ describe('config writer', () => {
       expect(Object.keys(cfg.sections)).to.deep.equal(['worker', 'fn_slack']);
       // Every schema property is written, no more.
       expect(Object.keys(cfg.sections.worker!)).to.deep.equal(Object.keys(WORKER_SECTION_SCHEMA.properties as object));
-      expect(Object.keys(cfg.sections.fn_slack!)).to.deep.equal(Object.keys(SLACK_CONFIG_SCHEMA.properties as object));
+      // Optional secrets (app_token, signing_secret) are written commented out, referring to
+      // their variable, so that the file loads without them.
+      const optionalSecrets = ['app_token', 'signing_secret'];
+      expect(Object.keys(cfg.sections.fn_slack!)).to.deep.equal(
+        Object.keys(SLACK_CONFIG_SCHEMA.properties as object).filter((k) => !optionalSecrets.includes(k)),
+      );
+      expect(text).to.contain(';app_token = $SLACK_APP_TOKEN\n');
+      expect(text).to.contain(';signing_secret = $SLACK_SIGNING_SECRET\n');
 
       const worker = validateSection<Record<string, unknown>>(cfg, 'worker', WORKER_SECTION_SCHEMA);
       // The schema has no default destinations (core names no package): the file writes the packages' own.

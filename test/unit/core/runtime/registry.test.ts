@@ -35,6 +35,15 @@ async function loadError(fn: () => Promise<unknown> | unknown): Promise<Error | 
 }
 
 describe('plugin registry', () => {
+  it('leaves internal functions out of the callable names, but still finds them for the runner', () => {
+    const p = plugin('fn_a', ['public_one', 'from_listener']);
+    p.functions[1]!.internal = true;
+    const registry = new PluginRegistry();
+    registry.add(p);
+    expect(registry.functionNames()).to.deep.equal(['public_one']);
+    expect(registry.get('from_listener')?.definition.internal).to.equal(true);
+  });
+
   it('refuses two functions with the same name, naming both packages', async () => {
     const err = await loadError(() => PluginRegistry.load([plugin('fn_a', ['do_it']), plugin('fn_b', ['other', 'do_it'])], '', '/'));
     expect(err).to.be.instanceOf(PluginLoadError);

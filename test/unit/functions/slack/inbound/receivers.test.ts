@@ -47,14 +47,24 @@ describe('inbound receivers', () => {
   describe('parseRequest', () => {
     it('answers url_verification, and reads events, interactions and slash commands', () => {
       expect(parseRequest('application/json', JSON.stringify({ type: 'url_verification', challenge: 'abc' }), 0)).to.deep.equal({ challenge: 'abc' });
-      expect(parseRequest('application/json; charset=utf-8', JSON.stringify({ type: 'event_callback', event_id: 'Ev1', event: {} }), 2)).to.deep.include({
+      expect(
+        parseRequest('application/json; charset=utf-8', JSON.stringify({ type: 'event_callback', event_id: 'Ev1', event: {} }), 2),
+      ).to.deep.include({
         kind: 'events_api',
         retryAttempt: 2,
       });
-      const interactive = parseRequest('application/x-www-form-urlencoded', `payload=${encodeURIComponent(JSON.stringify({ type: 'block_actions' }))}`, 0);
+      const interactive = parseRequest(
+        'application/x-www-form-urlencoded',
+        `payload=${encodeURIComponent(JSON.stringify({ type: 'block_actions' }))}`,
+        0,
+      );
       expect(interactive).to.deep.equal({ kind: 'interactive', payload: { type: 'block_actions' }, retryAttempt: 0 });
       const command = parseRequest('application/x-www-form-urlencoded', 'command=%2Fsoar&text=incident+2103&trigger_id=t1', 0);
-      expect(command).to.deep.equal({ kind: 'slash_commands', payload: { command: '/soar', text: 'incident 2103', trigger_id: 't1' }, retryAttempt: 0 });
+      expect(command).to.deep.equal({
+        kind: 'slash_commands',
+        payload: { command: '/soar', text: 'incident 2103', trigger_id: 't1' },
+        retryAttempt: 0,
+      });
       expect(parseRequest('application/json', JSON.stringify({ type: 'app_rate_limited' }), 0)).to.equal(undefined);
       expect(() => parseRequest('application/json', '{not json', 0)).to.throw();
     });

@@ -8,7 +8,10 @@ describe('inbound router', function () {
   it('keys an event by event_id, a click by action_ts and user, a submission by view id and hash, a command by trigger_id', function () {
     expect(envelopeKey({ kind: 'events_api', payload: { event_id: 'Ev1', event: { type: 'message' } } })).to.equal('event:Ev1');
     expect(
-      envelopeKey({ kind: 'interactive', payload: { type: 'block_actions', user: { id: 'U1' }, actions: [{ action_id: 'ask:x', action_ts: '1.2' }] } }),
+      envelopeKey({
+        kind: 'interactive',
+        payload: { type: 'block_actions', user: { id: 'U1' }, actions: [{ action_id: 'ask:x', action_ts: '1.2' }] },
+      }),
     ).to.equal('action:1.2:U1');
     expect(envelopeKey({ kind: 'interactive', payload: { type: 'view_submission', view: { id: 'V1', hash: 'h1' } } })).to.equal('view:V1:h1');
     expect(envelopeKey({ kind: 'slash_commands', payload: { command: '/soar', trigger_id: 't.1' } })).to.equal('command:t.1');
@@ -35,12 +38,22 @@ describe('inbound router', function () {
     expect(await routeEnvelope({ kind: 'events_api', payload: { event: { type: 'message', text: 'hi' } }, retryAttempt: 0 }, sets, ctx)).to.equal(2);
     expect(
       await routeEnvelope(
-        { kind: 'interactive', payload: { type: 'block_actions', actions: [{ action_id: 'ask:1', value: 'Approve', action_ts: '1' }] }, retryAttempt: 0 },
+        {
+          kind: 'interactive',
+          payload: { type: 'block_actions', actions: [{ action_id: 'ask:1', value: 'Approve', action_ts: '1' }] },
+          retryAttempt: 0,
+        },
         sets,
         ctx,
       ),
     ).to.equal(1);
-    expect(await routeEnvelope({ kind: 'interactive', payload: { type: 'view_submission', view: { callback_id: 'triage:close' } }, retryAttempt: 0 }, sets, ctx)).to.equal(1);
+    expect(
+      await routeEnvelope(
+        { kind: 'interactive', payload: { type: 'view_submission', view: { callback_id: 'triage:close' } }, retryAttempt: 0 },
+        sets,
+        ctx,
+      ),
+    ).to.equal(1);
     expect(await routeEnvelope({ kind: 'slash_commands', payload: { text: 'help' }, retryAttempt: 0 }, sets, ctx)).to.equal(1);
     expect(seen).to.deep.equal(['mirror:hi', 'second', 'ask:Approve', 'view:triage:close', 'command:help']);
   });
@@ -49,8 +62,12 @@ describe('inbound router', function () {
     const sets: InboundHandlers[] = [{ actions: { ask: async () => undefined } }];
     expect(await routeEnvelope({ kind: 'events_api', payload: { event: { type: 'reaction_added' } }, retryAttempt: 0 }, sets, ctx)).to.equal(0);
     expect(
-      await routeEnvelope({ kind: 'interactive', payload: { type: 'block_actions', actions: [{ action_id: 'other:1', action_ts: '1' }] }, retryAttempt: 0 }, sets, ctx),
+      await routeEnvelope(
+        { kind: 'interactive', payload: { type: 'block_actions', actions: [{ action_id: 'other:1', action_ts: '1' }] }, retryAttempt: 0 },
+        sets,
+        ctx,
+      ),
     ).to.equal(0);
-    expect(await routeEnvelope({ kind: 'slash_commands', payload: {} , retryAttempt: 0 }, sets, ctx)).to.equal(0);
+    expect(await routeEnvelope({ kind: 'slash_commands', payload: {}, retryAttempt: 0 }, sets, ctx)).to.equal(0);
   });
 });
