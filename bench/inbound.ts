@@ -56,7 +56,14 @@ interface BurstResult {
  * Posts `count` messages as `userId` in one synchronous loop in the emulator's process
  * (each raises its event at once) and waits until every one is acked, or ACK_TIMEOUT_MS.
  */
-async function burst(emu: RemoteEmulator, receiverPid: number, channelId: string, userId: string, count: number, label: string): Promise<BurstResult> {
+async function burst(
+  emu: RemoteEmulator,
+  receiverPid: number,
+  channelId: string,
+  userId: string,
+  count: number,
+  label: string,
+): Promise<BurstResult> {
   const before = (await emu.socketModeEvents()).length;
   const cpuFrom = procCpuMs(receiverPid);
   const started = performance.now();
@@ -125,13 +132,21 @@ export async function runInbound(): Promise<boolean> {
     await worker.ready();
     const connectDeadline = Date.now() + 30_000;
     while ((await emu.socketModeConnections()) === 0) {
-      if (Date.now() > connectDeadline) throw new Error(`the worker opened no Socket Mode connection within 30 s:\n${worker.output.slice(-3000)}`);
+      if (Date.now() > connectDeadline)
+        throw new Error(`the worker opened no Socket Mode connection within 30 s:\n${worker.output.slice(-3000)}`);
       await sleep(20);
     }
     // The channel becomes the incident's (its first post records the association), so
     // the burst is what mirroring handles: a person's messages in an incident channel.
     caller = await Caller.open();
-    const post = caller.publish(cfg.destination, caller.invocation('slack_post_message', { incident_id: INCIDENT_ID, slack_channel_id: channelId, slack_text: 'Incident channel for the inbound benchmark' }));
+    const post = caller.publish(
+      cfg.destination,
+      caller.invocation('slack_post_message', {
+        incident_id: INCIDENT_ID,
+        slack_channel_id: channelId,
+        slack_text: 'Incident channel for the inbound benchmark',
+      }),
+    );
     await caller.waitForFinal([post]);
     const posted = caller.finalReplies(post)[0]!;
     if (posted.message_type !== 0) throw new Error(`associating the channel failed: ${JSON.stringify(posted).slice(0, 500)}`);
@@ -141,8 +156,28 @@ export async function runInbound(): Promise<boolean> {
     const mem = worker.memory();
 
     printTable(`Ack latency of a ${BURST}-event burst (emulator send → ack received)`, [
-      { side: 'bare @slack/socket-mode client (ref)', acked: BURST - bareResult.unacked, 'p50 ms': bareResult.latency.p50_ms, 'p99 ms': bareResult.latency.p99_ms, 'max ms': bareResult.latency.max_ms, resent: bareResult.resent, 'all acked s': bareResult.seconds, 'emulator loop ms': bareResult.emulatorLoopMs, 'CPU ms/envelope': bareResult.cpuMsPerEnvelope },
-      { side: 'worker run (dist)', acked: BURST - result.unacked, 'p50 ms': result.latency.p50_ms, 'p99 ms': result.latency.p99_ms, 'max ms': result.latency.max_ms, resent: result.resent, 'all acked s': result.seconds, 'emulator loop ms': result.emulatorLoopMs, 'CPU ms/envelope': result.cpuMsPerEnvelope },
+      {
+        side: 'bare @slack/socket-mode client (ref)',
+        acked: BURST - bareResult.unacked,
+        'p50 ms': bareResult.latency.p50_ms,
+        'p99 ms': bareResult.latency.p99_ms,
+        'max ms': bareResult.latency.max_ms,
+        resent: bareResult.resent,
+        'all acked s': bareResult.seconds,
+        'emulator loop ms': bareResult.emulatorLoopMs,
+        'CPU ms/envelope': bareResult.cpuMsPerEnvelope,
+      },
+      {
+        side: 'worker run (dist)',
+        acked: BURST - result.unacked,
+        'p50 ms': result.latency.p50_ms,
+        'p99 ms': result.latency.p99_ms,
+        'max ms': result.latency.max_ms,
+        resent: result.resent,
+        'all acked s': result.seconds,
+        'emulator loop ms': result.emulatorLoopMs,
+        'CPU ms/envelope': result.cpuMsPerEnvelope,
+      },
     ]);
     const targets = [
       check('worker ack latency p99', result.latency.p99_ms, '<=', TARGET_P99_MS, 'ms'),
