@@ -31,6 +31,7 @@ let failures = 0;
 let firstFailure: Record<string, unknown> | undefined;
 let timedFrom = 0;
 const started = performance.now();
+let cpuFrom = process.cpuUsage();
 
 /** One of `inFlight` lanes: posts one message after another until all are sent. */
 async function lane(): Promise<void> {
@@ -49,7 +50,10 @@ async function lane(): Promise<void> {
     }
     const now = performance.now();
     done++;
-    if (done === args.warmup) timedFrom = now;
+    if (done === args.warmup) {
+      timedFrom = now;
+      cpuFrom = process.cpuUsage();
+    }
     if (done > args.warmup) latencies.push(now - t0);
   }
 }
@@ -65,5 +69,7 @@ const result: LoadResult = {
   latency: summarize(latencies),
   failures,
   ...(firstFailure ? { firstFailure } : {}),
+  // This process's own CPU (user + system) per timed call, as the worker's is counted.
+  cpuMsPerInvocation: round(((cpu) => (cpu.user + cpu.system) / 1000)(process.cpuUsage(cpuFrom)) / count, 3),
 };
 process.send!(result, () => process.exit(0));

@@ -153,6 +153,22 @@ export function procMemory(pid: number): ProcMemory {
   return { rssMb: round(kb('VmRSS') / 1024, 1), hwmMb: round(kb('VmHWM') / 1024, 1) };
 }
 
+/** Linux reports /proc CPU times in USER_HZ ticks, 100 a second on every architecture Node runs on. */
+const USER_HZ = 100;
+
+/**
+ * CPU time (user + system) a process has used so far, in ms, from /proc/<pid>/stat.
+ * Unlike throughput, CPU time per invocation hardly moves when other work shares the
+ * machine, so it says what a change costs or saves even on a loaded host.
+ */
+export function procCpuMs(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may hold spaces: count from the ')' that ends it, where
+  // field 3 (state) starts; utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+}
+
 /**
  * `node dist/src/cli.js run --config-file FILE`: the built CLI under plain Node. Output
  * is drained (only the tail is kept, for error messages) so a long run does not grow
@@ -359,6 +375,8 @@ export interface LoadResult {
   /** Final replies that were errors (message_type 1) or results with success false. */
   failures: number;
   firstFailure?: Record<string, unknown>;
+  /** CPU time (user + system) of the process under test per timed invocation, when its pid was given. */
+  cpuMsPerInvocation?: number;
 }
 
 /**
@@ -369,8 +387,10 @@ export async function closedLoop(
   caller: Caller,
   destination: string,
   body: (i: number) => unknown,
-  opts: { total: number; inFlight: number; warmup: number; timeoutMs?: number; failOn?: Promise<never> },
+  opts: { total: number; inFlight: number; warmup: number; timeoutMs?: number; failOn?: Promise<never>; cpuOfPid?: number },
 ): Promise<LoadResult> {
+  const cpu = () => (opts.cpuOfPid === undefined ? NaN : procCpuMs(opts.cpuOfPid));
+  let cpuFrom = NaN;
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
   let published = 0;
@@ -399,12 +419,16 @@ export async function closedLoop(
       failures++;
       firstFailure ??= reply;
     }
-    if (done === opts.warmup) timedFrom = now;
+    if (done === opts.warmup) {
+      timedFrom = now;
+      cpuFrom = cpu();
+    }
     if (done > opts.warmup) latencies.push(now - t0);
     if (published < opts.total) publishOne();
     if (done === opts.total) finish();
   };
   const started = performance.now();
+  if (opts.warmup === 0) cpuFrom = cpu();
   for (let i = 0; i < Math.min(opts.inFlight, opts.total); i++) publishOne();
   const timeout = opts.timeoutMs ?? 600_000;
   let timer: NodeJS.Timeout | undefined;
@@ -422,6 +446,7 @@ export async function closedLoop(
     caller.onReply = undefined;
   });
   const end = performance.now();
+  const cpuTo = cpu();
   const from = opts.warmup > 0 ? timedFrom : started;
   const count = opts.total - opts.warmup;
   const seconds = (end - from) / 1000;
@@ -432,6 +457,7 @@ export async function closedLoop(
     latency: summarize(latencies),
     failures,
     ...(firstFailure ? { firstFailure } : {}),
+    ...(opts.cpuOfPid === undefined ? {} : { cpuMsPerInvocation: round((cpuTo - cpuFrom) / count, 3) }),
   };
 }
 

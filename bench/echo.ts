@@ -34,7 +34,7 @@ export async function measureBareEcho(total: number, warmup: number): Promise<Lo
   try {
     caller = await Caller.open();
     const c = caller;
-    const result = await closedLoop(c, queue, (i) => echoInvocation(c, i), { total, inFlight: IN_FLIGHT, warmup });
+    const result = await closedLoop(c, queue, (i) => echoInvocation(c, i), { total, inFlight: IN_FLIGHT, warmup, cpuOfPid: responder.pid });
     return { ...result, pid: responder.pid };
   } finally {
     await caller?.close();

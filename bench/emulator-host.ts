@@ -5,7 +5,7 @@
  * would slow the other and the worker's figures would be the emulator's.
  */
 import type http from 'node:http';
-import { SlackEmulator, type RateLimitOptions, type SeedChannelOptions, type SeedMessagesOptions } from '../test/support/slack-emulator.js';
+import { SlackEmulator, type EventSubscription, type RateLimitOptions, type SeedChannelOptions, type SeedMessagesOptions } from '../test/support/slack-emulator.js';
 
 interface Request {
   id: number;
@@ -35,7 +35,7 @@ const ops: Record<string, (...args: any[]) => unknown> = {
     // The emulator keeps its http.Server private; the benchmark only listens to it to
     // count answers per method and status (the emulator counts 429s only in total).
     countResponses((emu as unknown as { server: http.Server }).server);
-    return { apiUrl: emu.apiUrl, botToken: emu.botToken, botUserId: emu.botUserId };
+    return { apiUrl: emu.apiUrl, botToken: emu.botToken, botUserId: emu.botUserId, appToken: emu.appToken };
   },
   seedChannel: (o: SeedChannelOptions) => emu!.seedChannel(o),
   seedMessages: (channelId: string, count: number, o: SeedMessagesOptions) => emu!.seedMessages(channelId, count, o).length,
@@ -55,6 +55,33 @@ const ops: Record<string, (...args: any[]) => unknown> = {
     emu!.resetCalls();
     statusByMethod.clear();
   },
+  subscribe: (events: EventSubscription[]) => emu!.subscribe(...events),
+  /**
+   * `count` messages by `userId` in `channelId`, posted in one synchronous loop: each
+   * raises its `message` event over Socket Mode, so the worker gets them as one burst.
+   */
+  postBurst: (channelId: string, userId: string, count: number, text: string) => {
+    // The messages are stored first and their events held, then sent in one tight loop:
+    // the emulator's own work per message must not be counted in the worker's ack latency.
+    emu!.socketMode.pause();
+    try {
+      for (let i = 0; i < count; i++) emu!.postAsUser(userId, channelId, `${text} ${i + 1}`);
+    } catch (err) {
+      emu!.socketMode.resume();
+      throw err;
+    }
+    const started = performance.now();
+    emu!.socketMode.resume();
+    // Part of every envelope's latency all the same: no ack is read before the loop ends.
+    return { count, loopMs: performance.now() - started };
+  },
+  /** Socket Mode's events_api envelopes so far: sends and ack latency (see DeliveredEnvelope). */
+  socketModeEvents: () =>
+    emu!.socketMode
+      .delivered()
+      .filter((e) => e.type === 'events_api')
+      .map((e) => ({ sends: e.sends, ackLatencyMs: e.ackLatencyMs ?? null })),
+  socketModeConnections: () => emu!.socketMode.connectionCount,
   memory: () => process.memoryUsage().rss,
   async close() {
     await emu?.close();

@@ -21,6 +21,8 @@ export class RemoteEmulator {
   apiUrl = '';
   botToken = '';
   botUserId = '';
+  /** The bot's app-level token (`xapp-…`), for Socket Mode. */
+  appToken = '';
 
   private constructor(readonly child: ChildProcess) {
     child.on('message', (msg: { id: number; result?: unknown; error?: string }) => {
@@ -43,7 +45,7 @@ export class RemoteEmulator {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const emu = new RemoteEmulator(child);
-    const info = await emu.call<{ apiUrl: string; botToken: string; botUserId: string }>('start');
+    const info = await emu.call<{ apiUrl: string; botToken: string; botUserId: string; appToken: string }>('start');
     Object.assign(emu, info);
     return emu;
   }
@@ -80,6 +82,19 @@ export class RemoteEmulator {
   }
   filesCount(): Promise<number> {
     return this.call('filesCount');
+  }
+  subscribe(events: string[]): Promise<void> {
+    return this.call('subscribe', events);
+  }
+  /** Resolves with the count and how long the emulator's loop took (ms). */
+  postBurst(channelId: string, userId: string, count: number, text: string): Promise<{ count: number; loopMs: number }> {
+    return this.call('postBurst', channelId, userId, count, text);
+  }
+  socketModeEvents(): Promise<{ sends: number; ackLatencyMs: number | null }[]> {
+    return this.call('socketModeEvents');
+  }
+  socketModeConnections(): Promise<number> {
+    return this.call('socketModeConnections');
   }
   stats(): Promise<EmulatorStats> {
     return this.call('stats');

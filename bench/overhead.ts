@@ -44,7 +44,7 @@ export async function workerEcho(total: number, warmup: number): Promise<LoadRes
   const caller = await Caller.open();
   try {
     await worker.ready();
-    const result = await closedLoop(caller, cfg.destination, (i) => echoInvocation(caller, i), { total, inFlight: IN_FLIGHT, warmup, failOn: worker.died });
+    const result = await closedLoop(caller, cfg.destination, (i) => echoInvocation(caller, i), { total, inFlight: IN_FLIGHT, warmup, failOn: worker.died, cpuOfPid: worker.pid });
     const mem = worker.memory();
     return { ...result, rssMb: mem.rssMb, hwmMb: mem.hwmMb };
   } finally {
@@ -67,7 +67,20 @@ export async function runOverhead(): Promise<boolean> {
   setEchoReference(echo);
   printTable(
     'Rounds (inv/s)',
-    echoes.map((e, i) => ({ round: i + 1, 'bare echo': e.perSecond, worker: workers[i]!.perSecond, ratio: round(workers[i]!.perSecond / e.perSecond, 3) })),
+    echoes.map((e, i) => ({
+      round: i + 1,
+      'bare echo': e.perSecond,
+      worker: workers[i]!.perSecond,
+      ratio: round(workers[i]!.perSecond / e.perSecond, 3),
+      'echo CPU ms/inv': e.cpuMsPerInvocation ?? null,
+      'worker CPU ms/inv': workers[i]!.cpuMsPerInvocation ?? null,
+    })),
+  );
+  // CPU per invocation moves far less than throughput when the machine is shared: the
+  // median round's CPU ratio says what throughput ratio a machine to themselves would give.
+  const cpuRatio = medianBy(
+    echoes.map((e, i) => (e.cpuMsPerInvocation ?? NaN) / (workers[i]!.cpuMsPerInvocation ?? NaN)),
+    (x) => x,
   );
   const ratio = worker.perSecond / echo.perSecond;
   printTable('Throughput and latency (publish → final reply)', [
@@ -75,6 +88,7 @@ export async function runOverhead(): Promise<boolean> {
     { side: 'worker run (dist)', 'inv/s': worker.perSecond, 'p50 ms': worker.latency.p50_ms, 'p99 ms': worker.latency.p99_ms, timed: worker.count, failures: worker.failures },
     { side: 'ratio worker/echo', 'inv/s': round(ratio, 3) },
   ]);
+  console.log(`CPU per invocation, echo ÷ worker (median of the rounds): ${round(cpuRatio, 3)}`);
   const targets = [check('worker throughput / bare echo', ratio, '>=', 0.6), check('failures', worker.failures, '<=', 0)];
   printTargets(targets);
   const file = writeResult({
@@ -89,7 +103,13 @@ export async function runOverhead(): Promise<boolean> {
     figures: {
       in_flight: IN_FLIGHT,
       warmup: WARMUP,
-      rounds: echoes.map((e, i) => ({ bare_echo_per_s: e.perSecond, worker_per_s: workers[i]!.perSecond })),
+      rounds: echoes.map((e, i) => ({
+        bare_echo_per_s: e.perSecond,
+        worker_per_s: workers[i]!.perSecond,
+        bare_echo_cpu_ms_per_inv: e.cpuMsPerInvocation,
+        worker_cpu_ms_per_inv: workers[i]!.cpuMsPerInvocation,
+      })),
+      cpu_ratio_echo_to_worker_median: round(cpuRatio, 3),
       bare_echo_median_round: strip(echo),
       worker_median_round: strip(worker),
       ratio_worker_to_echo: round(ratio, 3),
@@ -98,6 +118,7 @@ export async function runOverhead(): Promise<boolean> {
     notes: [
       'test_echo writes one small effect file per invocation (the echo plugin counts effects that way), here on tmpfs (/dev/shm); otherwise it does nothing.',
       'The bare echo parses the body and replies without publisher confirms, validation, ledger or logging.',
+      'CPU ms/inv: user + system CPU time of the process under test (/proc/<pid>/stat) over the timed invocations, divided by their number. It hardly depends on other work on the machine; the CPU ratio echo ÷ worker is what the throughput ratio would be if both sides were CPU-bound on a machine to themselves.',
     ],
   });
   console.log(`wrote ${file}`);

@@ -66,19 +66,22 @@ export async function runPostMessage(): Promise<boolean> {
           slack_channel_id: channels[i % CHANNELS],
           slack_text: `Benchmark update ${i}: containment in progress`,
         }),
-      { total: TOTAL, inFlight: IN_FLIGHT, warmup: WARMUP, failOn: worker.died },
+      { total: TOTAL, inFlight: IN_FLIGHT, warmup: WARMUP, failOn: worker.died, cpuOfPid: worker.pid },
     );
     const mem = worker.memory();
     const stats = await emu.stats();
     const perInvocation = round(stats.totalCalls / TOTAL, 2);
     const ratio = result.perSecond / echo.perSecond;
     const bareRatio = result.perSecond / bare.perSecond;
+    // What the throughput ratio would be with the machine to themselves, both CPU-bound
+    // (CPU per call hardly depends on other work on the machine; throughput does).
+    const cpuRatio = (bare.cpuMsPerInvocation ?? NaN) / (result.cpuMsPerInvocation ?? NaN);
     printTable('slack_post_message (publish → final reply; bare client: call → answer)', [
       { side: 'bare amqplib echo (ref)', 'inv/s': echo.perSecond, 'p50 ms': echo.latency.p50_ms, 'p99 ms': echo.latency.p99_ms },
-      { side: 'bare @slack/web-api chat.postMessage (ref)', 'inv/s': bare.perSecond, 'p50 ms': bare.latency.p50_ms, 'p99 ms': bare.latency.p99_ms, failures: bare.failures },
-      { side: 'post_message via worker', 'inv/s': result.perSecond, 'p50 ms': result.latency.p50_ms, 'p99 ms': result.latency.p99_ms, failures: result.failures },
+      { side: 'bare @slack/web-api chat.postMessage (ref)', 'inv/s': bare.perSecond, 'p50 ms': bare.latency.p50_ms, 'p99 ms': bare.latency.p99_ms, failures: bare.failures, 'CPU ms/inv': bare.cpuMsPerInvocation ?? null },
+      { side: 'post_message via worker', 'inv/s': result.perSecond, 'p50 ms': result.latency.p50_ms, 'p99 ms': result.latency.p99_ms, failures: result.failures, 'CPU ms/inv': result.cpuMsPerInvocation ?? null },
       { side: 'ratio worker/echo', 'inv/s': round(ratio, 3) },
-      { side: 'ratio worker/bare client', 'inv/s': round(bareRatio, 3) },
+      { side: 'ratio worker/bare client', 'inv/s': round(bareRatio, 3), 'CPU ms/inv': `bare ÷ worker: ${round(cpuRatio, 3)}` },
     ]);
     printTable('Slack calls per invocation', Object.entries(stats.byMethod).map(([method, counts]) => ({ method, per_invocation: round(Object.values(counts).reduce((a, b) => a + b, 0) / TOTAL, 2) })));
     const targets = [
@@ -110,6 +113,7 @@ export async function runPostMessage(): Promise<boolean> {
         ratio_to_bare_echo: round(ratio, 3),
         bare_slack_client: { ...bare, firstFailure: undefined, first_failure: bare.firstFailure },
         ratio_to_bare_slack_client: round(bareRatio, 3),
+        cpu_ratio_bare_client_to_worker: round(cpuRatio, 3),
       },
       targets,
       notes: [

@@ -37,6 +37,11 @@ export interface DeliveredEnvelope {
   /** Sends so far (1 = delivered once). */
   sends: number;
   ackedAt?: number;
+  /**
+   * Milliseconds from the first send to the ack (high resolution, one clock): what
+   * Slack waits before it sees the envelope acknowledged.
+   */
+  ackLatencyMs?: number;
   /** What the client sent back with its ack (`payload`), if anything. */
   response?: Record<string, unknown>;
   /** Ids of the connections it was sent to, in order. */
@@ -73,6 +78,9 @@ export class SocketModeServer {
   private readonly open = new Map<number, Connection>();
   private readonly envelopes = new Map<string, DeliveredEnvelope>();
   private readonly waiting: DeliveredEnvelope[] = [];
+  /** performance.now() of each unacknowledged envelope's first send (see ackLatencyMs). */
+  private readonly firstSent = new Map<string, number>();
+  private paused = false;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly pinger: NodeJS.Timeout;
   private nextConnectionId = 1;
@@ -169,6 +177,9 @@ export class SocketModeServer {
       return;
     }
     env.ackedAt = Date.now();
+    const sentAt = this.firstSent.get(env.envelopeId);
+    if (sentAt !== undefined) env.ackLatencyMs = performance.now() - sentAt;
+    this.firstSent.delete(env.envelopeId);
     if (payload && typeof payload === 'object' && Object.keys(payload).length > 0) env.response = payload as Record<string, unknown>;
   }
 
@@ -190,12 +201,13 @@ export class SocketModeServer {
 
   private send(env: DeliveredEnvelope): void {
     const conns = [...this.open.values()];
-    if (conns.length === 0) {
+    if (conns.length === 0 || this.paused) {
       this.waiting.push(env);
       return;
     }
     const conn = conns[this.roundRobin++ % conns.length] as Connection;
     const attempt = env.sends;
+    if (attempt === 0) this.firstSent.set(env.envelopeId, performance.now());
     env.sends++;
     env.sentTo.push(conn.id);
     env.sentAt.push(Date.now());
@@ -216,7 +228,32 @@ export class SocketModeServer {
     this.timers.add(timer);
   }
 
+  /**
+   * Holds envelopes from now on instead of sending them, as while no connection is
+   * open: {@link resume} then sends them all at once, the way Slack sends a backlog.
+   * Lets a test raise many events and have them sent in one tight burst.
+   */
+  pause(): void {
+    this.paused = true;
+  }
+
+  /** Sends every envelope held since {@link pause}, in order, and stops holding. */
+  resume(): void {
+    this.paused = false;
+    // One write per connection for the whole backlog, not one per envelope (the
+    // WebSocket's TCP socket is corked meanwhile): a server sending a backlog does not
+    // make a system call per message either, and the burst leaves at once.
+    const sockets = [...this.open.values()].map((c) => (c.socket as unknown as { _socket?: Duplex })._socket).filter((s): s is Duplex => s !== undefined);
+    for (const s of sockets) s.cork();
+    try {
+      this.flushWaiting();
+    } finally {
+      for (const s of sockets) s.uncork();
+    }
+  }
+
   private flushWaiting(): void {
+    if (this.paused) return;
     const held = this.waiting.splice(0);
     for (const env of held) this.send(env);
   }

@@ -408,6 +408,7 @@ export class AmqpTransport extends EventEmitter implements Transport {
       // A retry copy may come back after its original was handled (see amqp-retry.ts).
       redelivered: msg.fields.redelivered || isRetryCopy(props.headers),
       reply: (payload) => this.publishReply(session, props.replyTo, props.correlationId, payload),
+      progress: (payload) => this.publishProgress(session, props.replyTo, props.correlationId, payload),
       checkReplyTo: () => (props.replyTo ? this.replies.check(String(props.replyTo)) : Promise.resolve(undefined)),
     };
     let disposition: Disposition;
@@ -474,6 +475,18 @@ export class AmqpTransport extends EventEmitter implements Transport {
       if (session.closed) throw new RequestConnectionLostError(err);
       throw err;
     }
+  }
+
+  /**
+   * Publishes a progress message on the reply connection without waiting for its
+   * confirm (see {@link ReplyPublisher.publishUnconfirmed}): it resolves once the
+   * message is on its way, so the next reply of the invocation follows it in order.
+   */
+  private async publishProgress(session: Session, replyTo: unknown, correlationId: unknown, payload: Reply): Promise<void> {
+    if (!replyTo) return;
+    if (session.closed) throw new RequestConnectionLostError();
+    const body = Buffer.from(JSON.stringify(payload));
+    await this.replies.publishUnconfirmed(String(replyTo), correlationId === undefined ? undefined : String(correlationId), body);
   }
 
   /** Resolves when the session has closed or `ms` have passed, whichever is first. */

@@ -98,8 +98,12 @@ export function ledgerSteps(
   return {
     get: <T>(name: string) => (Object.prototype.hasOwnProperty.call(known, name) ? (known[name] as T) : undefined),
     record: async (name, value) => {
+      const json = JSON.stringify(value === undefined ? null : value);
+      // The ledger holds this very value already (an earlier delivery recorded it, or this
+      // one did): writing it again would change nothing.
+      if (Object.prototype.hasOwnProperty.call(known, name) && JSON.stringify(known[name]) === json) return;
       await ledger.recordStep(invocationId, name, value);
-      known[name] = value === undefined ? null : (JSON.parse(JSON.stringify(value)) as unknown);
+      known[name] = JSON.parse(json) as unknown;
     },
   };
 }

@@ -85,16 +85,31 @@ export class ReplyPublisher {
     const link = await this.currentLink();
     await new Promise<void>((resolve, reject) => {
       try {
-        link.channel.publish(
-          '',
-          replyTo,
-          body,
-          { correlationId, contentType: 'application/json', persistent: true },
-          (err) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve()),
-        );
+        this.write(link, replyTo, correlationId, body, (err) => (err ? reject(err) : resolve()));
       } catch (err) {
         reject(err as Error);
       }
+    });
+  }
+
+  /**
+   * Publishes a progress message without waiting for its confirm: resolves as soon as
+   * it is written to the reply channel. Replies travel on one channel, which keeps
+   * their order, so a caller that awaits this before sending its next message (the
+   * final reply included) gets them to the broker in the order sent, without a broker
+   * round trip each. Rejects only when it cannot be written (no reply connection). A
+   * refusal or a lost connection afterwards is logged (rate-limited), nothing more: a
+   * lost progress message does not change the invocation's outcome.
+   */
+  async publishUnconfirmed(replyTo: string, correlationId: string | undefined, body: Buffer): Promise<void> {
+    const link = await this.currentLink();
+    this.write(link, replyTo, correlationId, body, (err) => {
+      if (!err) return;
+      const line = this.throttle.pass(
+        `progress:${replyTo}`,
+        `A progress message to ${replyTo} was not confirmed by the broker: ${redact(err.message)}`,
+      );
+      if (line) this.opts.log.warn(line);
     });
   }
 
@@ -257,6 +272,13 @@ export class ReplyPublisher {
       });
     }
     return this.checkOpening;
+  }
+
+  /** Publishes on the link's confirm channel; `confirmed` gets the broker's answer. Throws when the channel is closed. */
+  private write(link: Link, replyTo: string, correlationId: string | undefined, body: Buffer, confirmed: (err: Error | undefined) => void): void {
+    link.channel.publish('', replyTo, body, { correlationId, contentType: 'application/json', persistent: true }, (err) =>
+      confirmed(err ? (err instanceof Error ? err : new Error(String(err))) : undefined),
+    );
   }
 
   private currentLink(): Promise<Link> {

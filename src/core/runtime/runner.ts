@@ -255,7 +255,11 @@ export class Runner {
           return decideOutcome({ kind: 'already-abandoned' });
         }
         invLog.info(`Invocation already ${begun.entry.state}; answering from the ledger`);
-        const sent = await this.sendRecordedFinal(delivery, begun.entry.reply as unknown as FinalReply, invocation.id, invLog);
+        // A caller that published the same message_id again: if the ledger holds the
+        // first reply as confirmed already, recording it again would change nothing.
+        const sent = await this.sendRecordedFinal(delivery, begun.entry.reply as unknown as FinalReply, invocation.id, invLog, {
+          repliedBefore: begun.entry.repliedAt !== null,
+        });
         this.report({
           functionName: name,
           outcome: sent.fate === 'abandoned' ? 'dead-lettered' : 'replayed',
@@ -292,7 +296,7 @@ export class Runner {
       status: async (message: string) => {
         invLog.debug(`progress: ${message}`);
         try {
-          await delivery.reply(progressReply(message));
+          await this.sendProgress(delivery, message);
         } catch (err) {
           // A lost progress message must not fail the invocation; the final reply matters.
           const line = this.replyWarnings.pass(
@@ -364,9 +368,7 @@ export class Runner {
       await this.opts.store.ledger.release(invocation.id).catch((err: Error) => {
         invLog.warn(`Could not record the retry in the ledger: ${err.message}`);
       });
-      await delivery
-        .reply(progressReply(`Attempt ${attempt} failed (${thrown.message}); retrying`))
-        .catch(() => undefined);
+      await this.sendProgress(delivery, `Attempt ${attempt} failed (${thrown.message}); retrying`).catch(() => undefined);
       this.report({ functionName: name, outcome: 'requeued', code: thrown.code, durationMs: Date.now() - started });
       return decideOutcome({ kind: 'retry', retryAfterMs: this.retryDelay(attempt) });
     }
@@ -485,7 +487,13 @@ export class Runner {
    * reply up (recorded) and the message is dead-lettered, so a reply queue that refuses
    * everything costs a bounded number of tries instead of a hot loop.
    */
-  private async sendRecordedFinal(delivery: Delivery, reply: FinalReply, invocationId: string, invLog: Logger): Promise<SentReply> {
+  private async sendRecordedFinal(
+    delivery: Delivery,
+    reply: FinalReply,
+    invocationId: string,
+    invLog: Logger,
+    known: { repliedBefore?: boolean } = {},
+  ): Promise<SentReply> {
     const { ledger } = this.opts.store;
     const { maxAttempts } = this.opts;
     // Only a failed reply comes back later; the delay is not asked for otherwise.
@@ -515,7 +523,8 @@ export class Runner {
       }
       return sent('failed', failures);
     }
-    if (delivery.replyTo) {
+    // markReplied keeps the first time, so an entry already marked needs no write.
+    if (delivery.replyTo && !known.repliedBefore) {
       try {
         await ledger.markReplied(invocationId);
       } catch (err) {
@@ -524,6 +533,12 @@ export class Runner {
       }
     }
     return sent('confirmed');
+  }
+
+  /** Progress needs order, not a broker round trip each: no confirm is awaited when the transport can do without. */
+  private sendProgress(delivery: Delivery, message: string): Promise<void> {
+    const payload = progressReply(message);
+    return delivery.progress ? delivery.progress(payload) : delivery.reply(payload);
   }
 
   private warnReplyFailed(log: Logger, delivery: Delivery, err: Error): void {

@@ -23,6 +23,12 @@ export interface Delivery extends RequestEnvelope {
    */
   reply(payload: Reply): Promise<void>;
   /**
+   * Publishes a progress message without waiting for its confirm: resolves once it is
+   * on its way, ahead of anything sent after it (order is kept); a refusal after that
+   * is the transport's to log. Optional: without it progress goes through `reply`.
+   */
+  progress?(payload: Reply): Promise<void>;
+  /**
    * Why replies to this delivery's `reply_to` can never be delivered (a name the broker
    * refuses, a queue that does not exist), or undefined when they may be (or there is no
    * `reply_to`, or the transport could not ask). Optional: without it nothing is refused.

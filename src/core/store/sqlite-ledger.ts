@@ -31,6 +31,24 @@ interface LedgerRecord {
   updated_at: number;
 }
 
+/** The row `insert` writes, as SQLite stores it (the columns' defaults included). */
+function newLedgerRecord(invocationId: string, functionName: string, now: number): LedgerRecord {
+  return {
+    invocation_id: invocationId,
+    function_name: functionName,
+    state: 'running',
+    attempts: 1,
+    reply: null,
+    replied_at: null,
+    in_flight: 1,
+    reply_failures: 0,
+    reply_abandoned_at: null,
+    steps: null,
+    created_at: now,
+    updated_at: now,
+  };
+}
+
 function toLedgerEntry(r: LedgerRecord): LedgerEntry {
   return {
     invocationId: r.invocation_id,
@@ -53,7 +71,7 @@ function prepareStatements(db: Database.Database) {
     get: db.prepare<[string], LedgerRecord>('SELECT * FROM invocation_ledger WHERE invocation_id = ?'),
     insert: db.prepare<[string, string, number, number]>(
       `INSERT INTO invocation_ledger (invocation_id, function_name, state, attempts, reply, created_at, updated_at, in_flight)
-       VALUES (?, ?, 'running', 1, NULL, ?, ?, 1)`,
+       VALUES (?, ?, 'running', 1, NULL, ?, ?, 1) ON CONFLICT (invocation_id) DO NOTHING`,
     ),
     retry: db.prepare<[number, string]>(
       `UPDATE invocation_ledger SET attempts = attempts + 1, updated_at = ?, in_flight = 1
@@ -105,11 +123,12 @@ export class SqliteLedger implements InvocationLedger {
     return this.store.write(() => {
       const s = this.stmts();
       const now = Date.now();
-      const existing = s.get.get(invocationId);
-      if (existing === undefined) {
-        s.insert.run(invocationId, functionName, now, now);
-        return { entry: toLedgerEntry(s.get.get(invocationId)!), finished: false, interrupted: false };
+      // A first delivery (the usual case) is one statement: the new row's every value is
+      // known here, so it is neither looked for before nor read back after.
+      if (s.insert.run(invocationId, functionName, now, now).changes === 1) {
+        return { entry: toLedgerEntry(newLedgerRecord(invocationId, functionName, now)), finished: false, interrupted: false };
       }
+      const existing = s.get.get(invocationId)!;
       if (existing.state !== 'running') return { entry: toLedgerEntry(existing), finished: true, interrupted: false };
       s.retry.run(now, invocationId);
       return { entry: toLedgerEntry(s.get.get(invocationId)!), finished: false, interrupted: true };

@@ -105,6 +105,7 @@ describe('Slack emulator: Socket Mode', function () {
     expect(events[2]).to.include({ text: 'from the worker', bot_id: emu.botId });
     expect(new Set(got.map((r) => r.body.event_id)).size).to.equal(3);
     await until('acks', () => emu.socketMode.delivered().every((e) => e.ackedAt !== undefined));
+    for (const e of emu.socketMode.delivered()) expect(e.ackLatencyMs).to.be.a('number').and.at.least(0);
   });
 
   it('sends no events for a channel the bot is not in, nor without a subscription', async () => {
@@ -136,6 +137,38 @@ describe('Slack emulator: Socket Mode', function () {
     ]);
     expect(new Set(got.map((r) => r.envelopeId)).size).to.equal(1);
     expect(new Set(got.map((r) => r.body.event_id)).size).to.equal(1);
+    expect(emu.socketMode.delivered()[0]!.ackLatencyMs).to.equal(undefined);
+  });
+
+  it('records each envelope\'s ack latency, from its first send to the ack', async () => {
+    emu.subscribe('message.channels');
+    const channel = await channelWithBotAndAlice('inc-3006');
+    const client = new SocketModeClient({ appToken: emu.appToken, clientOptions: { slackApiUrl: emu.apiUrl }, logLevel: 'error' as never });
+    clients.push(client);
+    client.on('slack_event', async (e: { ack: () => Promise<void> }) => {
+      await new Promise((r) => setTimeout(r, 150)); // the ack is held back this long
+      await e.ack();
+    });
+    await client.start();
+    emu.postAsUser(alice.id, channel, 'ack me late');
+    await until('the ack', () => emu.socketMode.delivered()[0]?.ackedAt !== undefined);
+    const [env] = emu.socketMode.delivered();
+    expect(env!.sends).to.equal(1);
+    expect(env!.ackLatencyMs).to.be.at.least(150);
+  });
+
+  it('pause holds events, resume sends the held ones at once and in order', async () => {
+    emu.subscribe('message.channels');
+    const channel = await channelWithBotAndAlice('inc-3007');
+    const { got } = await connect();
+    emu.socketMode.pause();
+    for (const text of ['one', 'two', 'three']) emu.postAsUser(alice.id, channel, text);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(got).to.deep.equal([]);
+    expect(emu.socketMode.delivered().map((e) => e.sends)).to.deep.equal([0, 0, 0]);
+    emu.socketMode.resume();
+    await until('three events', () => got.length === 3);
+    expect(got.map((r) => (r.body.event as { text: string }).text)).to.deep.equal(['one', 'two', 'three']);
   });
 
   it('loses the acks it is told to, then resends the event as for any unacknowledged one; records when each send left', async () => {

@@ -246,6 +246,23 @@ describe('Runner: one disposition per outcome', function () {
     expect(lines.some((l) => /^WARN test_fail failed: .*gave up after attempt 3 of 3/.test(l))).to.equal(true);
   });
 
+  it('sends progress through the transport\'s unconfirmed path; a progress message that fails is logged and the invocation still succeeds', async () => {
+    const id = randomUUID();
+    const d = delivery(id, { body: { function: { name: 'test_echo' }, inputs: { text: 'hi', steps: 3 } } });
+    const progress: string[] = [];
+    d.progress = async (payload: Reply) => {
+      if (payload.message === 'step 2 of 3') throw new Error('reply connection closed');
+      progress.push(payload.message);
+    };
+    expect(await runner().handle(d)).to.equal('ack');
+    expect(progress).to.deep.equal(['step 1 of 3', 'step 3 of 3']);
+    // Only the final reply went the confirmed way.
+    expect(d.sent.map((r) => r.complete)).to.deep.equal([true]);
+    expect(finals(d)[0]!.message).to.equal('Completed');
+    expect(lines).to.include('WARN Could not send a progress message to replies: reply connection closed');
+    expect(effects(id)).to.equal(1);
+  });
+
   it('does not wait out a retry delay itself: the delivery is settled at once and the runner is idle', async () => {
     // An hour: were the runner to sleep it away with the message in hand, this test would time out.
     const r = runner({ retryDelayMs: () => 3_600_000 });

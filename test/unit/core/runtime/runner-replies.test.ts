@@ -81,14 +81,24 @@ describe('Runner: final replies across redeliveries', function () {
     expect(effects(id)).to.equal(1);
   });
 
-  it('a caller publishing the same message_id again gets the stored reply', async () => {
+  it('a caller publishing the same message_id again gets the stored reply; the confirm recorded before is not written again', async () => {
     const id = randomUUID();
+    const marked: string[] = [];
+    const markReplied = store.ledger.markReplied.bind(store.ledger);
+    store.ledger.markReplied = (invocationId) => {
+      marked.push(invocationId);
+      return markReplied(invocationId);
+    };
     const first = delivery(id, false);
     await runner.handle(first);
+    const repliedAt = (await store.ledger.get(id))!.repliedAt;
+    expect(repliedAt).to.be.instanceOf(Date);
     const again = delivery(id, false);
     expect(await runner.handle(again)).to.equal('ack');
     expect(finals(again)).to.deep.equal(finals(first));
     expect(effects(id)).to.equal(1);
+    expect(marked).to.deep.equal([id]);
+    expect((await store.ledger.get(id))!.repliedAt).to.deep.equal(repliedAt);
   });
 
   it('a reply that was not confirmed is sent on redelivery, from the ledger, then recorded', async () => {

@@ -10,7 +10,7 @@ import { RetryableError } from '../../../../src/core/runtime/errors.js';
 import { silentLogger } from '../../../../src/core/logging.js';
 import type { FinalReply, Reply } from '../../../../src/core/runtime/messages.js';
 import { LocalPlatform } from '../../../../src/platforms/local/local-platform.js';
-import { definePlugin } from '../../../../src/core/runtime/plugin.js';
+import { definePlugin, ledgerSteps } from '../../../../src/core/runtime/plugin.js';
 import { PluginRegistry } from '../../../../src/core/runtime/registry.js';
 import { Runner } from '../../../../src/core/runtime/runner.js';
 import type { Delivery } from '../../../../src/core/runtime/transport.js';
@@ -144,5 +144,37 @@ describe('Runner: ctx.steps across redeliveries', function () {
     expect(effects.get(`${one}:a`)).to.equal(1);
     expect(effects.get(`${two}:a`)).to.equal(1);
     expect((await store.ledger.get(two))!.steps).to.deep.equal({ 'effect-a': { serial: 1 } });
+  });
+});
+
+describe('ledgerSteps: writes only what the ledger does not hold', function () {
+  it('recording the value a step has already writes nothing; a new value or a new step is written', async () => {
+    const store = SqliteStore.open(':memory:');
+    await store.migrate();
+    try {
+      const id = randomUUID();
+      const begun = await store.ledger.begin(id, 'fn');
+      await store.ledger.recordStep(id, 'posted', { ts: '1.1' });
+      const writes: string[] = [];
+      const counting = {
+        recordStep: (invocationId: string, name: string, value: unknown) => {
+          writes.push(`${name}=${JSON.stringify(value)}`);
+          return store.ledger.recordStep(invocationId, name, value);
+        },
+      };
+      // As a redelivery sees it: the step recorded by the earlier delivery.
+      const steps = ledgerSteps(counting, id, { ...begun.entry.steps, posted: { ts: '1.1' } });
+      await steps.record('posted', { ts: '1.1' });
+      expect(writes).to.deep.equal([]);
+      await steps.record('posted', { ts: '2.2' });
+      await steps.record('posted', { ts: '2.2' });
+      await steps.record('archived', undefined);
+      await steps.record('archived', null);
+      expect(writes).to.deep.equal(['posted={"ts":"2.2"}', 'archived=undefined']);
+      expect((await store.ledger.get(id))!.steps).to.deep.equal({ posted: { ts: '2.2' }, archived: null });
+      expect(steps.get('posted')).to.deep.equal({ ts: '2.2' });
+    } finally {
+      await store.close();
+    }
   });
 });
