@@ -323,7 +323,11 @@ function withPluginQueues(pkg: PackageCustomizations, plugin: Plugin<any, any>, 
   try {
     queues = plugin.queues(validateSection<Record<string, unknown>>(config, plugin.configSection, plugin.configSchema));
   } catch (err) {
-    print(`${plugin.packageName}: its own queues are left to \`worker run\` ([${plugin.configSection}] does not validate here: ${errorMessage(err)})\n`);
+    // Secrets' variables are often set only for the service (systemd's EnvironmentFile), and
+    // customize never needs them: say that, without a reason that reads like an error.
+    const unset = Object.keys(config.unresolved?.[plugin.configSection] ?? {}).length > 0;
+    const why = unset ? 'it refers to environment variables not set here' : `it does not validate here: ${errorMessage(err)}`;
+    print(`${plugin.packageName}: its own queues are left to \`worker run\` ([${plugin.configSection}] ${why})\n`);
     return pkg;
   }
   const items: CustomizationItem[] = queues.map((q) => ({
