@@ -57,11 +57,20 @@ export const EXTRAS: Record<string, string[]> = {
   slack_post_attachment: ['attachment_id', 'slack_text'],
   // Neither is required by the schema, but the function needs one of them.
   slack_set_channel_topic: ['slack_topic', 'slack_purpose'],
+  // Nobody can click in the sandbox: a short timeout brings the default answer back.
+  slack_ask: ['slack_ask_timeout', 'slack_default_answer'],
 };
 
 /** Sample values that differ for one function (its text says what it posts). */
 export const FUNCTION_SAMPLES: Record<string, Record<string, Sample>> = {
   slack_post_attachment: { slack_text: { value: 'Headers of the reported email' } },
+  slack_ask: {
+    slack_ask_timeout: {
+      value: 10,
+      note: 'Nobody can click a button in the sandbox: after 10 s the question expires and the default answer comes back',
+    },
+    slack_default_answer: { value: 'Approve' },
+  },
   slack_update_message: { slack_text: { value: `${SANDBOX_INCIDENT.name}: contained` } },
   slack_send_direct_message: { slack_text: { value: `You are on incident ${SANDBOX_INCIDENT.id}: see #${channel}` } },
   // The third person joins and leaves again, so the two invited first stay for the rest.
@@ -167,7 +176,8 @@ function rank(name: string): number {
 
 /** One line per registered function, in the order that runs cleanly top to bottom. */
 export function invokeLines(plugins: readonly Plugin<any, any>[], opts: InvokeLineOptions): InvokeLine[] {
-  const fns = plugins.flatMap((p) => p.functions as FunctionDefinition<unknown>[]);
+  // Internal functions (fn_slack's slack_inbound) take work from a plugin's own queue, never from a caller.
+  const fns = plugins.flatMap((p) => (p.functions as FunctionDefinition<unknown>[]).filter((fn) => !fn.internal));
   // A stable sort keeps the registry's order among functions of equal rank.
   const ordered = fns.map((fn, i) => ({ fn, i })).sort((a, b) => rank(a.fn.name) - rank(b.fn.name) || a.i - b.i);
   return ordered.map(({ fn }) => {

@@ -59,6 +59,8 @@ function sandboxConfig(opts: SandboxOptions, dir: string, emu: SlackEmulator): s
     api_url: emu.apiUrl,
     username: 'SOAR',
     soar_url: 'https://soar.example.com/#incidents/{incident_id}',
+    // slack_ask's sample expires after 10 s: look for due questions every second.
+    ask_sweep_interval: 1,
   };
   const body = (o: Record<string, string | number>) =>
     Object.entries(o)

@@ -52,12 +52,21 @@ const newPlugin = definePlugin<Record<string, never>, undefined>({
 }) as Plugin<any, any>;
 
 describe('sandbox invoke lines', () => {
-  it('prints one line per registered function, and one more when a plugin adds a function', () => {
-    const names = builtinPlugins.flatMap((p) => p.functions.map((f) => f.name));
+  it('prints one line per function a caller can call, and one more when a plugin adds a function', () => {
+    const names = builtinPlugins.flatMap((p) => p.functions.filter((f) => !f.internal).map((f) => f.name));
+    expect(names).to.include('slack_ask');
     expect(invokeLines(builtinPlugins, OPTS).map((l) => l.functionName)).to.have.members(names);
+    // slack_inbound takes Slack's envelopes from fn_slack's own queue: no caller invokes it.
+    expect(invokeLines(builtinPlugins, OPTS).map((l) => l.functionName)).to.not.include('slack_inbound');
 
     const withNew = invokeLines([...builtinPlugins, newPlugin], OPTS);
     expect(withNew.map((l) => l.functionName)).to.have.members([...names, 'newcomer_lookup']);
+  });
+
+  it('gives slack_ask a short timeout and a default answer, since nobody clicks in the sandbox', () => {
+    const line = invokeLines(builtinPlugins, OPTS).find((l) => l.functionName === 'slack_ask')!;
+    expect(line.command).to.contain(' -i slack_ask_timeout=10 -i slack_default_answer=Approve');
+    expect(line.needsEditing).to.equal(false);
   });
 
   it('creates the channel first and archives it last, so the lines run top to bottom', () => {
