@@ -144,6 +144,3 @@ export async function slackIdentity(state: SlackState, callOpts: CallOptions = {
 export async function botUserId(state: SlackState, ctx: FunctionContext): Promise<string | undefined> {
   return (await slackIdentity(state, callOptionsFor(ctx))).userId;
 }
-
-// The input readers live in inputs.ts; handlers written before the split import them from here.
-export { boolInput, intInput, strInput } from './inputs.js';
