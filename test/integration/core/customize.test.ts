@@ -247,17 +247,21 @@ describe('worker customize (spawned CLI, real broker and stores)', function () {
 
   it('-l fn_slack imports the real package: its queue, its data table and its functions with their inputs', async () => {
     setup();
-    const existed = (await topology('fn_slack')).queue;
+    // fn_slack's queue is a fixed name on the shared broker, so another run on this machine
+    // may declare or delete it at any moment: what this run did is read from its own output.
+    let created = false;
     try {
       const res = await customize(['-y', '-l', 'fn_slack']);
       expect(res.code, res.stdout + res.stderr).to.equal(0);
       expect(res.stdout).not.to.contain(CUSTOM_PACKAGE);
-      expect(res.stdout).to.match(/ {2}message destination fn_slack → broker: (created|unchanged) /);
+      const queueLine = / {2}message destination fn_slack → broker: (created|unchanged) /.exec(res.stdout);
+      expect(queueLine, res.stdout).not.to.equal(null);
+      created = queueLine![1] === 'created';
       expect(res.stdout).to.contain('  function slack_post_message → store: created');
       expect(res.stdout).to.contain('  workflow example_slack_post_message: example');
       expect(res.stdout).to.contain('  rule example_post_incident_to_slack: example');
       // The data table and the 15 functions, plus the queue unless another run had declared it.
-      expect(res.stdout).to.match(existed ? /customize: 16 created, 0 updated, 1 unchanged/ : /customize: 17 created, 0 updated, 0 unchanged/);
+      expect(res.stdout).to.match(created ? /customize: 17 created, 0 updated, 0 unchanged/ : /customize: 16 created, 0 updated, 1 unchanged/);
       const t = await topology('fn_slack');
       expect(t).to.deep.equal({ queue: true, dlx: true, dead: true, retry: true, argsMatch: true });
       expect((await definitions(storeFile())).map((r) => r.name)).to.deep.equal(FN_SLACK_FUNCTIONS);
@@ -268,7 +272,7 @@ describe('worker customize (spawned CLI, real broker and stores)', function () {
       expect(listed.stdout).to.contain('    slack_text: string (required)');
       expect(listed.stdout).to.contain(`Loaded but not yet recorded: ${names.functionName}`);
     } finally {
-      if (!existed) await deleteDestination('fn_slack');
+      if (created) await deleteDestination('fn_slack');
     }
   });
 
@@ -282,10 +286,11 @@ describe('worker customize (spawned CLI, real broker and stores)', function () {
       worker: { plugins: CUSTOMIZE_PLUGIN },
       sections: { fn_slack: { api_token: 'xoxb-unused', api_url: 'http://127.0.0.1:9/api/', app_token: 'xapp-1-unused', inbound_queue: inbound } },
     });
-    const existed = (await topology('fn_slack')).queue;
+    let created = false;
     try {
       const res = await customize(['-y', '-l', 'fn_slack']);
       expect(res.code, res.stdout + res.stderr).to.equal(0);
+      created = / {2}message destination fn_slack → broker: created /.test(res.stdout);
       expect(res.stdout).to.contain(
         `  message destination ${inbound} → broker: created (queue ${inbound}, exchange ${inbound}.dlx, queue ${inbound}.dead, queue ${inbound}.retry)`,
       );
@@ -311,7 +316,7 @@ describe('worker customize (spawned CLI, real broker and stores)', function () {
         await connection.close().catch(() => undefined);
       }
     } finally {
-      if (!existed) await deleteDestination('fn_slack');
+      if (created) await deleteDestination('fn_slack');
     }
   });
 

@@ -106,6 +106,10 @@ describe('WorkerMetrics', () => {
 
   it('adds the default process metrics under their standard names, and uses the text format content type', async () => {
     const m = new WorkerMetrics();
+    // prom-client counts the CPU used since the collector was registered, so spend some first:
+    // on a loaded machine the few microseconds between construction and render can round to 0.
+    const start = process.cpuUsage().user;
+    while (process.cpuUsage().user - start < 20_000) Math.sqrt(Math.random());
     const text = await m.render();
     expect(sampleValue(text, 'process_cpu_user_seconds_total')).to.be.greaterThan(0);
     expect(parseSamples(text).some((s) => s.name === 'nodejs_heap_size_used_bytes')).to.equal(true);
