@@ -307,8 +307,9 @@ export class SlackClient {
         // Cut off mid-body (connection dropped, timeout): not repeated here. The runner's
         // redelivery retries it within max_attempts, and first looks for an upload an
         // earlier attempt completed (slack_post_attachment's reconcile).
+        // The message promises no retry: on the last attempt it is the caller's final error.
         throw new SlackUnavailableError(
-          `Uploading ${req.filename} to Slack was cut off (${(failure as Error)?.message ?? 'connection lost'}); the invocation will be retried`,
+          `Uploading ${req.filename} to Slack was cut off (${(failure as Error)?.message ?? 'connection lost'}); not repeated within this attempt`,
           'slack_upload_interrupted',
           failure,
         );
