@@ -9,7 +9,7 @@ import { answerCommand, type Answer } from './answer.js';
 import { parseCommand } from './parse.js';
 import { postToResponseUrl } from './response-url.js';
 
-type Json = Record<string, any>;
+type Json = Record<string, unknown>;
 
 function str(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
