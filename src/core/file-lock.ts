@@ -1,0 +1,143 @@
+/**
+ * A lock between processes of one host: a lock file, for critical sections that must not
+ * overlap across workers sharing files (a SQLite store, the local platform's folders).
+ *
+ * - The file is linked into place complete (`link` fails when the name exists), holding
+ *   `{host, pid, token}`: a reader never sees a half-written holder, and the token is new
+ *   for each hold, so a release removes only its own file.
+ * - Waiting is polling with a growing pause (5 ms to 100 ms), up to `waitMs`; then a
+ *   {@link RetryableError} (the holder is busy, the work can be tried again).
+ * - A holder that died leaves its file. It is stale when its pid no longer runs on this
+ *   host, or (a holder on another host: containers sharing a volume, whose pids mean nothing
+ *   here) when its file was not refreshed for `staleAfterMs`; a holder refreshes it (mtime)
+ *   every quarter of that. A stale file is removed under a short second lock (`<file>.break`)
+ *   after reading it again, so two waiters that both saw the same stale holder cannot remove
+ *   a live holder's file that replaced it.
+ * - Files are 0600 (a lock names a pid and a host, nobody else's business).
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { link, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { errorCode, RetryableError } from './runtime/errors.js';
+
+export interface FileLockOptions {
+  /** How long to wait for another holder before giving up (ms). Default 300 s. */
+  waitMs?: number;
+  /** A holder whose file was not refreshed for this long is taken for dead (ms). Default 60 s. */
+  staleAfterMs?: number;
+  /** What the lock protects, for the error when the wait runs out. */
+  what?: string;
+}
+
+interface Holder {
+  host: string;
+  pid: number;
+  token: string;
+}
+
+const HOST = hostname();
+/** A `.break` file older than this was left by a process that died while removing a stale lock. */
+const BREAK_STALE_MS = 10_000;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errorCode(err) === 'EPERM';
+  }
+}
+
+function parseHolder(text: string): Holder | undefined {
+  try {
+    const h = JSON.parse(text) as Partial<Holder>;
+    return typeof h.host === 'string' && Number.isInteger(h.pid) && typeof h.token === 'string' ? (h as Holder) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Links a complete file holding `content` at `path`; false when the name exists. */
+async function createExclusive(path: string, content: string): Promise<boolean> {
+  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  await writeFile(temp, content, { flag: 'wx', mode: 0o600 });
+  try {
+    await link(temp, path);
+    return true;
+  } catch (err) {
+    if (errorCode(err) === 'EEXIST') return false;
+    throw err;
+  } finally {
+    await rm(temp, { force: true });
+  }
+}
+
+/** The holder's file text and age, or undefined when there is no file. */
+async function readLock(path: string): Promise<{ text: string; ageMs: number } | undefined> {
+  try {
+    const [text, st] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
+    return { text, ageMs: Date.now() - st.mtimeMs };
+  } catch (err) {
+    if (errorCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+function isStale(seen: { text: string; ageMs: number }, staleAfterMs: number): boolean {
+  if (seen.ageMs > staleAfterMs) return true;
+  const holder = parseHolder(seen.text);
+  // Unreadable content cannot happen (files are linked complete); only age decides then.
+  if (!holder || holder.host !== HOST || holder.pid === process.pid) return false;
+  return !isRunning(holder.pid);
+}
+
+/** Removes the lock file if it still holds `staleText`, under the `.break` lock (see the file comment). */
+async function breakStale(path: string, staleText: string): Promise<void> {
+  const guard = `${path}.break`;
+  if (!(await createExclusive(guard, JSON.stringify({ host: HOST, pid: process.pid, token: randomBytes(8).toString('hex') })))) {
+    const left = await readLock(guard);
+    if (left && left.ageMs > BREAK_STALE_MS) await rm(guard, { force: true });
+    return;
+  }
+  try {
+    const now = await readLock(path);
+    if (now?.text === staleText) await rm(path, { force: true });
+  } finally {
+    await rm(guard, { force: true });
+  }
+}
+
+/** Runs `fn` holding the lock file `path` (created beside what it protects; the folder must exist). */
+export async function withFileLock<T>(path: string, fn: () => Promise<T>, opts: FileLockOptions = {}): Promise<T> {
+  const waitMs = opts.waitMs ?? 300_000;
+  const staleAfterMs = opts.staleAfterMs ?? 60_000;
+  const text = JSON.stringify({ host: HOST, pid: process.pid, token: randomBytes(12).toString('hex') } satisfies Holder);
+  const giveUpAt = Date.now() + waitMs;
+  let pause = 5;
+  while (!(await createExclusive(path, text))) {
+    const seen = await readLock(path);
+    if (seen && isStale(seen, staleAfterMs)) {
+      await breakStale(path, seen.text);
+      continue;
+    }
+    if (Date.now() >= giveUpAt) {
+      throw new RetryableError(`The lock ${path}${opts.what ? ` (${opts.what})` : ''} was still held after ${Math.round(waitMs / 1000)} s; try again`, 'lock_timeout');
+    }
+    await sleep(pause + Math.random() * pause);
+    pause = Math.min(100, pause * 2);
+  }
+  const refresh = setInterval(() => {
+    const now = new Date();
+    void utimes(path, now, now).catch(() => undefined);
+  }, staleAfterMs / 4);
+  refresh.unref();
+  try {
+    return await fn();
+  } finally {
+    clearInterval(refresh);
+    const now = await readLock(path).catch(() => undefined);
+    if (now?.text === text) await rm(path, { force: true });
+  }
+}
