@@ -8,7 +8,8 @@
  * - Waiting is polling with a growing pause (5 ms to 100 ms), up to `waitMs`; then a
  *   {@link RetryableError} (the holder is busy, the work can be tried again).
  * - A holder that died leaves its file. It is stale when its pid no longer runs on this
- *   host, or (a holder on another host: containers sharing a volume, whose pids mean nothing
+ *   host (or is this process's, with a token this process does not hold: a container
+ *   restarted with the pid its killed predecessor had), or (a holder on another host: containers sharing a volume, whose pids mean nothing
  *   here) when its file was not refreshed for `staleAfterMs`; a holder refreshes it (mtime)
  *   every quarter of that. A stale file is removed under a short second lock (`<file>.break`)
  *   after reading it again, so two waiters that both saw the same stale holder cannot remove
@@ -36,6 +37,8 @@ interface Holder {
 }
 
 const HOST = hostname();
+/** The tokens of the locks this process holds now. */
+const heldHere = new Set<string>();
 /** A `.break` file older than this was left by a process that died while removing a stale lock. */
 const BREAK_STALE_MS = 10_000;
 
@@ -89,8 +92,8 @@ function isStale(seen: { text: string; ageMs: number }, staleAfterMs: number): b
   if (seen.ageMs > staleAfterMs) return true;
   const holder = parseHolder(seen.text);
   // Unreadable content cannot happen (files are linked complete); only age decides then.
-  if (!holder || holder.host !== HOST || holder.pid === process.pid) return false;
-  return !isRunning(holder.pid);
+  if (!holder || holder.host !== HOST) return false;
+  return holder.pid === process.pid ? !heldHere.has(holder.token) : !isRunning(holder.pid);
 }
 
 /** Removes the lock file if it still holds `staleText`, under the `.break` lock (see the file comment). */
@@ -113,31 +116,39 @@ async function breakStale(path: string, staleText: string): Promise<void> {
 export async function withFileLock<T>(path: string, fn: () => Promise<T>, opts: FileLockOptions = {}): Promise<T> {
   const waitMs = opts.waitMs ?? 300_000;
   const staleAfterMs = opts.staleAfterMs ?? 60_000;
-  const text = JSON.stringify({ host: HOST, pid: process.pid, token: randomBytes(12).toString('hex') } satisfies Holder);
-  const giveUpAt = Date.now() + waitMs;
-  let pause = 5;
-  while (!(await createExclusive(path, text))) {
-    const seen = await readLock(path);
-    if (seen && isStale(seen, staleAfterMs)) {
-      await breakStale(path, seen.text);
-      continue;
-    }
-    if (Date.now() >= giveUpAt) {
-      throw new RetryableError(`The lock ${path}${opts.what ? ` (${opts.what})` : ''} was still held after ${Math.round(waitMs / 1000)} s; try again`, 'lock_timeout');
-    }
-    await sleep(pause + Math.random() * pause);
-    pause = Math.min(100, pause * 2);
-  }
-  const refresh = setInterval(() => {
-    const now = new Date();
-    void utimes(path, now, now).catch(() => undefined);
-  }, staleAfterMs / 4);
-  refresh.unref();
+  const token = randomBytes(12).toString('hex');
+  const text = JSON.stringify({ host: HOST, pid: process.pid, token } satisfies Holder);
+  // Known as held before the file can exist: another caller in this process must never see it as a predecessor's.
+  heldHere.add(token);
   try {
-    return await fn();
+    const giveUpAt = Date.now() + waitMs;
+    let pause = 5;
+    while (!(await createExclusive(path, text))) {
+      const seen = await readLock(path);
+      if (seen && isStale(seen, staleAfterMs)) {
+        await breakStale(path, seen.text);
+        continue;
+      }
+      if (Date.now() >= giveUpAt) {
+        const what = opts.what ? ` (${opts.what})` : '';
+        throw new RetryableError(`The lock ${path}${what} was still held after ${Math.round(waitMs / 1000)} s; try again`, 'lock_timeout');
+      }
+      await sleep(pause + Math.random() * pause);
+      pause = Math.min(100, pause * 2);
+    }
+    const refresh = setInterval(() => {
+      const now = new Date();
+      void utimes(path, now, now).catch(() => undefined);
+    }, staleAfterMs / 4);
+    refresh.unref();
+    try {
+      return await fn();
+    } finally {
+      clearInterval(refresh);
+      const now = await readLock(path).catch(() => undefined);
+      if (now?.text === text) await rm(path, { force: true });
+    }
   } finally {
-    clearInterval(refresh);
-    const now = await readLock(path).catch(() => undefined);
-    if (now?.text === text) await rm(path, { force: true });
+    heldHere.delete(token);
   }
 }

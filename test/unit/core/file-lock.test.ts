@@ -68,6 +68,13 @@ describe('withFileLock', function () {
     expect(await readdir(dir)).to.deep.equal([]);
   });
 
+  it("a file naming this process's pid with a token it does not hold (a restarted container's predecessor) is taken over at once", async function () {
+    const file = join(dir, 'x.lock');
+    await writeFile(file, JSON.stringify({ host: hostname(), pid: process.pid, token: 'before-the-restart' }), { mode: 0o600 });
+    expect(await withFileLock(file, async () => 'mine', { waitMs: 5_000, staleAfterMs: 600_000 })).to.equal('mine');
+    expect(await readdir(dir)).to.deep.equal([]);
+  });
+
   it('never lets two holders in this process overlap, and waits rather than fails', async function () {
     const file = join(dir, 'x.lock');
     let active = 0;
