@@ -44,7 +44,8 @@ const BREAK_STALE_MS = 10_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function isRunning(pid: number): boolean {
+/** True when a process with this pid runs on this host (EPERM: it runs, as another user). */
+export function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
