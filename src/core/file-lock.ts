@@ -2,23 +2,28 @@
  * A lock between processes of one host: a lock file, for critical sections that must not
  * overlap across workers sharing files (a SQLite store, the local platform's folders).
  *
- * - The file is linked into place complete (`link` fails when the name exists), holding
- *   `{host, pid, token}`: a reader never sees a half-written holder, and the token is new
- *   for each hold, so a release removes only its own file.
+ * - The file is created with O_EXCL (fails when the name exists) and holds
+ *   `{host, pid, token}`; the token is new for each hold, so a release removes only its own
+ *   file. A reader that finds it still empty (being written) waits, as for any holder.
  * - Waiting is polling with a growing pause (5 ms to 100 ms), up to `waitMs`; then a
  *   {@link RetryableError} (the holder is busy, the work can be tried again).
- * - A holder that died leaves its file. It is stale when its pid no longer runs on this
- *   host (or is this process's, with a token this process does not hold: a container
- *   restarted with the pid its killed predecessor had), or (a holder on another host: containers sharing a volume, whose pids mean nothing
- *   here) when its file was not refreshed for `staleAfterMs`; a holder refreshes it (mtime)
- *   every quarter of that. A stale file is removed under a short second lock (`<file>.break`)
- *   after reading it again, so two waiters that both saw the same stale holder cannot remove
- *   a live holder's file that replaced it.
+ * - A holder that died leaves its file, which is then stale:
+ *   - its pid no longer runs on this host (a killed worker), or it is this process's pid
+ *     with a token this process does not hold (a container restarted with the pid its
+ *     killed predecessor had): taken over at once;
+ *   - otherwise (a holder on another host, as containers sharing a volume are, whose pids
+ *     mean nothing here; a file left empty by a holder killed while writing it) once it was
+ *     not refreshed for `staleAfterMs`; a holder refreshes it (mtime) every quarter of that.
+ *   A stale file is removed under a short second lock (`<file>.break`) after reading it
+ *   again, so two waiters that both saw the same stale holder cannot remove a live
+ *   holder's file that replaced it.
  * - Files are 0600 (a lock names a pid and a host, nobody else's business).
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { link, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { readFile, rm, stat, utimes } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { errorCode, RetryableError } from './runtime/errors.js';
 
 export interface FileLockOptions {
@@ -28,6 +33,8 @@ export interface FileLockOptions {
   staleAfterMs?: number;
   /** What the lock protects, for the error when the wait runs out. */
   what?: string;
+  /** Make the lock file's folder (0700) when it is missing, instead of failing. */
+  makeDir?: boolean;
 }
 
 interface Holder {
@@ -63,19 +70,27 @@ function parseHolder(text: string): Holder | undefined {
   }
 }
 
-/** Links a complete file holding `content` at `path`; false when the name exists. */
-async function createExclusive(path: string, content: string): Promise<boolean> {
-  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  await writeFile(temp, content, { flag: 'wx', mode: 0o600 });
+/**
+ * Creates `path` holding `content` (0600); false when the name exists. Synchronous on
+ * purpose, as the release is: a few tiny system calls on a local file, where a round trip
+ * through libuv's thread pool for each cost a millisecond or more on a busy host.
+ */
+function createExclusive(path: string, content: string, makeDir = false): boolean {
+  let fd: number;
   try {
-    await link(temp, path);
-    return true;
+    fd = openSync(path, 'wx', 0o600); // 0600 less the umask: never more than 0600
   } catch (err) {
     if (errorCode(err) === 'EEXIST') return false;
-    throw err;
-  } finally {
-    await rm(temp, { force: true });
+    if (errorCode(err) !== 'ENOENT' || !makeDir) throw err;
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    return createExclusive(path, content);
   }
+  try {
+    writeSync(fd, content);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
 }
 
 /** The holder's file text and age, or undefined when there is no file. */
@@ -89,10 +104,18 @@ async function readLock(path: string): Promise<{ text: string; ageMs: number } |
   }
 }
 
+function readIfThere(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 function isStale(seen: { text: string; ageMs: number }, staleAfterMs: number): boolean {
   if (seen.ageMs > staleAfterMs) return true;
   const holder = parseHolder(seen.text);
-  // Unreadable content cannot happen (files are linked complete); only age decides then.
+  // Empty or cut short: being written now (or its writer was killed, which only age tells).
   if (!holder || holder.host !== HOST) return false;
   return holder.pid === process.pid ? !heldHere.has(holder.token) : !isRunning(holder.pid);
 }
@@ -100,7 +123,7 @@ function isStale(seen: { text: string; ageMs: number }, staleAfterMs: number): b
 /** Removes the lock file if it still holds `staleText`, under the `.break` lock (see the file comment). */
 async function breakStale(path: string, staleText: string): Promise<void> {
   const guard = `${path}.break`;
-  if (!(await createExclusive(guard, JSON.stringify({ host: HOST, pid: process.pid, token: randomBytes(8).toString('hex') })))) {
+  if (!createExclusive(guard, JSON.stringify({ host: HOST, pid: process.pid, token: randomBytes(8).toString('hex') }))) {
     const left = await readLock(guard);
     if (left && left.ageMs > BREAK_STALE_MS) await rm(guard, { force: true });
     return;
@@ -113,7 +136,7 @@ async function breakStale(path: string, staleText: string): Promise<void> {
   }
 }
 
-/** Runs `fn` holding the lock file `path` (created beside what it protects; the folder must exist). */
+/** Runs `fn` holding the lock file `path` (beside what it protects; its folder must exist unless `makeDir`). */
 export async function withFileLock<T>(path: string, fn: () => Promise<T>, opts: FileLockOptions = {}): Promise<T> {
   const waitMs = opts.waitMs ?? 300_000;
   const staleAfterMs = opts.staleAfterMs ?? 60_000;
@@ -124,7 +147,7 @@ export async function withFileLock<T>(path: string, fn: () => Promise<T>, opts: 
   try {
     const giveUpAt = Date.now() + waitMs;
     let pause = 5;
-    while (!(await createExclusive(path, text))) {
+    while (!createExclusive(path, text, opts.makeDir)) {
       const seen = await readLock(path);
       if (seen && isStale(seen, staleAfterMs)) {
         await breakStale(path, seen.text);
@@ -146,8 +169,7 @@ export async function withFileLock<T>(path: string, fn: () => Promise<T>, opts: 
       return await fn();
     } finally {
       clearInterval(refresh);
-      const now = await readLock(path).catch(() => undefined);
-      if (now?.text === text) await rm(path, { force: true });
+      if (readIfThere(path) === text) rmSync(path, { force: true });
     }
   } finally {
     heldHere.delete(token);

@@ -17,7 +17,6 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { withFileLock } from '../file-lock.js';
@@ -360,10 +359,8 @@ export class SqliteStore implements Store {
   withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
     return processLocks.run(`${this.lockPrefix}\u0000${key}`, async () => {
       if (this.location === ':memory:') return fn(); // nobody else can open it
-      const dir = `${this.location}-locks`;
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      const file = join(dir, `${createHash('sha256').update(key, 'utf8').digest('hex').slice(0, 32)}.lock`);
-      return withFileLock(file, fn, { what: `store lock ${JSON.stringify(key)}` });
+      const file = join(`${this.location}-locks`, `${createHash('sha256').update(key, 'utf8').digest('hex').slice(0, 32)}.lock`);
+      return withFileLock(file, fn, { what: `store lock ${JSON.stringify(key)}`, makeDir: true });
     });
   }
 
