@@ -10,6 +10,7 @@
  * ephemeral, which Slack keeps nowhere to look: a repeat there can show the person a
  * second copy, seen by them alone.
  */
+import { isSlackError } from '../../slack-errors.js';
 import type { InboundContext, InboundHandlers } from '../router.js';
 import { answerCommand, type Answer } from './answer.js';
 import { parseCommand } from './parse.js';
@@ -53,9 +54,15 @@ async function onMention(event: Json, ctx: InboundContext): Promise<void> {
 /** True when the thread holds this mention's answer (after the mention, found by its metadata). */
 async function mentionAnswered(ctx: InboundContext, channelId: string, threadTs: string, mentionTs: string): Promise<boolean> {
   const params = { channel: channelId, ts: threadTs, oldest: mentionTs, limit: REPLIES_PAGE, include_all_metadata: true };
-  for await (const page of ctx.state.client.paginate('conversations.replies', params, { signal: ctx.signal })) {
-    const messages = (page.messages ?? []) as { metadata?: { event_type?: string; event_payload?: { mention_ts?: string } } }[];
-    if (messages.some((m) => m.metadata?.event_type === MENTION_ANSWER_EVENT_TYPE && m.metadata.event_payload?.mention_ts === mentionTs)) return true;
+  try {
+    for await (const page of ctx.state.client.paginate('conversations.replies', params, { signal: ctx.signal })) {
+      const messages = (page.messages ?? []) as { metadata?: { event_type?: string; event_payload?: { mention_ts?: string } } }[];
+      if (messages.some((m) => m.metadata?.event_type === MENTION_ANSWER_EVENT_TYPE && m.metadata.event_payload?.mention_ts === mentionTs)) return true;
+    }
+  } catch (err) {
+    // The thread is gone (its parent deleted): no answer to find there.
+    if (isSlackError(err, 'thread_not_found', 'message_not_found')) return false;
+    throw err;
   }
   return false;
 }
