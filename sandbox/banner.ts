@@ -1,7 +1,7 @@
 /**
  * What the sandbox prints once it is ready: where everything is, who is in the
  * workspace, one ready-to-paste `worker invoke` line per function, and how to type in a
- * channel as a person.
+ * channel as a person (mirrored into a note on the incident).
  */
 import { shellQuote } from './invocations.js';
 import type { SandboxInfo } from './sandbox.js';
@@ -49,7 +49,8 @@ export function banner(info: SandboxInfo, repoRoot: string, kept: boolean): stri
     ];
     lines.push(
       `Type in a channel as a person (Slack's chat.postMessage with ${alice.email}'s user token; each person's is xoxp-sandbox-<name>);`,
-      'what people say shows in the view and in the archive export:',
+      'what people say shows in the view and in the archive export, and, in the incident\'s channel (after slack_post_message),',
+      `the worker receives it over Socket Mode and adds it as a note (platform dir: incidents/${inc.id}/notes/):`,
       '',
       `  ${curl.map(shellQuote).join(' ')}`,
       '',

@@ -4,6 +4,8 @@
  * the tests use, test/support/slack-emulator.ts) with a few people and channels, lays
  * out a local platform with an incident, writes an app.config pointing `api_url` at the
  * emulator, runs the worker in this process and serves a read-only view of what landed.
+ * The inbound half is on too: the worker holds a Socket Mode connection to the emulator,
+ * so what a person types in an incident's channel becomes a note on the incident.
  *
  * Nothing here is special-cased in the worker: it loads the written config like any
  * other, talks to the emulator over HTTP with @slack/web-api, and callers reach it with
@@ -36,6 +38,14 @@ export interface SandboxInfo {
   lines: InvokeLine[];
 }
 
+/**
+ * The sandbox's own inbound queue (fn_slack's `inbound_queue`), next to its destination:
+ * never the shared `fn_slack.inbound` a real worker of the same broker may use.
+ */
+export function sandboxInboundQueue(destination: string): string {
+  return `${destination}.inbound`;
+}
+
 /** An INI value: `$` is the loader's variable sign, so a literal one is doubled. */
 function iniValue(v: string | number): string {
   return String(v).replace(/\$/g, '$$$$');
@@ -57,6 +67,9 @@ function sandboxConfig(opts: SandboxOptions, dir: string, emu: SlackEmulator): s
   const slack = {
     api_token: emu.botToken,
     api_url: emu.apiUrl,
+    // Socket Mode to the emulator: messages typed in an incident's channel become notes.
+    app_token: emu.appToken,
+    inbound_queue: sandboxInboundQueue(opts.destination),
     username: 'SOAR',
     soar_url: 'https://soar.example.com/#incidents/{incident_id}',
     // slack_ask's sample expires after 10 s: look for due questions every second.
@@ -73,7 +86,7 @@ function sandboxConfig(opts: SandboxOptions, dir: string, emu: SlackEmulator): s
     body(worker),
     '',
     '[fn_slack]',
-    "; The emulator's bot token: it opens nothing but the emulator, so it can sit in the file.",
+    "; The emulator's bot and app tokens: they open nothing but the emulator, so they can sit in the file.",
     body(slack),
     '',
   ].join('\n');
@@ -115,6 +128,9 @@ export class Sandbox {
       const emu = await SlackEmulator.start({ port: opts.slackPort, teamName: 'Sandbox Workspace' });
       cleanups.push(() => emu.close());
       const workspace = await seedWorkspace(emu);
+      // The event subscriptions `worker slack-manifest` declares, from now on: the seeded
+      // talk is history from before the app, and raises no events.
+      emu.subscribe('message.channels', 'message.groups', 'message.im', 'app_mention');
       const platformDir = path.join(dir, 'files');
       seedPlatform(platformDir);
       const configFile = path.join(dir, 'app.config');
@@ -130,7 +146,7 @@ export class Sandbox {
         );
       }
       // Undone in reverse: the worker stops before its queue is deleted.
-      if (opts.ownsDestination) cleanups.push(() => deleteQueuesIfEmpty(opts.amqpUrl, opts.destination).then(() => undefined));
+      cleanups.push(() => deleteQueuesIfEmpty(opts.amqpUrl, opts.destination, { destinationToo: opts.ownsDestination }).then(() => undefined));
       cleanups.push(() => worker.stop('sandbox stopping'));
 
       const view = await ViewServer.start({ emulator: emu, platformDir, port: opts.viewPort });
@@ -171,12 +187,11 @@ export class Sandbox {
       await this.view.close().catch(() => undefined);
       await this.emu.close().catch(() => undefined);
     }
-    if (this.opts.ownsDestination) {
-      const kept = await deleteQueuesIfEmpty(this.opts.amqpUrl, this.opts.destination).catch((err: Error) => [
-        `queues ${this.opts.destination}*: not deleted (${redact(err.message)})`,
-      ]);
-      this.leftBehind.push(...kept);
-    }
+    // The inbound queue is the sandbox's own even when the destination was given.
+    const kept = await deleteQueuesIfEmpty(this.opts.amqpUrl, this.opts.destination, { destinationToo: this.opts.ownsDestination }).catch(
+      (err: Error) => [`queues ${this.opts.destination}*: not deleted (${redact(err.message)})`],
+    );
+    this.leftBehind.push(...kept);
     if (this.opts.keep || this.opts.dir !== undefined) {
       this.leftBehind.push(`folder ${this.info.dir} (config, store, logs, platform files)`);
     } else {
@@ -186,42 +201,52 @@ export class Sandbox {
 }
 
 /**
- * Deletes the sandbox's queue, its retry and dead-letter queues and its exchange, but
- * never a queue that still holds messages: those are kept (and named) so nothing is lost
- * silently. A retry queue that holds messages keeps the queue they go back to as well.
+ * Deletes the sandbox's inbound queue and (unless `destinationToo` is false: a queue
+ * given with --destination is the user's) its queue, each with its retry and dead-letter
+ * queues and its exchange, but never a queue that still holds messages: those are kept
+ * (and named) so nothing is lost silently. A retry queue that holds messages keeps the
+ * queue they go back to as well.
  */
-export async function deleteQueuesIfEmpty(url: string, destination: string): Promise<string[]> {
+export async function deleteQueuesIfEmpty(url: string, destination: string, o: { destinationToo?: boolean } = {}): Promise<string[]> {
   const kept: string[] = [];
   const conn = await amqp.connect(url);
   try {
-    const dl = deadLetterNames(destination);
-    let keptAny = false;
-    for (const queue of [retryQueueName(destination), destination, dl.queue]) {
-      if (queue === destination && keptAny) continue;
-      // checkQueue on a missing queue closes the channel, so each check gets its own.
-      const ch = await conn.createChannel();
-      ch.on('error', () => undefined);
-      try {
-        const { messageCount } = await ch.checkQueue(queue);
-        if (messageCount > 0) {
-          kept.push(`queue ${queue} with ${messageCount} message(s)`);
-          keptAny = true;
-        } else {
-          await ch.deleteQueue(queue);
-        }
-        await ch.close();
-      } catch {
-        // already gone
-      }
-    }
-    if (!keptAny) {
-      const ch = await conn.createChannel();
-      ch.on('error', () => undefined);
-      await ch.deleteExchange(dl.exchange).catch(() => undefined);
-      await ch.close().catch(() => undefined);
-    }
+    const queues = o.destinationToo === false ? [sandboxInboundQueue(destination)] : [destination, sandboxInboundQueue(destination)];
+    for (const queue of queues) kept.push(...(await deleteQueueFamily(conn, queue)));
   } finally {
     await conn.close().catch(() => undefined);
+  }
+  return kept;
+}
+
+/** Deletes one queue with its retry queue, dead-letter queue and exchange, keeping any that holds messages. */
+async function deleteQueueFamily(conn: amqp.ChannelModel, destination: string): Promise<string[]> {
+  const kept: string[] = [];
+  const dl = deadLetterNames(destination);
+  let keptAny = false;
+  for (const queue of [retryQueueName(destination), destination, dl.queue]) {
+    if (queue === destination && keptAny) continue;
+    // checkQueue on a missing queue closes the channel, so each check gets its own.
+    const ch = await conn.createChannel();
+    ch.on('error', () => undefined);
+    try {
+      const { messageCount } = await ch.checkQueue(queue);
+      if (messageCount > 0) {
+        kept.push(`queue ${queue} with ${messageCount} message(s)`);
+        keptAny = true;
+      } else {
+        await ch.deleteQueue(queue);
+      }
+      await ch.close();
+    } catch {
+      // already gone
+    }
+  }
+  if (!keptAny) {
+    const ch = await conn.createChannel();
+    ch.on('error', () => undefined);
+    await ch.deleteExchange(dl.exchange).catch(() => undefined);
+    await ch.close().catch(() => undefined);
   }
   return kept;
 }

@@ -20,7 +20,7 @@ import { Readable } from 'node:stream';
 import { describeNetworkFailure, networkErrorCode } from './network-failure.js';
 import * as slackWebApiNs from '@slack/web-api';
 import type { WebClient as WebClientType } from '@slack/web-api';
-import { sleep } from '../../core/backoff.js';
+import { backoffDelay, sleep, type BackoffPolicy } from '../../core/backoff.js';
 import type { Logger } from '../../core/logging.js';
 import type { Lease, RateLimiter } from './rate-limiter.js';
 import { FunctionError } from '../../core/runtime/errors.js';
@@ -49,6 +49,12 @@ const IDEMPOTENT = new Set([
   'files.getUploadURLExternal',
   'team.info',
 ]);
+
+/**
+ * Waiting before a Slack call or upload is tried again after a 5xx, a 408 or a connection
+ * failure that sent nothing: 1 s doubling to 30 s (no jitter), all within `retry_budget`.
+ */
+export const SLACK_UNAVAILABLE_BACKOFF: BackoffPolicy = { initialMs: 1000, maxMs: 30_000, factor: 2, jitter: 'none' };
 
 /** Connection errors that prove the request never reached Slack. */
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
@@ -83,7 +89,7 @@ export interface SlackClientOptions {
   timeoutMs: number;
   /** Total time one call may spend waiting for rate limits and outages. */
   retryBudgetMs: number;
-  /** First back-off after a 5xx; doubles each time. */
+  /** First back-off after a 5xx; doubles each time (default: {@link SLACK_UNAVAILABLE_BACKOFF}'s). */
   backoffMs?: number;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Observes every rate-limit wait (metrics). */
@@ -144,6 +150,7 @@ export async function* paginate<M extends SlackPagedMethod>(
 export class SlackClient {
   readonly web: WebClientType;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  private readonly unavailableBackoff: BackoffPolicy;
 
   constructor(private readonly opts: SlackClientOptions) {
     this.web = new WebClient(opts.token, {
@@ -163,6 +170,7 @@ export class SlackClient {
       },
     }) as WebClientType;
     this.sleep = opts.sleep ?? defaultSleep;
+    this.unavailableBackoff = { ...SLACK_UNAVAILABLE_BACKOFF, initialMs: opts.backoffMs ?? SLACK_UNAVAILABLE_BACKOFF.initialMs };
   }
 
   /**
@@ -190,7 +198,7 @@ export class SlackClient {
     const idempotent = callOpts.idempotent ?? IDEMPOTENT.has(method);
     // Only waits that Slack imposes (Retry-After, outages) count against the budget.
     let waitedMs = 0;
-    let backoff = this.opts.backoffMs ?? 1000;
+    let outages = 0;
     for (let attempt = 1; ; attempt++) {
       if (attempt > 1 && lease) await lease.again(callOpts.signal ? { signal: callOpts.signal } : {});
       try {
@@ -221,8 +229,7 @@ export class SlackClient {
             // and the function's own checks decide what happens next.
             throw new SlackUnavailableError(`Slack ${method} failed (${what}); not repeated here because it may have taken effect`, 'slack_unavailable', err);
           }
-          waitMs = backoff;
-          backoff = Math.min(backoff * 2, 30_000);
+          waitMs = backoffDelay(this.unavailableBackoff, ++outages);
           reason = 'unavailable';
         } else {
           throw err;
@@ -270,8 +277,7 @@ export class SlackClient {
       callOpts,
     );
     const deadline = Date.now() + this.opts.retryBudgetMs;
-    let backoff = this.opts.backoffMs ?? 1000;
-    for (;;) {
+    for (let outages = 1; ; outages++) {
       const stream = await req.open();
       let status: number | undefined;
       let failure: unknown;
@@ -307,14 +313,16 @@ export class SlackClient {
         // Cut off mid-body (connection dropped, timeout): not repeated here. The runner's
         // redelivery retries it within max_attempts, and first looks for an upload an
         // earlier attempt completed (slack_post_attachment's reconcile).
+        // The message promises no retry: on the last attempt it is the caller's final error.
         throw new SlackUnavailableError(
-          `Uploading ${req.filename} to Slack was cut off (${(failure as Error)?.message ?? 'connection lost'}); the invocation will be retried`,
+          `Uploading ${req.filename} to Slack was cut off (${(failure as Error)?.message ?? 'connection lost'}); not repeated within this attempt`,
           'slack_upload_interrupted',
           failure,
         );
       }
       // A 5xx, 408 or 429 (Slack took nothing), or a connection refused (nothing was
       // sent): the same URL may be tried again within the retry budget.
+      const backoff = backoffDelay(this.unavailableBackoff, outages);
       if (Date.now() + backoff > deadline) {
         throw new SlackUnavailableError(
           `Uploading ${req.filename} to Slack failed (${status ? `HTTP ${status}` : describeNetworkFailure(failure) ?? (failure as Error)?.message ?? 'error'})`,
@@ -325,7 +333,6 @@ export class SlackClient {
       const cause = status ? `HTTP ${status}` : describeNetworkFailure(failure, Math.max(this.opts.timeoutMs, 60_000));
       await callOpts.onWait?.({ method: 'file upload', seconds: Math.ceil(backoff / 1000), reason: 'unavailable', ...(cause ? { cause } : {}) });
       await this.sleep(backoff, callOpts.signal);
-      backoff = Math.min(backoff * 2, 30_000);
     }
     const params: Record<string, unknown> = {
       files: JSON.stringify([{ id: fileId, title: req.title ?? req.filename }]),

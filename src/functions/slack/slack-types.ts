@@ -80,6 +80,8 @@ export interface SlackMessage {
   /** Legacy attachments (fn_slack once posted its content as one). */
   attachments?: { pretext?: string; text?: string }[];
   metadata?: SlackMessageMetadata;
+  /** Block Kit blocks, as posted (read back to redraw a triage card). */
+  blocks?: Record<string, unknown>[];
 }
 
 export interface SlackBookmark {

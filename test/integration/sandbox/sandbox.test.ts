@@ -155,6 +155,19 @@ describe('sandbox (npm run sandbox)', function () {
     const curl = proc.output.split('\n').find((l) => l.trim().startsWith('curl '))!.trim();
     const said = await runPasted(curl);
     expect(JSON.parse(said.stdout)).to.include({ ok: true, channel: inc!.id });
+    // The inbound half: the worker gets the message over Socket Mode and mirrors it into a
+    // note on the incident (issue #18: the sandbox shows the inbound half too).
+    const notePath = async (): Promise<string | undefined> =>
+      (await getJson<{ files: { path: string }[] }>(`${view}platform.json`)).files.find((f) =>
+        /^incidents\/2103\/notes\/[^/]+\.json$/.test(f.path),
+      )?.path;
+    const noteDeadline = Date.now() + 30_000;
+    while ((await notePath()) === undefined && Date.now() < noteDeadline) await new Promise((r) => setTimeout(r, 200));
+    const noteFile = await notePath();
+    expect(noteFile, proc.output).to.not.equal(undefined);
+    const note = (await (await fetch(`${view}platform/${noteFile!}`)).json()) as { text: string; author: { name: string } };
+    expect(note).to.deep.include({ text: 'Blocked the sender domain at the mail gateway' });
+    expect(note.author.name).to.equal('Alice Analyst');
 
     // Every other function, top to bottom, as printed (a `<ts>` is the post's ts, as the note says).
     for (const command of commands.filter((c) => c !== post)) {
@@ -182,6 +195,9 @@ describe('sandbox (npm run sandbox)', function () {
     const exit = await proc.exited;
     expect(exit, proc.output).to.deep.equal({ code: 0, signal: null });
     expect(proc.output).to.contain('sandbox: stopped');
+    // The given --destination is the user's and stays; the inbound queue was the sandbox's own.
+    expect(await queueExists(destination)).to.equal(true);
+    for (const q of ['inbound', 'inbound.dead', 'inbound.retry']) expect(await queueExists(`${destination}.${q}`), q).to.equal(false);
     expect(fs.existsSync(dir)).to.equal(false);
     dir = undefined;
     expect(await fetch(view).then(() => 'answered', () => 'refused')).to.equal('refused');
@@ -193,10 +209,12 @@ describe('sandbox (npm run sandbox)', function () {
     try {
       expect(generated).to.match(/^fn_slack_sandbox_[0-9a-f]{8}$/);
       expect(await queueExists(generated)).to.equal(true);
+      expect(await queueExists(`${generated}.inbound`), 'its own inbound queue').to.equal(true);
       await sandbox.stop();
       expect(await queueExists(generated)).to.equal(false);
       expect(await queueExists(`${generated}.dead`)).to.equal(false);
       expect(await queueExists(`${generated}.retry`)).to.equal(false);
+      for (const q of ['inbound', 'inbound.dead', 'inbound.retry']) expect(await queueExists(`${generated}.${q}`), q).to.equal(false);
       expect(fs.existsSync(sandbox.info.dir)).to.equal(false);
     } finally {
       // When an assertion above failed: leave nothing running or declared on the shared broker.

@@ -26,7 +26,7 @@ import type { Platform } from '../../../platforms/platform.js';
 import { ensureMember, findChannelByName, type ChannelCache, type ChannelDeps } from '../channels/index.js';
 import type { SlackClient } from '../slack-client.js';
 import type { ConversationTable } from '../store/conversations.js';
-import { SlackApiError } from '../slack-errors.js';
+import { isSlackError } from '../slack-errors.js';
 import { endedBlocks, endedText, endingLine, escalationBlocks, escalationText, plainLine } from './ask-blocks.js';
 import type { AskPost, AskRow, AskTable, Responder } from './ask-table.js';
 
@@ -95,7 +95,7 @@ export async function expireAsk(rt: AskRuntime, row: AskRow): Promise<boolean> {
 
 /** True for Slack answers that mean the message or channel is gone: nothing left to update. */
 function gone(err: unknown): boolean {
-  return err instanceof SlackApiError && ['message_not_found', 'channel_not_found', 'is_archived', 'cant_update_message'].includes(err.slackError);
+  return isSlackError(err, 'message_not_found', 'channel_not_found', 'is_archived', 'cant_update_message');
 }
 
 async function updateQuestions(rt: AskRuntime, row: AskRow): Promise<void> {

@@ -4,7 +4,7 @@
  * a Tier 4 method shared with every other lookup.
  */
 import type { CallOptions } from '../slack-client.js';
-import { SlackApiError } from '../slack-errors.js';
+import { isSlackError } from '../slack-errors.js';
 import type { SlackState } from '../state.js';
 
 export interface SlackPerson {
@@ -48,7 +48,7 @@ export async function slackPerson(state: SlackState, userId: string, callOpts: C
     };
   } catch (err) {
     // A departed or foreign user: name them by id rather than lose the message.
-    if (!(err instanceof SlackApiError) || err.slackError !== 'user_not_found') throw err;
+    if (!isSlackError(err, 'user_not_found')) throw err;
     person = { id: userId, name: userId, email: null };
   }
   people.delete(userId);

@@ -34,7 +34,7 @@ import { closeModal, noticeModal, readCloseSubmission, type CloseTarget } from '
 import { matchActor, type SlackPerson } from './people.js';
 import { tellUser } from './tell.js';
 
-type Json = Record<string, any>;
+type Json = Record<string, unknown>;
 /** The step an envelope records once its change is on the platform (see the file comment). */
 const CHANGED_STEP = 'triage-changed';
 /** The change a person's action makes, and the note that says so. */
@@ -61,13 +61,20 @@ function str(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
+/** `v` when it is a JSON object (a payload's nested part), else undefined. */
+function part(v: unknown): Json | undefined {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Json) : undefined;
+}
+
 function siteOf(payload: Json): ClickSite {
-  const message = payload.message as Json | undefined;
+  const message = part(payload.message);
+  const container = part(payload.container);
+  const blocks = message?.blocks;
   return {
-    userId: str(payload.user?.id),
-    channelId: str(payload.channel?.id) ?? str(payload.container?.channel_id),
-    ts: str(payload.container?.message_ts) ?? str(message?.ts),
-    blocks: Array.isArray(message?.blocks) ? (message.blocks as Json[]) : undefined,
+    userId: str(part(payload.user)?.id),
+    channelId: str(part(payload.channel)?.id) ?? str(container?.channel_id),
+    ts: str(container?.message_ts) ?? str(message?.ts),
+    blocks: Array.isArray(blocks) ? (blocks as Json[]) : undefined,
     text: str(message?.text),
   };
 }
@@ -196,7 +203,7 @@ async function redraw(ctx: InboundContext, site: ClickSite, inc: IncidentSummary
       { channel: site.channelId, latest: site.ts, oldest: site.ts, inclusive: true, limit: 1 },
       opts,
     );
-    const message = ((history.messages ?? []) as Json[]).find((m) => m.ts === site.ts);
+    const message = (history.messages ?? []).find((m) => m.ts === site.ts);
     if (!message) {
       ctx.log.info(`The triage card ${site.channelId}/${site.ts} is gone; not redrawn`);
       return;
@@ -253,7 +260,7 @@ async function closeProblem(ctx: InboundContext, incidentId: number, userId: str
 
 async function onCloseSubmission(payload: Json, ctx: InboundContext): Promise<void> {
   const read = readCloseSubmission(payload.view as Json | undefined);
-  const userId = str(payload.user?.id);
+  const userId = str(part(payload.user)?.id);
   if (typeof read === 'string') {
     ctx.log.warn(`Close form from ${userId ?? 'unknown user'} refused: ${read}`);
     return;

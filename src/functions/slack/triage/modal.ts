@@ -66,8 +66,14 @@ export interface CloseSubmission {
   summary: string;
 }
 
+/** One input's state in a view submission: a select's choice or a text field's value. */
+interface SubmittedValue {
+  selected_option?: { value?: unknown } | null;
+  value?: unknown;
+}
+
 /** Reads a submission; a string says what is wrong with it (a forged or stale view). */
-export function readCloseSubmission(view: Record<string, any> | undefined): CloseSubmission | string {
+export function readCloseSubmission(view: Record<string, unknown> | undefined): CloseSubmission | string {
   let meta: Record<string, unknown>;
   try {
     meta = JSON.parse(String(view?.private_metadata ?? '')) as Record<string, unknown>;
@@ -78,9 +84,11 @@ export function readCloseSubmission(view: Record<string, any> | undefined): Clos
   if (typeof incidentId !== 'number' || !Number.isSafeInteger(incidentId) || incidentId <= 0) return 'the form names no valid incident';
   if (typeof meta.channel_id !== 'string' || !/^[CGD][A-Z0-9]+$/.test(meta.channel_id)) return 'the form names no valid channel';
   if (typeof meta.ts !== 'string' || !/^\d+\.\d+$/.test(meta.ts)) return 'the form names no valid message';
-  const values = (view?.state?.values ?? {}) as Record<string, Record<string, any>>;
-  const resolution = values[RESOLUTION_BLOCK]?.[VALUE]?.selected_option?.value;
-  if (!INCIDENT_RESOLUTIONS.includes(resolution)) return `choose a resolution (${INCIDENT_RESOLUTIONS.join(', ')})`;
+  // view.state.values[block_id][action_id], as Slack sends a submission (see closeModal).
+  const values = ((view?.state as { values?: unknown } | undefined)?.values ?? {}) as Record<string, Record<string, SubmittedValue> | undefined>;
+  const chosen = values[RESOLUTION_BLOCK]?.[VALUE]?.selected_option?.value;
+  const resolution = INCIDENT_RESOLUTIONS.find((r) => r === chosen);
+  if (!resolution) return `choose a resolution (${INCIDENT_RESOLUTIONS.join(', ')})`;
   const summary = values[SUMMARY_BLOCK]?.[VALUE]?.value;
   if (typeof summary !== 'string' || summary.trim() === '') return 'write a resolution summary';
   if (summary.length > MAX_RESOLUTION_SUMMARY) return `the resolution summary is longer than ${MAX_RESOLUTION_SUMMARY} characters`;

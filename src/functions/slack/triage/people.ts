@@ -9,6 +9,7 @@
  */
 import type { CallOptions } from '../slack-client.js';
 import type { SlackState } from '../state.js';
+import type { SlackUser } from '../slack-types.js';
 import type { Platform, PlatformUser } from '../../../platforms/platform.js';
 
 /** A Slack user as the triage notes and messages name them. */
@@ -56,7 +57,7 @@ export async function slackPerson(state: SlackState, userId: string, callOpts: C
   const hit = cache.get(userId);
   if (hit) return hit;
   const res = await state.client.call('users.info', { user: userId }, { ...callOpts, what: `user ${userId}` });
-  const user = (res.user ?? {}) as Record<string, any>;
+  const user: Partial<SlackUser> = res.user ?? {};
   const profile = (user.profile ?? {}) as Record<string, unknown>;
   const person: SlackPerson = {
     id: userId,

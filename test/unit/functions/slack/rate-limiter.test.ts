@@ -7,7 +7,19 @@ import { expect } from 'chai';
 import { ConfigError } from '../../../../src/core/runtime/errors.js';
 import { parseRateLimitOverrides, SLACK_CONFIG_SCHEMA, type SlackConfig } from '../../../../src/functions/slack/config.js';
 import { validateSection } from '../../../../src/core/config.js';
-import { RateLimiter, methodBudgets, usableBurst, type Clock, type Lease, type RateLimiterOptions } from '../../../../src/functions/slack/rate-limiter.js';
+import { readFileSync } from 'node:fs';
+import {
+  METHOD_TIERS,
+  RateLimiter,
+  SPECIAL_METHODS,
+  TIER,
+  UNKNOWN_METHOD_TIER,
+  methodBudgets,
+  usableBurst,
+  type Clock,
+  type Lease,
+  type RateLimiterOptions,
+} from '../../../../src/functions/slack/rate-limiter.js';
 import { createRateLimiter } from '../../../../src/functions/slack/state.js';
 
 /** A clock whose time moves only when the test says so; timers fire in time order. */
@@ -469,5 +481,32 @@ describe('[fn_slack] rate-limit keys', () => {
     expect(() => load({ rate_limits: 'yes' })).to.throw(/\[fn_slack\] rate_limits: must be one of on, off/);
     expect(() => load({ channel_posts_per_second: '0' })).to.throw(/\[fn_slack\] channel_posts_per_second/);
     expect(() => load({ rate_limit_burst: '0' })).to.throw(/\[fn_slack\] rate_limit_burst/);
+  });
+});
+
+describe("README's rate-limit budgets", () => {
+  // The "Per-method budgets" bullet lists the methods in groups, each ended by its rate
+  // ("… 20/min; … 50/min; … 100/min."); `.rename` stands for the conversations method
+  // named before it. Every method with a budget must be in the group of its tier.
+  const readme = readFileSync(new URL('../../../../README.md', import.meta.url), 'utf8');
+  const bullet = /- \*\*Per-method budgets\.\*\*([\s\S]*?)\n- \*\*/.exec(readme)?.[1] ?? '';
+  const groups: Array<{ rate: number; text: string }> = [];
+  for (const m of bullet.matchAll(/([\s\S]*?)(\d+)\/min/g)) groups.push({ rate: Number(m[2]), text: m[1]! });
+  const named = (text: string, method: string): boolean =>
+    text.includes(`\`${method}\``) || (method.startsWith('conversations.') && text.includes(`\`.${method.slice('conversations.'.length)}\``));
+
+  it('names every budgeted method at its tier', () => {
+    expect(groups.map((g) => g.rate)).to.deep.equal([TIER[2], TIER[3], TIER[4], TIER[UNKNOWN_METHOD_TIER]]);
+    for (const [method, tier] of Object.entries(METHOD_TIERS)) {
+      const found = groups.filter((g) => named(g.text, method)).map((g) => g.rate);
+      expect(found, method).to.deep.equal([TIER[tier]]);
+    }
+  });
+
+  it('names every method with a "special" limit as having no budget', () => {
+    // The last group is the sentence on special limits, ended by "any other method gets 20/min".
+    const special = groups.at(-1)?.text ?? '';
+    expect(special).to.contain('"special" limits');
+    for (const method of SPECIAL_METHODS) expect(named(special, method), method).to.equal(true);
   });
 });

@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import { silentLogger } from '../../../../src/core/logging.js';
-import { paginate, SlackClient, type SlackCall } from '../../../../src/functions/slack/slack-client.js';
+import { paginate, SLACK_UNAVAILABLE_BACKOFF, SlackClient, type SlackCall } from '../../../../src/functions/slack/slack-client.js';
 import { isSlackError, SlackApiError } from '../../../../src/functions/slack/slack-errors.js';
 import { SlackEmulator } from '../../../support/slack-emulator.js';
 
@@ -47,6 +47,22 @@ describe('SlackClient', () => {
     await client(3_000, seen).call('auth.test', {}).catch((e: unknown) => (error = e));
     expect((error as { code?: string }).code).to.equal('slack_rate_limited');
     expect(seen).to.deep.equal([['auth.test', 2]]);
+  });
+
+  it('waits out Slack outages (5xx) 1 s doubling to 30 s, the named SLACK_UNAVAILABLE_BACKOFF', async () => {
+    const slept: number[] = [];
+    const c = new SlackClient({
+      token: emu.botToken,
+      apiUrl: emu.apiUrl,
+      log: silentLogger(),
+      timeoutMs: 5000,
+      retryBudgetMs: 200_000,
+      sleep: async (ms) => void slept.push(ms),
+    });
+    emu.failNext('auth.test', { status: 503, times: 7 });
+    expect((await c.call('auth.test', {})).ok).to.equal(true);
+    expect(slept).to.deep.equal([1000, 2000, 4000, 8000, 16_000, 30_000, 30_000]);
+    expect(slept[0]).to.equal(SLACK_UNAVAILABLE_BACKOFF.initialMs);
   });
 
   describe('paginate', () => {

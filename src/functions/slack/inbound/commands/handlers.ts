@@ -16,7 +16,7 @@ import { answerCommand, type Answer } from './answer.js';
 import { parseCommand } from './parse.js';
 import { postToResponseUrl } from './response-url.js';
 
-type Json = Record<string, any>;
+type Json = Record<string, unknown>;
 
 /** Slack message metadata that marks a mention's answer (payload: the mention's ts). */
 export const MENTION_ANSWER_EVENT_TYPE = 'soar_worker_mention_answer';
