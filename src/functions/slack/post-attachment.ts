@@ -12,7 +12,7 @@ import { findEarlierUpload, invocationStart } from './reconcile.js';
 import { botUserId, channelDeps, type SlackState } from './state.js';
 import { messagePermalink } from './permalink.js';
 import type { SlackClient, CallOptions } from './slack-client.js';
-import { stoppedWaitingError } from './slack-errors.js';
+import { SlackUnavailableError, stoppedWaitingError } from './slack-errors.js';
 
 /** Artifacts of this type are never sent to Slack. */
 export const MALWARE_ARTIFACT_TYPE = 'Malware Sample';
@@ -104,17 +104,21 @@ export async function postAttachment(ctx: FunctionContext, state: SlackState): P
     }
     await ctx.status(`Uploading ${name} (${info.size} bytes) to #${channel.name}`);
     const text = strInput(inputs, 'slack_text');
-    const { fileId } = await state.client.uploadFile(
-      {
-        channelId: channel.id,
-        filename: name,
-        title: name,
-        size: info.size,
-        open: () => info.open(),
-        ...(text ? { initialComment: escapeSlackText(text) } : {}),
-      },
-      { ...deps.callOpts, what: `#${channel.name}` },
-    );
+    const { fileId } = await state.client
+      .uploadFile(
+        {
+          channelId: channel.id,
+          filename: name,
+          title: name,
+          size: info.size,
+          open: () => info.open(),
+          ...(text ? { initialComment: escapeSlackText(text) } : {}),
+        },
+        { ...deps.callOpts, what: `#${channel.name}` },
+      )
+      .catch((err: unknown) => {
+        throw ctx.attempt > 1 ? finalCutOff(err, name, info.size, ctx.attempt) : err;
+      });
     return { fileId, ...(await findShare(state.client, fileId, channel.id, deps.callOpts)) };
   });
   let url: string;
@@ -137,4 +141,20 @@ export async function postAttachment(ctx: FunctionContext, state: SlackState): P
       size: info.size,
     },
   };
+}
+
+/**
+ * A cut-off upload gets one more attempt (a dropped link is often a blip), never more:
+ * each attempt sends the whole file again, and a link or proxy that cuts large bodies
+ * cuts them every time (24 uploads of 1 GB in one case). Other errors pass through.
+ */
+function finalCutOff(err: unknown, name: string, size: number, attempt: number): unknown {
+  if (!(err instanceof SlackUnavailableError) || err.code !== 'slack_upload_interrupted') return err;
+  return new FunctionError(
+    `Uploading ${name} (${size} bytes) to Slack was cut off again on attempt ${attempt}; it is not tried again, ` +
+      'since each try sends the whole file: check the network path to Slack (a proxy limiting body size or time) and run the function again',
+    'slack_upload_interrupted',
+    { attempt },
+    err,
+  );
 }

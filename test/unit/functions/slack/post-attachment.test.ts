@@ -284,6 +284,20 @@ describe('slack_post_attachment', function () {
       expect(slack.emu.messages(ch.id).map((m) => m.files!.map((f) => f.id))).to.deep.equal([[content.file_id]]);
     });
 
+    it('cut off again on the next attempt: a final error, so the whole file is sent at most twice', async () => {
+      incidentAttachment(2103, 4, 'capture.pcap', randomBytes(1 << 20));
+      const id = randomUUID();
+      slack.emu.failNext(UPLOAD_METHOD, { closeAfterBytes: 64 * 1024, times: 2 });
+      expect(expectFailure(await uploadAs(id, 1, { attachment_id: 4 }), 'slack_upload_interrupted').retryable).to.equal(true);
+      const err = expectFailure(await uploadAs(id, 2, { attachment_id: 4 }), 'slack_upload_interrupted');
+      expect(err.retryable).to.equal(false);
+      expect(err.message).to.match(
+        /^Uploading capture\.pcap \(1048576 bytes\) to Slack was cut off again on attempt 2; it is not tried again, since each try sends the whole file: check the network path/,
+      );
+      expect(slack.emu.calls(UPLOAD_METHOD)).to.equal(2);
+      expect(slack.emu.calls('files.completeUploadExternal')).to.equal(0);
+    });
+
     it('a 503 from the upload URL is still retried within the retry budget (Slack took nothing)', async () => {
       incidentAttachment(2103, 4, 'capture.pcap', randomBytes(3000));
       slack.emu.failNext(UPLOAD_METHOD, { status: 503 });
