@@ -116,8 +116,8 @@ export async function postAttachment(ctx: FunctionContext, state: SlackState): P
         },
         { ...deps.callOpts, what: `#${channel.name}` },
       )
-      .catch((err: unknown) => {
-        throw ctx.attempt > 1 ? finalCutOff(err, name, info.size, ctx.attempt) : err;
+      .catch(async (err: unknown) => {
+        throw await cutOffOnce(ctx, err, name, info.size);
       });
     return { fileId, ...(await findShare(state.client, fileId, channel.id, deps.callOpts)) };
   });
@@ -143,18 +143,25 @@ export async function postAttachment(ctx: FunctionContext, state: SlackState): P
   };
 }
 
+/** Recorded when an upload was cut off, so the next one cut off knows it is the second. */
+const UPLOAD_CUT_OFF_STEP = 'upload_cut_off';
+
 /**
  * A cut-off upload gets one more attempt (a dropped link is often a blip), never more:
  * each attempt sends the whole file again, and a link or proxy that cuts large bodies
  * cuts them every time (24 uploads of 1 GB in one case). Other errors pass through.
  */
-function finalCutOff(err: unknown, name: string, size: number, attempt: number): unknown {
+async function cutOffOnce(ctx: FunctionContext, err: unknown, name: string, size: number): Promise<unknown> {
   if (!(err instanceof SlackUnavailableError) || err.code !== 'slack_upload_interrupted') return err;
+  if (ctx.steps.get(UPLOAD_CUT_OFF_STEP) === undefined) {
+    await ctx.steps.record(UPLOAD_CUT_OFF_STEP, { attempt: ctx.attempt });
+    return err;
+  }
   return new FunctionError(
-    `Uploading ${name} (${size} bytes) to Slack was cut off again on attempt ${attempt}; it is not tried again, ` +
+    `Uploading ${name} (${size} bytes) to Slack was cut off again on attempt ${ctx.attempt}; it is not tried again, ` +
       'since each try sends the whole file: check the network path to Slack (a proxy limiting body size or time) and run the function again',
     'slack_upload_interrupted',
-    { attempt },
+    { attempt: ctx.attempt },
     err,
   );
 }
