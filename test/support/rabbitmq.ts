@@ -11,6 +11,7 @@
  *   test checks is still open after it: proof that the fault stayed within the test.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,6 +27,21 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function rabbitmqctl(...args: string[]): Promise<string> {
   const { stdout } = await run('rabbitmqctl', args, { timeout: 60_000 });
   return stdout;
+}
+
+/**
+ * A virtual host of the test's own on the shared broker, for a test that must declare a
+ * fixed name (a package's own destination, such as fn_slack): another run on this machine
+ * may declare or delete that name in the default virtual host at any moment, and never
+ * sees this one. `drop` deletes it with everything in it.
+ */
+export async function privateVhost(prefix: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `${prefix}_${process.pid}_${randomBytes(3).toString('hex')}`;
+  const url = new URL(AMQP_URL);
+  await rabbitmqctl('add_vhost', name);
+  await rabbitmqctl('set_permissions', '-p', name, decodeURIComponent(url.username) || 'guest', '.*', '.*', '.*');
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: async () => void (await rabbitmqctl('delete_vhost', name)) };
 }
 
 /** The name the worker gives its broker connection (src/core/runtime/amqp-transport.ts connectionName). */

@@ -12,6 +12,7 @@ import { expect } from 'chai';
 import pg from 'pg';
 import { AMQP_URL, deleteDestination, runCli, tempDir, writeConfig, type TestConfig } from '../../support/harness.js';
 import { CUSTOMIZE_PLUGIN, CUSTOM_PACKAGE, writeCustomizations, type CustomizationNames } from '../../support/customizations-fixture.js';
+import { privateVhost } from '../../support/rabbitmq.js';
 import { queueArguments } from '../../../src/core/runtime/amqp-transport.js';
 import { openStore } from '../../../src/core/store/index.js';
 import type { FunctionDefinitionRecord } from '../../../src/core/store/store.js';
@@ -21,8 +22,11 @@ import { POSTGRES_MIGRATIONS } from '../../../src/core/store/postgres-store.js';
 const PG_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** Which of a destination's queue, dead-letter exchange, dead-letter queue and retry queue exist. */
-async function topology(destination: string): Promise<{ queue: boolean; dlx: boolean; dead: boolean; retry: boolean; argsMatch: boolean }> {
-  const connection = await amqp.connect(AMQP_URL);
+async function topology(
+  destination: string,
+  url = AMQP_URL,
+): Promise<{ queue: boolean; dlx: boolean; dead: boolean; retry: boolean; argsMatch: boolean }> {
+  const connection = await amqp.connect(url);
   connection.on('error', () => undefined);
   const probe = async (fn: (ch: amqp.Channel) => Promise<unknown>) => {
     const ch = await connection.createChannel();
@@ -245,79 +249,84 @@ describe('worker customize (spawned CLI, real broker and stores)', function () {
     expect(store.stdout).not.to.contain('hunter2secret');
   });
 
-  it('-l fn_slack imports the real package: its queue, its data table and its functions with their inputs', async () => {
-    setup();
-    // fn_slack's queue is a fixed name on the shared broker, so another run on this machine
-    // may declare or delete it at any moment: what this run did is read from its own output.
-    let created = false;
-    try {
-      const res = await customize(['-y', '-l', 'fn_slack']);
-      expect(res.code, res.stdout + res.stderr).to.equal(0);
-      expect(res.stdout).not.to.contain(CUSTOM_PACKAGE);
-      const queueLine = / {2}message destination fn_slack → broker: (created|unchanged) /.exec(res.stdout);
-      expect(queueLine, res.stdout).not.to.equal(null);
-      created = queueLine![1] === 'created';
-      expect(res.stdout).to.contain('  function slack_post_message → store: created');
-      expect(res.stdout).to.contain('  workflow example_slack_post_message: example');
-      expect(res.stdout).to.contain('  rule example_post_incident_to_slack: example');
-      // The data table and the 15 functions, plus the queue unless another run had declared it.
-      expect(res.stdout).to.match(created ? /customize: 17 created, 0 updated, 0 unchanged/ : /customize: 16 created, 0 updated, 1 unchanged/);
-      const t = await topology('fn_slack');
-      expect(t).to.deep.equal({ queue: true, dlx: true, dead: true, retry: true, argsMatch: true });
-      expect((await definitions(storeFile())).map((r) => r.name)).to.deep.equal(FN_SLACK_FUNCTIONS);
-      const listed = await runCli(['functions', '--config-file', cfg.file], env);
-      expect(listed.stdout).to.contain('fn_slack (destination fn_slack)\n  slack_add_bookmark: ');
-      expect(listed.stdout).to.contain('  slack_post_message: Posts incident or task data to a Slack channel');
-      expect(listed.stdout).to.contain('    incident_id: integer (required) — SOAR incident id\n');
-      expect(listed.stdout).to.contain('    slack_text: string (required)');
-      expect(listed.stdout).to.contain(`Loaded but not yet recorded: ${names.functionName}`);
-    } finally {
-      if (created) await deleteDestination('fn_slack');
-    }
-  });
-
-  it("declares fn_slack's inbound queue (single active consumer) when the config receives Slack events, on the broker only", async () => {
-    setup();
-    const inbound = `inbound_${randomBytes(4).toString('hex')}`;
-    destinations.push(inbound);
-    cfg = writeConfig({
-      destination: names.destination,
-      withEchoPlugin: false,
-      worker: { plugins: CUSTOMIZE_PLUGIN },
-      sections: { fn_slack: { api_token: 'xoxb-unused', api_url: 'http://127.0.0.1:9/api/', app_token: 'xapp-1-unused', inbound_queue: inbound } },
+  describe("fn_slack's own queue, in a RabbitMQ virtual host of this run's own", function () {
+    // fn_slack's queue is a fixed name: on the shared default virtual host another run on
+    // this machine may declare or delete it at any moment (it did, failing CI).
+    let vhost: { url: string; drop: () => Promise<void> };
+    before(async () => {
+      vhost = await privateVhost('customize');
     });
-    let created = false;
-    try {
-      const res = await customize(['-y', '-l', 'fn_slack']);
-      expect(res.code, res.stdout + res.stderr).to.equal(0);
-      created = / {2}message destination fn_slack → broker: created /.test(res.stdout);
-      expect(res.stdout).to.contain(
-        `  message destination ${inbound} → broker: created (queue ${inbound}, exchange ${inbound}.dlx, queue ${inbound}.dead, queue ${inbound}.retry)`,
-      );
-      const again = await customize(['-y', '-l', 'fn_slack']);
-      expect(again.stdout).to.match(new RegExp(`  message destination ${inbound} → broker: unchanged`));
-      // Declared as worker run declares it: redeclaring with single-active-consumer succeeds, without it fails.
-      const connection = await amqp.connect(AMQP_URL);
-      connection.on('error', () => undefined);
+    after(async () => {
+      await vhost?.drop();
+    });
+
+    it('-l fn_slack imports the real package: its queue, its data table and its functions with their inputs', async () => {
+      setup({ amqp_url: vhost.url });
       try {
-        const probe = async (sac: boolean) => {
-          const ch = await connection.createChannel();
-          ch.on('error', () => undefined);
-          try {
-            await ch.assertQueue(inbound, queueArguments(inbound, undefined, { singleActiveConsumer: sac }));
-            return true;
-          } catch {
-            return false;
-          }
-        };
-        expect(await probe(true)).to.equal(true);
-        expect(await probe(false)).to.equal(false);
+        const res = await customize(['-y', '-l', 'fn_slack']);
+        expect(res.code, res.stdout + res.stderr).to.equal(0);
+        expect(res.stdout).not.to.contain(CUSTOM_PACKAGE);
+        expect(res.stdout).to.match(/ {2}message destination fn_slack → broker: created /);
+        expect(res.stdout).to.contain('  function slack_post_message → store: created');
+        expect(res.stdout).to.contain('  workflow example_slack_post_message: example');
+        expect(res.stdout).to.contain('  rule example_post_incident_to_slack: example');
+        // The queue, the data table and the 15 functions.
+        expect(res.stdout).to.match(/customize: 17 created, 0 updated, 0 unchanged/);
+        const t = await topology('fn_slack', vhost.url);
+        expect(t).to.deep.equal({ queue: true, dlx: true, dead: true, retry: true, argsMatch: true });
+        expect((await definitions(storeFile())).map((r) => r.name)).to.deep.equal(FN_SLACK_FUNCTIONS);
+        const listed = await runCli(['functions', '--config-file', cfg.file], env);
+        expect(listed.stdout).to.contain('fn_slack (destination fn_slack)\n  slack_add_bookmark: ');
+        expect(listed.stdout).to.contain('  slack_post_message: Posts incident or task data to a Slack channel');
+        expect(listed.stdout).to.contain('    incident_id: integer (required) — SOAR incident id\n');
+        expect(listed.stdout).to.contain('    slack_text: string (required)');
+        expect(listed.stdout).to.contain(`Loaded but not yet recorded: ${names.functionName}`);
       } finally {
-        await connection.close().catch(() => undefined);
+        await deleteDestination('fn_slack', vhost.url);
       }
-    } finally {
-      if (created) await deleteDestination('fn_slack');
-    }
+    });
+
+    it("declares fn_slack's inbound queue (single active consumer) when the config receives Slack events, on the broker only", async () => {
+      setup();
+      const inbound = `inbound_${randomBytes(4).toString('hex')}`;
+      cfg = writeConfig({
+        destination: names.destination,
+        withEchoPlugin: false,
+        worker: { plugins: CUSTOMIZE_PLUGIN, amqp_url: vhost.url },
+        sections: { fn_slack: { api_token: 'xoxb-unused', api_url: 'http://127.0.0.1:9/api/', app_token: 'xapp-1-unused', inbound_queue: inbound } },
+      });
+      try {
+        const res = await customize(['-y', '-l', 'fn_slack']);
+        expect(res.code, res.stdout + res.stderr).to.equal(0);
+        expect(res.stdout).to.contain(
+          `  message destination ${inbound} → broker: created (queue ${inbound}, exchange ${inbound}.dlx, queue ${inbound}.dead, queue ${inbound}.retry)`,
+        );
+        const again = await customize(['-y', '-l', 'fn_slack']);
+        expect(again.stdout).to.match(new RegExp(`  message destination ${inbound} → broker: unchanged`));
+        // Declared as worker run declares it: redeclaring with single-active-consumer succeeds, without it fails.
+        const connection = await amqp.connect(vhost.url);
+        connection.on('error', () => undefined);
+        try {
+          const probe = async (sac: boolean) => {
+            const ch = await connection.createChannel();
+            ch.on('error', () => undefined);
+            try {
+              await ch.assertQueue(inbound, queueArguments(inbound, undefined, { singleActiveConsumer: sac }));
+              return true;
+            } catch {
+              return false;
+            }
+          };
+          expect(await probe(true)).to.equal(true);
+          expect(await probe(false)).to.equal(false);
+        } finally {
+          await connection.close().catch(() => undefined);
+        }
+      } finally {
+        await deleteDestination('fn_slack', vhost.url);
+        await deleteDestination(inbound, vhost.url);
+      }
+    });
   });
 
   describe('against PostgreSQL', function () {

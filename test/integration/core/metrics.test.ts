@@ -60,7 +60,14 @@ describe('worker run: health and metrics listener (real RabbitMQ)', function () 
 
     const count = (text: string, fn: string, outcome: string) =>
       sampleValue(text, 'worker_invocations_total', { function: fn, outcome });
-    const text = await scrapeUntil(`${base}/metrics`, (t) => sampleValue(t, 'worker_invocation_duration_seconds_count', { function: 'test_echo' }) >= 5);
+    // Each outcome is counted just after its reply is confirmed: wait for all of them, not only test_echo's.
+    const text = await scrapeUntil(
+      `${base}/metrics`,
+      (t) =>
+        sampleValue(t, 'worker_invocation_duration_seconds_count', { function: 'test_echo' }) >= 5 &&
+        sampleValue(t, 'worker_invocation_duration_seconds_count', { function: 'test_fail' }) >= 2 &&
+        count(t, '(unparsed)', 'rejected') >= 1,
+    );
     expect(count(text, 'test_echo', 'succeeded')).to.equal(3);
     expect(count(text, 'test_echo', 'failed')).to.equal(1); // the invalid inputs
     expect(count(text, 'test_echo', 'replayed')).to.equal(1);

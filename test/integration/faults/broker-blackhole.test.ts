@@ -21,18 +21,18 @@ async function freePort(): Promise<number> {
 }
 
 async function readyz(port: number): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2_000) });
+  // Bounded, but not tightly: a loaded machine may take seconds to answer.
+  const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(10_000) });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-/** Polls until `pred` holds; resolves with the milliseconds it took. */
-async function within(ms: number, what: string, pred: () => Promise<boolean> | boolean): Promise<number> {
+/** Polls until `pred` holds, or throws after `ms`. */
+async function within(ms: number, what: string, pred: () => Promise<boolean> | boolean): Promise<void> {
   const started = Date.now();
   while (!(await pred())) {
     if (Date.now() - started > ms) throw new Error(`not within ${ms} ms: ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  return Date.now() - started;
 }
 
 describe('a blackholed broker connection', function () {
@@ -85,20 +85,23 @@ describe('a blackholed broker connection', function () {
 
     const before = worker.output.length;
     proxy.blackhole();
-    // One heartbeat of silence is enough for /readyz (with a margin for timers).
+    // One heartbeat of silence is enough for /readyz. The deadlines below leave room for a
+    // loaded machine and are still far from the minutes the server's 60 s heartbeat took.
     let notReady: Record<string, unknown> = {};
-    const readyzMs = await within(3_500, '/readyz 503', async () => {
+    await within(10_000, '/readyz 503', async () => {
       const r = await readyz(metricsPort);
       notReady = r.body;
       return r.status === 503;
     });
     expect(notReady.ready).to.equal(false);
     expect(Object.keys(notReady.failing as object)).to.deep.equal(['broker']);
-    // Before the connection is dropped: the reason is the silence itself.
+    // Before the connection is dropped: the reason is the silence itself (once dropped it is
+    // "not connected to the broker"). This replaces comparing the two waits, which was a race:
+    // /readyz turned 503 0.6-1.0 s after the blackhole and the drop came 1.2-2.2 s after that
+    // (four runs at load 14); a drop at 2 s with a slow /readyz answer would have flipped it.
     expect(String((notReady.failing as Record<string, string>).broker)).to.match(/^the broker has been silent for \d+\.\d s \(heartbeat 1 s\)$/);
     // amqplib gives up after two silent heartbeats, checked once a heartbeat: 2–3 s.
-    const lostMs = await within(4_500, 'connection dropped', () => /Lost the broker connection: Heartbeat timeout/.test(worker!.output.slice(before)));
-    expect(readyzMs).to.be.below(lostMs);
+    await within(15_000, 'connection dropped', () => /Lost the broker connection: Heartbeat timeout/.test(worker!.output.slice(before)));
     // Still blackholed: it keeps trying (each attempt times out after two heartbeats) and stays not ready.
     await within(10_000, 'a reconnect attempt fails', () => /Reconnect attempt \d+ failed/.test(worker!.output.slice(before)));
     expect((await readyz(metricsPort)).status).to.equal(503);

@@ -129,6 +129,7 @@ describe("slack_ask through the worker's Socket Mode connection", function () {
     expect(finals).to.have.length(1);
     expect(finals[0]!.results.content).to.include({ answer: 'Reject', timed_out: false });
     expect(questions()).to.have.length(1);
-    expect(second.output).to.match(/Ask [0-9a-f]{24} \(invocation [^)]+\) answered: "Reject"; final reply sent/);
+    // Logged after the reply is confirmed and the ask marked finished: it may trail the reply.
+    await second.waitFor(/Ask [0-9a-f]{24} \(invocation [^)]+\) answered: "Reject"; final reply sent/);
   });
 });

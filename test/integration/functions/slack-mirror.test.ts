@@ -12,7 +12,7 @@ import { expect } from 'chai';
 import { SqliteStore } from '../../../src/core/store/sqlite-store.js';
 import { SlackEmulator, type EmulatedUser } from '../../support/slack-emulator.js';
 import { SoarEmulator } from '../../support/soar-emulator.js';
-import { writeConfig, type TestConfig } from '../../support/harness.js';
+import { deleteDestination, uniqueName, writeConfig, type TestConfig } from '../../support/harness.js';
 import { invoke, startWorkerRun, stopWorkerRun, succeeded, type Reply, type WorkerRun } from '../../support/invocations.js';
 
 /** Polls `read` until `done` holds for what it returns (or fails the test after `ms`). */
@@ -64,6 +64,9 @@ for (const platform of ['local', 'soar'] as const) {
     let alice: EmulatedUser;
     let bob: EmulatedUser;
     const incidentId = platform === 'local' ? 2301 : 2302;
+    // Its own inbound queue: the default fn_slack.inbound is shared by every run on this
+    // broker, and with a single active consumer another run's worker could take our events.
+    const inboundQueue = uniqueName('inbound');
 
     /** The notes on the incident, as texts, whichever platform holds them. */
     async function noteTexts(): Promise<string[]> {
@@ -76,7 +79,7 @@ for (const platform of ['local', 'soar'] as const) {
       slack.subscribe('message.channels', 'message.groups');
       alice = slack.addUser({ name: 'alice', real_name: 'Alice Analyst', email: 'alice@example.com' });
       bob = slack.addUser({ name: 'bob', real_name: 'Bob Builder', email: 'bob@example.com' });
-      const fnSlack = { api_token: slack.botToken, api_url: slack.apiUrl, app_token: slack.appToken };
+      const fnSlack = { api_token: slack.botToken, api_url: slack.apiUrl, app_token: slack.appToken, inbound_queue: inboundQueue };
       if (platform === 'soar') {
         soar = await SoarEmulator.start();
         soar.addIncident(incidentId);
@@ -97,6 +100,7 @@ for (const platform of ['local', 'soar'] as const) {
 
     after(async () => {
       await stopWorkerRun(run, cfg);
+      await deleteDestination(inboundQueue);
       await slack?.close();
       await soar?.close();
     });

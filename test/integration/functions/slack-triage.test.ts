@@ -108,6 +108,8 @@ describe('triage and look-ups from Slack end to end (RabbitMQ + worker run + Soc
     await until('the severity', () => incident().severity === 'High');
     emu.socketMode.deliver('interactive', payload);
     await until('every copy acked', () => allAcked() && delivered().filter((e) => e.payload === payload).length === 3);
+    // The click notes and redraws after the change: wait for those, then give the copies time to (not) act.
+    await until('the redrawn card', () => JSON.stringify(card().blocks).includes('Severity set to High by Bob Lead'));
     await new Promise((r) => setTimeout(r, 1000));
     expect(emu.calls('chat.update') - updatesBefore).to.equal(1);
     expect(notes().filter((t) => t.startsWith('Severity set to High'))).to.have.length(1);

@@ -80,6 +80,13 @@ describe('three workers on one queue and one PostgreSQL store', function () {
     expect(answeredAtStop, 'the worker must stop in the middle of the batch').to.be.lessThan(INVOCATIONS);
 
     await waitForFinal(caller, ids, 120_000, workerOutput);
+    // A worker records the reply as confirmed in the ledger and then logs "Completed" only
+    // after the broker confirmed it, so the last replies can arrive before either: wait for
+    // every line (then nothing is left to record), and a moment more for any duplicate reply.
+    const completed = () => workers.map((w) => (w.output.match(/Completed slack_post_message/g) ?? []).length);
+    for (const deadline = Date.now() + 30_000; completed().reduce((a, b) => a + b, 0) < INVOCATIONS && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
     await new Promise((r) => setTimeout(r, 500));
 
     expect(expectAnsweredSuccessfully(caller, ids), 'invocations answered twice').to.deep.equal([]);
@@ -102,7 +109,7 @@ describe('three workers on one queue and one PostgreSQL store', function () {
       await store.close();
     }
 
-    const done = workers.map((w) => (w.output.match(/Completed slack_post_message/g) ?? []).length);
+    const done = completed();
     for (const n of done) expect(n, `invocations per worker: ${done.join(', ')}`).to.be.greaterThan(0);
     expect(done.reduce((a, b) => a + b, 0)).to.equal(INVOCATIONS);
     expect(await queueDepth(destination)).to.equal(0);

@@ -5,6 +5,16 @@ import { expect } from 'chai';
 import { createLogger } from '../../../src/core/logging.js';
 import { clearSecrets, redact, registerSecret, registerUrlPassword } from '../../../src/core/redact.js';
 
+/**
+ * The log file's text once it holds `last` (winston's file transport writes in order, in
+ * the background; a fixed wait was too short on a loaded machine).
+ */
+async function logFileOnce(file: string, last: string): Promise<string> {
+  const read = () => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '');
+  for (const deadline = Date.now() + 10_000; !read().includes(last) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+  return read();
+}
+
 describe('logging', () => {
   afterEach(() => clearSecrets());
 
@@ -15,8 +25,7 @@ describe('logging', () => {
     log.info('connecting to amqp://worker:hunter22@rabbit:5672 with key soar-api-secret-42');
     log.warn('slack said no', { token: 'xoxb-1234-5678-abcdefgh', header: 'Authorization: Bearer xoxb-999-abc', nested: { api_key: 'plain' } });
     log.debug('child line', { other: 'xoxp-1-2-3' });
-    await new Promise((r) => setTimeout(r, 300));
-    const text = fs.readFileSync(path.join(logdir, 'app.log'), 'utf8');
+    const text = await logFileOnce(path.join(logdir, 'app.log'), 'child line');
     for (const secret of ['hunter22', 'soar-api-secret-42', 'xoxb-1234-5678-abcdefgh', 'xoxb-999-abc', 'xoxp-1-2-3', '"plain"']) {
       expect(text, secret).not.to.contain(secret);
     }
@@ -38,8 +47,7 @@ describe('logging', () => {
     const log = createLogger({ level: 'WARNING', logdir, console: false });
     log.info('hidden');
     log.warn('shown');
-    await new Promise((r) => setTimeout(r, 300));
-    const text = fs.readFileSync(path.join(logdir, 'app.log'), 'utf8');
+    const text = await logFileOnce(path.join(logdir, 'app.log'), 'shown');
     expect(text).to.contain('WARN shown');
     expect(text).not.to.contain('hidden');
   });

@@ -661,23 +661,28 @@ describe('SlackEmulator', function () {
   describe('rate-limit enforcement', () => {
     it('per-method limits answer 429 with Retry-After (scaled by timeScale)', async () => {
       const strict = mk(slack.emu.botToken, { rejectRateLimitedCalls: true });
+      // Retry-After counts down while the calls are made: a whole second less for each second they took.
+      const secondsSince = (t: number) => (Date.now() - t) / 1000;
       slack.emu.setRateLimits({ perMethod: { 'users.info': 3 } });
+      let started = Date.now();
       for (let i = 0; i < 3; i++) expect((await strict.users.info({ user: slack.emu.botUserId })).ok).to.equal(true);
       const err = await rejection(strict.users.info({ user: slack.emu.botUserId }));
       expect(err.code).to.equal(ErrorCode.RateLimitedError);
-      expect(err.retryAfter).to.equal(20); // one call every 20 s at 3/min
+      expect(err.retryAfter).to.be.within(Math.ceil(20 - secondsSince(started)), 20); // one call every 20 s at 3/min
       expect(slack.emu.rateLimitedCount).to.equal(1);
       expect((await strict.auth.test()).ok).to.equal(true); // other methods unaffected
 
       slack.emu.setRateLimits({ perMethod: { 'users.info': 3 }, timeScale: 10 });
+      started = Date.now();
       for (let i = 0; i < 3; i++) await strict.users.info({ user: slack.emu.botUserId });
-      expect((await rejection(strict.users.info({ user: slack.emu.botUserId }))).retryAfter).to.equal(2);
+      const scaled = await rejection(strict.users.info({ user: slack.emu.botUserId }));
+      expect(scaled.retryAfter).to.be.within(Math.max(1, Math.ceil(2 - secondsSince(started))), 2); // every 2 real seconds at ×10
 
-      // One token per 100 ms of real time: wide enough that a loaded machine's round trip
-      // between the last two calls does not refill it.
-      slack.emu.setRateLimits({ perMethod: { 'users.info': 60 }, burst: 1, timeScale: 10 });
+      // One token per second of real time: wide enough that a loaded machine's round trip
+      // between the last two calls does not refill it (100 ms was not).
+      slack.emu.setRateLimits({ perMethod: { 'users.info': 6 }, burst: 1, timeScale: 10 });
       await strict.users.info({ user: slack.emu.botUserId });
-      await delay(300); // 3 emulated seconds → 3 tokens, capped at burst 1
+      await delay(2500); // 25 emulated seconds → 2.5 tokens, capped at burst 1
       await strict.users.info({ user: slack.emu.botUserId });
       expect((await rejection(strict.users.info({ user: slack.emu.botUserId }))).retryAfter).to.equal(1);
       expect(slack.emu.rateLimitedCount).to.equal(3);

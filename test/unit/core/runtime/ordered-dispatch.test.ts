@@ -16,7 +16,9 @@ describe('OrderedDispatch', () => {
     d.dispatch('a', run('a1', 30));
     d.dispatch('a', run('a2', 1));
     d.dispatch('b', run('b1', 1));
-    await sleep(80);
+    // Until all three ran (a fixed wait could end with a2 still running on a loaded machine).
+    for (const deadline = Date.now() + 10_000; d.pending > 0 && Date.now() < deadline; ) await sleep(5);
+    expect(log).to.have.length(6);
     expect(log.indexOf('end a1')).to.be.lessThan(log.indexOf('start a2'));
     // b did not wait for a.
     expect(log.indexOf('end b1')).to.be.lessThan(log.indexOf('end a1'));

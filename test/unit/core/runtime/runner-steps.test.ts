@@ -123,7 +123,9 @@ describe('Runner: ctx.steps across redeliveries', function () {
     const crashed = runnerOn(store);
     void crashed.handle(delivery(id, false, { crash: true }));
     // Wait until the step is durable, as a dying process would have left it.
-    for (let i = 0; i < 100 && !(await store.ledger.get(id))?.steps['effect-a']; i++) await new Promise((r) => setTimeout(r, 10));
+    const durable = async () => (await store.ledger.get(id))?.steps['effect-a'] !== undefined;
+    for (const deadline = Date.now() + 10_000; !(await durable()) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 10));
+    expect(await durable(), 'the step was recorded').to.equal(true);
     const reopened = SqliteStore.open(file);
     try {
       const second = delivery(id, true, { crash: true });
