@@ -171,6 +171,23 @@ describe('Slack emulator: Socket Mode', function () {
     expect(got.map((r) => (r.body.event as { text: string }).text)).to.deep.equal(['one', 'two', 'three']);
   });
 
+  it('release sends the held events one at a time, spaced, in order, and what was raised meanwhile after them', async () => {
+    emu.subscribe('message.channels');
+    const channel = await channelWithBotAndAlice('inc-3008');
+    const { got } = await connect();
+    emu.socketMode.pause();
+    for (const text of ['one', 'two', 'three']) emu.postAsUser(alice.id, channel, text);
+    const releasing = emu.socketMode.release(50);
+    emu.postAsUser(alice.id, channel, 'raised meanwhile');
+    await releasing;
+    await until('four events', () => got.length === 4);
+    expect(got.map((r) => (r.body.event as { text: string }).text)).to.deep.equal(['one', 'two', 'three', 'raised meanwhile']);
+    const sentAt = emu.socketMode.delivered().map((e) => e.sentAt[0]!);
+    // Spaced at least 50 ms apart (Date.now's millisecond rounding allows 1 ms less).
+    expect(sentAt[1]! - sentAt[0]!).to.be.at.least(49);
+    expect(sentAt[2]! - sentAt[1]!).to.be.at.least(49);
+  });
+
   it('loses the acks it is told to, then resends the event as for any unacknowledged one; records when each send left', async () => {
     emu.subscribe('message.channels');
     const channel = await channelWithBotAndAlice('inc-3006');
