@@ -7,16 +7,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { isRunning } from './file-lock.js';
 import { LockError } from './runtime/errors.js';
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export interface LockHandle {
   file: string;

@@ -44,6 +44,7 @@ export class TriageScene {
   mallory!: EmulatedUser;
   channel!: string;
   private attempts = new Map<string, number>();
+  private steps = new Map<string, Map<string, unknown>>();
 
   constructor(readonly kind: PlatformKind) {}
 
@@ -143,7 +144,9 @@ export class TriageScene {
     if (!key) throw new Error('payload without a dedupe key');
     const attempt = (this.attempts.get(key) ?? 0) + 1;
     this.attempts.set(key, attempt);
-    const recorded = new Map<string, unknown>();
+    // Steps outlive a delivery, as the ledger keeps them for the envelope's next one.
+    const recorded = this.steps.get(key) ?? new Map<string, unknown>();
+    this.steps.set(key, recorded);
     const steps: InvocationSteps = {
       get: <T>(name: string) => recorded.get(name) as T | undefined,
       record: async (name, value) => void recorded.set(name, value),

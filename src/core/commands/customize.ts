@@ -15,20 +15,11 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import type { ChannelModel, Channel } from 'amqplib';
+import type { ChannelModel } from 'amqplib';
 import { silentLogger, type Logger } from '../logging.js';
 import type { Plugin } from '../runtime/plugin.js';
 import { redact } from '../redact.js';
-import { deadLetterNames, declareDestination, openConnection } from '../runtime/amqp-transport.js';
-import {
-  CLASSIC_TOPOLOGY,
-  deadQueueArguments,
-  queueArguments,
-  retryQueueArguments,
-  retryQueueName,
-  topologyError,
-  type TopologyOptions,
-} from '../runtime/amqp-topology.js';
+import { openConnection } from '../runtime/amqp-transport.js';
 import { isPostgresLocation, openStore, redactStoreLocation } from '../store/index.js';
 import type { PluginTable, SchemaStatus, Store } from '../store/store.js';
 import { validateSection, type LoadedConfig } from '../config.js';
@@ -44,10 +35,12 @@ import {
   type PackageCustomizations,
 } from './customizations.js';
 import { CUSTOMIZE_EXIT, TargetError, type CustomizeTarget, type Plan } from './customize-target.js';
+import { BrokerTarget, pluginQueueItems } from './broker-target.js';
 
 // The target contract lives in its own module so that a platform's target (SOAR's)
 // can implement it without importing this file back; re-exported for callers.
 export { CUSTOMIZE_EXIT, TargetError, type CustomizeTarget, type Plan, type PlanAction } from './customize-target.js';
+export { BrokerTarget } from './broker-target.js';
 
 /** A digest of what a function definition records; equal digests mean "unchanged". */
 export function definitionHash(packageName: string, fn: FunctionFile): string {
@@ -72,93 +65,6 @@ export function storeExists(location: string): boolean {
 }
 
 const errorMessage = (err: unknown) => redact(err instanceof Error ? err.message : String(err));
-
-/** Message destinations: the queue, its dead-letter exchange and dead-letter queue. */
-export class BrokerTarget implements CustomizeTarget {
-  readonly name = 'broker';
-
-  constructor(
-    private readonly connection: ChannelModel,
-    private readonly topology: TopologyOptions = CLASSIC_TOPOLOGY,
-  ) {}
-
-  /** Passive check in its own channel: a missing entity closes the channel with 404. */
-  private async exists(check: (ch: Channel) => Promise<unknown>): Promise<boolean> {
-    const ch = await this.connection.createChannel();
-    ch.on('error', () => undefined);
-    try {
-      await check(ch);
-      await ch.close().catch(() => undefined);
-      return true;
-    } catch (err) {
-      if ((err as { code?: unknown }).code === 404) return false;
-      throw new TargetError(`broker: ${errorMessage(err)}`, CUSTOMIZE_EXIT.broker, err);
-    }
-  }
-
-  async plan(item: CustomizationItem): Promise<Plan> {
-    if (item.kind !== 'message_destination') return { action: 'not-applicable', detail: '' };
-    if (item.definition.destination_type !== 0) {
-      return { action: 'not-applicable', detail: 'a topic destination; the worker consumes queues only' };
-    }
-    const d = item.name;
-    const dl = deadLetterNames(d);
-    const retry = retryQueueName(d);
-    const parts = [
-      { label: `queue ${d}`, present: await this.exists((ch) => ch.checkQueue(d)) },
-      { label: `exchange ${dl.exchange}`, present: await this.exists((ch) => ch.checkExchange(dl.exchange)) },
-      { label: `queue ${dl.queue}`, present: await this.exists((ch) => ch.checkQueue(dl.queue)) },
-      { label: `queue ${retry}`, present: await this.exists((ch) => ch.checkQueue(retry)) },
-    ];
-    // An existing queue declared otherwise (another queue_type, another delivery limit)
-    // cannot be fixed by importing: say so now, not after a yes.
-    const shape = { singleActiveConsumer: item.definition.worker_queue?.single_active_consumer ?? false };
-    if (parts[0]!.present) await this.checkEquivalent(d, queueArguments(d, this.topology, shape));
-    if (parts[2]!.present) await this.checkEquivalent(dl.queue, deadQueueArguments(this.topology));
-    if (parts[3]!.present) await this.checkEquivalent(retry, retryQueueArguments(d, this.topology));
-    const missing = parts.filter((p) => !p.present).map((p) => p.label);
-    if (missing.length === 0) return { action: 'unchanged', detail: parts.map((p) => p.label).join(', ') };
-    if (missing.length === parts.length) return { action: 'create', detail: missing.join(', ') };
-    return { action: 'update', detail: `add ${missing.join(', ')}` };
-  }
-
-  /**
-   * Redeclares an existing queue with the arguments the worker uses: a no-op when they
-   * are equivalent, PRECONDITION_FAILED (turned into what to do) when not.
-   */
-  private async checkEquivalent(queue: string, options: Parameters<Channel['assertQueue']>[1]): Promise<void> {
-    const ch = await this.connection.createChannel();
-    ch.on('error', () => undefined);
-    try {
-      await ch.assertQueue(queue, options);
-      await ch.close().catch(() => undefined);
-    } catch (err) {
-      const clear = topologyError(err, this.topology);
-      throw new TargetError(`broker: ${clear ? clear.message : errorMessage(err)}`, CUSTOMIZE_EXIT.broker, err);
-    }
-  }
-
-  async apply(item: CustomizationItem): Promise<string> {
-    const ch = await this.connection.createChannel();
-    ch.on('error', () => undefined);
-    const d = item.name;
-    const dl = deadLetterNames(d);
-    const shape = item.kind === 'message_destination' ? { singleActiveConsumer: item.definition.worker_queue?.single_active_consumer ?? false } : {};
-    try {
-      await declareDestination(ch, d, this.topology, shape);
-    } catch (err) {
-      // declareDestination already explains an inequivalent queue (TopologyError).
-      throw new TargetError(`broker: declaring ${d} failed: ${errorMessage(err)}`, CUSTOMIZE_EXIT.broker, err);
-    }
-    await ch.close().catch(() => undefined);
-    const type = this.topology.queueType === 'classic' ? '' : ` (${this.topology.queueType} queues)`;
-    return `queue ${d}, exchange ${dl.exchange}, queue ${dl.queue}, queue ${retryQueueName(d)}${type}`;
-  }
-
-  async close(): Promise<void> {
-    await this.connection.close().catch(() => undefined);
-  }
-}
 
 /**
  * Data tables (the store's schema, brought to the current version) and function
@@ -330,20 +236,7 @@ function withPluginQueues(pkg: PackageCustomizations, plugin: Plugin<any, any>, 
     print(`${plugin.packageName}: its own queues are left to \`worker run\` ([${plugin.configSection}] ${why})\n`);
     return pkg;
   }
-  const items: CustomizationItem[] = queues.map((q) => ({
-    kind: 'message_destination',
-    packageName: plugin.packageName,
-    name: q.name,
-    file: '(plugin definition)',
-    definition: {
-      programmatic_name: q.name,
-      name: q.name,
-      destination_type: 0,
-      expect_ack: true,
-      description: `Queue fed by the ${plugin.packageName} listeners`,
-      worker_queue: { single_active_consumer: q.singleActiveConsumer ?? false },
-    },
-  }));
+  const items = pluginQueueItems(plugin.packageName, queues);
   return { ...pkg, items: [...items, ...pkg.items] };
 }
 

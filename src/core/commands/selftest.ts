@@ -2,16 +2,18 @@
  * `worker selftest`: checks an install in order — config, store, broker, then each
  * plugin's own selftest — and reports each in resilient-circuits' shape.
  */
+import type { ChannelModel } from 'amqplib';
 import { EXIT } from '../exit-codes.js';
 import { silentLogger, type Logger } from '../logging.js';
-import type { Plugin } from '../runtime/plugin.js';
+import type { Plugin, PluginQueue } from '../runtime/plugin.js';
 import { redact } from '../redact.js';
 import { declareDestination, openConnection } from '../runtime/amqp-transport.js';
 import { openStore } from '../store/index.js';
 import { schemaBehind, type Store } from '../store/store.js';
 import type { Platform } from '../../platforms/platform.js';
 import { createPlatform, loadEnvironment, type WorkerEnvironment } from '../runtime/worker.js';
-import { destinationList } from '../worker-config.js';
+import { destinationList, type WorkerSection } from '../worker-config.js';
+import { BrokerTarget, pluginQueueItems } from './broker-target.js';
 
 /** The exit codes `worker selftest` uses, from the one table (README: Troubleshooting). */
 export const SELFTEST_EXIT = {
@@ -96,13 +98,7 @@ export async function runSelftest(
     if (storeCheck.state === 'failure') return done(SELFTEST_EXIT.store);
 
     const brokerCheck = await timed('broker', async () => {
-      const connection = await openConnection(
-        section.amqp_url,
-        { caFile: section.ca_file, certFile: section.cert_file, keyFile: section.key_file },
-        log,
-        section.heartbeat,
-        'selftest',
-      );
+      const connection = await brokerConnection(section, log);
       try {
         const channel = await connection.createChannel();
         channel.on('error', () => undefined);
@@ -125,10 +121,16 @@ export async function runSelftest(
       if (platformCheck.state === 'failure') return done(SELFTEST_EXIT.platform);
     }
 
-    let pluginFailed = false;
+    // The first failed check's code, in the order printed: a package's own check (7), then
+    // its queues (4). Each package is checked whatever the one before it answered.
+    let exitCode: number = SELFTEST_EXIT.ok;
+    const failWith = (check: CheckReport, code: number) => {
+      if (check.state === 'failure' && exitCode === SELFTEST_EXIT.ok) exitCode = code;
+    };
     for (const plugin of selected) {
+      const config = env.pluginConfigs.get(plugin.packageName) ?? {};
       const check = await timed(plugin.packageName, async () => {
-        const ctx = { config: env!.pluginConfigs.get(plugin.packageName) ?? {}, log, store: store!, platform: platform! };
+        const ctx = { config, log, store: store!, platform: platform! };
         const state = await plugin.setup(ctx);
         try {
           const outcome = await plugin.selftest(state, ctx);
@@ -139,11 +141,50 @@ export async function runSelftest(
         }
       });
       report(check);
-      if (check.state === 'failure') pluginFailed = true;
+      failWith(check, SELFTEST_EXIT.plugin);
+      const queues = plugin.queues?.(config) ?? [];
+      if (queues.length > 0) {
+        const queuesCheck = await timed(`${plugin.packageName} queues`, () => checkPluginQueues(plugin.packageName, queues, section, log));
+        report(queuesCheck);
+        failWith(queuesCheck, SELFTEST_EXIT.broker);
+      }
     }
-    return done(pluginFailed ? SELFTEST_EXIT.plugin : SELFTEST_EXIT.ok);
+    return done(exitCode);
   } finally {
     await (store as Store | undefined)?.close().catch(() => undefined);
   }
 }
 
+/** A connection of its own for a broker check, named as selftest's. */
+function brokerConnection(section: WorkerSection, log: Logger): Promise<ChannelModel> {
+  const tls = { caFile: section.ca_file, certFile: section.cert_file, keyFile: section.key_file };
+  return openConnection(section.amqp_url, tls, log, section.heartbeat, 'selftest');
+}
+
+/**
+ * Whether the queues a package's listeners feed (Plugin.queues: fn_slack's inbound queue)
+ * are on the broker as `worker run` declares them: the queue with its arguments (single
+ * active consumer, dead-letter exchange, queue type), its dead-letter exchange and queue and
+ * its retry queue. It only looks, as `worker customize --dry-run` does (the same plan):
+ * declaring them is customize's job, or `worker run`'s at start.
+ */
+async function checkPluginQueues(packageName: string, queues: PluginQueue[], section: WorkerSection, log: Logger): Promise<string> {
+  const target = new BrokerTarget(await brokerConnection(section, log), { queueType: section.queue_type, maxAttempts: section.max_attempts });
+  const fix = `run \`worker customize -l ${packageName}\` (it declares them as \`worker run\` does)`;
+  try {
+    const found: string[] = [];
+    for (const item of pluginQueueItems(packageName, queues)) {
+      // A queue that exists with other arguments throws, naming them and how to migrate.
+      const plan = await target.plan(item);
+      if (plan.action !== 'unchanged') {
+        const missing = plan.action === 'create' ? plan.detail : plan.detail.replace(/^add /, '');
+        throw new Error(`Not on the broker: ${missing}; ${fix}`);
+      }
+      const single = item.kind === 'message_destination' && item.definition.worker_queue?.single_active_consumer;
+      found.push(`${item.name} (${single ? 'single active consumer, ' : ''}dead-letter exchange ${item.name}.dlx)`);
+    }
+    return `${found.join(', ')} with dead-letter and retry queues: on the broker as \`worker run\` declares them (${section.queue_type} queues)`;
+  } finally {
+    await target.close();
+  }
+}

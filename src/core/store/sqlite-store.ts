@@ -7,15 +7,19 @@
  *   `BEGIN IMMEDIATE` transaction. {@link SqliteStore.open} does not migrate; call
  *   {@link SqliteStore.migrate} (or use `openStore(…, { migrate: true })`).
  * - Times are stored as epoch milliseconds (INTEGER), replies as JSON text.
- * - `withLock` is an in-process keyed mutex (SQLite has no advisory locks); two stores
- *   opened on the same file in one process share it.
+ * - `withLock` holds a keyed mutex of this process (two stores opened on the same file in
+ *   one process share it), then a lock file in `<file>-locks/` (core/file-lock.ts): SQLite
+ *   has no advisory locks, and several workers may share the file, so a critical section
+ *   (a channel created, an escalation posted) is one across processes too.
  *
  * Methods return promises like the PostgreSQL store although better-sqlite3 is
  * synchronous, so callers are written once for both.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import { withFileLock } from '../file-lock.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { classifySqliteError, FileIdentity, refuseLostStore } from './sqlite-failures.js';
 import type { Migration } from './migration.js';
@@ -353,7 +357,11 @@ export class SqliteStore implements Store {
   }
 
   withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    return processLocks.run(`${this.lockPrefix}\u0000${key}`, fn);
+    return processLocks.run(`${this.lockPrefix}\u0000${key}`, async () => {
+      if (this.location === ':memory:') return fn(); // nobody else can open it
+      const file = join(`${this.location}-locks`, `${createHash('sha256').update(key, 'utf8').digest('hex').slice(0, 32)}.lock`);
+      return withFileLock(file, fn, { what: `store lock ${JSON.stringify(key)}`, makeDir: true });
+    });
   }
 
   async close(): Promise<void> {

@@ -233,7 +233,8 @@ export interface Store {
   schemaStatus(): Promise<SchemaStatus>;
   /**
    * Runs `fn` while holding a named lock, so two invocations for the same incident
-   * do not both create its channel. In-process for SQLite; advisory locks for PostgreSQL.
+   * do not both create its channel. One across processes: a lock file beside the database
+   * for SQLite (workers on one host share the file), advisory locks for PostgreSQL.
    */
   withLock<T>(key: string, fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;

@@ -9,15 +9,17 @@
  * - An incident folder without incident.json is an Active incident named "Incident <id>"
  *   with nothing else set (folders made for attachments and exports stay usable).
  * - Writes are atomic: a private temp file in the folder, then a rename over the old one.
- * - Changes to one incident are serialised in this process (read, change, write), so two
- *   clicks at once both apply, one after the other. The local platform is one host's
- *   directory tree: several workers on it are not a supported setup (SOAR is).
+ * - Changes to one incident are serialised (read, change, write), so two clicks at once
+ *   both apply, one after the other: in this process by a keyed mutex, and across the
+ *   processes sharing the folder (two `worker run` on one host) by a lock file beside
+ *   incident.json (`.incident.json.lock`, core/file-lock.ts; a killed holder's is taken over).
  * - A local platform user is anyone with an email; their id is the email.
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { chmod, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { withFileLock } from '../../core/file-lock.js';
 import { errorCode, FunctionError } from '../../core/runtime/errors.js';
 import { KeyedMutex } from '../../core/store/keyed-mutex.js';
 import { checkId } from '../ids.js';
@@ -25,6 +27,8 @@ import type { IncidentChange, IncidentResolution, IncidentSeverity, IncidentStat
 import { checkIncidentChange, INCIDENT_RESOLUTIONS, INCIDENT_SEVERITIES } from '../incident-change.js';
 
 export const INCIDENT_FILE = 'incident.json';
+/** Held while one process changes incident.json (a hidden name: not a note, not an attachment). */
+const LOCK_FILE = `.${INCIDENT_FILE}.lock`;
 const MAX_INCIDENT_FILE_BYTES = 1024 * 1024;
 /** Deliberately loose: Slack gives verified emails; this only keeps out what cannot be one. */
 const EMAIL = /^[^\s@<>]+@[^\s@<>]+$/;
@@ -59,7 +63,9 @@ export class LocalIncidents {
     const id = checkId(incidentId, 'incident_id');
     checkIncidentChange(change);
     const dir = await this.incidentDir(id);
-    return this.mutex.run(String(id), async () => {
+    const critical = (fn: () => Promise<IncidentSummary>) =>
+      this.mutex.run(String(id), () => withFileLock(join(dir, LOCK_FILE), fn, { what: `changes to incident ${id}` }));
+    return critical(async () => {
       const record = await this.read(id, dir);
       if (change.owner !== undefined) record.owner = change.owner.email;
       if (change.severity !== undefined) record.severity = change.severity;

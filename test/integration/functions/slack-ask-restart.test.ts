@@ -121,6 +121,7 @@ describe('slack_ask across a worker killed with SIGKILL and a restart', function
         log: silentLogger(),
         leaseMs: 500,
         now: Date.now,
+        withLock: store.withLock.bind(store),
       };
       const ts = questions()[0]!.ts;
       const payload = emu.click(alice.id, channelId(), ts, `ask:${askIdOf(id)}:0`);

@@ -4,7 +4,8 @@
  * Slack through the emulator and the real web-api client, clicks as the emulator builds
  * them (`emu.click`) handed to the inbound router.
  *
- * Throughout: one final reply per invocation, and the question posted once.
+ * Throughout: one final reply per invocation, and the question posted once; the
+ * escalation posted once, by two finishers of one ask at once and in a busy channel.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,6 +13,7 @@ import { expect } from 'chai';
 import { LocalPlatform } from '../../../src/platforms/local/local-platform.js';
 import type { Store } from '../../../src/core/store/store.js';
 import { NOT_ALLOWED_TEXT } from '../../../src/functions/slack/ask/ask-answer.js';
+import { ESCALATION_EVENT_TYPE, expireAsk, finishAsk } from '../../../src/functions/slack/ask/ask-finish.js';
 import { askIdOf } from '../../../src/functions/slack/ask/ask-function.js';
 import { SlackEmulator, type EmulatedUser } from '../../support/slack-emulator.js';
 import { tempDir } from '../../support/harness.js';
@@ -279,6 +281,60 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
       await until('the question updated', () => buttons(ts).length === 0);
       await sleep(400);
       expect(replies.finals(id)).to.have.length(1);
+    });
+
+    describe('escalation and final reply, once', () => {
+      const leadsId = () => emu.channelByName('soc-leads')!.id;
+      const escalations = () => emu.messages(leadsId()).filter((m) => m.metadata?.event_type === ESCALATION_EVENT_TYPE);
+      /** A worker whose sweeper runs only at its start: the test decides who finishes. */
+      const idleSweeper = () => node({ ask_sweep_interval: '3600' });
+
+      /** An ask whose deadline passed, ended (expired) by `n` and not finished: what a slow ender leaves. */
+      async function expiredAsk(n: AskNode): Promise<string> {
+        const id = await ask(n, { slack_channel: 'inc-5001', slack_ask_timeout: 1, slack_default_answer: 'Reject', slack_escalation_channel: 'soc-leads' });
+        const rt = n.state.asks!;
+        const row = (await rt.table.get(askIdOf(id)))!;
+        while (Date.now() <= row.deadline) await sleep(20);
+        expect(await expireAsk(rt, row)).to.equal(true);
+        return id;
+      }
+
+      it('two finishers of one expired ask at once (a slow ender, a sweeper) post one escalation and send one final reply', async () => {
+        const a = await idleSweeper();
+        const b = await idleSweeper();
+        const id = await expiredAsk(a);
+        const row = (await a.state.asks!.table.get(askIdOf(id)))!;
+        // Each post is held a moment before Slack stores it: a finisher that looked and found
+        // nothing cannot have posted yet when the other one looks.
+        emu.failNext('chat.postMessage', { delayMs: 300, times: 2 });
+        await Promise.all([finishAsk(a.state.asks!, row), finishAsk(b.state.asks!, row)]);
+        expect(escalations()).to.have.length(1);
+        expect(escalations()[0]!.text).to.contain('incident 5001 got no answer');
+        await replies.waitForFinal(id);
+        await sleep(300); // a second final reply would be on the queue by now
+        expect(replies.finals(id)).to.have.length(1);
+        expect((await a.state.asks!.table.get(row.askId))!.finishedAt).to.be.a('number');
+      });
+
+      it('a finisher run again finds the escalation after more than 100 later messages, reading only since the expiry', async () => {
+        const n = await idleSweeper();
+        const id = await expiredAsk(n);
+        const rt = n.state.asks!;
+        const row = (await rt.table.get(askIdOf(id)))!;
+        // The first finisher posts the escalation and dies before its final reply.
+        const died = new Error('the worker died');
+        const dying = { ...rt, deferred: { finalReply: rt.deferred.finalReply.bind(rt.deferred), send: () => Promise.reject(died) } };
+        expect(await finishAsk(dying, row).catch((err: unknown) => err)).to.equal(died);
+        expect(escalations()).to.have.length(1);
+        emu.seedMessages(leadsId(), 250, { text: 'busy channel' });
+        emu.resetCalls();
+        await finishAsk(rt, (await rt.table.get(row.askId))!);
+        expect(escalations()).to.have.length(1);
+        expect((await replies.waitForFinal(id)).results.content).to.include({ answer: 'Reject', timed_out: true });
+        const reads = emu.callLog.filter((c) => c.method === 'conversations.history');
+        expect(reads.length).to.be.greaterThan(1); // more than one page: 250 later messages
+        for (const r of reads) expect(Number(r.params.oldest)).to.be.closeTo(row.deadline / 1000 - 300, 1);
+      });
     });
 
     it('bad input gets a clear error and posts nothing', async () => {

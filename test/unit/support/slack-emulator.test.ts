@@ -2,12 +2,12 @@ import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 
 // Namespace import: works whether the test file is loaded as ESM or compiled to CommonJS.
-import * as slack from '@slack/web-api';
-import { WebClient } from '@slack/web-api';
+import { ErrorCode, LogLevel, WebClient } from '@slack/web-api';
 import type { Logger, WebClientOptions } from '@slack/web-api';
 import { expect } from 'chai';
 
 import { channelNameError, DEFAULT_BOT_SCOPES, SlackEmulator, UPLOAD_METHOD } from '../../support/slack-emulator.js';
+import { useSlackEmulator } from '../../support/slack-hooks.js';
 
 const quietLogger: Logger = {
   debug: () => undefined,
@@ -15,7 +15,7 @@ const quietLogger: Logger = {
   warn: () => undefined,
   error: () => undefined,
   setLevel: () => undefined,
-  getLevel: () => slack.LogLevel.ERROR,
+  getLevel: () => LogLevel.ERROR,
   setName: () => undefined,
 };
 
@@ -39,7 +39,7 @@ async function rejection(p: Promise<unknown>): Promise<SlackErr> {
 async function platformError(p: Promise<unknown>, code: string): Promise<Record<string, unknown>> {
   const err = await rejection(p);
   expect(err.code, `expected platform error ${code}, got ${String((err as unknown as Error).message)}`).to.equal(
-    slack.ErrorCode.PlatformError,
+    ErrorCode.PlatformError,
   );
   expect(err.data?.error).to.equal(code);
   return err.data as Record<string, unknown>;
@@ -47,29 +47,24 @@ async function platformError(p: Promise<unknown>, code: string): Promise<Record<
 
 describe('SlackEmulator', function () {
   this.timeout(30_000);
-  let emu: SlackEmulator;
+  const slack = useSlackEmulator();
   let client: WebClient;
 
-  const mk = (token: string | undefined = emu.botToken, extra: WebClientOptions = {}): WebClient =>
-    new WebClient(token, { slackApiUrl: emu.apiUrl, retryConfig: { retries: 0 }, logger: quietLogger, ...extra });
+  const mk = (token: string | undefined = slack.emu.botToken, extra: WebClientOptions = {}): WebClient =>
+    new WebClient(token, { slackApiUrl: slack.emu.apiUrl, retryConfig: { retries: 0 }, logger: quietLogger, ...extra });
 
   beforeEach(async () => {
-    emu = await SlackEmulator.start();
     client = mk();
-  });
-
-  afterEach(async () => {
-    await emu.close();
   });
 
   describe('auth & scopes', () => {
     it('auth.test identifies the bot and reports X-OAuth-Scopes', async () => {
-      expect(emu.apiUrl).to.match(/^http:\/\/127\.0\.0\.1:\d+\/api\/$/);
+      expect(slack.emu.apiUrl).to.match(/^http:\/\/127\.0\.0\.1:\d+\/api\/$/);
       const res = await client.auth.test();
       expect(res.ok).to.equal(true);
       expect(res.team_id).to.equal('T0001');
-      expect(res.user_id).to.equal(emu.botUserId);
-      expect(res.bot_id).to.equal(emu.botId);
+      expect(res.user_id).to.equal(slack.emu.botUserId);
+      expect(res.bot_id).to.equal(slack.emu.botId);
       expect(res.url).to.equal('https://emulated.slack.com/');
       expect(res.response_metadata?.scopes).to.deep.equal([...DEFAULT_BOT_SCOPES]);
       for (const s of ['channels:manage', 'groups:write', 'chat:write.public', 'users:read.email', 'metadata.message:read']) {
@@ -80,37 +75,37 @@ describe('SlackEmulator', function () {
     });
 
     it('rejects missing and unknown tokens', async () => {
-      const anonymous = new WebClient(undefined, { slackApiUrl: emu.apiUrl, retryConfig: { retries: 0 }, logger: quietLogger });
+      const anonymous = new WebClient(undefined, { slackApiUrl: slack.emu.apiUrl, retryConfig: { retries: 0 }, logger: quietLogger });
       await platformError(anonymous.auth.test(), 'not_authed');
       await platformError(mk('xoxb-nope').auth.test(), 'invalid_auth');
-      emu.addToken('xoxb-revoked', { scopes: ['chat:write'] });
-      emu.revokeToken('xoxb-revoked');
+      slack.emu.addToken('xoxb-revoked', { scopes: ['chat:write'] });
+      slack.emu.revokeToken('xoxb-revoked');
       await platformError(mk('xoxb-revoked').auth.test(), 'token_revoked');
     });
 
     it('accepts the token as a form field and JSON bodies', async () => {
-      const form = await fetch(`${emu.apiUrl}auth.test`, {
+      const form = await fetch(`${slack.emu.apiUrl}auth.test`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-        body: `token=${emu.botToken}`,
+        body: `token=${slack.emu.botToken}`,
       });
       expect(form.status).to.equal(200);
       expect(form.headers.get('x-oauth-scopes')).to.equal(DEFAULT_BOT_SCOPES.join(','));
-      expect(((await form.json()) as { user_id: string }).user_id).to.equal(emu.botUserId);
+      expect(((await form.json()) as { user_id: string }).user_id).to.equal(slack.emu.botUserId);
 
-      const json = await fetch(`${emu.apiUrl}conversations.create`, {
+      const json = await fetch(`${slack.emu.apiUrl}conversations.create`, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/json; charset=utf-8', Authorization: `Bearer ${emu.botToken}` },
+        headers: { 'Content-Type': 'application/json; charset=utf-8', Authorization: `Bearer ${slack.emu.botToken}` },
         body: JSON.stringify({ name: 'json-made', is_private: true }),
       });
       const body = (await json.json()) as { ok: boolean; channel: { is_private: boolean } };
       expect(body.ok).to.equal(true);
       expect(body.channel.is_private).to.equal(true);
-      expect(emu.channelByName('json-made')?.isPrivate).to.equal(true);
+      expect(slack.emu.channelByName('json-made')?.isPrivate).to.equal(true);
     });
 
     it('returns missing_scope with needed/provided', async () => {
-      emu.addToken('xoxb-limited', { scopes: ['channels:read', 'chat:write'] });
+      slack.emu.addToken('xoxb-limited', { scopes: ['channels:read', 'chat:write'] });
       const limited = mk('xoxb-limited');
       const body = await platformError(limited.conversations.create({ name: 'nope' }), 'missing_scope');
       expect(body.needed).to.equal('channels:manage');
@@ -119,7 +114,7 @@ describe('SlackEmulator', function () {
       expect(priv.needed).to.equal('groups:read');
       const lookup = await platformError(limited.users.lookupByEmail({ email: 'admin@emulated.test' }), 'missing_scope');
       expect(lookup.needed).to.equal('users:read.email');
-      expect(emu.channelByName('nope')).to.equal(undefined);
+      expect(slack.emu.channelByName('nope')).to.equal(undefined);
     });
 
     it('answers unknown_method', async () => {
@@ -130,7 +125,7 @@ describe('SlackEmulator', function () {
 
   describe('users', () => {
     it('users.lookupByEmail and users.info', async () => {
-      const alice = emu.addUser({ name: 'alice', email: 'Alice@Example.com', real_name: 'Alice A' });
+      const alice = slack.emu.addUser({ name: 'alice', email: 'Alice@Example.com', real_name: 'Alice A' });
       const found = await client.users.lookupByEmail({ email: 'alice@example.com' });
       expect(found.user?.id).to.equal(alice.id);
       expect(found.user?.id).to.match(/^U/);
@@ -138,10 +133,10 @@ describe('SlackEmulator', function () {
       expect(found.user?.real_name).to.equal('Alice A');
       expect(found.user?.is_bot).to.equal(false);
       await platformError(client.users.lookupByEmail({ email: 'bob@example.com' }), 'users_not_found');
-      const info = await client.users.info({ user: emu.botUserId });
+      const info = await client.users.info({ user: slack.emu.botUserId });
       expect(info.user?.is_bot).to.equal(true);
       await platformError(client.users.info({ user: 'U_NOPE' }), 'user_not_found');
-      emu.deactivateUser(alice.id);
+      slack.emu.deactivateUser(alice.id);
       expect((await client.users.info({ user: alice.id })).user?.deleted).to.equal(true);
       await platformError(client.users.lookupByEmail({ email: 'alice@example.com' }), 'users_not_found');
     });
@@ -158,7 +153,7 @@ describe('SlackEmulator', function () {
         is_group: false,
         is_private: false,
         is_archived: false,
-        creator: emu.botUserId,
+        creator: slack.emu.botUserId,
         num_members: 1,
         is_member: true,
       });
@@ -166,7 +161,7 @@ describe('SlackEmulator', function () {
       const priv = await client.conversations.create({ name: 'secret_ops', is_private: true });
       expect(priv.channel?.is_private).to.equal(true);
       expect(priv.channel?.id).to.match(/^C/);
-      expect(emu.members(priv.channel!.id!)).to.deep.equal([emu.botUserId]);
+      expect(slack.emu.members(priv.channel!.id!)).to.deep.equal([slack.emu.botUserId]);
     });
 
     it('enforces channel name rules', async () => {
@@ -187,38 +182,38 @@ describe('SlackEmulator', function () {
       }
       expect((await client.conversations.create({ name: 'a'.repeat(80) })).ok).to.equal(true);
       expect((await client.conversations.create({ name: 'ok_name-2' })).ok).to.equal(true);
-      expect(emu.channels().map((c) => c.name)).to.deep.equal(['general', 'a'.repeat(80), 'ok_name-2']);
+      expect(slack.emu.channels().map((c) => c.name)).to.deep.equal(['general', 'a'.repeat(80), 'ok_name-2']);
     });
 
     it('name_taken for existing, archived and private channels', async () => {
       await client.conversations.create({ name: 'dup' });
       await platformError(client.conversations.create({ name: 'dup' }), 'name_taken');
       await platformError(client.conversations.create({ name: 'general' }), 'name_taken');
-      emu.seedChannel({ name: 'old-one', archived: true });
+      slack.emu.seedChannel({ name: 'old-one', archived: true });
       await platformError(client.conversations.create({ name: 'old-one', is_private: true }), 'name_taken');
-      emu.seedChannel({ name: 'hidden', isPrivate: true, members: [emu.adminUserId] });
+      slack.emu.seedChannel({ name: 'hidden', isPrivate: true, members: [slack.emu.adminUserId] });
       await platformError(client.conversations.create({ name: 'hidden' }), 'name_taken');
     });
   });
 
   describe('conversations.info / list / members / join', () => {
     it('info with include_num_members; private channels invisible to non-members', async () => {
-      const c = emu.seedChannel({ name: 'info-me', members: [emu.botUserId, emu.adminUserId] });
+      const c = slack.emu.seedChannel({ name: 'info-me', members: [slack.emu.botUserId, slack.emu.adminUserId] });
       const plain = await client.conversations.info({ channel: c.id });
       expect(plain.channel?.name).to.equal('info-me');
       expect(plain.channel?.num_members).to.equal(undefined);
       const counted = await client.conversations.info({ channel: c.id, include_num_members: true });
       expect(counted.channel?.num_members).to.equal(2);
       await platformError(client.conversations.info({ channel: 'C_MISSING' }), 'channel_not_found');
-      const hidden = emu.seedChannel({ name: 'not-mine', isPrivate: true, members: [emu.adminUserId] });
+      const hidden = slack.emu.seedChannel({ name: 'not-mine', isPrivate: true, members: [slack.emu.adminUserId] });
       await platformError(client.conversations.info({ channel: hidden.id }), 'channel_not_found');
     });
 
     it('paginates conversations.list over >250 channels with cursors', async () => {
-      for (let i = 0; i < 260; i++) emu.seedChannel({ name: `bulk-${String(i).padStart(3, '0')}` });
-      emu.seedChannel({ name: 'bulk-archived', archived: true });
-      emu.seedChannel({ name: 'bulk-private-mine', isPrivate: true });
-      emu.seedChannel({ name: 'bulk-private-other', isPrivate: true, members: [emu.adminUserId] });
+      for (let i = 0; i < 260; i++) slack.emu.seedChannel({ name: `bulk-${String(i).padStart(3, '0')}` });
+      slack.emu.seedChannel({ name: 'bulk-archived', archived: true });
+      slack.emu.seedChannel({ name: 'bulk-private-mine', isPrivate: true });
+      slack.emu.seedChannel({ name: 'bulk-private-other', isPrivate: true, members: [slack.emu.adminUserId] });
 
       const names: string[] = [];
       let cursor: string | undefined;
@@ -258,8 +253,8 @@ describe('SlackEmulator', function () {
     });
 
     it('conversations.members pages with cursors', async () => {
-      const ids = Array.from({ length: 25 }, (_, i) => emu.addUser({ name: `m${i}`, email: `m${i}@x.test` }).id);
-      const c = emu.seedChannel({ name: 'crowd', members: [emu.botUserId, ...ids] });
+      const ids = Array.from({ length: 25 }, (_, i) => slack.emu.addUser({ name: `m${i}`, email: `m${i}@x.test` }).id);
+      const c = slack.emu.seedChannel({ name: 'crowd', members: [slack.emu.botUserId, ...ids] });
       const seen: string[] = [];
       let cursor: string | undefined;
       do {
@@ -267,19 +262,19 @@ describe('SlackEmulator', function () {
         seen.push(...res.members!);
         cursor = res.response_metadata?.next_cursor;
       } while (cursor);
-      expect(seen).to.deep.equal([emu.botUserId, ...ids]);
+      expect(seen).to.deep.equal([slack.emu.botUserId, ...ids]);
     });
 
     it('conversations.join for public channels only', async () => {
-      const pub = emu.seedChannel({ name: 'joinable', members: [emu.adminUserId] });
+      const pub = slack.emu.seedChannel({ name: 'joinable', members: [slack.emu.adminUserId] });
       const res = await client.conversations.join({ channel: pub.id });
       expect(res.channel?.id).to.equal(pub.id);
-      expect(emu.members(pub.id)).to.include(emu.botUserId);
+      expect(slack.emu.members(pub.id)).to.include(slack.emu.botUserId);
       const again = await client.conversations.join({ channel: pub.id });
       expect(again.warning).to.equal('already_in_channel');
-      const priv = emu.seedChannel({ name: 'priv-join', isPrivate: true, members: [emu.adminUserId] });
+      const priv = slack.emu.seedChannel({ name: 'priv-join', isPrivate: true, members: [slack.emu.adminUserId] });
       await platformError(client.conversations.join({ channel: priv.id }), 'method_not_supported_for_channel_type');
-      const arch = emu.seedChannel({ name: 'arch-join', archived: true, members: [] });
+      const arch = slack.emu.seedChannel({ name: 'arch-join', archived: true, members: [] });
       await platformError(client.conversations.join({ channel: arch.id }), 'is_archived');
       await platformError(client.conversations.join({ channel: 'CNOPE' }), 'channel_not_found');
     });
@@ -287,34 +282,34 @@ describe('SlackEmulator', function () {
 
   describe('conversations.invite', () => {
     it('invites, reports already_in_channel / user_not_found / cant_invite_self / no_user', async () => {
-      const a = emu.addUser({ name: 'a', email: 'a@x.test' });
-      const b = emu.addUser({ name: 'b', email: 'b@x.test' });
+      const a = slack.emu.addUser({ name: 'a', email: 'a@x.test' });
+      const b = slack.emu.addUser({ name: 'b', email: 'b@x.test' });
       const { channel } = await client.conversations.create({ name: 'inv' });
       const id = channel!.id!;
       const res = await client.conversations.invite({ channel: id, users: `${a.id},${b.id}` });
       expect(res.ok).to.equal(true);
-      expect(emu.members(id)).to.deep.equal([emu.botUserId, a.id, b.id]);
+      expect(slack.emu.members(id)).to.deep.equal([slack.emu.botUserId, a.id, b.id]);
 
       await platformError(client.conversations.invite({ channel: id, users: a.id }), 'already_in_channel');
       await platformError(client.conversations.invite({ channel: id, users: `${a.id},${b.id}` }), 'already_in_channel');
       await platformError(client.conversations.invite({ channel: id, users: 'U_GHOST' }), 'user_not_found');
-      await platformError(client.conversations.invite({ channel: id, users: emu.botUserId }), 'cant_invite_self');
+      await platformError(client.conversations.invite({ channel: id, users: slack.emu.botUserId }), 'cant_invite_self');
       await platformError(client.conversations.invite({ channel: id, users: '' }), 'no_user');
       await platformError(client.conversations.invite({ channel: 'C_GONE', users: a.id }), 'channel_not_found');
 
       // partial: one new + one existing succeeds without force
-      const c = emu.addUser({ name: 'c', email: 'c@x.test' });
+      const c = slack.emu.addUser({ name: 'c', email: 'c@x.test' });
       expect((await client.conversations.invite({ channel: id, users: `${a.id},${c.id}` })).ok).to.equal(true);
-      expect(emu.members(id)).to.include(c.id);
+      expect(slack.emu.members(id)).to.include(c.id);
       // invalid user without force aborts the whole call
-      const d = emu.addUser({ name: 'd', email: 'd@x.test' });
+      const d = slack.emu.addUser({ name: 'd', email: 'd@x.test' });
       await platformError(client.conversations.invite({ channel: id, users: `${d.id},U_GHOST` }), 'user_not_found');
-      expect(emu.members(id)).to.not.include(d.id);
+      expect(slack.emu.members(id)).to.not.include(d.id);
     });
 
     it('force=true invites the valid users and lists per-user errors', async () => {
-      const a = emu.addUser({ name: 'a', email: 'a@x.test' });
-      const b = emu.addUser({ name: 'b', email: 'b@x.test' });
+      const a = slack.emu.addUser({ name: 'a', email: 'a@x.test' });
+      const b = slack.emu.addUser({ name: 'b', email: 'b@x.test' });
       const { channel } = await client.conversations.create({ name: 'inv-force' });
       const id = channel!.id!;
       await client.conversations.invite({ channel: id, users: a.id });
@@ -324,18 +319,18 @@ describe('SlackEmulator', function () {
         { user: a.id, ok: false, error: 'already_in_channel' },
         { user: 'U_GHOST', ok: false, error: 'user_not_found' },
       ]);
-      expect(emu.members(id)).to.include(b.id);
+      expect(slack.emu.members(id)).to.include(b.id);
       const none = await platformError(client.conversations.invite({ channel: id, users: a.id, force: true }), 'already_in_channel');
       expect(none.errors).to.deep.equal([{ user: a.id, ok: false, error: 'already_in_channel' }]);
     });
 
     it('needs membership and a live channel', async () => {
-      const a = emu.addUser({ name: 'a', email: 'a@x.test' });
-      const notMine = emu.seedChannel({ name: 'not-mine', members: [emu.adminUserId] });
+      const a = slack.emu.addUser({ name: 'a', email: 'a@x.test' });
+      const notMine = slack.emu.seedChannel({ name: 'not-mine', members: [slack.emu.adminUserId] });
       await platformError(client.conversations.invite({ channel: notMine.id, users: a.id }), 'not_in_channel');
-      const priv = emu.seedChannel({ name: 'priv-not-mine', isPrivate: true, members: [emu.adminUserId] });
+      const priv = slack.emu.seedChannel({ name: 'priv-not-mine', isPrivate: true, members: [slack.emu.adminUserId] });
       await platformError(client.conversations.invite({ channel: priv.id, users: a.id }), 'not_in_channel');
-      const arch = emu.seedChannel({ name: 'arch', archived: true });
+      const arch = slack.emu.seedChannel({ name: 'arch', archived: true });
       await platformError(client.conversations.invite({ channel: arch.id, users: a.id }), 'is_archived');
     });
   });
@@ -344,14 +339,14 @@ describe('SlackEmulator', function () {
     it('archives once, refuses #general and non-members', async () => {
       const { channel } = await client.conversations.create({ name: 'to-archive' });
       expect((await client.conversations.archive({ channel: channel!.id! })).ok).to.equal(true);
-      expect(emu.channel(channel!.id!)?.isArchived).to.equal(true);
+      expect(slack.emu.channel(channel!.id!)?.isArchived).to.equal(true);
       await platformError(client.conversations.archive({ channel: channel!.id! }), 'already_archived');
-      const general = emu.channelByName('general')!;
+      const general = slack.emu.channelByName('general')!;
       expect(general.isGeneral).to.equal(true);
       await platformError(client.conversations.archive({ channel: general.id }), 'cant_archive_general');
-      const other = emu.seedChannel({ name: 'others', members: [emu.adminUserId] });
+      const other = slack.emu.seedChannel({ name: 'others', members: [slack.emu.adminUserId] });
       await platformError(client.conversations.archive({ channel: other.id }), 'not_in_channel');
-      expect(emu.channel(other.id)?.isArchived).to.equal(false);
+      expect(slack.emu.channel(other.id)?.isArchived).to.equal(false);
       await platformError(client.chat.postMessage({ channel: channel!.id!, text: 'x' }), 'is_archived');
       const info = await client.conversations.info({ channel: channel!.id! });
       expect(info.channel?.is_archived).to.equal(true);
@@ -368,7 +363,7 @@ describe('SlackEmulator', function () {
         expect(r.channel).to.equal(id);
         expect(r.ts).to.match(/^\d{10}\.\d{6}$/);
         expect(r.message?.text).to.equal(`msg ${i}`);
-        expect(r.message?.bot_id).to.equal(emu.botId);
+        expect(r.message?.bot_id).to.equal(slack.emu.botId);
         ts.push(r.ts!);
       }
       for (let i = 1; i < ts.length; i++) expect(ts[i] > ts[i - 1]).to.equal(true);
@@ -380,8 +375,8 @@ describe('SlackEmulator', function () {
         expect(r.message?.thread_ts).to.equal(parent);
         replyTs.push(r.ts!);
       }
-      expect(emu.messages(id)).to.have.length(25);
-      expect(emu.replies(id, parent).map((m) => m.text)).to.deep.equal(['reply 0', 'reply 1', 'reply 2', 'reply 3', 'reply 4']);
+      expect(slack.emu.messages(id)).to.have.length(25);
+      expect(slack.emu.replies(id, parent).map((m) => m.text)).to.deep.equal(['reply 0', 'reply 1', 'reply 2', 'reply 3', 'reply 4']);
 
       const first = await client.conversations.history({ channel: id, limit: 10 });
       expect(first.messages!.map((m) => m.text)).to.deep.equal(
@@ -401,7 +396,7 @@ describe('SlackEmulator', function () {
       expect(parentMsg.thread_ts).to.equal(parent);
       expect(parentMsg.reply_count).to.equal(5);
       expect(parentMsg.latest_reply).to.equal(replyTs[4]);
-      expect(parentMsg.reply_users).to.deep.equal([emu.botUserId]);
+      expect(parentMsg.reply_users).to.deep.equal([slack.emu.botUserId]);
       expect(seen.some((m) => m.text?.startsWith('reply'))).to.equal(false);
 
       const r1 = await client.conversations.replies({ channel: id, ts: parent, limit: 2 });
@@ -420,13 +415,13 @@ describe('SlackEmulator', function () {
       await platformError(client.conversations.replies({ channel: id, ts: '1000000000.000001' }), 'thread_not_found');
 
       const broadcast = await client.chat.postMessage({ channel: id, text: 'loud', thread_ts: parent, reply_broadcast: true });
-      expect(emu.messages(id).at(-1)?.ts).to.equal(broadcast.ts);
-      expect(emu.messages(id).at(-1)?.subtype).to.equal('thread_broadcast');
+      expect(slack.emu.messages(id).at(-1)?.ts).to.equal(broadcast.ts);
+      expect(slack.emu.messages(id).at(-1)?.subtype).to.equal('thread_broadcast');
     });
 
     it('honours oldest / latest / inclusive', async () => {
-      const c = emu.seedChannel({ name: 'ranges' });
-      const msgs = emu.seedMessages(c.id, 10);
+      const c = slack.emu.seedChannel({ name: 'ranges' });
+      const msgs = slack.emu.seedMessages(c.id, 10);
       const t = msgs.map((m) => m.ts);
       const excl = await client.conversations.history({ channel: c.id, oldest: t[2], latest: t[6] });
       expect(excl.messages!.map((m) => m.ts)).to.deep.equal([t[5], t[4], t[3]]);
@@ -445,12 +440,12 @@ describe('SlackEmulator', function () {
     });
 
     it('history/replies need membership for bots', async () => {
-      const pub = emu.seedChannel({ name: 'pub-not-member', members: [emu.adminUserId] });
-      emu.seedMessages(pub.id, 3);
+      const pub = slack.emu.seedChannel({ name: 'pub-not-member', members: [slack.emu.adminUserId] });
+      slack.emu.seedMessages(pub.id, 3);
       await platformError(client.conversations.history({ channel: pub.id }), 'not_in_channel');
-      const priv = emu.seedChannel({ name: 'priv-not-member', isPrivate: true, members: [emu.adminUserId] });
+      const priv = slack.emu.seedChannel({ name: 'priv-not-member', isPrivate: true, members: [slack.emu.adminUserId] });
       await platformError(client.conversations.history({ channel: priv.id }), 'not_in_channel');
-      emu.addToken('xoxp-admin', { scopes: ['channels:history'], userType: 'user', botUserId: emu.adminUserId });
+      slack.emu.addToken('xoxp-admin', { scopes: ['channels:history'], userType: 'user', botUserId: slack.emu.adminUserId });
       const asUser = await mk('xoxp-admin').conversations.history({ channel: pub.id });
       expect(asUser.messages).to.have.length(3);
     });
@@ -490,33 +485,33 @@ describe('SlackEmulator', function () {
     });
 
     it('membership rules for posting and channel names', async () => {
-      const pub = emu.seedChannel({ name: 'pub-open', members: [emu.adminUserId] });
+      const pub = slack.emu.seedChannel({ name: 'pub-open', members: [slack.emu.adminUserId] });
       const byName = await client.chat.postMessage({ channel: '#pub-open', text: 'via name' });
       expect(byName.channel).to.equal(pub.id);
       expect((await client.chat.postMessage({ channel: 'pub-open', text: 'bare name' })).channel).to.equal(pub.id);
-      expect(emu.members(pub.id)).to.not.include(emu.botUserId);
+      expect(slack.emu.members(pub.id)).to.not.include(slack.emu.botUserId);
 
-      emu.addToken('xoxb-no-public', { scopes: ['chat:write'] });
+      slack.emu.addToken('xoxb-no-public', { scopes: ['chat:write'] });
       await platformError(mk('xoxb-no-public').chat.postMessage({ channel: pub.id, text: 'x' }), 'not_in_channel');
-      const priv = emu.seedChannel({ name: 'priv-closed', isPrivate: true, members: [emu.adminUserId] });
+      const priv = slack.emu.seedChannel({ name: 'priv-closed', isPrivate: true, members: [slack.emu.adminUserId] });
       await platformError(client.chat.postMessage({ channel: priv.id, text: 'x' }), 'not_in_channel');
-      expect(emu.messages(priv.id)).to.have.length(0);
+      expect(slack.emu.messages(priv.id)).to.have.length(0);
     });
 
     it('username/icon_emoji only with chat:write.customize', async () => {
-      const c = emu.seedChannel({ name: 'custom' });
+      const c = slack.emu.seedChannel({ name: 'custom' });
       const custom = await client.chat.postMessage({ channel: c.id, text: 'x', username: 'SOAR', icon_emoji: ':robot_face:' });
       expect(custom.message?.username).to.equal('SOAR');
       expect(custom.message?.icons?.emoji).to.equal(':robot_face:');
-      const plainTok = emu.addToken('xoxb-plain', { scopes: ['chat:write'] });
-      emu.addMembers(c.id, [plainTok.userId]);
+      const plainTok = slack.emu.addToken('xoxb-plain', { scopes: ['chat:write'] });
+      slack.emu.addMembers(c.id, [plainTok.userId]);
       const plain = await mk('xoxb-plain').chat.postMessage({ channel: c.id, text: 'x', username: 'SOAR', icon_emoji: ':robot_face:' });
       expect(plain.message?.username).to.equal(undefined);
       expect(plain.message?.icons).to.equal(undefined);
     });
 
     it('round-trips message metadata only when include_all_metadata=true', async () => {
-      const c = emu.seedChannel({ name: 'meta' });
+      const c = slack.emu.seedChannel({ name: 'meta' });
       const metadata = { event_type: 'soar_incident', event_payload: { incident_id: 2095, nested: 'x', ok: true } };
       const posted = await client.chat.postMessage({ channel: c.id, text: 'with meta', metadata });
       await client.chat.postMessage({ channel: c.id, text: 'no meta' });
@@ -531,7 +526,7 @@ describe('SlackEmulator', function () {
     });
 
     it('chat.getPermalink', async () => {
-      const c = emu.seedChannel({ name: 'links' });
+      const c = slack.emu.seedChannel({ name: 'links' });
       const p = await client.chat.postMessage({ channel: c.id, text: 'link me' });
       const link = await client.chat.getPermalink({ channel: c.id, message_ts: p.ts! });
       expect(link.channel).to.equal(c.id);
@@ -548,182 +543,182 @@ describe('SlackEmulator', function () {
 
   describe('faults', () => {
     it('429 with Retry-After surfaces as a rate-limited error', async () => {
-      const c = emu.seedChannel({ name: 'limited' });
-      emu.failNext('chat.postMessage', { retryAfter: 7 });
-      const strict = mk(emu.botToken, { rejectRateLimitedCalls: true });
+      const c = slack.emu.seedChannel({ name: 'limited' });
+      slack.emu.failNext('chat.postMessage', { retryAfter: 7 });
+      const strict = mk(slack.emu.botToken, { rejectRateLimitedCalls: true });
       const err = await rejection(strict.chat.postMessage({ channel: c.id, text: 'x' }));
-      expect(err.code).to.equal(slack.ErrorCode.RateLimitedError);
+      expect(err.code).to.equal(ErrorCode.RateLimitedError);
       expect(err.code).to.equal('slack_webapi_rate_limited_error');
       expect(err.retryAfter).to.equal(7);
-      expect(emu.rateLimitedCount).to.equal(1);
-      expect(emu.messages(c.id)).to.have.length(0);
+      expect(slack.emu.rateLimitedCount).to.equal(1);
+      expect(slack.emu.messages(c.id)).to.have.length(0);
       expect((await strict.chat.postMessage({ channel: c.id, text: 'x' })).ok).to.equal(true);
-      expect(emu.calls('chat.postMessage')).to.equal(2);
+      expect(slack.emu.calls('chat.postMessage')).to.equal(2);
 
-      const raw = await fetch(`${emu.apiUrl}auth.test`, { method: 'POST', headers: { Authorization: `Bearer ${emu.botToken}` } });
+      const raw = await fetch(`${slack.emu.apiUrl}auth.test`, { method: 'POST', headers: { Authorization: `Bearer ${slack.emu.botToken}` } });
       expect(raw.status).to.equal(200);
-      emu.failNext('auth.test', { status: 429, retryAfter: 3 });
-      const limited = await fetch(`${emu.apiUrl}auth.test`, { method: 'POST', headers: { Authorization: `Bearer ${emu.botToken}` } });
+      slack.emu.failNext('auth.test', { status: 429, retryAfter: 3 });
+      const limited = await fetch(`${slack.emu.apiUrl}auth.test`, { method: 'POST', headers: { Authorization: `Bearer ${slack.emu.botToken}` } });
       expect(limited.status).to.equal(429);
       expect(limited.headers.get('retry-after')).to.equal('3');
       expect(await limited.json()).to.deep.equal({ ok: false, error: 'ratelimited' });
     });
 
     it('HTTP 500 faults, Slack error faults, times, retries', async () => {
-      emu.failNext('auth.test', { status: 500, times: 2 });
+      slack.emu.failNext('auth.test', { status: 500, times: 2 });
       for (let i = 0; i < 2; i++) {
         const err = await rejection(client.auth.test());
-        expect(err.code).to.equal(slack.ErrorCode.HTTPError);
+        expect(err.code).to.equal(ErrorCode.HTTPError);
         expect(err.statusCode).to.equal(500);
       }
       expect((await client.auth.test()).ok).to.equal(true);
-      expect(emu.calls('auth.test')).to.equal(3);
+      expect(slack.emu.calls('auth.test')).to.equal(3);
 
-      emu.failNext('auth.test', { error: 'internal_error' });
+      slack.emu.failNext('auth.test', { error: 'internal_error' });
       await platformError(client.auth.test(), 'internal_error');
 
-      emu.failNext('*', { error: 'fatal_error' });
-      await platformError(client.users.info({ user: emu.botUserId }), 'fatal_error');
-      expect((await client.users.info({ user: emu.botUserId })).ok).to.equal(true);
+      slack.emu.failNext('*', { error: 'fatal_error' });
+      await platformError(client.users.info({ user: slack.emu.botUserId }), 'fatal_error');
+      expect((await client.users.info({ user: slack.emu.botUserId })).ok).to.equal(true);
 
-      emu.failNext('auth.test', { status: 503 });
-      const retrying = mk(emu.botToken, { retryConfig: { retries: 2, minTimeout: 5, maxTimeout: 10 } });
+      slack.emu.failNext('auth.test', { status: 503 });
+      const retrying = mk(slack.emu.botToken, { retryConfig: { retries: 2, minTimeout: 5, maxTimeout: 10 } });
       expect((await retrying.auth.test()).ok).to.equal(true);
-      expect(emu.calls('auth.test')).to.equal(6);
+      expect(slack.emu.calls('auth.test')).to.equal(6);
     });
 
     it('closeSocket, delayMs and setDown', async () => {
-      emu.failNext('auth.test', { closeSocket: true });
-      expect((await rejection(client.auth.test())).code).to.equal(slack.ErrorCode.RequestError);
+      slack.emu.failNext('auth.test', { closeSocket: true });
+      expect((await rejection(client.auth.test())).code).to.equal(ErrorCode.RequestError);
 
-      emu.failNext('auth.test', { delayMs: 400 });
-      const impatient = mk(emu.botToken, { timeout: 100 });
-      expect((await rejection(impatient.auth.test())).code).to.equal(slack.ErrorCode.RequestError);
-      emu.failNext('auth.test', { delayMs: 50 });
+      slack.emu.failNext('auth.test', { delayMs: 400 });
+      const impatient = mk(slack.emu.botToken, { timeout: 100 });
+      expect((await rejection(impatient.auth.test())).code).to.equal(ErrorCode.RequestError);
+      slack.emu.failNext('auth.test', { delayMs: 50 });
       const started = Date.now();
       expect((await client.auth.test()).ok).to.equal(true);
       expect(Date.now() - started).to.be.at.least(45);
 
-      emu.setDown(true);
+      slack.emu.setDown(true);
       const down = await rejection(client.conversations.list());
-      expect(down.code).to.equal(slack.ErrorCode.HTTPError);
+      expect(down.code).to.equal(ErrorCode.HTTPError);
       expect(down.statusCode).to.equal(503);
-      emu.setDown(false);
+      slack.emu.setDown(false);
       expect((await client.conversations.list()).ok).to.equal(true);
     });
 
     it('afterEffect: the method takes effect and only its answer is late, lost or an error', async () => {
-      const c = emu.seedChannel({ name: 'late-archive' });
-      emu.failNext('conversations.archive', { afterEffect: true, delayMs: 400 });
-      const impatient = mk(emu.botToken, { timeout: 100 });
-      expect((await rejection(impatient.conversations.archive({ channel: c.id }))).code).to.equal(slack.ErrorCode.RequestError);
-      expect(emu.channel(c.id)!.isArchived).to.equal(true);
+      const c = slack.emu.seedChannel({ name: 'late-archive' });
+      slack.emu.failNext('conversations.archive', { afterEffect: true, delayMs: 400 });
+      const impatient = mk(slack.emu.botToken, { timeout: 100 });
+      expect((await rejection(impatient.conversations.archive({ channel: c.id }))).code).to.equal(ErrorCode.RequestError);
+      expect(slack.emu.channel(c.id)!.isArchived).to.equal(true);
 
-      const d = emu.seedChannel({ name: 'lost-answer' });
-      emu.failNext('chat.postMessage', { afterEffect: true, closeSocket: true });
-      expect((await rejection(client.chat.postMessage({ channel: d.id, text: 'sent anyway' }))).code).to.equal(slack.ErrorCode.RequestError);
-      expect(emu.messages(d.id).map((m) => m.text)).to.deep.equal(['sent anyway']);
+      const d = slack.emu.seedChannel({ name: 'lost-answer' });
+      slack.emu.failNext('chat.postMessage', { afterEffect: true, closeSocket: true });
+      expect((await rejection(client.chat.postMessage({ channel: d.id, text: 'sent anyway' }))).code).to.equal(ErrorCode.RequestError);
+      expect(slack.emu.messages(d.id).map((m) => m.text)).to.deep.equal(['sent anyway']);
 
-      emu.failNext('chat.postMessage', { afterEffect: true, status: 503 });
+      slack.emu.failNext('chat.postMessage', { afterEffect: true, status: 503 });
       expect((await rejection(client.chat.postMessage({ channel: d.id, text: 'again' }))).statusCode).to.equal(503);
-      expect(emu.messages(d.id)).to.have.length(2);
+      expect(slack.emu.messages(d.id)).to.have.length(2);
     });
 
     it('closeAfterBytes cuts an upload off mid-body and stores nothing', async () => {
-      const c = emu.seedChannel({ name: 'cut-upload' });
+      const c = slack.emu.seedChannel({ name: 'cut-upload' });
       const { upload_url: url, file_id: id } = await client.files.getUploadURLExternal({ filename: 'big.bin', length: 1 << 20 });
-      emu.failNext(UPLOAD_METHOD, { closeAfterBytes: 64 * 1024 });
+      slack.emu.failNext(UPLOAD_METHOD, { closeAfterBytes: 64 * 1024 });
       const cut = await fetch(String(url), { method: 'POST', body: Buffer.alloc(1 << 20, 7) }).then(
         () => undefined,
         (err: Error) => err,
       );
       expect(cut).to.be.instanceOf(Error);
-      expect(emu.file(String(id))!.uploaded).to.equal(false);
-      expect(emu.calls(UPLOAD_METHOD)).to.equal(1);
+      expect(slack.emu.file(String(id))!.uploaded).to.equal(false);
+      expect(slack.emu.calls(UPLOAD_METHOD)).to.equal(1);
       // The next upload to the same URL goes through.
       const ok = await fetch(String(url), { method: 'POST', body: Buffer.alloc(1 << 20, 7) });
       expect(ok.status).to.equal(200);
       await client.files.completeUploadExternal({ files: [{ id: String(id) }], channel_id: c.id });
-      expect(emu.fileBytes(String(id))!.length).to.equal(1 << 20);
+      expect(slack.emu.fileBytes(String(id))!.length).to.equal(1 << 20);
     });
 
     it('counts calls and logs params without the token', async () => {
-      const c = emu.seedChannel({ name: 'logged' });
+      const c = slack.emu.seedChannel({ name: 'logged' });
       await client.chat.postMessage({ channel: c.id, text: 'logged text' });
       await mk('xoxb-bad').auth.test().catch(() => undefined);
-      expect(emu.calls('chat.postMessage')).to.equal(1);
-      expect(emu.calls('auth.test')).to.equal(1);
-      expect(emu.calls()).to.equal(2);
-      const entry = emu.callLog.find((e) => e.method === 'chat.postMessage')!;
+      expect(slack.emu.calls('chat.postMessage')).to.equal(1);
+      expect(slack.emu.calls('auth.test')).to.equal(1);
+      expect(slack.emu.calls()).to.equal(2);
+      const entry = slack.emu.callLog.find((e) => e.method === 'chat.postMessage')!;
       expect(entry.params).to.include({ channel: c.id, text: 'logged text' });
       expect(entry.params).to.not.have.property('token');
       expect(entry.time).to.be.closeTo(Date.now(), 5_000);
-      await fetch(`${emu.apiUrl}auth.test`, { method: 'POST', body: new URLSearchParams({ token: emu.botToken, x: '1' }) });
-      expect(emu.callLog.at(-1)!.params).to.deep.equal({ x: '1' });
+      await fetch(`${slack.emu.apiUrl}auth.test`, { method: 'POST', body: new URLSearchParams({ token: slack.emu.botToken, x: '1' }) });
+      expect(slack.emu.callLog.at(-1)!.params).to.deep.equal({ x: '1' });
     });
   });
 
   describe('rate-limit enforcement', () => {
     it('per-method limits answer 429 with Retry-After (scaled by timeScale)', async () => {
-      const strict = mk(emu.botToken, { rejectRateLimitedCalls: true });
-      emu.setRateLimits({ perMethod: { 'users.info': 3 } });
-      for (let i = 0; i < 3; i++) expect((await strict.users.info({ user: emu.botUserId })).ok).to.equal(true);
-      const err = await rejection(strict.users.info({ user: emu.botUserId }));
-      expect(err.code).to.equal(slack.ErrorCode.RateLimitedError);
+      const strict = mk(slack.emu.botToken, { rejectRateLimitedCalls: true });
+      slack.emu.setRateLimits({ perMethod: { 'users.info': 3 } });
+      for (let i = 0; i < 3; i++) expect((await strict.users.info({ user: slack.emu.botUserId })).ok).to.equal(true);
+      const err = await rejection(strict.users.info({ user: slack.emu.botUserId }));
+      expect(err.code).to.equal(ErrorCode.RateLimitedError);
       expect(err.retryAfter).to.equal(20); // one call every 20 s at 3/min
-      expect(emu.rateLimitedCount).to.equal(1);
+      expect(slack.emu.rateLimitedCount).to.equal(1);
       expect((await strict.auth.test()).ok).to.equal(true); // other methods unaffected
 
-      emu.setRateLimits({ perMethod: { 'users.info': 3 }, timeScale: 10 });
-      for (let i = 0; i < 3; i++) await strict.users.info({ user: emu.botUserId });
-      expect((await rejection(strict.users.info({ user: emu.botUserId }))).retryAfter).to.equal(2);
+      slack.emu.setRateLimits({ perMethod: { 'users.info': 3 }, timeScale: 10 });
+      for (let i = 0; i < 3; i++) await strict.users.info({ user: slack.emu.botUserId });
+      expect((await rejection(strict.users.info({ user: slack.emu.botUserId }))).retryAfter).to.equal(2);
 
       // One token per 100 ms of real time: wide enough that a loaded machine's round trip
       // between the last two calls does not refill it.
-      emu.setRateLimits({ perMethod: { 'users.info': 60 }, burst: 1, timeScale: 10 });
-      await strict.users.info({ user: emu.botUserId });
+      slack.emu.setRateLimits({ perMethod: { 'users.info': 60 }, burst: 1, timeScale: 10 });
+      await strict.users.info({ user: slack.emu.botUserId });
       await delay(300); // 3 emulated seconds → 3 tokens, capped at burst 1
-      await strict.users.info({ user: emu.botUserId });
-      expect((await rejection(strict.users.info({ user: emu.botUserId }))).retryAfter).to.equal(1);
-      expect(emu.rateLimitedCount).to.equal(3);
+      await strict.users.info({ user: slack.emu.botUserId });
+      expect((await rejection(strict.users.info({ user: slack.emu.botUserId }))).retryAfter).to.equal(1);
+      expect(slack.emu.rateLimitedCount).to.equal(3);
 
-      emu.setRateLimits(undefined);
-      for (let i = 0; i < 10; i++) await strict.users.info({ user: emu.botUserId });
-      expect(emu.rateLimitedCount).to.equal(3);
+      slack.emu.setRateLimits(undefined);
+      for (let i = 0; i < 10; i++) await strict.users.info({ user: slack.emu.botUserId });
+      expect(slack.emu.rateLimitedCount).to.equal(3);
     });
 
     it('per-channel post limit', async () => {
-      const strict = mk(emu.botToken, { rejectRateLimitedCalls: true });
-      const a = emu.seedChannel({ name: 'chan-a' });
-      const b = emu.seedChannel({ name: 'chan-b' });
-      emu.setRateLimits({ perChannelPostsPerSecond: 1 });
+      const strict = mk(slack.emu.botToken, { rejectRateLimitedCalls: true });
+      const a = slack.emu.seedChannel({ name: 'chan-a' });
+      const b = slack.emu.seedChannel({ name: 'chan-b' });
+      slack.emu.setRateLimits({ perChannelPostsPerSecond: 1 });
       await strict.chat.postMessage({ channel: a.id, text: '1' });
       const err = await rejection(strict.chat.postMessage({ channel: a.id, text: '2' }));
-      expect(err.code).to.equal(slack.ErrorCode.RateLimitedError);
+      expect(err.code).to.equal(ErrorCode.RateLimitedError);
       expect(err.retryAfter).to.equal(1);
       expect((await strict.chat.postMessage({ channel: b.id, text: '1' })).ok).to.equal(true);
-      expect(emu.messages(a.id)).to.have.length(1);
-      emu.setRateLimits({ perChannelPostsPerSecond: 1, timeScale: 100 });
+      expect(slack.emu.messages(a.id)).to.have.length(1);
+      slack.emu.setRateLimits({ perChannelPostsPerSecond: 1, timeScale: 100 });
       await strict.chat.postMessage({ channel: a.id, text: '3' });
       await delay(20);
       expect((await strict.chat.postMessage({ channel: a.id, text: '4' })).ok).to.equal(true);
     });
 
     it('perChannelBurst sets the channel bucket apart from the method burst', async () => {
-      const strict = mk(emu.botToken, { rejectRateLimitedCalls: true });
-      const a = emu.seedChannel({ name: 'chan-burst' });
+      const strict = mk(slack.emu.botToken, { rejectRateLimitedCalls: true });
+      const a = slack.emu.seedChannel({ name: 'chan-burst' });
       // Method burst 1 for users.info, channel burst 3: three posts back to back, the fourth refused.
-      emu.setRateLimits({ perMethod: { 'users.info': 60 }, burst: 1, perChannelPostsPerSecond: 1, perChannelBurst: 3 });
+      slack.emu.setRateLimits({ perMethod: { 'users.info': 60 }, burst: 1, perChannelPostsPerSecond: 1, perChannelBurst: 3 });
       for (let i = 0; i < 3; i++) expect((await strict.chat.postMessage({ channel: a.id, text: `b${i}` })).ok).to.equal(true);
       expect((await rejection(strict.chat.postMessage({ channel: a.id, text: 'b3' }))).retryAfter).to.equal(1);
-      await strict.users.info({ user: emu.botUserId });
-      expect((await rejection(strict.users.info({ user: emu.botUserId }))).code).to.equal(slack.ErrorCode.RateLimitedError);
-      expect(emu.messages(a.id)).to.have.length(3);
-      expect(emu.rateLimitedCount).to.equal(2);
+      await strict.users.info({ user: slack.emu.botUserId });
+      expect((await rejection(strict.users.info({ user: slack.emu.botUserId }))).code).to.equal(ErrorCode.RateLimitedError);
+      expect(slack.emu.messages(a.id)).to.have.length(3);
+      expect(slack.emu.rateLimitedCount).to.equal(2);
       // Without perChannelBurst the channel bucket takes `burst`: only one post goes through.
-      emu.setRateLimits({ perChannelPostsPerSecond: 1, burst: 1 });
+      slack.emu.setRateLimits({ perChannelPostsPerSecond: 1, burst: 1 });
       await strict.chat.postMessage({ channel: a.id, text: 'c0' });
-      expect((await rejection(strict.chat.postMessage({ channel: a.id, text: 'c1' }))).code).to.equal(slack.ErrorCode.RateLimitedError);
+      expect((await rejection(strict.chat.postMessage({ channel: a.id, text: 'c1' }))).code).to.equal(ErrorCode.RateLimitedError);
     });
   });
 
@@ -744,22 +739,22 @@ describe('SlackEmulator', function () {
       const fileId = completion.files[0].id;
       expect(fileId).to.match(/^F/);
       expect(completion.files[0].title).to.equal('Artifact');
-      expect(emu.fileBytes(fileId)?.equals(bytes)).to.equal(true);
-      expect(emu.calls(UPLOAD_METHOD)).to.equal(1);
+      expect(slack.emu.fileBytes(fileId)?.equals(bytes)).to.equal(true);
+      expect(slack.emu.calls(UPLOAD_METHOD)).to.equal(1);
 
       const info = await client.files.info({ file: fileId });
       expect(info.file).to.include({ id: fileId, name: 'artifact.txt', title: 'Artifact', size: bytes.length, mimetype: 'text/plain' });
-      expect(info.file?.permalink).to.match(new RegExp(`^https://emulated\\.slack\\.com/files/${emu.botUserId}/${fileId}/`));
+      expect(info.file?.permalink).to.match(new RegExp(`^https://emulated\\.slack\\.com/files/${slack.emu.botUserId}/${fileId}/`));
       const shares = info.file?.shares?.public?.[id];
       expect(shares).to.have.length(1);
       expect(shares![0].channel_name).to.equal('files');
-      const msgs = emu.messages(id);
+      const msgs = slack.emu.messages(id);
       expect(msgs).to.have.length(1);
       expect(msgs[0].ts).to.equal(shares![0].ts);
       expect(msgs[0].text).to.equal('Here is the artifact');
       expect((msgs[0].files as { id: string }[])[0].id).to.equal(fileId);
 
-      const dl = await fetch(info.file!.url_private_download!, { headers: { Authorization: `Bearer ${emu.botToken}` } });
+      const dl = await fetch(info.file!.url_private_download!, { headers: { Authorization: `Bearer ${slack.emu.botToken}` } });
       expect(Buffer.from(await dl.arrayBuffer()).equals(bytes)).to.equal(true);
       await platformError(client.files.info({ file: 'F_NOPE' }), 'file_not_found');
     });
@@ -776,9 +771,9 @@ describe('SlackEmulator', function () {
         initial_comment: 'threaded file',
       });
       const fileId = (res.files as unknown as { files: { id: string }[] }[])[0].files[0].id;
-      expect(emu.fileBytes(fileId)?.toString()).to.equal('chunk-1;chunk-2');
-      expect(emu.replies(id, parent.ts!).map((m) => m.text)).to.deep.equal(['threaded file']);
-      expect(emu.messages(id)).to.have.length(1);
+      expect(slack.emu.fileBytes(fileId)?.toString()).to.equal('chunk-1;chunk-2');
+      expect(slack.emu.replies(id, parent.ts!).map((m) => m.text)).to.deep.equal(['threaded file']);
+      expect(slack.emu.messages(id)).to.have.length(1);
       const info = await client.files.info({ file: fileId });
       expect(info.file?.shares?.public).to.equal(undefined);
       const share = info.file?.shares?.private?.[id]?.[0];
@@ -788,16 +783,16 @@ describe('SlackEmulator', function () {
     });
 
     it('shares appear only after shareDelayMs', async () => {
-      emu.shareDelayMs = 500;
-      const c = emu.seedChannel({ name: 'slow-files' });
+      slack.emu.shareDelayMs = 500;
+      const c = slack.emu.seedChannel({ name: 'slow-files' });
       const res = await client.filesUploadV2({ channel_id: c.id, file: Buffer.from('x'), filename: 'x.txt' });
       const fileId = (res.files as unknown as { files: { id: string }[] }[])[0].files[0].id;
       const early = await client.files.info({ file: fileId });
       expect(early.file?.shares).to.deep.equal({});
-      expect(emu.messages(c.id)).to.have.length(1);
+      expect(slack.emu.messages(c.id)).to.have.length(1);
       await delay(600);
       const later = await client.files.info({ file: fileId });
-      expect(later.file?.shares?.public?.[c.id]?.[0].ts).to.equal(emu.messages(c.id)[0].ts);
+      expect(later.file?.shares?.public?.[c.id]?.[0].ts).to.equal(slack.emu.messages(c.id)[0].ts);
 
       const fresh = await SlackEmulator.start({ shareDelayMs: 0 });
       try {
@@ -812,7 +807,7 @@ describe('SlackEmulator', function () {
       await platformError(client.apiCall('files.getUploadURLExternal', { filename: 'a.txt' }), 'invalid_arguments');
       await platformError(client.files.getUploadURLExternal({ filename: 'a.txt', length: 0 }), 'missing_argument');
       const url = await client.files.getUploadURLExternal({ filename: 'a.txt', length: 3 });
-      expect(url.upload_url?.startsWith(`${emu.baseUrl}/upload/${url.file_id}`)).to.equal(true);
+      expect(url.upload_url?.startsWith(`${slack.emu.baseUrl}/upload/${url.file_id}`)).to.equal(true);
       // not uploaded yet
       await platformError(client.files.completeUploadExternal({ files: [{ id: url.file_id! }] }), 'file_not_found');
       await platformError(client.files.completeUploadExternal({ files: [{ id: 'F_NOPE' }] }), 'file_not_found');
@@ -825,26 +820,26 @@ describe('SlackEmulator', function () {
       );
       const done = await client.files.completeUploadExternal({ files: [{ id: url.file_id!, title: 'ABC' }] });
       expect(done.files?.[0]).to.include({ id: url.file_id, title: 'ABC' });
-      expect(emu.fileBytes(url.file_id!)?.toString()).to.equal('abc');
+      expect(slack.emu.fileBytes(url.file_id!)?.toString()).to.equal('abc');
 
-      const c = emu.seedChannel({ name: 'upfail' });
-      emu.failNext(UPLOAD_METHOD, { status: 500 });
+      const c = slack.emu.seedChannel({ name: 'upfail' });
+      slack.emu.failNext(UPLOAD_METHOD, { status: 500 });
       await rejection(client.filesUploadV2({ channel_id: c.id, file: Buffer.from('z'), filename: 'z.txt' }));
-      expect(emu.messages(c.id)).to.have.length(0);
+      expect(slack.emu.messages(c.id)).to.have.length(0);
     });
   });
 
   describe('seeding & scale', () => {
     it('seeds 100k messages and pages through them with cursors', async function () {
       this.timeout(60_000);
-      const c = emu.seedChannel({ name: 'huge' });
-      const alice = emu.addUser({ name: 'alice', email: 'alice@x.test' });
-      const created = emu.seedMessages(c.id, 100_000, { threads: 100, repliesPerThread: 2, users: [alice.id, emu.adminUserId], withFiles: true });
+      const c = slack.emu.seedChannel({ name: 'huge' });
+      const alice = slack.emu.addUser({ name: 'alice', email: 'alice@x.test' });
+      const created = slack.emu.seedMessages(c.id, 100_000, { threads: 100, repliesPerThread: 2, users: [alice.id, slack.emu.adminUserId], withFiles: true });
       expect(created).to.have.length(100_000);
-      expect(emu.messages(c.id)).to.have.length(100_000);
+      expect(slack.emu.messages(c.id)).to.have.length(100_000);
       const parents = created.filter((m) => m.reply_count === 2);
       expect(parents).to.have.length(100);
-      expect(emu.replies(c.id, parents[0].ts)).to.have.length(2);
+      expect(slack.emu.replies(c.id, parents[0].ts)).to.have.length(2);
       expect(created[0].files).to.have.length(1);
 
       let cursor: string | undefined;
@@ -874,12 +869,12 @@ describe('SlackEmulator', function () {
     });
 
     it('seedChannel validates and defaults to bot membership', () => {
-      const c = emu.seedChannel({ name: 'seeded' });
-      expect(emu.members(c.id)).to.deep.equal([emu.botUserId]);
-      expect(() => emu.seedChannel({ name: 'seeded' })).to.throw(/name_taken/);
-      expect(() => emu.seedChannel({ name: 'Bad Name' })).to.throw(/invalid_name_specials/);
-      const archived = emu.seedChannel({ name: 'seeded-arch', archived: true, isPrivate: true, members: [] });
-      expect(emu.channelByName('#seeded-arch')).to.include({ id: archived.id, isArchived: true, isPrivate: true });
+      const c = slack.emu.seedChannel({ name: 'seeded' });
+      expect(slack.emu.members(c.id)).to.deep.equal([slack.emu.botUserId]);
+      expect(() => slack.emu.seedChannel({ name: 'seeded' })).to.throw(/name_taken/);
+      expect(() => slack.emu.seedChannel({ name: 'Bad Name' })).to.throw(/invalid_name_specials/);
+      const archived = slack.emu.seedChannel({ name: 'seeded-arch', archived: true, isPrivate: true, members: [] });
+      expect(slack.emu.channelByName('#seeded-arch')).to.include({ id: archived.id, isArchived: true, isPrivate: true });
     });
   });
 });

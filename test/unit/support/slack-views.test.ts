@@ -7,8 +7,9 @@
 import { expect } from 'chai';
 import { SocketModeClient } from '@slack/socket-mode';
 import { WebClient } from '@slack/web-api';
-import { SlackEmulator, type EmulatedUser } from '../../support/slack-emulator.js';
+import type { EmulatedUser } from '../../support/slack-emulator.js';
 import { TRIGGER_TTL_MS } from '../../support/slack-views.js';
+import { useSlackEmulator } from '../../support/slack-hooks.js';
 
 const MODAL = {
   type: 'modal',
@@ -38,21 +39,16 @@ const MODAL = {
 
 describe('Slack emulator: modals and slash commands', function () {
   this.timeout(20_000);
-  let emu: SlackEmulator;
+  const slack = useSlackEmulator();
   let web: WebClient;
   let alice: EmulatedUser;
   let channel: string;
 
   beforeEach(async () => {
-    emu = await SlackEmulator.start();
-    web = new WebClient(emu.botToken, { slackApiUrl: emu.apiUrl, retryConfig: { retries: 0 } });
-    alice = emu.addUser({ name: 'alice', real_name: 'Alice Analyst', email: 'alice@example.com' });
+    web = new WebClient(slack.emu.botToken, { slackApiUrl: slack.emu.apiUrl, retryConfig: { retries: 0 } });
+    alice = slack.emu.addUser({ name: 'alice', real_name: 'Alice Analyst', email: 'alice@example.com' });
     channel = (await web.conversations.create({ name: 'inc-2103' })).channel!.id!;
     await web.conversations.invite({ channel, users: alice.id });
-  });
-
-  afterEach(async () => {
-    await emu.close();
   });
 
   const error = async (p: Promise<unknown>): Promise<string> => {
@@ -99,7 +95,7 @@ describe('Slack emulator: modals and slash commands', function () {
   });
 
   it('delivers a submission with the inputs in state.values, refusing an empty required input', async function () {
-    const client = new SocketModeClient({ appToken: emu.appToken, clientOptions: { slackApiUrl: emu.apiUrl }, logLevel: 'error' as never });
+    const client = new SocketModeClient({ appToken: slack.emu.appToken, clientOptions: { slackApiUrl: slack.emu.apiUrl }, logLevel: 'error' as never });
     const got: Record<string, any>[] = [];
     client.on('interactive', async (e: { ack: () => Promise<void>; body: Record<string, unknown> }) => {
       got.push(e.body);
@@ -108,9 +104,9 @@ describe('Slack emulator: modals and slash commands', function () {
     await client.start();
     try {
       const opened = await web.views.open({ trigger_id: `${Date.now()}.bb`, view: MODAL as never });
-      expect(() => emu.submitView(alice.id, opened.view!.id!, { resolution: 'Duplicate' })).to.throw('input summary is required');
-      expect(() => emu.submitView(alice.id, opened.view!.id!, { resolution: 'Nope', summary: 'x' })).to.throw('no option Nope');
-      emu.submitView(alice.id, opened.view!.id!, { resolution: 'Duplicate', summary: 'dup of 2099' });
+      expect(() => slack.emu.submitView(alice.id, opened.view!.id!, { resolution: 'Duplicate' })).to.throw('input summary is required');
+      expect(() => slack.emu.submitView(alice.id, opened.view!.id!, { resolution: 'Nope', summary: 'x' })).to.throw('no option Nope');
+      slack.emu.submitView(alice.id, opened.view!.id!, { resolution: 'Duplicate', summary: 'dup of 2099' });
       const deadline = Date.now() + 5000;
       while (got.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       expect(got).to.have.length(1);
@@ -129,7 +125,7 @@ describe('Slack emulator: modals and slash commands', function () {
   });
 
   it("builds a slash command's payload whose response_url answers the person alone, and whose trigger opens a modal", async function () {
-    const payload = emu.slashCommand(alice.id, channel, 'incident 2103');
+    const payload = slack.emu.slashCommand(alice.id, channel, 'incident 2103');
     expect(payload).to.include({
       command: '/soar',
       text: 'incident 2103',
@@ -144,8 +140,8 @@ describe('Slack emulator: modals and slash commands', function () {
       body: JSON.stringify({ text: 'Incident 2103: Phishing' }),
     });
     expect(((await res.json()) as { ok: boolean }).ok).to.equal(true);
-    expect(emu.ephemerals(alice.id).map((m) => [m.text, m.via])).to.deep.equal([['Incident 2103: Phishing', 'response_url']]);
+    expect(slack.emu.ephemerals(alice.id).map((m) => [m.text, m.via])).to.deep.equal([['Incident 2103: Phishing', 'response_url']]);
     const opened = await web.views.open({ trigger_id: String(payload.trigger_id), view: MODAL as never });
-    expect(emu.views.views.get(opened.view!.id!)!.userId).to.equal(alice.id);
+    expect(slack.emu.views.views.get(opened.view!.id!)!.userId).to.equal(alice.id);
   });
 });

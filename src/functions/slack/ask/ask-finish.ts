@@ -11,6 +11,13 @@
  * note's key makes the platform keep one, the escalation post is looked for before it is
  * made, and the final reply is the one stored (a repeat after a confirmed reply publishes
  * nothing; one that raced an unconfirmed send may reach the caller twice, identical).
+ *
+ * Two finishers of one ask can run at once (the ender slow past its hold, and a sweeper
+ * that claimed the row meanwhile). Finishing is therefore one critical section across
+ * workers (the store's lock on the ask): the second finisher waits, then finds the row
+ * finished and does nothing, so neither the escalation's look-then-post nor the final
+ * reply's send is done twice. The look reads every message of the escalation channel
+ * since just before the ask expired (all pages), however busy the channel is.
  */
 import type { DeferredReplies } from '../../../core/runtime/plugin.js';
 import type { FunctionResult } from '../../../core/runtime/plugin.js';
@@ -38,7 +45,16 @@ export interface AskRuntime {
   /** How long the worker that ends an ask holds it to finish before a sweeper may take over (ms). */
   leaseMs: number;
   now: () => number;
+  /** The store's lock (`Store.withLock`): one holder of a key across every worker. */
+  withLock: <T>(key: string, fn: () => Promise<T>) => Promise<T>;
 }
+
+/**
+ * How far before the ask's expiry the escalation channel's history is read: the post is
+ * made after the expiry by this host's clock, and Slack's ts is by Slack's.
+ */
+const CLOCK_SKEW_MS = 5 * 60_000;
+const HISTORY_PAGE = 200;
 
 function deps(rt: AskRuntime): ChannelDeps {
   return { client: rt.client, cache: rt.channels, callOpts: {}, conversations: rt.conversations };
@@ -128,16 +144,22 @@ async function escalationChannelId(rt: AskRuntime, ref: string): Promise<string>
   return found.id;
 }
 
+/** True when the channel holds the ask's escalation post (found by its metadata, in every message since the expiry). */
+async function escalationPosted(rt: AskRuntime, channel: string, row: AskRow): Promise<boolean> {
+  const since = Math.max(0, Math.min(row.deadline, row.endedAt ?? row.deadline) - CLOCK_SKEW_MS);
+  const params = { channel, oldest: (since / 1000).toFixed(6), limit: HISTORY_PAGE, include_all_metadata: true };
+  for await (const page of rt.client.paginate('conversations.history', params, { what: row.escalationChannel ?? channel })) {
+    const messages = (page.messages ?? []) as { metadata?: { event_type?: string; event_payload?: { ask_id?: string } } }[];
+    if (messages.some((m) => m.metadata?.event_type === ESCALATION_EVENT_TYPE && m.metadata.event_payload?.ask_id === row.askId)) return true;
+  }
+  return false;
+}
+
 async function escalate(rt: AskRuntime, row: AskRow): Promise<void> {
   if (row.state !== 'expired' || !row.escalationChannel) return;
-  let channel: string;
   try {
-    channel = await escalationChannelId(rt, row.escalationChannel);
-    const history = await rt.client.call('conversations.history', { channel, limit: 100, include_all_metadata: true });
-    const posted = ((history.messages ?? []) as { metadata?: { event_type?: string; event_payload?: { ask_id?: string } } }[]).some(
-      (m) => m.metadata?.event_type === ESCALATION_EVENT_TYPE && m.metadata.event_payload?.ask_id === row.askId,
-    );
-    if (posted) return;
+    const channel = await escalationChannelId(rt, row.escalationChannel);
+    if (await escalationPosted(rt, channel, row)) return;
     await rt.client.call('chat.postMessage', {
       channel,
       text: escalationText(row),
@@ -152,16 +174,21 @@ async function escalate(rt: AskRuntime, row: AskRow): Promise<void> {
 }
 
 /** Does what an ended ask owes (see the file comment); throws when a step should be tried again later. */
-export async function finishAsk(rt: AskRuntime, row: AskRow): Promise<void> {
-  if (row.state === 'pending' || !row.reply) throw new Error(`Ask ${row.askId} has not ended`);
-  await updateQuestions(rt, row);
-  await addNote(rt, row);
-  await escalate(rt, row);
-  await rt.deferred.send(row.ticket, row.reply);
-  await rt.table.markFinished(row.askId, rt.now());
-  rt.log.info(
-    `Ask ${row.askId} (invocation ${row.invocationId}) ${row.state}: ${row.answer === null ? 'no answer' : `"${row.answer}"`}; final reply sent`,
-  );
+export async function finishAsk(rt: AskRuntime, ended: AskRow): Promise<void> {
+  if (ended.state === 'pending' || !ended.reply) throw new Error(`Ask ${ended.askId} has not ended`);
+  await rt.withLock(`slack-ask:${ended.askId}`, async () => {
+    // Read again under the lock: another finisher may have done it all while this one waited.
+    const row = (await rt.table.get(ended.askId)) ?? ended;
+    if (row.finishedAt !== null || !row.reply) return;
+    await updateQuestions(rt, row);
+    await addNote(rt, row);
+    await escalate(rt, row);
+    await rt.deferred.send(row.ticket, row.reply);
+    await rt.table.markFinished(row.askId, rt.now());
+    rt.log.info(
+      `Ask ${row.askId} (invocation ${row.invocationId}) ${row.state}: ${row.answer === null ? 'no answer' : `"${row.answer}"`}; final reply sent`,
+    );
+  });
 }
 
 /** {@link finishAsk}, logging a failure: the sweeper finishes the ask once its hold lapses. */

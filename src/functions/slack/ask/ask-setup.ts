@@ -25,6 +25,7 @@ export function startAsks(state: SlackState, ctx: PluginSetupContext<SlackConfig
     log: ctx.log,
     leaseMs: ctx.config.ask_lease * 1000,
     now: Date.now,
+    withLock: (key, fn) => ctx.store.withLock(key, fn),
   };
   const sweeper = new AskSweeper(state.asks, ctx.config.ask_sweep_interval * 1000);
   sweepers.set(state, sweeper);

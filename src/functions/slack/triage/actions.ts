@@ -16,7 +16,11 @@
  *
  * Everything here is safe to run again for the same envelope (after a crash): a change
  * already made sends nothing (the platform compares), the note is keyed on the
- * envelope's key, and a redraw draws the same card.
+ * envelope's key, and a redraw draws the same card. A delivery that made its change
+ * records it (the envelope's steps), so the next one finishes the note and the redraw
+ * even when the change itself now makes the incident look untouchable (a close made by
+ * this very envelope is not "already closed; nothing changed"), and never makes the
+ * change again over a later one.
  */
 import { WorkerError } from '../../../core/runtime/errors.js';
 import { KeyedMutex } from '../../../core/store/keyed-mutex.js';
@@ -31,6 +35,8 @@ import { matchActor, type SlackPerson } from './people.js';
 import { tellUser } from './tell.js';
 
 type Json = Record<string, any>;
+/** The step an envelope records once its change is on the platform (see the file comment). */
+const CHANGED_STEP = 'triage-changed';
 /** The change a person's action makes, and the note that says so. */
 type Decide = (person: SlackPerson, actor: PlatformUser) => { change: IncidentChange; said: string };
 
@@ -133,20 +139,24 @@ async function applyChange(ctx: InboundContext, incidentId: number, site: ClickS
       await tell(`Incident ${incidentId} could not be read: ${why}. Nothing changed.`);
       return;
     }
-    if (current.status === 'Closed') {
+    const changedBefore = ctx.steps.get(CHANGED_STEP) !== undefined;
+    if (current.status === 'Closed' && !changedBefore) {
       await tell(`Incident ${incidentId} is ${describeStatus(current)}; nothing changed.`);
       await redraw(ctx, site, current, undefined);
       return;
     }
     const { change, said } = decide(match.person, match.actor);
-    let updated: IncidentSummary;
-    try {
-      updated = await ctx.platform.updateIncident(incidentId, change, match.actor);
-    } catch (err) {
-      const why = refusal(err);
-      if (why === undefined) throw err;
-      await tell(`Incident ${incidentId} could not be changed: ${why}`);
-      return;
+    let updated = current;
+    if (!changedBefore) {
+      try {
+        updated = await ctx.platform.updateIncident(incidentId, change, match.actor);
+      } catch (err) {
+        const why = refusal(err);
+        if (why === undefined) throw err;
+        await tell(`Incident ${incidentId} could not be changed: ${why}`);
+        return;
+      }
+      await ctx.steps.record(CHANGED_STEP, { incidentId });
     }
     await addNote(ctx, incidentId, match.person, said, site);
     await redraw(ctx, site, updated, said);

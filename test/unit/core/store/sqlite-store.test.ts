@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -176,6 +176,44 @@ describe('SqliteStore specifics', function () {
     for (const r of results) expect(r).to.deep.equal([...r].sort((x, y) => x - y));
     const all = results.flat().sort((x, y) => x - y);
     expect(all).to.deep.equal(Array.from({ length: 60 }, (_, i) => i + 1));
+  });
+
+  it('withLock is one critical section across processes on one file: no read-change-write lost', async function () {
+    this.timeout(60_000);
+    const dir = await tempDir();
+    const file = join(dir, 'locks.db');
+    const counter = join(dir, 'counter');
+    await writeFile(counter, '0');
+    const setup = SqliteStore.open(file);
+    await setup.migrate();
+    await setup.close();
+    const moduleUrl = pathToFileURL(fileURLToPath(new URL('../../../../src/core/store/sqlite-store.ts', import.meta.url))).href;
+    const startAt = Date.now() + 3000;
+    const code = `
+      const { readFile, writeFile } = await import('node:fs/promises');
+      const { SqliteStore } = await import(${JSON.stringify(moduleUrl)});
+      const store = SqliteStore.open(${JSON.stringify(file)});
+      while (Date.now() < ${startAt}) await new Promise((r) => setTimeout(r, 5));
+      for (let i = 0; i < 20; i++) {
+        await store.withLock('counter', async () => {
+          const n = Number(await readFile(${JSON.stringify(counter)}, 'utf8'));
+          await new Promise((r) => setTimeout(r, 2)); // the window another process would write in
+          await writeFile(${JSON.stringify(counter)}, String(n + 1));
+        });
+      }
+      await store.close();
+    `;
+    const run = () =>
+      new Promise<void>((res, rej) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'ignore', 'pipe'] });
+        let err = '';
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        child.on('error', rej);
+        child.on('close', (status) => (status === 0 ? res() : rej(new Error(`child exited ${status}: ${err}`))));
+      });
+    await Promise.all([run(), run(), run()]);
+    expect(Number(await readFile(counter, 'utf8'))).to.equal(60);
+    expect(await readdir(`${file}-locks`)).to.deep.equal([]); // every lock file released
   });
 });
 

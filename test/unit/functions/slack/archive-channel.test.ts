@@ -6,33 +6,27 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { SlackEmulator, type EmulatedUser } from '../../../support/slack-emulator.js';
-import { runFunction, slackFixture, type SlackFixture, expectOk, expectFailureMessage } from '../../../support/function-context.js';
+import type { EmulatedUser } from '../../../support/slack-emulator.js';
+import { runFunction, type SlackFixture, expectOk, expectFailureMessage } from '../../../support/function-context.js';
+import { useSlackFixture } from '../../../support/slack-hooks.js';
 
 const NOTICE = 'This channel has been set to be archived';
 const POSTED_ON = / POSTED ON \d{4}-\d\d-\d\d \d\d:\d\d:\d\d:$/;
 
 describe('slack_archive_channel', function () {
   this.timeout(30_000);
-  let emu: SlackEmulator;
-  let fx: SlackFixture;
+  const slack = useSlackFixture();
   let alice: EmulatedUser;
   let bob: EmulatedUser;
-  const extra: SlackFixture[] = [];
   const tmpFiles: string[] = [];
 
   beforeEach(async () => {
-    emu = await SlackEmulator.start();
-    fx = await slackFixture(emu.apiUrl, emu.botToken);
-    alice = emu.addUser({ name: 'alice', real_name: 'Alice Analyst', email: 'alice@example.com' });
-    bob = emu.addUser({ name: 'bob', real_name: 'Bob Responder', email: 'bob@example.com' });
+    alice = slack.emu.addUser({ name: 'alice', real_name: 'Alice Analyst', email: 'alice@example.com' });
+    bob = slack.emu.addUser({ name: 'bob', real_name: 'Bob Responder', email: 'bob@example.com' });
   });
 
-  afterEach(async () => {
-    for (const f of extra.splice(0)) await f.close();
+  afterEach(() => {
     for (const f of tmpFiles.splice(0)) fs.rmSync(f, { force: true });
-    await fx.close();
-    await emu.close();
   });
 
   /** Creates the incident (and task) folder, and a channel associated with it by a first post. */
@@ -49,7 +43,7 @@ describe('slack_archive_channel', function () {
     return expectOk(run).channel_id as string;
   }
 
-  const archive = (inputs: Record<string, unknown>, on: SlackFixture = fx) => runFunction(on, 'slack_archive_channel', inputs);
+  const archive = (inputs: Record<string, unknown>, on: SlackFixture = slack.fx) => runFunction(on, 'slack_archive_channel', inputs);
 
   function attachmentsOf(on: SlackFixture, ...segments: string[]): string[] {
     const dir = path.join(on.platformDir, 'incidents', ...segments, 'attachments');
@@ -65,34 +59,34 @@ describe('slack_archive_channel', function () {
   }
 
   it('a redelivery after the notice was posted does not post it again', async () => {
-    const channelId = await channelFor(fx, 2110, 'inc-2110');
-    emu.failNext('conversations.archive', { status: 500 });
-    const first = await runFunction(fx, 'slack_archive_channel', { incident_id: 2110 }, { invocationId: 'inv-archive-1' });
+    const channelId = await channelFor(slack.fx, 2110, 'inc-2110');
+    slack.emu.failNext('conversations.archive', { status: 500 });
+    const first = await runFunction(slack.fx, 'slack_archive_channel', { incident_id: 2110 }, { invocationId: 'inv-archive-1' });
     expect(first.error?.code).to.equal('slack_unavailable');
-    const second = await runFunction(fx, 'slack_archive_channel', { incident_id: 2110 }, { invocationId: 'inv-archive-1', attempt: 2 });
+    const second = await runFunction(slack.fx, 'slack_archive_channel', { incident_id: 2110 }, { invocationId: 'inv-archive-1', attempt: 2 });
     expect(expectOk(second).archived).to.equal(true);
-    expect(emu.messages(channelId).filter((m) => m.text === NOTICE)).to.have.length(1);
-    expect(emu.channel(channelId)!.isArchived).to.equal(true);
+    expect(slack.emu.messages(channelId).filter((m) => m.text === NOTICE)).to.have.length(1);
+    expect(slack.emu.channel(channelId)!.isArchived).to.equal(true);
   });
 
   it('posts the notice, exports the history with threads and files to the incident, archives, marks the association', async () => {
-    const channelId = await channelFor(fx, 2103, 'inc-2103');
-    emu.addMembers(channelId, [alice.id, bob.id]);
-    const seeded = emu.seedMessages(channelId, 5, { threads: 2, repliesPerThread: 2, withFiles: true, users: [alice.id, bob.id] });
+    const channelId = await channelFor(slack.fx, 2103, 'inc-2103');
+    slack.emu.addMembers(channelId, [alice.id, bob.id]);
+    const seeded = slack.emu.seedMessages(channelId, 5, { threads: 2, repliesPerThread: 2, withFiles: true, users: [alice.id, bob.id] });
     const fileId = (seeded[0]!.files![0] as { id: string }).id;
 
     const run = await archive({ incident_id: 2103 });
     const content = expectOk(run);
 
     // Slack side
-    expect(emu.channel(channelId)!.isArchived).to.equal(true);
-    const top = emu.messages(channelId);
+    expect(slack.emu.channel(channelId)!.isArchived).to.equal(true);
+    const top = slack.emu.messages(channelId);
     expect(top[top.length - 1]!.text).to.equal(NOTICE);
-    expect(top[top.length - 1]!.user).to.equal(emu.botUserId);
+    expect(top[top.length - 1]!.user).to.equal(slack.emu.botUserId);
 
     // The export, on the incident
-    expect(attachmentsOf(fx, '2103')).to.deep.equal(['1/slack_msg_export_channel_inc-2103.txt']);
-    const file = path.join(fx.platformDir, 'incidents', '2103', 'attachments', '1', 'slack_msg_export_channel_inc-2103.txt');
+    expect(attachmentsOf(slack.fx, '2103')).to.deep.equal(['1/slack_msg_export_channel_inc-2103.txt']);
+    const file = path.join(slack.fx.platformDir, 'incidents', '2103', 'attachments', '1', 'slack_msg_export_channel_inc-2103.txt');
     expect(content.export_location).to.equal(fs.realpathSync(file));
     const lines = fs.readFileSync(file, 'utf8').split('\n');
     expect(lines[0]).to.match(
@@ -130,7 +124,7 @@ describe('slack_archive_channel', function () {
       files: 1,
     });
     expect(content.bytes).to.equal(fs.statSync(file).size);
-    const row = await fx.state.conversations.get('RES-2103');
+    const row = await slack.fx.state.conversations.get('RES-2103');
     expect(row!.archived).to.equal(true);
     expect(row!.archivedAt).to.be.instanceOf(Date);
 
@@ -144,144 +138,142 @@ describe('slack_archive_channel', function () {
   });
 
   it("saves a task's export on the task", async () => {
-    const channelId = await channelFor(fx, 2103, 'task-7', 7);
-    emu.seedMessages(channelId, 3);
+    const channelId = await channelFor(slack.fx, 2103, 'task-7', 7);
+    slack.emu.seedMessages(channelId, 3);
     const content = expectOk(await archive({ incident_id: 2103, task_id: 7 }));
-    expect(attachmentsOf(fx, '2103', 'tasks', '7')).to.deep.equal(['1/slack_msg_export_channel_task-7.txt']);
-    expect(attachmentsOf(fx, '2103')).to.deep.equal([]);
+    expect(attachmentsOf(slack.fx, '2103', 'tasks', '7')).to.deep.equal(['1/slack_msg_export_channel_task-7.txt']);
+    expect(attachmentsOf(slack.fx, '2103')).to.deep.equal([]);
     expect(content.messages).to.equal(5);
-    expect(emu.channel(channelId)!.isArchived).to.equal(true);
-    expect((await fx.state.conversations.get('RES-2103-7'))!.archived).to.equal(true);
+    expect(slack.emu.channel(channelId)!.isArchived).to.equal(true);
+    expect((await slack.fx.state.conversations.get('RES-2103-7'))!.archived).to.equal(true);
   });
 
   it('archives a channel given by slack_channel_id without an association only with slack_archive_unassociated', async () => {
-    fs.mkdirSync(path.join(fx.platformDir, 'incidents', '55'), { recursive: true });
-    const ch = emu.seedChannel({ name: 'loose-channel' });
-    emu.seedMessages(ch.id, 2);
+    fs.mkdirSync(path.join(slack.fx.platformDir, 'incidents', '55'), { recursive: true });
+    const ch = slack.emu.seedChannel({ name: 'loose-channel' });
+    slack.emu.seedMessages(ch.id, 2);
     const content = expectOk(await archive({ incident_id: 55, slack_channel_id: ch.id, slack_archive_unassociated: true }));
     expect(content.channel).to.equal('loose-channel');
-    expect(emu.channel(ch.id)!.isArchived).to.equal(true);
-    expect(attachmentsOf(fx, '55')).to.deep.equal(['1/slack_msg_export_channel_loose-channel.txt']);
+    expect(slack.emu.channel(ch.id)!.isArchived).to.equal(true);
+    expect(attachmentsOf(slack.fx, '55')).to.deep.equal(['1/slack_msg_export_channel_loose-channel.txt']);
   });
 
   it('refuses a channel given by slack_channel_id that the incident was never associated with, before any Slack call', async () => {
-    fs.mkdirSync(path.join(fx.platformDir, 'incidents', '56'), { recursive: true });
-    const ch = emu.seedChannel({ name: 'someone-elses' });
-    const other = await channelFor(fx, 57, 'inc-57');
-    emu.resetCalls();
+    fs.mkdirSync(path.join(slack.fx.platformDir, 'incidents', '56'), { recursive: true });
+    const ch = slack.emu.seedChannel({ name: 'someone-elses' });
+    const other = await channelFor(slack.fx, 57, 'inc-57');
+    slack.emu.resetCalls();
     for (const id of [ch.id, other]) {
       const message = expectFailureMessage(await archive({ incident_id: 56, slack_channel_id: id }), 'slack_channel_not_associated');
       expect(message).to.equal(
         `Slack channel ${id} is not associated with incident 56: to export it to incident 56 and archive it anyway, set slack_archive_unassociated to true`,
       );
     }
-    expect(emu.calls()).to.equal(0);
-    expect(emu.channel(ch.id)!.isArchived).to.equal(false);
-    expect(attachmentsOf(fx, '56')).to.deep.equal([]);
+    expect(slack.emu.calls()).to.equal(0);
+    expect(slack.emu.channel(ch.id)!.isArchived).to.equal(false);
+    expect(attachmentsOf(slack.fx, '56')).to.deep.equal([]);
   });
 
   it('archives a channel given by slack_channel_id that a task of the incident is associated with', async () => {
-    const taskChannel = await channelFor(fx, 58, 'inc-58-task', 3);
+    const taskChannel = await channelFor(slack.fx, 58, 'inc-58-task', 3);
     const content = expectOk(await archive({ incident_id: 58, slack_channel_id: taskChannel }));
     expect(content.channel_id).to.equal(taskChannel);
-    expect((await fx.state.conversations.get('RES-58-3'))!.archived).to.equal(true);
+    expect((await slack.fx.state.conversations.get('RES-58-3'))!.archived).to.equal(true);
   });
 
   it('a redelivery after the export was saved does not save it again, and answers the same success', async () => {
-    const channelId = await channelFor(fx, 2120, 'inc-2120');
-    emu.seedMessages(channelId, 3);
-    emu.failNext('conversations.archive', { status: 500 });
-    const first = await runFunction(fx, 'slack_archive_channel', { incident_id: 2120 }, { invocationId: 'inv-2120' });
+    const channelId = await channelFor(slack.fx, 2120, 'inc-2120');
+    slack.emu.seedMessages(channelId, 3);
+    slack.emu.failNext('conversations.archive', { status: 500 });
+    const first = await runFunction(slack.fx, 'slack_archive_channel', { incident_id: 2120 }, { invocationId: 'inv-2120' });
     expect(first.error?.code).to.equal('slack_unavailable');
-    expect(attachmentsOf(fx, '2120')).to.have.length(1);
-    const second = await runFunction(fx, 'slack_archive_channel', { incident_id: 2120 }, { invocationId: 'inv-2120', attempt: 2 });
+    expect(attachmentsOf(slack.fx, '2120')).to.have.length(1);
+    const second = await runFunction(slack.fx, 'slack_archive_channel', { incident_id: 2120 }, { invocationId: 'inv-2120', attempt: 2 });
     const content = expectOk(second);
-    expect(attachmentsOf(fx, '2120')).to.deep.equal(['1/slack_msg_export_channel_inc-2120.txt']);
+    expect(attachmentsOf(slack.fx, '2120')).to.deep.equal(['1/slack_msg_export_channel_inc-2120.txt']);
     expect(content).to.deep.include({ archived: true, channel_id: channelId, export_attachment_id: 1, messages: 5 });
     expect(second.progress).to.include('slack_msg_export_channel_inc-2120.txt was saved on incident 2120 as attachment 1 by an earlier attempt; not saving it again');
-    expect(emu.messages(channelId).filter((m) => m.text === NOTICE)).to.have.length(1);
-    expect(emu.channel(channelId)!.isArchived).to.equal(true);
-    expect((await fx.state.conversations.get('RES-2120'))!.archived).to.equal(true);
+    expect(slack.emu.messages(channelId).filter((m) => m.text === NOTICE)).to.have.length(1);
+    expect(slack.emu.channel(channelId)!.isArchived).to.equal(true);
+    expect((await slack.fx.state.conversations.get('RES-2120'))!.archived).to.equal(true);
   });
 
   it("a late conversations.archive answer: the retry finds the channel archived by its own attempt and answers success, one export", async () => {
-    const slow = await slackFixture(emu.apiUrl, emu.botToken, { timeout: '1' });
-    extra.push(slow);
+    const slow = await slack.fixture({ timeout: '1' });
     const channelId = await channelFor(slow, 2121, 'inc-2121');
     // Slack archives the channel, but answers after the client's 1 s timeout.
-    emu.failNext('conversations.archive', { afterEffect: true, delayMs: 2500 });
+    slack.emu.failNext('conversations.archive', { afterEffect: true, delayMs: 2500 });
     const first = await runFunction(slow, 'slack_archive_channel', { incident_id: 2121 }, { invocationId: 'inv-2121' });
     expect(first.error?.code, first.error?.message).to.equal('slack_unavailable');
     expect(first.error?.retryable).to.equal(true);
-    expect(emu.channel(channelId)!.isArchived).to.equal(true);
+    expect(slack.emu.channel(channelId)!.isArchived).to.equal(true);
     const second = await runFunction(slow, 'slack_archive_channel', { incident_id: 2121 }, { invocationId: 'inv-2121', attempt: 2 });
     const content = expectOk(second);
     expect(content).to.deep.include({ archived: true, channel_id: channelId, export_attachment_id: 1 });
     expect(attachmentsOf(slow, '2121')).to.deep.equal(['1/slack_msg_export_channel_inc-2121.txt']);
-    expect(emu.calls('conversations.archive')).to.equal(1);
+    expect(slack.emu.calls('conversations.archive')).to.equal(1);
     expect((await slow.state.conversations.get('RES-2121'))!.archived).to.equal(true);
   });
 
   it('a redelivery after the channel was archived answers from the recorded steps without calling Slack', async () => {
-    const channelId = await channelFor(fx, 2122, 'inc-2122');
-    const first = expectOk(await runFunction(fx, 'slack_archive_channel', { incident_id: 2122 }, { invocationId: 'inv-2122' }));
-    emu.resetCalls();
+    const channelId = await channelFor(slack.fx, 2122, 'inc-2122');
+    const first = expectOk(await runFunction(slack.fx, 'slack_archive_channel', { incident_id: 2122 }, { invocationId: 'inv-2122' }));
+    slack.emu.resetCalls();
     // The worker died after the archive, before the reply was recorded: same invocation again.
-    const again = expectOk(await runFunction(fx, 'slack_archive_channel', { incident_id: 2122 }, { invocationId: 'inv-2122', attempt: 2 }));
+    const again = expectOk(await runFunction(slack.fx, 'slack_archive_channel', { incident_id: 2122 }, { invocationId: 'inv-2122', attempt: 2 }));
     expect(again).to.deep.equal(first);
-    expect(emu.calls()).to.equal(0);
-    expect(attachmentsOf(fx, '2122')).to.have.length(1);
-    expect(emu.channel(channelId)!.isArchived).to.equal(true);
+    expect(slack.emu.calls()).to.equal(0);
+    expect(attachmentsOf(slack.fx, '2122')).to.have.length(1);
+    expect(slack.emu.channel(channelId)!.isArchived).to.equal(true);
   });
 
   it('refuses an already archived channel clearly', async () => {
-    const channelId = await channelFor(fx, 2103, 'inc-2103');
+    const channelId = await channelFor(slack.fx, 2103, 'inc-2103');
     expectOk(await archive({ incident_id: 2103 }));
-    const posts = emu.calls('chat.postMessage');
+    const posts = slack.emu.calls('chat.postMessage');
     const message = expectFailureMessage(await archive({ incident_id: 2103 }), 'slack_channel_already_archived');
     expect(message).to.equal('Slack channel #inc-2103 is already archived; nothing to do');
-    expect(emu.calls('conversations.archive')).to.equal(1);
-    expect(emu.calls('chat.postMessage')).to.equal(posts);
-    expect(attachmentsOf(fx, '2103')).to.have.length(1);
-    expect(emu.channel(channelId)!.isArchived).to.equal(true);
+    expect(slack.emu.calls('conversations.archive')).to.equal(1);
+    expect(slack.emu.calls('chat.postMessage')).to.equal(posts);
+    expect(attachmentsOf(slack.fx, '2103')).to.have.length(1);
+    expect(slack.emu.channel(channelId)!.isArchived).to.equal(true);
   });
 
   it('marks the association archived when the channel was archived in Slack directly', async () => {
-    const channelId = await channelFor(fx, 2103, 'inc-2103');
-    emu.channel(channelId)!.isArchived = true;
+    const channelId = await channelFor(slack.fx, 2103, 'inc-2103');
+    slack.emu.channel(channelId)!.isArchived = true;
     expectFailureMessage(await archive({ incident_id: 2103 }), 'slack_channel_already_archived');
-    expect((await fx.state.conversations.get('RES-2103'))!.archived).to.equal(true);
+    expect((await slack.fx.state.conversations.get('RES-2103'))!.archived).to.equal(true);
   });
 
   it('needs an association or slack_channel_id, and says so before any Slack call', async () => {
     const message = expectFailureMessage(await archive({ incident_id: 404 }), 'slack_no_channel');
     expect(message).to.equal('No Slack channel is associated with incident 404: give slack_channel_id to archive a channel');
-    expect(emu.calls()).to.equal(0);
+    expect(slack.emu.calls()).to.equal(0);
   });
 
   it('after archiving, a post without a channel is refused, and a new channel takes over the association', async () => {
-    await channelFor(fx, 2103, 'inc-2103');
+    await channelFor(slack.fx, 2103, 'inc-2103');
     expectOk(await archive({ incident_id: 2103 }));
-    const refused = await runFunction(fx, 'slack_post_message', { incident_id: 2103, slack_text: 'more' });
+    const refused = await runFunction(slack.fx, 'slack_post_message', { incident_id: 2103, slack_text: 'more' });
     expect(refused.error?.code).to.equal('slack_channel_archived');
     expect(refused.error?.message).to.contain('#inc-2103 associated with incident 2103 was archived');
-    const next = await runFunction(fx, 'slack_post_message', {
+    const next = await runFunction(slack.fx, 'slack_post_message', {
       incident_id: 2103,
       slack_text: 'more',
       slack_channel: 'inc-2103-b',
       slack_is_channel_private: false,
     });
     const content = expectOk(next);
-    const row = await fx.state.conversations.get('RES-2103');
+    const row = await slack.fx.state.conversations.get('RES-2103');
     expect(row).to.include({ channel: 'inc-2103-b', channelId: content.channel_id, archived: false, channelType: 'Public' });
   });
 
   it('uses [fn_slack] template_file for the export format', async () => {
     const tpl = templateFile('{{ message.number }}|{{ message.user }}|{{ message.text }}|replies={{ message.replies | length }}|{{ channel.name }}\n');
-    const custom = await slackFixture(emu.apiUrl, emu.botToken, { template_file: tpl });
-    extra.push(custom);
+    const custom = await slack.fixture({ template_file: tpl });
     const channelId = await channelFor(custom, 9, 'inc-9');
-    emu.seedMessages(channelId, 2, { threads: 1, repliesPerThread: 3, users: [alice.id] });
+    slack.emu.seedMessages(channelId, 2, { threads: 1, repliesPerThread: 3, users: [alice.id] });
     expectOk(await archive({ incident_id: 9 }, custom));
     const text = fs.readFileSync(path.join(custom.platformDir, 'incidents', '9', 'attachments', '1', 'slack_msg_export_channel_inc-9.txt'), 'utf8');
     const lines = text.split('\n');
@@ -298,34 +290,32 @@ describe('slack_archive_channel', function () {
 
   it('refuses a bad template clearly and does not archive the channel', async () => {
     const tpl = templateFile('{% for r in %}{{ r }}');
-    const custom = await slackFixture(emu.apiUrl, emu.botToken, { template_file: tpl });
-    extra.push(custom);
+    const custom = await slack.fixture({ template_file: tpl });
     const channelId = await channelFor(custom, 9, 'inc-9');
-    const posts = emu.calls('chat.postMessage');
+    const posts = slack.emu.calls('chat.postMessage');
     const message = expectFailureMessage(await archive({ incident_id: 9 }, custom), 'export_template_invalid');
     expect(message).to.contain('Invalid export template').and.contain(tpl);
-    expect(emu.channel(channelId)!.isArchived).to.equal(false);
-    expect(emu.calls('conversations.archive')).to.equal(0);
-    expect(emu.calls('chat.postMessage'), 'no archive notice for a channel that is not archived').to.equal(posts);
+    expect(slack.emu.channel(channelId)!.isArchived).to.equal(false);
+    expect(slack.emu.calls('conversations.archive')).to.equal(0);
+    expect(slack.emu.calls('chat.postMessage'), 'no archive notice for a channel that is not archived').to.equal(posts);
     expect((await custom.state.conversations.get('RES-9'))!.archived).to.equal(false);
     expect(attachmentsOf(custom, '9')).to.deep.equal([]);
   });
 
   it('refuses an unreadable template_file clearly and does not archive the channel', async () => {
-    const custom = await slackFixture(emu.apiUrl, emu.botToken, { template_file: path.join(os.tmpdir(), 'no-such-template.njk') });
-    extra.push(custom);
+    const custom = await slack.fixture({ template_file: path.join(os.tmpdir(), 'no-such-template.njk') });
     const channelId = await channelFor(custom, 9, 'inc-9');
-    const posts = emu.calls('chat.postMessage');
+    const posts = slack.emu.calls('chat.postMessage');
     const message = expectFailureMessage(await archive({ incident_id: 9 }, custom), 'export_template_unreadable');
     expect(message).to.contain('no-such-template.njk');
-    expect(emu.channel(channelId)!.isArchived).to.equal(false);
-    expect(emu.calls('chat.postMessage')).to.equal(posts);
+    expect(slack.emu.channel(channelId)!.isArchived).to.equal(false);
+    expect(slack.emu.calls('chat.postMessage')).to.equal(posts);
   });
 
   it('exports a 5,000-message channel with threads completely, reporting progress', async function () {
     this.timeout(60_000);
-    const channelId = await channelFor(fx, 5000, 'inc-big');
-    emu.seedMessages(channelId, 5000, { threads: 100, repliesPerThread: 3, users: [alice.id, bob.id] });
+    const channelId = await channelFor(slack.fx, 5000, 'inc-big');
+    slack.emu.seedMessages(channelId, 5000, { threads: 100, repliesPerThread: 3, users: [alice.id, bob.id] });
     const run = await archive({ incident_id: 5000 });
     const content = expectOk(run);
     expect(content).to.deep.include({ messages: 5002, replies: 300, threads: 100 });
@@ -343,6 +333,6 @@ describe('slack_archive_channel', function () {
     expect(numbered[5001]).to.match(/^5002 - soar-bot POSTED ON /);
     expect(run.progress).to.include('Exported 5002 messages and 300 replies (' + content.bytes + ' bytes)');
     expect(run.progress.filter((p) => /^Exported \d+ messages and \d+ replies so far$/.test(p)).length).to.be.at.least(4);
-    expect(emu.channel(channelId)!.isArchived).to.equal(true);
+    expect(slack.emu.channel(channelId)!.isArchived).to.equal(true);
   });
 });

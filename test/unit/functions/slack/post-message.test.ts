@@ -6,8 +6,9 @@ import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { WebClient } from '@slack/web-api';
 import { RetryableError } from '../../../../src/core/runtime/errors.js';
-import { DEFAULT_BOT_SCOPES, SlackEmulator, type EmulatedMessage } from '../../../support/slack-emulator.js';
-import { runFunction, slackFixture, type SlackFixture, expectOk, expectFailure, expectFailureMessage } from '../../../support/function-context.js';
+import { DEFAULT_BOT_SCOPES, type EmulatedMessage } from '../../../support/slack-emulator.js';
+import { runFunction, type SlackFixture, expectOk, expectFailure, expectFailureMessage } from '../../../support/function-context.js';
+import { useSlackFixture } from '../../../support/slack-hooks.js';
 
 const CONTAINER = {
   'Type of data': 'Incident',
@@ -34,26 +35,13 @@ function sectionTexts(m: EmulatedMessage): string[] {
 
 describe('slack_post_message', function () {
   this.timeout(30_000);
-  let emu: SlackEmulator;
-  let fx: SlackFixture;
-  const extra: SlackFixture[] = [];
+  const slack = useSlackFixture({ config: { soar_url: 'https://soar.example.com/#incidents/{incident_id}' } });
 
-  beforeEach(async () => {
-    emu = await SlackEmulator.start();
-    fx = await slackFixture(emu.apiUrl, emu.botToken, { soar_url: 'https://soar.example.com/#incidents/{incident_id}' });
-  });
-
-  afterEach(async () => {
-    for (const f of extra.splice(0)) await f.close();
-    await fx.close();
-    await emu.close();
-  });
-
-  const post = (inputs: Record<string, unknown>, opts: { invocationId?: string; attempt?: number } = {}, on: SlackFixture = fx) =>
+  const post = (inputs: Record<string, unknown>, opts: { invocationId?: string; attempt?: number } = {}, on: SlackFixture = slack.fx) =>
     runFunction(on, 'slack_post_message', { incident_id: 2103, slack_channel: 'inc-2103', slack_is_channel_private: false, slack_text: 'Phishing wave', ...inputs }, opts);
 
   function only(channelId: string): EmulatedMessage {
-    const msgs = emu.messages(channelId);
+    const msgs = slack.emu.messages(channelId);
     expect(msgs).to.have.length(1);
     return msgs[0]!;
   }
@@ -125,7 +113,7 @@ describe('slack_post_message', function () {
       const content = expectOk(run);
       const top = only(content.channel_id);
       expect(top.ts).to.equal(content.ts);
-      const replies = emu.replies(content.channel_id, content.ts);
+      const replies = slack.emu.replies(content.channel_id, content.ts);
       expect(replies.length).to.be.greaterThan(0);
       expect(content.thread_ts).to.equal(content.ts);
       expect(content.continuation_ts).to.deep.equal(replies.map((r) => r.ts));
@@ -144,19 +132,19 @@ describe('slack_post_message', function () {
       const m = only(content.channel_id);
       expect(m.mrkdwn).to.equal(false);
       expect(m.blocks).to.deep.equal([{ type: 'section', text: { type: 'plain_text', text: 'not *bold*', emoji: true } }]);
-      expect(String(emu.callLog.find((c) => c.method === 'chat.postMessage')!.params.mrkdwn)).to.equal('false');
+      expect(String(slack.emu.callLog.find((c) => c.method === 'chat.postMessage')!.params.mrkdwn)).to.equal('false');
     });
 
     it('keeps Slack formatting on by default', async () => {
       const content = expectOk(await post({ slack_text: 'is *bold*' }));
       expect(only(content.channel_id).mrkdwn).to.equal(undefined);
-      expect(String(emu.callLog.find((c) => c.method === 'chat.postMessage')!.params.mrkdwn)).to.equal('true');
+      expect(String(slack.emu.callLog.find((c) => c.method === 'chat.postMessage')!.params.mrkdwn)).to.equal('true');
     });
 
     it('never asks Slack to link plain-text names: @channel stays text in the post and every continuation', async () => {
       const text = `@channel @here @everyone @alice #general <!here>\n`.repeat(1500);
       const content = expectOk(await post({ slack_text: text }));
-      const posts = emu.callLog.filter((c) => c.method === 'chat.postMessage');
+      const posts = slack.emu.callLog.filter((c) => c.method === 'chat.postMessage');
       expect(posts.length).to.be.greaterThan(1);
       for (const c of posts) {
         expect(c.params).to.not.have.property('link_names');
@@ -180,8 +168,7 @@ describe('slack_post_message', function () {
     });
 
     it('uses [fn_slack] username when slack_username is not given', async () => {
-      const named = await slackFixture(emu.apiUrl, emu.botToken, { username: 'SOAR' });
-      extra.push(named);
+      const named = await slack.fixture({ username: 'SOAR' });
       const content = expectOk(await post({}, {}, named));
       expect(only(content.channel_id).username).to.equal('SOAR');
     });
@@ -190,20 +177,20 @@ describe('slack_post_message', function () {
       const run = await post({ slack_as_user: true });
       const content = expectOk(run);
       expect(run.progress).to.include('slack_as_user has no effect with a bot token: the message is posted by the app');
-      expect(only(content.channel_id).bot_id).to.equal(emu.botId);
+      expect(only(content.channel_id).bot_id).to.equal(slack.emu.botId);
     });
 
     it('returns channel, channel_id, ts, url (the permalink) and members', async () => {
-      const alice = emu.addUser({ name: 'alice', email: 'alice@example.com' });
+      const alice = slack.emu.addUser({ name: 'alice', email: 'alice@example.com' });
       const run = await post({ slack_participant_emails: 'alice@example.com' });
       const content = expectOk(run);
-      const ch = emu.channelByName('inc-2103')!;
+      const ch = slack.emu.channelByName('inc-2103')!;
       const m = only(ch.id);
       expect(content.channel).to.equal('inc-2103');
       expect(content.channel_id).to.equal(ch.id);
       expect(content.ts).to.equal(m.ts);
       expect(content.url).to.equal(`https://emulated.slack.com/archives/${ch.id}/p${m.ts.replace('.', '')}`);
-      expect(content.members).to.have.members([emu.botUserId, alice.id]);
+      expect(content.members).to.have.members([slack.emu.botUserId, alice.id]);
       expect(content.is_private).to.equal(false);
       expect(content.thread_ts).to.equal(null);
       expect(content.continuation_ts).to.deep.equal([]);
@@ -213,19 +200,19 @@ describe('slack_post_message', function () {
     it("builds the permalink from auth.test's url, asked once: no chat.getPermalink call, the link Slack would give", async () => {
       const first = expectOk(await post({ slack_text: 'one' }));
       const second = expectOk(await post({ slack_text: 'two' }));
-      expect(emu.calls('chat.getPermalink')).to.equal(0);
-      expect(emu.calls('auth.test')).to.equal(1);
-      const asked = new WebClient(emu.botToken, { slackApiUrl: emu.apiUrl });
+      expect(slack.emu.calls('chat.getPermalink')).to.equal(0);
+      expect(slack.emu.calls('auth.test')).to.equal(1);
+      const asked = new WebClient(slack.emu.botToken, { slackApiUrl: slack.emu.apiUrl });
       for (const content of [first, second]) {
-        const slack = await asked.chat.getPermalink({ channel: String(content.channel_id), message_ts: String(content.ts) });
-        expect(content.url).to.equal(slack.permalink);
+        const answer = await asked.chat.getPermalink({ channel: String(content.channel_id), message_ts: String(content.ts) });
+        expect(content.url).to.equal(answer.permalink);
       }
     });
 
     it('asks chat.getPermalink when auth.test gives no workspace url', async () => {
-      emu.authTestUrl = false;
+      slack.emu.authTestUrl = false;
       const content = expectOk(await post({}));
-      expect(emu.calls('chat.getPermalink')).to.equal(1);
+      expect(slack.emu.calls('chat.getPermalink')).to.equal(1);
       expect(content.url).to.equal(`https://emulated.slack.com/archives/${String(content.channel_id)}/p${String(content.ts).replace('.', '')}`);
     });
 
@@ -243,36 +230,36 @@ describe('slack_post_message', function () {
     it('does not post again when an earlier attempt of the same invocation already posted', async () => {
       const invocationId = randomUUID();
       // Attempt 1 posts, then fails afterwards (the member list is unavailable).
-      emu.failNext('conversations.members', { error: 'service_unavailable' });
+      slack.emu.failNext('conversations.members', { error: 'service_unavailable' });
       const first = await post({ slack_text: 'once only' }, { invocationId, attempt: 1 });
       expect(first.error?.retryable).to.equal(true);
-      const ch = emu.channelByName('inc-2103')!;
+      const ch = slack.emu.channelByName('inc-2103')!;
       const posted = only(ch.id);
 
       const run = await post({ slack_text: 'once only' }, { invocationId, attempt: 2 });
       const content = expectOk(run);
-      expect(emu.messages(ch.id)).to.have.length(1);
-      expect(emu.calls('chat.postMessage')).to.equal(1);
+      expect(slack.emu.messages(ch.id)).to.have.length(1);
+      expect(slack.emu.calls('chat.postMessage')).to.equal(1);
       expect(content.ts).to.equal(posted.ts);
       expect(run.progress).to.include('Found 1 part(s) posted by an earlier attempt; not posting them again');
-      expect((await fx.state.conversations.get('RES-2103'))?.channelId).to.equal(ch.id);
+      expect((await slack.fx.state.conversations.get('RES-2103'))?.channelId).to.equal(ch.id);
     });
 
     it('posts only the parts an interrupted earlier attempt did not post', async () => {
       const invocationId = randomUUID();
       const text = 'x '.repeat(50_000); // three parts
-      emu.failNext('chat.postMessage', {}); // the first part goes through
-      emu.failNext('chat.postMessage', { status: 500 }); // the second one fails
+      slack.emu.failNext('chat.postMessage', {}); // the first part goes through
+      slack.emu.failNext('chat.postMessage', { status: 500 }); // the second one fails
       const first = await post({ slack_text: text }, { invocationId, attempt: 1 });
       expect(first.error?.retryable).to.equal(true);
-      const ch = emu.channelByName('inc-2103')!;
+      const ch = slack.emu.channelByName('inc-2103')!;
       const top = only(ch.id);
-      expect(emu.replies(ch.id, top.ts)).to.have.length(0);
+      expect(slack.emu.replies(ch.id, top.ts)).to.have.length(0);
 
       const content = expectOk(await post({ slack_text: text }, { invocationId, attempt: 2 }));
       expect(content.ts).to.equal(top.ts);
-      expect(emu.messages(ch.id)).to.have.length(1);
-      const replies = emu.replies(ch.id, top.ts);
+      expect(slack.emu.messages(ch.id)).to.have.length(1);
+      const replies = slack.emu.replies(ch.id, top.ts);
       expect(replies.map((r) => r.metadata?.event_payload.part)).to.deep.equal([1, 2]);
       expect([top, ...replies].map((p) => sectionTexts(p).join('')).join('')).to.equal(text);
     });
@@ -280,7 +267,7 @@ describe('slack_post_message', function () {
     it('a new invocation (another id) posts again', async () => {
       expectOk(await post({ slack_text: 'same text' }, { invocationId: randomUUID() }));
       expectOk(await post({ slack_text: 'same text' }, { invocationId: randomUUID(), attempt: 2 }));
-      expect(emu.messages(emu.channelByName('inc-2103')!.id)).to.have.length(2);
+      expect(slack.emu.messages(slack.emu.channelByName('inc-2103')!.id)).to.have.length(2);
     });
   });
 
@@ -289,10 +276,9 @@ describe('slack_post_message', function () {
       'The Slack channel #inc-2103 associated with incident 2103 was archived: give slack_channel to open a new channel, which then replaces #inc-2103 as the channel of incident 2103';
 
     it('found archived on lookup: refused clearly, the association learns it, a post with slack_channel replaces it', async () => {
-      const uncached = await slackFixture(emu.apiUrl, emu.botToken, { channel_cache_ttl: '0' });
-      extra.push(uncached);
+      const uncached = await slack.fixture({ channel_cache_ttl: '0' });
       const first = expectOk(await post({}, {}, uncached));
-      emu.channel(first.channel_id)!.isArchived = true;
+      slack.emu.channel(first.channel_id)!.isArchived = true;
 
       const byAssociation = { slack_channel: undefined, slack_is_channel_private: undefined };
       expect(expectFailureMessage(await post(byAssociation, {}, uncached), 'slack_channel_archived')).to.equal(REFUSAL);
@@ -300,9 +286,9 @@ describe('slack_post_message', function () {
       expect(row).to.include({ channelId: first.channel_id, archived: true });
       expect(row.archivedAt).to.be.instanceOf(Date);
       // Known now: refused without asking Slack.
-      emu.resetCalls();
+      slack.emu.resetCalls();
       expect(expectFailureMessage(await post(byAssociation, {}, uncached), 'slack_channel_archived')).to.equal(REFUSAL);
-      expect(emu.calls()).to.equal(0);
+      expect(slack.emu.calls()).to.equal(0);
 
       const next = expectOk(await post({ slack_channel: 'inc-2103-b' }, {}, uncached));
       expect(await uncached.state.conversations.get('RES-2103')).to.include({ channel: 'inc-2103-b', channelId: next.channel_id, archived: false });
@@ -310,10 +296,9 @@ describe('slack_post_message', function () {
     });
 
     it('is_archived on the post (archived after the lookup): refused clearly, the association learns it', async () => {
-      const uncached = await slackFixture(emu.apiUrl, emu.botToken, { channel_cache_ttl: '0' });
-      extra.push(uncached);
+      const uncached = await slack.fixture({ channel_cache_ttl: '0' });
       const first = expectOk(await post({}, {}, uncached));
-      emu.failNext('chat.postMessage', { error: 'is_archived' });
+      slack.emu.failNext('chat.postMessage', { error: 'is_archived' });
       const run = await post({ slack_channel: undefined, slack_is_channel_private: undefined }, {}, uncached);
       expect(expectFailureMessage(run, 'slack_channel_archived')).to.equal(REFUSAL);
       expect(await uncached.state.conversations.get('RES-2103')).to.include({ channelId: first.channel_id, archived: true });
@@ -321,22 +306,21 @@ describe('slack_post_message', function () {
 
     it('is_archived on the post with the channel cache on: the fresh info is dropped, the next post by id posts nothing', async () => {
       const first = expectOk(await post({}));
-      fx.state.channels.forgetChannel(first.channel_id); // the next post looks the channel up afresh
+      slack.fx.state.channels.forgetChannel(first.channel_id); // the next post looks the channel up afresh
       // Slack archives it between the lookup (which says live, and is cached) and the post.
-      emu.failNext('chat.postMessage', { error: 'is_archived' });
+      slack.emu.failNext('chat.postMessage', { error: 'is_archived' });
       const run = await post({ slack_channel: undefined, slack_is_channel_private: undefined });
       expect(expectFailure(run, 'slack_channel_archived').message).to.contain('was archived: give slack_channel');
-      emu.channel(first.channel_id)!.isArchived = true;
-      const posts = emu.calls('chat.postMessage');
+      slack.emu.channel(first.channel_id)!.isArchived = true;
+      const posts = slack.emu.calls('chat.postMessage');
       expectFailure(await post({ slack_channel: undefined, slack_channel_id: first.channel_id }), 'slack_channel_archived');
-      expect(emu.calls('chat.postMessage')).to.equal(posts);
+      expect(slack.emu.calls('chat.postMessage')).to.equal(posts);
     });
 
     it('a post by slack_channel_id to the associated channel, found archived, also marks the association', async () => {
-      const uncached = await slackFixture(emu.apiUrl, emu.botToken, { channel_cache_ttl: '0' });
-      extra.push(uncached);
+      const uncached = await slack.fixture({ channel_cache_ttl: '0' });
       const first = expectOk(await post({}, {}, uncached));
-      emu.channel(first.channel_id)!.isArchived = true;
+      slack.emu.channel(first.channel_id)!.isArchived = true;
       const message = expectFailureMessage(await post({ slack_channel: undefined, slack_channel_id: first.channel_id }, {}, uncached), 'slack_channel_archived');
       expect(message).to.equal(`Slack channel #inc-2103 (${first.channel_id}) is archived: unarchive it in Slack, or give another slack_channel`);
       expect((await uncached.state.conversations.get('RES-2103'))!.archived).to.equal(true);
@@ -349,7 +333,7 @@ describe('slack_post_message', function () {
       // The app was removed from the channel between the lookup and the post. The second
       // post uses cached channel info, so Slack's refusal makes the worker look the
       // channel up again and post once more: both posts are refused.
-      emu.failNext('chat.postMessage', { error: 'not_in_channel', times: 2 });
+      slack.emu.failNext('chat.postMessage', { error: 'not_in_channel', times: 2 });
       const err = expectFailure(await post({ incident_id: 1, slack_channel: 'secret', slack_is_channel_private: true }), 'slack_not_in_channel');
       expect(err.message).to.equal(
         'The Slack app is not a member of the channel #secret: invite it there (/invite @<app name>) and run the function again',
@@ -358,17 +342,16 @@ describe('slack_post_message', function () {
     });
 
     it('explains a private channel the app cannot see when given by id', async () => {
-      const ch = emu.seedChannel({ name: 'hidden', isPrivate: true, members: [emu.adminUserId] });
+      const ch = slack.emu.seedChannel({ name: 'hidden', isPrivate: true, members: [slack.emu.adminUserId] });
       const err = expectFailure(await post({ slack_channel: undefined, slack_channel_id: ch.id }), 'slack_channel_not_found');
       expect(err.message).to.contain(ch.id);
       expect(err.message).to.contain('a private channel must have the app as a member');
-      expect(emu.calls('chat.postMessage')).to.equal(0);
+      expect(slack.emu.calls('chat.postMessage')).to.equal(0);
     });
 
     it('names the missing scope', async () => {
-      emu.addToken('xoxb-limited', { scopes: DEFAULT_BOT_SCOPES.filter((s) => s !== 'chat:write'), name: 'limited-bot' });
-      const limited = await slackFixture(emu.apiUrl, 'xoxb-limited');
-      extra.push(limited);
+      slack.emu.addToken('xoxb-limited', { scopes: DEFAULT_BOT_SCOPES.filter((s) => s !== 'chat:write'), name: 'limited-bot' });
+      const limited = await slack.fixture({}, 'xoxb-limited');
       const err = expectFailure(await post({}, {}, limited), 'slack_missing_scope');
       expect(err.message).to.contain('lacks the scope "chat:write" needed by chat.postMessage');
       expect(err.message).to.contain('reinstall the app');
@@ -376,51 +359,49 @@ describe('slack_post_message', function () {
     });
 
     it('explains invalid_auth without showing the token', async () => {
-      const bad = await slackFixture(emu.apiUrl, 'xoxb-not-a-real-token');
-      extra.push(bad);
+      const bad = await slack.fixture({}, 'xoxb-not-a-real-token');
       const err = expectFailure(await post({}, {}, bad), 'slack_auth_failed');
       expect(err.message).to.contain('Slack rejected the token in [fn_slack] api_token (invalid_auth)');
       expect(err.message).to.not.contain('xoxb-not-a-real-token');
-      expect(emu.calls('chat.postMessage')).to.equal(0);
+      expect(slack.emu.calls('chat.postMessage')).to.equal(0);
     });
   });
 
   describe('retries', () => {
     it('waits out a 429 with Retry-After 1 and succeeds, saying so', async () => {
-      emu.failNext('chat.postMessage', { retryAfter: 1 });
+      slack.emu.failNext('chat.postMessage', { retryAfter: 1 });
       const started = Date.now();
       const run = await post({});
       const content = expectOk(run);
       expect(Date.now() - started).to.be.at.least(900);
       expect(run.progress).to.include('Slack is rate-limiting chat.postMessage: waiting 1s');
-      expect(emu.calls('chat.postMessage')).to.equal(2);
+      expect(slack.emu.calls('chat.postMessage')).to.equal(2);
       expect(only(content.channel_id).ts).to.equal(content.ts);
     });
 
     it('gives up with a retryable error when rate limiting lasts beyond the retry budget', async () => {
-      const tight = await slackFixture(emu.apiUrl, emu.botToken, { retry_budget: '1' });
-      extra.push(tight);
-      emu.failNext('chat.postMessage', { retryAfter: 3 });
+      const tight = await slack.fixture({ retry_budget: '1' });
+      slack.emu.failNext('chat.postMessage', { retryAfter: 3 });
       const err = expectFailure(await post({}, {}, tight), 'slack_rate_limited');
       expect(err).to.be.instanceOf(RetryableError);
       expect(err.retryable).to.equal(true);
       expect(err.message).to.contain('beyond the retry budget of 1s');
-      expect(emu.calls('chat.postMessage')).to.equal(1);
-      expect(emu.messages(emu.channelByName('inc-2103')!.id)).to.have.length(0);
+      expect(slack.emu.calls('chat.postMessage')).to.equal(1);
+      expect(slack.emu.messages(slack.emu.channelByName('inc-2103')!.id)).to.have.length(0);
     });
 
     it('does not repeat chat.postMessage after a 500: retryable error, one call', async () => {
-      emu.failNext('chat.postMessage', { status: 500 });
+      slack.emu.failNext('chat.postMessage', { status: 500 });
       const err = expectFailure(await post({}), 'slack_unavailable');
       expect(err.retryable).to.equal(true);
       expect(err.message).to.contain('HTTP 500');
-      expect(emu.calls('chat.postMessage')).to.equal(1);
-      expect(emu.messages(emu.channelByName('inc-2103')!.id).length).to.be.at.most(1);
-      expect(await fx.state.conversations.get('RES-2103')).to.equal(undefined);
+      expect(slack.emu.calls('chat.postMessage')).to.equal(1);
+      expect(slack.emu.messages(slack.emu.channelByName('inc-2103')!.id).length).to.be.at.most(1);
+      expect(await slack.fx.state.conversations.get('RES-2103')).to.equal(undefined);
     });
 
     it('a transient Slack error is retryable and does not promise a retry (the runner decides that)', async () => {
-      emu.failNext('chat.postMessage', { error: 'service_unavailable' });
+      slack.emu.failNext('chat.postMessage', { error: 'service_unavailable' });
       const err = expectFailure(await post({}), 'slack_unavailable');
       expect(err.retryable).to.equal(true);
       expect(err.message).to.equal('Slack chat.postMessage failed with service_unavailable, a temporary Slack error');
@@ -428,14 +409,14 @@ describe('slack_post_message', function () {
     });
 
     it('retries conversations.info after a 500 and succeeds', async () => {
-      const ch = emu.seedChannel({ name: 'flaky' });
-      emu.failNext('conversations.info', { status: 500 });
+      const ch = slack.emu.seedChannel({ name: 'flaky' });
+      slack.emu.failNext('conversations.info', { status: 500 });
       const run = await post({ slack_channel: undefined, slack_channel_id: ch.id });
       const content = expectOk(run);
       expect(content.channel_id).to.equal(ch.id);
-      expect(emu.calls('conversations.info')).to.equal(2);
+      expect(slack.emu.calls('conversations.info')).to.equal(2);
       expect(run.progress).to.include('Slack conversations.info is unavailable (HTTP 500): retrying in 1s');
-      expect(emu.messages(ch.id)).to.have.length(1);
+      expect(slack.emu.messages(ch.id)).to.have.length(1);
     });
   });
 });

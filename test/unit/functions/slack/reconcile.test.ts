@@ -10,22 +10,19 @@ import { ChannelCache } from '../../../../src/functions/slack/channels/cache.js'
 import type { ChannelDeps } from '../../../../src/functions/slack/channels/lookup.js';
 import { findEarlierPosts, findEarlierUpload, postMetadata } from '../../../../src/functions/slack/reconcile.js';
 import { SlackClient } from '../../../../src/functions/slack/slack-client.js';
-import { SlackEmulator } from '../../../support/slack-emulator.js';
 import { UNUSED_CONVERSATIONS } from '../../../support/conversation-conformance.js';
+import { useSlackEmulator } from '../../../support/slack-hooks.js';
 
 describe('fn_slack redelivery reconcile', function () {
   this.timeout(30_000);
-  let emu: SlackEmulator;
+  const slack = useSlackEmulator();
   let client: SlackClient;
   let deps: ChannelDeps;
 
   beforeEach(async () => {
-    emu = await SlackEmulator.start();
-    client = new SlackClient({ token: emu.botToken, apiUrl: emu.apiUrl, log: silentLogger(), timeoutMs: 5000, retryBudgetMs: 30_000 });
+    client = new SlackClient({ token: slack.emu.botToken, apiUrl: slack.emu.apiUrl, log: silentLogger(), timeoutMs: 5000, retryBudgetMs: 30_000 });
     deps = { client, cache: new ChannelCache(10), callOpts: {}, conversations: UNUSED_CONVERSATIONS };
   });
-
-  afterEach(async () => emu.close());
 
   /** Posts `parts` parts tagged for `invocationId`: the first in the channel, the rest in its thread. */
   async function postParts(channel: string, invocationId: string, parts: number): Promise<string[]> {
@@ -45,7 +42,7 @@ describe('fn_slack redelivery reconcile', function () {
 
   describe('findEarlierPosts', () => {
     it("finds every part an earlier attempt posted, through a thread longer than a page of replies, and no one else's", async () => {
-      const ch = emu.seedChannel({ name: 'reconcile-posts' });
+      const ch = slack.emu.seedChannel({ name: 'reconcile-posts' });
       const id = randomUUID();
       const posted = await postParts(ch.id, id, 205);
       // Another invocation's part in the same thread, and a plain message after it.
@@ -56,7 +53,7 @@ describe('fn_slack redelivery reconcile', function () {
         metadata: postMetadata(randomUUID(), 1, 2),
       });
       await client.call('chat.postMessage', { channel: ch.id, text: 'someone else' });
-      emu.resetCalls();
+      slack.emu.resetCalls();
 
       const found = await findEarlierPosts(deps, ch.id, id);
 
@@ -64,30 +61,30 @@ describe('fn_slack redelivery reconcile', function () {
       expect([...found.keys()].sort((a, b) => a - b)).to.deep.equal(posted.map((_, i) => i));
       expect([...found.entries()].every(([part, ts]) => ts === posted[part])).to.equal(true);
       // 205 replies and the parent, at 200 a page: two pages.
-      expect(emu.calls('conversations.replies')).to.equal(2);
+      expect(slack.emu.calls('conversations.replies')).to.equal(2);
     });
 
     it('finds nothing for another invocation, without reading any thread', async () => {
-      const ch = emu.seedChannel({ name: 'reconcile-other' });
+      const ch = slack.emu.seedChannel({ name: 'reconcile-other' });
       await postParts(ch.id, randomUUID(), 3);
-      emu.resetCalls();
+      slack.emu.resetCalls();
       expect((await findEarlierPosts(deps, ch.id, randomUUID())).size).to.equal(0);
-      expect(emu.calls('conversations.replies')).to.equal(0);
+      expect(slack.emu.calls('conversations.replies')).to.equal(0);
     });
   });
 
   describe('findEarlierUpload', () => {
     /** A channel with the bot's upload of seed-0.txt (12 bytes), then `after` newer messages. */
     function channelWithUpload(name: string, after: number): string {
-      const ch = emu.seedChannel({ name });
-      emu.seedMessages(ch.id, 1, { withFiles: true, users: [emu.botUserId] });
-      emu.seedMessages(ch.id, after);
+      const ch = slack.emu.seedChannel({ name });
+      slack.emu.seedMessages(ch.id, 1, { withFiles: true, users: [slack.emu.botUserId] });
+      slack.emu.seedMessages(ch.id, after);
       return ch.id;
     }
     const query = (channelId: string) => ({
       channelId,
       since: new Date(Date.now() - 5000),
-      botUserId: emu.botUserId,
+      botUserId: slack.emu.botUserId,
       name: 'seed-0.txt',
       size: 12,
     });
@@ -96,28 +93,28 @@ describe('fn_slack redelivery reconcile', function () {
       const channelId = channelWithUpload('reconcile-upload-near', 900);
       const found = await findEarlierUpload(client, {}, query(channelId));
       expect(found?.fileId).to.be.a('string').and.match(/^F/);
-      expect(found?.ts).to.equal(emu.messages(channelId)[0]!.ts);
-      expect(emu.calls('conversations.history')).to.equal(5);
+      expect(found?.ts).to.equal(slack.emu.messages(channelId)[0]!.ts);
+      expect(slack.emu.calls('conversations.history')).to.equal(5);
     });
 
     it('stops after five pages: an upload older than that is not searched for', async () => {
       const channelId = channelWithUpload('reconcile-upload-far', 1100);
       expect(await findEarlierUpload(client, {}, query(channelId))).to.equal(undefined);
-      expect(emu.calls('conversations.history')).to.equal(5);
+      expect(slack.emu.calls('conversations.history')).to.equal(5);
     });
 
     it('searches only from shortly before the invocation began', async () => {
       const channelId = channelWithUpload('reconcile-upload-since', 0);
       expect((await findEarlierUpload(client, {}, { ...query(channelId), since: new Date() }))?.ts).to.equal(
-        emu.messages(channelId)[0]!.ts,
+        slack.emu.messages(channelId)[0]!.ts,
       );
       // An invocation that began two minutes after that upload does not take it.
       expect(await findEarlierUpload(client, {}, { ...query(channelId), since: new Date(Date.now() + 120_000) })).to.equal(undefined);
     });
 
     it("takes no one else's file of the same name and size", async () => {
-      const ch = emu.seedChannel({ name: 'reconcile-upload-user' });
-      emu.seedMessages(ch.id, 1, { withFiles: true });
+      const ch = slack.emu.seedChannel({ name: 'reconcile-upload-user' });
+      slack.emu.seedMessages(ch.id, 1, { withFiles: true });
       expect(await findEarlierUpload(client, {}, query(ch.id))).to.equal(undefined);
     });
   });

@@ -6,33 +6,22 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { REQUIRED_SCOPES } from '../../../../src/functions/slack/scopes.js';
-import { SlackEmulator } from '../../../support/slack-emulator.js';
-import { expectFailure, expectOk, runFunction, slackFixture, type SlackFixture } from '../../../support/function-context.js';
+import { expectFailure, expectOk, runFunction, type SlackFixture } from '../../../support/function-context.js';
+import { useSlackEmulator } from '../../../support/slack-hooks.js';
 
 describe('fn_slack responder verbs with exactly the required scopes', function () {
   this.timeout(30_000);
-  let emu: SlackEmulator;
-  const fixtures: SlackFixture[] = [];
-
-  beforeEach(async () => {
-    emu = await SlackEmulator.start();
-  });
-  afterEach(async () => {
-    for (const f of fixtures.splice(0)) await f.close();
-    await emu.close();
-  });
+  const slack = useSlackEmulator();
 
   async function fixtureWith(scopes: string[]): Promise<SlackFixture> {
     const token = `xoxb-${randomUUID()}`;
-    emu.addToken(token, { scopes, name: 'soar-worker' });
-    const fx = await slackFixture(emu.apiUrl, token, { soar_url: 'https://soar.example.com/#incidents/{incident_id}' });
-    fixtures.push(fx);
-    return fx;
+    slack.emu.addToken(token, { scopes, name: 'soar-worker' });
+    return slack.fixture({ soar_url: 'https://soar.example.com/#incidents/{incident_id}' }, token);
   }
 
   it('every verb runs, and runs again as a redelivery', async () => {
     const fx = await fixtureWith(Object.keys(REQUIRED_SCOPES));
-    emu.addUser({ name: 'alice', email: 'alice@example.com' });
+    slack.emu.addUser({ name: 'alice', email: 'alice@example.com' });
     const posted = expectOk(await runFunction(fx, 'slack_post_message', { incident_id: 1, slack_channel: 'inc-1', slack_is_channel_private: true, slack_text: 'x' }));
     const ts = posted.ts as string;
     const calls: [string, Record<string, unknown>][] = [

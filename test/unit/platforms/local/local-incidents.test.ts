@@ -2,9 +2,11 @@
  * The local platform's incidents: incident.json read and written atomically with a
  * private mode, changes validated, concurrent changes both applied, users by email.
  */
+import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { expect } from 'chai';
 import { LocalPlatform } from '../../../../src/platforms/local/local-platform.js';
 import type { PlatformUser } from '../../../../src/platforms/platform.js';
@@ -130,6 +132,64 @@ describe('LocalPlatform incidents', function () {
     expect([a.severity, b.owner?.email]).to.satisfy(
       ([sev, owner]: [string | null, string | undefined]) => sev === 'Low' || owner === 'bob@example.com',
     );
+  });
+
+  it('applies changes made at once by separate processes sharing the folder: no update lost', async function () {
+    this.timeout(60_000);
+    const rounds = 12;
+    for (let r = 1; r <= rounds; r++) await mkdir(join(root, 'incidents', String(3000 + r)), { recursive: true });
+    const moduleUrl = pathToFileURL(fileURLToPath(new URL('../../../../src/platforms/local/local-platform.ts', import.meta.url))).href;
+    const changes = {
+      owner: `{ owner: { id: 'carol@example.com', email: 'carol@example.com', name: 'carol' } }`,
+      severity: `{ severity: 'High' }`,
+      resolution: `{ resolution: 'Duplicate' }`,
+      summary: `{ resolution_summary: 'seen before' }`,
+    };
+    // Every process changes incident 3000+r at the same moment (busy for the last 10 ms, for
+    // precision), each its own field: a read-change-write that overlaps another loses that
+    // one's field. The moment is sent once all of them have started (start-up takes seconds).
+    const code = (change: string) => `
+      const { LocalPlatform } = await import(${JSON.stringify(moduleUrl)});
+      const platform = new LocalPlatform(${JSON.stringify(root)});
+      const actor = { id: 'x@example.com', email: 'x@example.com', name: 'x' };
+      process.stdout.write('ready\\n');
+      const startAt = await new Promise((r) => process.stdin.once('data', (d) => r(Number(String(d)))));
+      for (let r = 1; r <= ${rounds}; r++) {
+        const at = startAt + r * 100;
+        while (Date.now() < at - 10) await new Promise((r) => setTimeout(r, 5));
+        while (Date.now() < at) {}
+        await platform.updateIncident(3000 + r, ${change}, actor);
+      }
+      process.exit(0);
+    `;
+    const children = Object.values(changes).map((change) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code(change)], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const ready = new Promise<void>((res, rej) => {
+        child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && res());
+        child.on('error', rej);
+        child.on('close', (status) => rej(new Error(`child exited ${status} before it was ready: ${err}`)));
+      });
+      const done = new Promise<void>((res, rej) => {
+        child.on('error', rej);
+        child.on('close', (status) => (status === 0 ? res() : rej(new Error(`child exited ${status}: ${err}`))));
+      });
+      return { child, ready, done };
+    });
+    await Promise.all(children.map((c) => c.ready));
+    const startAt = Date.now() + 200;
+    for (const c of children) c.child.stdin.write(`${startAt}\n`);
+    await Promise.all(children.map((c) => c.done));
+    const lost: string[] = [];
+    for (let r = 1; r <= rounds; r++) {
+      const inc = await platform.getIncident(3000 + r);
+      const got = { owner: inc.owner?.email, severity: inc.severity, resolution: inc.resolution, summary: inc.resolution_summary };
+      const want = { owner: 'carol@example.com', severity: 'High', resolution: 'Duplicate', summary: 'seen before' };
+      for (const k of Object.keys(want) as (keyof typeof want)[]) if (got[k] !== want[k]) lost.push(`${3000 + r}.${k}`);
+      expect(await readdir(join(root, 'incidents', String(3000 + r)))).to.deep.equal(['incident.json']); // no lock or temp file left
+    }
+    expect(lost).to.deep.equal([]);
   });
 
   it('finds anyone with an email as a user (lower-cased), and nobody without one', async function () {

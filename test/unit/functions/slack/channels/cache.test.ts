@@ -4,80 +4,68 @@
  * stale entry never posts to an archived channel nor hides a privacy change past the TTL.
  */
 import { expect } from 'chai';
-import { SlackEmulator } from '../../../../support/slack-emulator.js';
-import { runFunction, slackFixture, type SlackFixture, expectOk, expectFailureMessage } from '../../../../support/function-context.js';
+import { runFunction, expectOk, expectFailureMessage } from '../../../../support/function-context.js';
 import { ChannelCache } from '../../../../../src/functions/slack/channels/cache.js';
+import { useSlackFixture } from '../../../../support/slack-hooks.js';
 
 describe('fn_slack channel cache (slack_post_message)', function () {
   this.timeout(30_000);
   const TTL_MS = 300_000;
-  let emu: SlackEmulator;
-  let fx: SlackFixture;
+  const slack = useSlackFixture();
   let now: number;
 
   beforeEach(async () => {
-    emu = await SlackEmulator.start();
-    fx = await slackFixture(emu.apiUrl, emu.botToken);
     now = 1_000_000;
     // The fixture's cache with a clock the tests move.
-    fx.state.channels = new ChannelCache(fx.config.channel_cache_size, TTL_MS, () => now);
+    slack.fx.state.channels = new ChannelCache(slack.fx.config.channel_cache_size, TTL_MS, () => now);
   });
 
-  afterEach(async () => {
-    await fx.close();
-    await emu.close();
-  });
-
-  const post = (inputs: Record<string, unknown>) => runFunction(fx, 'slack_post_message', { slack_text: 'hello from SOAR', ...inputs });
+  const post = (inputs: Record<string, unknown>) => runFunction(slack.fx, 'slack_post_message', { slack_text: 'hello from SOAR', ...inputs });
 
   it('defaults to a 300 s TTL', () => {
-    expect(fx.config.channel_cache_ttl).to.equal(300);
+    expect(slack.fx.config.channel_cache_ttl).to.equal(300);
   });
 
   it('looks a channel and its members up once per TTL, not once per post', async () => {
-    const ch = emu.seedChannel({ name: 'inc-1' });
+    const ch = slack.emu.seedChannel({ name: 'inc-1' });
     for (let i = 0; i < 3; i++) expect(expectOk(await post({ incident_id: 1, slack_channel_id: ch.id })).channel_id).to.equal(ch.id);
-    expect(emu.calls('conversations.info')).to.equal(1);
-    expect(emu.calls('conversations.members')).to.equal(1);
-    expect(emu.calls('auth.test')).to.equal(1);
-    expect(emu.messages(ch.id)).to.have.length(3);
+    expect(slack.emu.calls('conversations.info')).to.equal(1);
+    expect(slack.emu.calls('conversations.members')).to.equal(1);
+    expect(slack.emu.calls('auth.test')).to.equal(1);
+    expect(slack.emu.messages(ch.id)).to.have.length(3);
 
     now += TTL_MS;
     expectOk(await post({ incident_id: 1 }));
-    expect(emu.calls('conversations.info')).to.equal(2);
-    expect(emu.calls('conversations.members')).to.equal(2);
+    expect(slack.emu.calls('conversations.info')).to.equal(2);
+    expect(slack.emu.calls('conversations.members')).to.equal(2);
   });
 
   it('asks Slack on every post with channel_cache_ttl = 0', async () => {
-    const fx0 = await slackFixture(emu.apiUrl, emu.botToken, { channel_cache_ttl: '0' });
-    try {
-      const ch = emu.seedChannel({ name: 'inc-0' });
-      for (let i = 0; i < 2; i++) expectOk(await runFunction(fx0, 'slack_post_message', { incident_id: 1, slack_channel_id: ch.id, slack_text: 'x' }));
-      expect(emu.calls('conversations.info')).to.equal(2);
-      expect(emu.calls('conversations.members')).to.equal(2);
-    } finally {
-      await fx0.close();
-    }
+    const fx0 = await slack.fixture({ channel_cache_ttl: '0' });
+    const ch = slack.emu.seedChannel({ name: 'inc-0' });
+    for (let i = 0; i < 2; i++) expectOk(await runFunction(fx0, 'slack_post_message', { incident_id: 1, slack_channel_id: ch.id, slack_text: 'x' }));
+    expect(slack.emu.calls('conversations.info')).to.equal(2);
+    expect(slack.emu.calls('conversations.members')).to.equal(2);
   });
 
   it('concurrent first posts share one auth.test', async () => {
-    const ch = emu.seedChannel({ name: 'inc-2' });
+    const ch = slack.emu.seedChannel({ name: 'inc-2' });
     const runs = await Promise.all([1, 2, 3, 4, 5].map((n) => post({ incident_id: n, slack_channel_id: ch.id })));
     runs.forEach((r) => expectOk(r));
-    expect(emu.calls('auth.test')).to.equal(1);
+    expect(slack.emu.calls('auth.test')).to.equal(1);
   });
 
   it('concurrent posts to a channel whose members are not cached share one conversations.members', async () => {
-    const ch = emu.seedChannel({ name: 'inc-members' });
+    const ch = slack.emu.seedChannel({ name: 'inc-members' });
     const runs = await Promise.all([1, 2, 3, 4, 5].map((n) => post({ incident_id: 100 + n, slack_channel_id: ch.id })));
     runs.forEach((r) => expectOk(r));
-    expect(emu.messages(ch.id)).to.have.length(5);
-    expect(emu.calls('conversations.members')).to.equal(1);
+    expect(slack.emu.messages(ch.id)).to.have.length(5);
+    expect(slack.emu.calls('conversations.members')).to.equal(1);
   });
 
   it('a listing begun before this worker changed the members is not shared with a later post', async () => {
-    const ch = emu.seedChannel({ name: 'inc-epoch' });
-    const cache = fx.state.channels;
+    const ch = slack.emu.seedChannel({ name: 'inc-epoch' });
+    const cache = slack.fx.state.channels;
     let release!: (m: string[]) => void;
     const first = cache.sharedMemberLookup(ch.id, () => new Promise<string[]>((r) => (release = r)));
     cache.forgetMembers(ch.id); // an invite by this worker while the first listing runs
@@ -106,7 +94,7 @@ describe('fn_slack channel cache (slack_post_message)', function () {
 
   for (const how of ['slack_channel_id', 'slack_channel', 'the association'] as const) {
     it(`does not post to a channel archived since it was cached (${how}): same error as an uncached lookup`, async () => {
-      const ch = emu.seedChannel({ name: 'inc-3' });
+      const ch = slack.emu.seedChannel({ name: 'inc-3' });
       const inputs =
         how === 'slack_channel_id'
           ? { incident_id: 3, slack_channel_id: ch.id }
@@ -114,8 +102,8 @@ describe('fn_slack channel cache (slack_post_message)', function () {
             ? { incident_id: 3, slack_channel: 'inc-3', slack_is_channel_private: false }
             : { incident_id: 3 };
       expectOk(await post(how === 'the association' ? { incident_id: 3, slack_channel_id: ch.id } : inputs));
-      const infoCalls = emu.calls('conversations.info');
-      emu.channel(ch.id)!.isArchived = true; // archived in Slack; the cache still says live
+      const infoCalls = slack.emu.calls('conversations.info');
+      slack.emu.channel(ch.id)!.isArchived = true; // archived in Slack; the cache still says live
 
       const message = expectFailureMessage(await post(inputs), 'slack_channel_archived');
       expect(message).to.equal(
@@ -123,34 +111,34 @@ describe('fn_slack channel cache (slack_post_message)', function () {
           ? 'The Slack channel #inc-3 associated with incident 3 was archived: give slack_channel to open a new channel, which then replaces #inc-3 as the channel of incident 3'
           : `Slack channel #inc-3 (${ch.id}) is archived: unarchive it in Slack, or give another slack_channel`,
       );
-      expect(emu.messages(ch.id)).to.have.length(1);
+      expect(slack.emu.messages(ch.id)).to.have.length(1);
       // The stale entry was dropped and the channel looked up again; a post by association
       // needs no lookup: the association learnt from the post's is_archived.
-      expect(emu.calls('conversations.info')).to.equal(infoCalls + (how === 'the association' ? 0 : 1));
-      expect((await fx.state.conversations.get('RES-3'))!.archived).to.equal(true);
+      expect(slack.emu.calls('conversations.info')).to.equal(infoCalls + (how === 'the association' ? 0 : 1));
+      expect((await slack.fx.state.conversations.get('RES-3'))!.archived).to.equal(true);
       // The next post is refused before posting.
       expectFailureMessage(await post(inputs), 'slack_channel_archived');
-      expect(emu.calls('chat.postMessage')).to.equal(2);
+      expect(slack.emu.calls('chat.postMessage')).to.equal(2);
     });
   }
 
   it('creates the channel again when a cached channel was deleted, as an uncached lookup would', async () => {
-    const ch = emu.seedChannel({ name: 'inc-4' });
+    const ch = slack.emu.seedChannel({ name: 'inc-4' });
     expectOk(await post({ incident_id: 4, slack_channel: 'inc-4', slack_is_channel_private: false }));
-    emu.failNext('chat.postMessage', { error: 'channel_not_found' });
-    emu.failNext('conversations.info', { error: 'channel_not_found' });
+    slack.emu.failNext('chat.postMessage', { error: 'channel_not_found' });
+    slack.emu.failNext('conversations.info', { error: 'channel_not_found' });
     const content = expectOk(await post({ incident_id: 4, slack_channel: 'inc-4', slack_is_channel_private: false }));
     // The listing still shows it (the emulator only pretended it was gone): it is used.
     expect(content.channel_id).to.equal(ch.id);
-    expect(emu.calls('conversations.list')).to.equal(2);
-    expect(emu.messages(ch.id)).to.have.length(2);
+    expect(slack.emu.calls('conversations.list')).to.equal(2);
+    expect(slack.emu.messages(ch.id)).to.have.length(2);
   });
 
   it('a privacy change made in Slack is refused once the TTL has passed (the documented window)', async () => {
-    const ch = emu.seedChannel({ name: 'inc-5' });
+    const ch = slack.emu.seedChannel({ name: 'inc-5' });
     const inputs = { incident_id: 5, slack_channel: 'inc-5', slack_is_channel_private: false };
     expectOk(await post(inputs));
-    emu.channel(ch.id)!.isPrivate = true; // made private in Slack
+    slack.emu.channel(ch.id)!.isPrivate = true; // made private in Slack
 
     // Within the TTL the cached info still says public: this is the window the README states.
     now += TTL_MS - 1;
@@ -159,25 +147,25 @@ describe('fn_slack channel cache (slack_post_message)', function () {
     now += 1;
     const message = expectFailureMessage(await post(inputs), 'slack_channel_privacy_mismatch');
     expect(message).to.contain('#inc-5 is private but slack_is_channel_private is false');
-    expect(emu.messages(ch.id)).to.have.length(2);
+    expect(slack.emu.messages(ch.id)).to.have.length(2);
   });
 
   it('returns the new members after this worker invites someone', async () => {
-    const alice = emu.addUser({ name: 'alice', email: 'alice@example.com' });
-    const ch = emu.seedChannel({ name: 'inc-6' });
-    expect(expectOk(await post({ incident_id: 6, slack_channel_id: ch.id })).members).to.deep.equal([emu.botUserId]);
+    const alice = slack.emu.addUser({ name: 'alice', email: 'alice@example.com' });
+    const ch = slack.emu.seedChannel({ name: 'inc-6' });
+    expect(expectOk(await post({ incident_id: 6, slack_channel_id: ch.id })).members).to.deep.equal([slack.emu.botUserId]);
     const content = expectOk(await post({ incident_id: 6, slack_channel_id: ch.id, slack_participant_emails: 'alice@example.com' }));
-    expect(content.members).to.have.members([emu.botUserId, alice.id]);
-    expect(emu.calls('conversations.members')).to.equal(2);
+    expect(content.members).to.have.members([slack.emu.botUserId, alice.id]);
+    expect(slack.emu.calls('conversations.members')).to.equal(2);
   });
 
   it('looks a channel up again after this worker joins it', async () => {
-    const ch = emu.seedChannel({ name: 'inc-7', members: [emu.adminUserId] });
-    expect(expectOk(await post({ incident_id: 7, slack_channel_id: ch.id })).members).to.have.members([emu.adminUserId, emu.botUserId]);
-    expect(emu.calls('conversations.join')).to.equal(1);
+    const ch = slack.emu.seedChannel({ name: 'inc-7', members: [slack.emu.adminUserId] });
+    expect(expectOk(await post({ incident_id: 7, slack_channel_id: ch.id })).members).to.have.members([slack.emu.adminUserId, slack.emu.botUserId]);
+    expect(slack.emu.calls('conversations.join')).to.equal(1);
     expectOk(await post({ incident_id: 7, slack_channel_id: ch.id }));
-    expect(emu.calls('conversations.join')).to.equal(1);
-    expect(emu.calls('conversations.info')).to.equal(1);
+    expect(slack.emu.calls('conversations.join')).to.equal(1);
+    expect(slack.emu.calls('conversations.info')).to.equal(1);
   });
 
   describe('ChannelCache', () => {

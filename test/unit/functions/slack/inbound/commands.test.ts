@@ -89,6 +89,22 @@ for (const kind of ['local', 'soar'] as PlatformKind[]) {
       expect(JSON.stringify(replies[1]!.blocks)).to.include('*Incident 2103:* Phishing wave');
     });
 
+    it('answers a mention once when its answer was posted but not heard back: the next delivery finds it in the thread', async function () {
+      scene.emu.subscribe('app_mention');
+      const mention = scene.emu.postAsUser(scene.alice.id, scene.channel, `<@${scene.emu.botUserId}> incident 2103`);
+      const env = scene.emu.socketMode.delivered().find((e) => (e.payload.event as Json)?.type === 'app_mention');
+      scene.emu.failNext('chat.postMessage', { afterEffect: true, closeSocket: true });
+      let failed: unknown;
+      await scene.route('events_api', env!.payload).catch((err) => (failed = err));
+      expect(failed, 'the lost answer fails the delivery').to.not.equal(undefined);
+      const thread = async () => (await scene.web.conversations.replies({ channel: scene.channel, ts: mention.ts })).messages!;
+      expect(await thread()).to.have.length(2); // Slack posted it all the same
+      expect(await scene.route('events_api', env!.payload)).to.equal(1); // the inbound path's retry
+      const replies = await thread();
+      expect(replies).to.have.length(2);
+      expect(JSON.stringify(replies[1]!.blocks)).to.include('*Incident 2103:* Phishing wave');
+    });
+
     it('takes "incident" alone in an incident channel as that incident, and says when a channel has none', async function () {
       expect(JSON.stringify((await slash(scene.alice, 'incident')).blocks)).to.include('*Incident 2103:* Phishing wave');
       const other = (await scene.web.conversations.create({ name: 'random-talk' })).channel!.id!;

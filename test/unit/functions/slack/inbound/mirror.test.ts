@@ -16,9 +16,9 @@ import { envelopeKey, routeEnvelope, type InboundContext } from '../../../../../
 import type { Platform } from '../../../../../src/platforms/platform.js';
 import { SoarClient } from '../../../../../src/platforms/soar/soar-client.js';
 import { SoarPlatform } from '../../../../../src/platforms/soar/soar-platform.js';
-import { slackFixture, type SlackFixture } from '../../../../support/function-context.js';
-import { SlackEmulator, type EmulatedChannel, type EmulatedUser } from '../../../../support/slack-emulator.js';
+import type { EmulatedChannel, EmulatedUser } from '../../../../support/slack-emulator.js';
 import { SoarEmulator } from '../../../../support/soar-emulator.js';
+import { useSlackFixture } from '../../../../support/slack-hooks.js';
 
 interface NoteFile {
   text: string;
@@ -31,8 +31,7 @@ interface NoteFile {
 
 describe('mirroring (inbound handler set)', function () {
   this.timeout(20_000);
-  let emu: SlackEmulator;
-  let fx: SlackFixture;
+  const slack = useSlackFixture();
   let alice: EmulatedUser;
   let bob: EmulatedUser;
   let channel: EmulatedChannel;
@@ -54,21 +53,14 @@ describe('mirroring (inbound handler set)', function () {
   });
 
   beforeEach(async () => {
-    emu = await SlackEmulator.start();
-    emu.subscribe('message.channels', 'message.groups');
-    fx = await slackFixture(emu.apiUrl, emu.botToken);
-    alice = emu.addUser({ name: 'alice', real_name: 'Alice Analyst', email: 'alice@example.com' });
-    bob = emu.addUser({ name: 'bob', real_name: 'Bob Builder', email: 'bob@example.com' });
-    channel = emu.seedChannel({ name: 'inc-2103', members: [emu.botUserId, alice.id, bob.id] });
-    await fx.state.conversations.insertIfAbsent(association());
-    await mkdir(join(fx.platformDir, 'incidents/2103/tasks/12'), { recursive: true });
+    slack.emu.subscribe('message.channels', 'message.groups');
+    alice = slack.emu.addUser({ name: 'alice', real_name: 'Alice Analyst', email: 'alice@example.com' });
+    bob = slack.emu.addUser({ name: 'bob', real_name: 'Bob Builder', email: 'bob@example.com' });
+    channel = slack.emu.seedChannel({ name: 'inc-2103', members: [slack.emu.botUserId, alice.id, bob.id] });
+    await slack.fx.state.conversations.insertIfAbsent(association());
+    await mkdir(join(slack.fx.platformDir, 'incidents/2103/tasks/12'), { recursive: true });
     routed = 0;
     warnings = [];
-  });
-
-  afterEach(async () => {
-    await fx.close();
-    await emu.close();
   });
 
   function context(platform: Platform, key: string): InboundContext {
@@ -81,9 +73,9 @@ describe('mirroring (inbound handler set)', function () {
       child: () => log,
     };
     return {
-      state: fx.state,
+      state: slack.fx.state,
       platform,
-      store: fx.store,
+      store: slack.fx.store,
       log,
       key,
       attempt: 1,
@@ -93,8 +85,8 @@ describe('mirroring (inbound handler set)', function () {
   }
 
   /** Routes every envelope the emulator delivered since the last call, as the inbound path would. */
-  async function deliver(platform: Platform = fx.platform): Promise<Record<string, unknown>[]> {
-    const envelopes = emu.socketMode.delivered().slice(routed);
+  async function deliver(platform: Platform = slack.fx.platform): Promise<Record<string, unknown>[]> {
+    const envelopes = slack.emu.socketMode.delivered().slice(routed);
     routed += envelopes.length;
     for (const env of envelopes) {
       const kind = env.type;
@@ -108,7 +100,7 @@ describe('mirroring (inbound handler set)', function () {
   }
 
   async function notes(dir = 'incidents/2103/notes'): Promise<NoteFile[]> {
-    const path = join(fx.platformDir, dir);
+    const path = join(slack.fx.platformDir, dir);
     let names: string[];
     try {
       names = (await readdir(path)).filter((n) => !n.startsWith('.')).sort();
@@ -119,12 +111,12 @@ describe('mirroring (inbound handler set)', function () {
   }
 
   it('turns a message and a thread reply into two notes, in channel order, with author, readable text and permalink', async () => {
-    const top = emu.postAsUser(
+    const top = slack.emu.postAsUser(
       alice.id,
       channel.id,
       'Seeing *502s* on <https://status.example.com|the status page> &amp; web-3, <@' + bob.id + '> <!here>',
     );
-    const reply = emu.postAsUser(bob.id, channel.id, 'On it, see <#' + channel.id + '|inc-2103>', { threadTs: top.ts });
+    const reply = slack.emu.postAsUser(bob.id, channel.id, 'On it, see <#' + channel.id + '|inc-2103>', { threadTs: top.ts });
     await deliver();
     const [first, second, ...rest] = await notes();
     expect(rest).to.deep.equal([]);
@@ -150,29 +142,29 @@ describe('mirroring (inbound handler set)', function () {
       permalink: `https://emulated.slack.com/archives/${channel.id}/p${reply.ts.replace('.', '')}?thread_ts=${top.ts}&cid=${channel.id}`,
     });
     // The permalinks are the ones Slack gives, built without asking it; each author asked once.
-    const slack = new WebClient(emu.botToken, { slackApiUrl: emu.apiUrl });
-    expect(second!.slack.permalink).to.equal((await slack.chat.getPermalink({ channel: channel.id, message_ts: reply.ts })).permalink);
-    expect(emu.calls('chat.getPermalink')).to.equal(1); // the one just made by the test
-    expect(emu.calls('users.info')).to.equal(2);
-    expect(emu.calls('chat.postMessage')).to.equal(0);
+    const web = new WebClient(slack.emu.botToken, { slackApiUrl: slack.emu.apiUrl });
+    expect(second!.slack.permalink).to.equal((await web.chat.getPermalink({ channel: channel.id, message_ts: reply.ts })).permalink);
+    expect(slack.emu.calls('chat.getPermalink')).to.equal(1); // the one just made by the test
+    expect(slack.emu.calls('users.info')).to.equal(2);
+    expect(slack.emu.calls('chat.postMessage')).to.equal(0);
   });
 
   it('adds nothing for the same event again (a retry) or a copy under a new event id', async () => {
-    emu.postAsUser(alice.id, channel.id, 'once');
+    slack.emu.postAsUser(alice.id, channel.id, 'once');
     const [payload] = await deliver();
     const event = payload!.event as Record<string, unknown>;
-    emu.emitEvent(event, { eventId: String(payload!.event_id) });
-    emu.emitEvent(event);
+    slack.emu.emitEvent(event, { eventId: String(payload!.event_id) });
+    slack.emu.emitEvent(event);
     await deliver();
     expect((await notes()).map((n) => n.text)).to.deep.equal(['once']);
   });
 
   it("does not mirror the worker's own posts, other bots' posts, or system messages", async () => {
-    const bot = new WebClient(emu.botToken, { slackApiUrl: emu.apiUrl });
+    const bot = new WebClient(slack.emu.botToken, { slackApiUrl: slack.emu.apiUrl });
     await bot.chat.postMessage({ channel: channel.id, text: 'posted by the worker' });
     await bot.chat.postMessage({ channel: channel.id, text: 'as a custom bot name', username: 'Other' });
     // Another app's bot, and system subtypes, as Slack sends them.
-    emu.emitEvent({
+    slack.emu.emitEvent({
       type: 'message',
       subtype: 'bot_message',
       channel: channel.id,
@@ -181,7 +173,7 @@ describe('mirroring (inbound handler set)', function () {
       ts: '1796637600.000100',
     });
     for (const subtype of ['channel_join', 'channel_leave', 'channel_topic', 'channel_purpose', 'channel_name', 'pinned_item']) {
-      emu.emitEvent({
+      slack.emu.emitEvent({
         type: 'message',
         subtype,
         channel: channel.id,
@@ -193,13 +185,13 @@ describe('mirroring (inbound handler set)', function () {
     const delivered = await deliver();
     expect(delivered).to.have.length(9);
     expect(await notes()).to.deep.equal([]);
-    expect(emu.calls('users.info')).to.equal(0);
+    expect(slack.emu.calls('users.info')).to.equal(0);
   });
 
   it('does not mirror a channel with no incident, nor one whose association is archived, and asks Slack nothing for it', async () => {
-    const other = emu.seedChannel({ name: 'random-talk', members: [emu.botUserId, alice.id] });
-    const archived = emu.seedChannel({ name: 'inc-2000', members: [emu.botUserId, alice.id] });
-    await fx.state.conversations.insertIfAbsent(
+    const other = slack.emu.seedChannel({ name: 'random-talk', members: [slack.emu.botUserId, alice.id] });
+    const archived = slack.emu.seedChannel({ name: 'inc-2000', members: [slack.emu.botUserId, alice.id] });
+    await slack.fx.state.conversations.insertIfAbsent(
       association({
         resId: 'RES-2000',
         incidentId: 2000,
@@ -209,24 +201,24 @@ describe('mirroring (inbound handler set)', function () {
         archivedAt: new Date(),
       }),
     );
-    emu.postAsUser(alice.id, other.id, 'lunch?');
-    emu.postAsUser(alice.id, archived.id, 'late word');
+    slack.emu.postAsUser(alice.id, other.id, 'lunch?');
+    slack.emu.postAsUser(alice.id, archived.id, 'late word');
     await deliver();
     expect(await notes()).to.deep.equal([]);
     expect(await notes('incidents/2000/notes')).to.deep.equal([]);
-    expect(emu.calls('users.info') + emu.calls('auth.test')).to.equal(0);
+    expect(slack.emu.calls('users.info') + slack.emu.calls('auth.test')).to.equal(0);
   });
 
   it('notes an edit and a delete briefly, each once, after the message', async () => {
-    const m = emu.postAsUser(alice.id, channel.id, 'root cause: DNS');
+    const m = slack.emu.postAsUser(alice.id, channel.id, 'root cause: DNS');
     // People edit and delete seconds apart; notes are ordered by the millisecond.
     await sleep(5);
-    emu.editAsUser(alice.id, channel.id, m.ts, 'root cause: BGP');
+    slack.emu.editAsUser(alice.id, channel.id, m.ts, 'root cause: BGP');
     await sleep(5);
-    emu.deleteAsUser(alice.id, channel.id, m.ts);
+    slack.emu.deleteAsUser(alice.id, channel.id, m.ts);
     const delivered = await deliver();
     // Both again (a retry each): nothing more.
-    for (const p of delivered.slice(1)) emu.emitEvent(p.event as Record<string, unknown>, { eventId: String(p.event_id) });
+    for (const p of delivered.slice(1)) slack.emu.emitEvent(p.event as Record<string, unknown>, { eventId: String(p.event_id) });
     await deliver();
     const all = await notes();
     expect(all.map((n) => n.text)).to.deep.equal([
@@ -240,54 +232,50 @@ describe('mirroring (inbound handler set)', function () {
   });
 
   it('without a workspace url asks chat.getPermalink, and notes a delete without a link (Slack has none for it)', async () => {
-    emu.authTestUrl = false;
-    const m = emu.postAsUser(alice.id, channel.id, 'short-lived');
+    slack.emu.authTestUrl = false;
+    const m = slack.emu.postAsUser(alice.id, channel.id, 'short-lived');
     await deliver();
-    emu.deleteAsUser(alice.id, channel.id, m.ts);
+    slack.emu.deleteAsUser(alice.id, channel.id, m.ts);
     await deliver();
     const [posted, deleted] = await notes();
     expect(posted!.slack.permalink).to.equal(`https://emulated.slack.com/archives/${channel.id}/p${m.ts.replace('.', '')}`);
     expect(deleted!.key).to.equal(`${channel.id}:${m.ts}:deleted`);
     expect(deleted!.slack.permalink).to.equal(null);
-    expect(emu.calls('chat.getPermalink')).to.equal(2);
+    expect(slack.emu.calls('chat.getPermalink')).to.equal(2);
   });
 
   it('names shared files with their Slack links', async () => {
-    emu.postAsUser(alice.id, channel.id, 'the capture', { files: [{ name: 'capture.pcap', content: 'pcap bytes' }] });
+    slack.emu.postAsUser(alice.id, channel.id, 'the capture', { files: [{ name: 'capture.pcap', content: 'pcap bytes' }] });
     await deliver();
     const [n] = await notes();
     expect(n!.text).to.match(/^the capture\n\[file\] capture\.pcap \(https:\/\/emulated\.slack\.com\/files\/U\w+\/F\w+\/capture\.pcap\)$/);
   });
 
   it("puts a task channel's messages on the task, and mirrors nothing with mirror = off", async () => {
-    const taskChannel = emu.seedChannel({ name: 'inc-2103-task-12', members: [emu.botUserId, alice.id] });
-    await fx.state.conversations.insertIfAbsent(
+    const taskChannel = slack.emu.seedChannel({ name: 'inc-2103-task-12', members: [slack.emu.botUserId, alice.id] });
+    await slack.fx.state.conversations.insertIfAbsent(
       association({ resId: 'RES-2103-12', taskId: 12, channel: taskChannel.name, channelId: taskChannel.id }),
     );
-    emu.postAsUser(alice.id, taskChannel.id, 'task done');
+    slack.emu.postAsUser(alice.id, taskChannel.id, 'task done');
     await deliver();
     expect((await notes('incidents/2103/tasks/12/notes')).map((n) => n.text)).to.deep.equal(['task done']);
 
-    const off = await slackFixture(emu.apiUrl, emu.botToken, { mirror: 'off' });
-    try {
-      emu.postAsUser(alice.id, channel.id, 'not mirrored');
-      const envelopes = emu.socketMode.delivered().slice(routed);
-      routed += envelopes.length;
-      for (const env of envelopes) {
-        await routeEnvelope({ kind: env.type, payload: env.payload, retryAttempt: 0 }, [MIRROR_HANDLERS], {
-          ...context(fx.platform, 'k'),
-          state: off.state,
-        });
-      }
-      expect(await notes()).to.deep.equal([]);
-    } finally {
-      await off.close();
+    const off = await slack.fixture({ mirror: 'off' });
+    slack.emu.postAsUser(alice.id, channel.id, 'not mirrored');
+    const envelopes = slack.emu.socketMode.delivered().slice(routed);
+    routed += envelopes.length;
+    for (const env of envelopes) {
+      await routeEnvelope({ kind: env.type, payload: env.payload, retryAttempt: 0 }, [MIRROR_HANDLERS], {
+        ...context(slack.fx.platform, 'k'),
+        state: off.state,
+      });
     }
+    expect(await notes()).to.deep.equal([]);
   });
 
   it('names an author Slack no longer knows by id, and warns (adds nothing) for an incident the platform lacks', async () => {
-    await fx.state.conversations.insertIfAbsent(association({ resId: 'RES-4040', incidentId: 4040 }));
-    emu.emitEvent({ type: 'message', channel: channel.id, user: 'U0GONE', text: 'from a departed user', ts: '1796637600.000100' });
+    await slack.fx.state.conversations.insertIfAbsent(association({ resId: 'RES-4040', incidentId: 4040 }));
+    slack.emu.emitEvent({ type: 'message', channel: channel.id, user: 'U0GONE', text: 'from a departed user', ts: '1796637600.000100' });
     await deliver();
     const [n] = await notes();
     expect(n!.author).to.deep.equal({ id: 'U0GONE', name: 'U0GONE', email: null });
@@ -313,10 +301,10 @@ describe('mirroring (inbound handler set)', function () {
 
     it('adds a message and a reply as two escaped comments, once each however often they arrive', async () => {
       // As Slack stores what a person typed: <, > and & escaped.
-      const top = emu.postAsUser(alice.id, channel.id, 'a &lt;b&gt; &amp; c');
-      emu.postAsUser(bob.id, channel.id, 'reply', { threadTs: top.ts });
+      const top = slack.emu.postAsUser(alice.id, channel.id, 'a &lt;b&gt; &amp; c');
+      slack.emu.postAsUser(bob.id, channel.id, 'reply', { threadTs: top.ts });
       const delivered = await deliver(platform);
-      for (const p of delivered) emu.emitEvent(p.event as Record<string, unknown>);
+      for (const p of delivered) slack.emu.emitEvent(p.event as Record<string, unknown>);
       await deliver(platform);
       expect(soar.comments).to.have.length(2);
       expect(soar.comments[0]!.text).to.include('<b>Alice Analyst</b> (alice@example.com) in Slack:</p><p>a &#60;b&#62; &#38; c</p>');

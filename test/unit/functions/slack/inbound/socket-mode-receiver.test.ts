@@ -11,8 +11,9 @@ import { ConfigError } from '../../../../../src/core/runtime/errors.js';
 import type { ListenerContext, SubmitOptions, SubmittedInvocation } from '../../../../../src/core/runtime/plugin.js';
 import { EnvelopeRecorder } from '../../../../../src/functions/slack/inbound/recorder.js';
 import { SocketModeReceiver } from '../../../../../src/functions/slack/inbound/socket-mode-receiver.js';
-import { SlackEmulator, type EmulatedUser } from '../../../../support/slack-emulator.js';
+import type { EmulatedUser } from '../../../../support/slack-emulator.js';
 import { sampleValue } from '../../../../support/prometheus.js';
+import { useSlackEmulator } from '../../../../support/slack-hooks.js';
 
 const until = async (what: string, ok: () => boolean, ms = 10_000): Promise<void> => {
   const deadline = Date.now() + ms;
@@ -30,23 +31,16 @@ interface Submitted {
 
 describe('SocketModeReceiver', function () {
   this.timeout(30_000);
-  let emu: SlackEmulator;
+  const slack = useSlackEmulator({ socketMode: { ackTimeoutMs: 300 } });
   let alice: EmulatedUser;
-  const receivers: SocketModeReceiver[] = [];
   const fast = { initialMs: 50, maxMs: 200, factor: 2, jitter: 0 as const };
 
   beforeEach(async () => {
-    emu = await SlackEmulator.start({ socketMode: { ackTimeoutMs: 300 } });
-    alice = emu.addUser({ name: 'alice', email: 'alice@example.com' });
-    emu.subscribe('message.channels');
+    alice = slack.emu.addUser({ name: 'alice', email: 'alice@example.com' });
+    slack.emu.subscribe('message.channels');
   });
 
-  afterEach(async () => {
-    for (const r of receivers.splice(0)) await r.stop();
-    await emu.close();
-  });
-
-  function receiver(submit: (s: Submitted) => Promise<void>, metrics = new WorkerMetrics({ processMetrics: false }), appToken = emu.appToken) {
+  function receiver(submit: (s: Submitted) => Promise<void>, metrics = new WorkerMetrics({ processMetrics: false }), appToken = slack.emu.appToken) {
     const warnings: string[] = [];
     const base = silentLogger();
     const log: ListenerContext['log'] = Object.assign(Object.create(base) as ListenerContext['log'], {
@@ -60,19 +54,19 @@ describe('SocketModeReceiver', function () {
     };
     const r = new SocketModeReceiver({
       appToken,
-      apiUrl: emu.apiUrl,
+      apiUrl: slack.emu.apiUrl,
       recorder: new EnvelopeRecorder('fn_slack.inbound', ctx),
       log,
       metrics: ctx.metrics,
       reconnect: fast,
       clientPingTimeoutMs: 1000,
     });
-    receivers.push(r);
+    slack.cleanup(() => r.stop());
     return { r, warnings, metrics };
   }
 
   function channel(name: string): string {
-    return emu.seedChannel({ name, members: [alice.id, emu.botUserId], creator: alice.id }).id;
+    return slack.emu.seedChannel({ name, members: [alice.id, slack.emu.botUserId], creator: alice.id }).id;
   }
 
   it('submits each envelope with its dedupe key and channel, and acknowledges it only after the submit resolved', async () => {
@@ -86,9 +80,9 @@ describe('SocketModeReceiver', function () {
     await r.start();
     expect(r.status()).to.deep.equal({ ready: true, detail: 'connected' });
     const ch = channel('inc-5001');
-    emu.postAsUser(alice.id, ch, 'hello');
+    slack.emu.postAsUser(alice.id, ch, 'hello');
     await until('the submit', () => got.length === 1);
-    const [env] = emu.socketMode.delivered();
+    const [env] = slack.emu.socketMode.delivered();
     await new Promise((res) => setTimeout(res, 100));
     expect(env!.ackedAt, 'not acked before the record is confirmed').to.equal(undefined);
     release();
@@ -108,10 +102,10 @@ describe('SocketModeReceiver', function () {
       got.push(s);
     });
     await r.start();
-    emu.postAsUser(alice.id, channel('inc-5002'), 'keep me');
+    slack.emu.postAsUser(alice.id, channel('inc-5002'), 'keep me');
     const [env] = await (async () => {
-      await until('the envelope', () => emu.socketMode.delivered().length === 1);
-      return emu.socketMode.delivered();
+      await until('the envelope', () => slack.emu.socketMode.delivered().length === 1);
+      return slack.emu.socketMode.delivered();
     })();
     await until('the ack of the resend', () => env!.ackedAt !== undefined);
     expect(env!.sends).to.equal(2);
@@ -135,12 +129,12 @@ describe('SocketModeReceiver', function () {
     await r.start();
     const ch = channel('inc-5003');
     for (let i = 0; i < 2; i++) {
-      emu.socketMode.disconnect('refresh_requested');
-      await until('reconnected', () => emu.socketMode.connectionsOpened === 2 + i && r.status().ready && emu.socketMode.connectionCount === 1);
+      slack.emu.socketMode.disconnect('refresh_requested');
+      await until('reconnected', () => slack.emu.socketMode.connectionsOpened === 2 + i && r.status().ready && slack.emu.socketMode.connectionCount === 1);
     }
-    emu.socketMode.drop();
-    await until('reconnected after the drop', () => emu.socketMode.connectionsOpened === 4 && r.status().ready);
-    emu.postAsUser(alice.id, ch, 'after all that');
+    slack.emu.socketMode.drop();
+    await until('reconnected after the drop', () => slack.emu.socketMode.connectionsOpened === 4 && r.status().ready);
+    slack.emu.postAsUser(alice.id, ch, 'after all that');
     await until('the event', () => got.length === 1);
     expect(warnings.filter((w) => w.includes('refresh_requested'))).to.have.length(1);
     expect(warnings.filter((w) => w.includes('(dropped)'))).to.have.length(1);
@@ -150,12 +144,12 @@ describe('SocketModeReceiver', function () {
   });
 
   it('refused past the connection limit (too_many_websockets): not ready, retries with backoff, connects when a slot frees', async () => {
-    emu.socketMode.configure({ maxConnections: 1 });
+    slack.emu.socketMode.configure({ maxConnections: 1 });
     const first = receiver(async () => undefined);
     await first.r.start();
     const second = receiver(async () => undefined);
     const started = second.r.start();
-    await until('refused twice', () => emu.socketMode.connectionsOpened >= 3);
+    await until('refused twice', () => slack.emu.socketMode.connectionsOpened >= 3);
     expect(second.r.status().ready).to.equal(false);
     expect(second.r.status().detail).to.contain('too_many_websockets');
     expect(second.warnings.join('\n')).to.contain('too_many_websockets');
@@ -165,7 +159,7 @@ describe('SocketModeReceiver', function () {
   });
 
   it('refuses at start an app token Slack will never accept, saying what to fix', async () => {
-    emu.addAppToken('xapp-1-A0-nope', []);
+    slack.emu.addAppToken('xapp-1-A0-nope', []);
     const { r } = receiver(async () => undefined, undefined, 'xapp-1-A0-nope');
     const err = await r.start().then(
       () => undefined,

@@ -5,6 +5,7 @@
  * twice, and two people clicking at once.
  */
 import { expect } from 'chai';
+import { RetryableError } from '../../../../../src/core/runtime/errors.js';
 import { ACTION_ASSIGN, ACTION_CLOSE, ACTION_SEVERITY } from '../../../../../src/functions/slack/triage/card.js';
 import { TriageScene, type PlatformKind } from '../../../../support/triage-fixture.js';
 
@@ -147,6 +148,32 @@ for (const kind of ['local', 'soar'] as PlatformKind[]) {
       expect(cardText(scene.card(ts))).to.equal(cardAfter);
       if (kind === 'soar') expect(patches()).to.have.length(1);
       expect(scene.notes(2103)).to.have.length(1);
+    });
+
+    it('a close whose note failed after the incident was closed is finished by the next delivery: the note and the card, not "already closed"', async function () {
+      await scene.click(scene.alice, ts, ACTION_CLOSE);
+      const view = [...scene.emu.views.views.values()][0]!;
+      const submission = scene.emu.submitView(scene.alice.id, view.id, { resolution: 'Duplicate', summary: 'duplicate of 2099' });
+      // The platform takes the change, then fails the note once (an outage): the delivery fails after the close.
+      const platform = scene.platform;
+      let failures = 1;
+      scene.platform = Object.assign(Object.create(platform) as typeof platform, {
+        addNote: (note: Parameters<typeof platform.addNote>[0]) =>
+          failures-- > 0 ? Promise.reject(new RetryableError('the platform is down for a moment')) : platform.addNote(note),
+      });
+      let failed: unknown;
+      await scene.route('interactive', submission).catch((err) => (failed = err));
+      expect((failed as Error).message).to.equal('the platform is down for a moment');
+      expect((await platform.getIncident(2103)).status).to.equal('Closed');
+      expect(scene.notes(2103)).to.deep.equal([]);
+      await scene.route('interactive', submission); // the inbound path's retry of the same envelope
+      expect(scene.told(scene.alice)).to.deep.equal([]);
+      expect(scene.notes(2103)).to.have.length(1);
+      expect(scene.notes(2103)[0]).to.include('Closed by Alice Analyst: duplicate of 2099 (resolution: Duplicate)');
+      const message = scene.card(ts);
+      expect(actionsOf(message)).to.equal(undefined);
+      expect(cardText(message)).to.include('Closed by Alice Analyst: duplicate of 2099');
+      if (kind === 'soar') expect(patches()).to.have.length(1);
     });
 
     it('keeps both changes when two people click at once, and the card shows the final state', async function () {
