@@ -57,12 +57,14 @@ const ops: Record<string, (...args: any[]) => unknown> = {
   },
   subscribe: (events: EventSubscription[]) => emu!.subscribe(...events),
   /**
-   * `count` messages by `userId` in `channelId`, posted in one synchronous loop: each
-   * raises its `message` event over Socket Mode, so the worker gets them as one burst.
+   * `count` messages by `userId` in `channelId`, each raising its `message` event over
+   * Socket Mode. `spacingMs` 0: sent in one synchronous loop (a backlog: the worker gets
+   * them as one burst, and no ack is read before the loop ends). Otherwise one event
+   * every `spacingMs`, each its own write, as Slack sends events as they happen.
    */
-  postBurst: (channelId: string, userId: string, count: number, text: string) => {
-    // The messages are stored first and their events held, then sent in one tight loop:
-    // the emulator's own work per message must not be counted in the worker's ack latency.
+  postBurst: async (channelId: string, userId: string, count: number, text: string, spacingMs = 0) => {
+    // The messages are stored first and their events held, then sent: the emulator's
+    // own work per message must not be counted in the worker's ack latency.
     emu!.socketMode.pause();
     try {
       for (let i = 0; i < count; i++) emu!.postAsUser(userId, channelId, `${text} ${i + 1}`);
@@ -71,10 +73,13 @@ const ops: Record<string, (...args: any[]) => unknown> = {
       throw err;
     }
     const started = performance.now();
-    emu!.socketMode.resume();
-    // Part of every envelope's latency all the same: no ack is read before the loop ends.
+    if (spacingMs > 0) await emu!.socketMode.release(spacingMs);
+    else emu!.socketMode.resume();
+    // For a backlog, part of every envelope's latency all the same: no ack is read before the loop ends.
     return { count, loopMs: performance.now() - started };
   },
+  /** The payload of the newest Socket Mode envelope (the benchmark sizes its broker probe by it). */
+  lastEnvelopePayload: () => emu!.socketMode.delivered().at(-1)?.payload ?? null,
   /** Socket Mode's events_api envelopes so far: sends and ack latency (see DeliveredEnvelope). */
   socketModeEvents: () =>
     emu!.socketMode

@@ -86,9 +86,15 @@ export class RemoteEmulator {
   subscribe(events: string[]): Promise<void> {
     return this.call('subscribe', events);
   }
-  /** Resolves with the count and how long the emulator's loop took (ms). */
-  postBurst(channelId: string, userId: string, count: number, text: string): Promise<{ count: number; loopMs: number }> {
-    return this.call('postBurst', channelId, userId, count, text);
+  /**
+   * Resolves with the count and how long sending took (ms): one synchronous loop when
+   * `spacingMs` is 0, else one event every `spacingMs`.
+   */
+  postBurst(channelId: string, userId: string, count: number, text: string, spacingMs = 0): Promise<{ count: number; loopMs: number }> {
+    return this.call('postBurst', channelId, userId, count, text, spacingMs);
+  }
+  lastEnvelopePayload(): Promise<Record<string, unknown> | null> {
+    return this.call('lastEnvelopePayload');
   }
   socketModeEvents(): Promise<{ sends: number; ackLatencyMs: number | null }[]> {
     return this.call('socketModeEvents');

@@ -199,9 +199,10 @@ export class SocketModeServer {
     return env;
   }
 
-  private send(env: DeliveredEnvelope): void {
+  /** `whilePaused`: a held envelope being released by {@link release}, sent although still paused. */
+  private send(env: DeliveredEnvelope, whilePaused = false): void {
     const conns = [...this.open.values()];
-    if (conns.length === 0 || this.paused) {
+    if (conns.length === 0 || (this.paused && !whilePaused)) {
       this.waiting.push(env);
       return;
     }
@@ -250,6 +251,26 @@ export class SocketModeServer {
     } finally {
       for (const s of sockets) s.uncork();
     }
+  }
+
+  /**
+   * Sends the envelopes held since {@link pause} one at a time, `spacingMs` apart (each
+   * its own WebSocket write, as Slack sends events as they happen), then stops holding.
+   * Resolves when the last one is sent. Each envelope's ack latency counts from its own
+   * send. Envelopes raised meanwhile are held and sent after these, in order.
+   */
+  async release(spacingMs: number): Promise<void> {
+    const held = this.waiting.splice(0);
+    const started = performance.now();
+    let sent = 0;
+    while (sent < held.length) {
+      // Timers fire late on a busy machine: send every envelope whose time has come.
+      const due = Math.min(held.length, Math.floor((performance.now() - started) / spacingMs) + 1);
+      while (sent < due) this.send(held[sent++]!, true);
+      if (sent < held.length) await new Promise((r) => setTimeout(r, Math.max(0, started + sent * spacingMs - performance.now())));
+    }
+    this.paused = false;
+    this.flushWaiting();
   }
 
   private flushWaiting(): void {

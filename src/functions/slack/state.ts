@@ -10,6 +10,7 @@ import { RateLimiter, methodBudgets, type Clock } from './rate-limiter.js';
 import { SlackClient, type CallOptions } from './slack-client.js';
 import type { AskRuntime } from './ask/ask-finish.js';
 import type { ConversationTable } from './store/conversations.js';
+import { ReceiveActivity } from './inbound/receive-activity.js';
 
 export interface SlackState {
   config: SlackConfig;
@@ -32,6 +33,8 @@ export interface SlackState {
   log: Logger;
   /** slack_ask's store table, deferred replies and sweeper; set up by `worker run` only (see index.ts). */
   asks?: AskRuntime;
+  /** The inbound receivers' envelopes being recorded, which handling gives way to (inbound/receive-activity.ts). */
+  receiving: ReceiveActivity;
 }
 
 /** What auth.test says about the bot, asked once per process and shared. */
@@ -83,6 +86,7 @@ export function createSlackState(
     channels: new ChannelCache(config.channel_cache_size, config.channel_cache_ttl * 1000, options.now),
     conversations,
     log,
+    receiving: new ReceiveActivity(),
   };
 }
 

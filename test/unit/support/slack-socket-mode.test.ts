@@ -167,6 +167,23 @@ describe('Slack emulator: Socket Mode', function () {
     expect(got.map((r) => (r.body.event as { text: string }).text)).to.deep.equal(['one', 'two', 'three']);
   });
 
+  it('release sends the held events one at a time, spaced, in order, and what was raised meanwhile after them', async () => {
+    slack.emu.subscribe('message.channels');
+    const channel = await channelWithBotAndAlice('inc-3008');
+    const { got } = await connect();
+    slack.emu.socketMode.pause();
+    for (const text of ['one', 'two', 'three']) slack.emu.postAsUser(alice.id, channel, text);
+    const releasing = slack.emu.socketMode.release(50);
+    slack.emu.postAsUser(alice.id, channel, 'raised meanwhile');
+    await releasing;
+    await until('four events', () => got.length === 4);
+    expect(got.map((r) => (r.body.event as { text: string }).text)).to.deep.equal(['one', 'two', 'three', 'raised meanwhile']);
+    const sentAt = slack.emu.socketMode.delivered().map((e) => e.sentAt[0]!);
+    // Spaced at least 50 ms apart (Date.now's millisecond rounding allows 1 ms less).
+    expect(sentAt[1]! - sentAt[0]!).to.be.at.least(49);
+    expect(sentAt[2]! - sentAt[1]!).to.be.at.least(49);
+  });
+
   it('loses the acks it is told to, then resends the event as for any unacknowledged one; records when each send left', async () => {
     // Room for the resend's ack on a loaded machine: a second missed timeout would send it a third time.
     slack.emu.socketMode.configure({ ackTimeoutMs: 1500 });

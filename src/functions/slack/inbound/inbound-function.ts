@@ -46,6 +46,8 @@ export const inboundFunction: FunctionDefinition<SlackState> = {
       payload: ctx.inputs.payload as Record<string, unknown>,
       retryAttempt: Number(ctx.inputs.retry_attempt ?? 0),
     };
+    // Envelopes still waiting for their record (and Slack for its ack) go first.
+    await state.receiving.giveWay(ctx.signal);
     const ran = await routeEnvelope(env, INBOUND_HANDLER_SETS, {
       state,
       platform: ctx.platform,

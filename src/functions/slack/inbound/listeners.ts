@@ -59,7 +59,7 @@ export function inboundListeners(state: SlackState, ctx: ListenerContext): Plugi
   const { config } = state;
   if (!inboundEnabled(config)) return [];
   checkInboundConfig(config);
-  const recorder = new EnvelopeRecorder(config.inbound_queue, ctx);
+  const recorder = new EnvelopeRecorder(config.inbound_queue, ctx, state.receiving);
   const listeners: PluginListener[] = [];
   if (config.app_token !== '') {
     listeners.push(new SocketModeReceiver({ appToken: config.app_token, apiUrl: config.api_url, recorder, log: ctx.log, metrics: ctx.metrics }));

@@ -15,6 +15,7 @@
 import type { ListenerContext, PluginCounter, PluginHistogram } from '../../../core/runtime/plugin.js';
 import { LogThrottle } from '../../../core/log-throttle.js';
 import { envelopeInputs, INBOUND_FUNCTION } from './inbound-function.js';
+import { ReceiveActivity } from './receive-activity.js';
 import { envelopeKey, type InboundEnvelope } from './router.js';
 
 /** Where an envelope came in: the label of the receiver's metrics. */
@@ -65,6 +66,8 @@ export class EnvelopeRecorder {
   constructor(
     private readonly queue: string,
     private readonly ctx: ListenerContext,
+    /** Where handling learns that envelopes are waiting for their record (see receive-activity.ts). */
+    private readonly activity = new ReceiveActivity(),
   ) {
     this.envelopes = ctx.metrics.counter(
       'slack_inbound_envelopes_total',
@@ -93,10 +96,12 @@ export class EnvelopeRecorder {
       return 'refused';
     }
     try {
-      await this.ctx.submit(
-        this.queue,
-        { function: { name: INBOUND_FUNCTION }, inputs: envelopeInputs(env) },
-        { messageId: key, orderingKey: orderingKey(env), orderingSeq: orderingSeq(env) },
+      await this.activity.track(() =>
+        this.ctx.submit(
+          this.queue,
+          { function: { name: INBOUND_FUNCTION }, inputs: envelopeInputs(env) },
+          { messageId: key, orderingKey: orderingKey(env), orderingSeq: orderingSeq(env) },
+        ),
       );
     } catch (err) {
       this.count(transport, env, 'not_recorded');

@@ -96,8 +96,12 @@ export class SocketModeReceiver implements PluginListener {
     this.connectedGauge.set({}, 0);
     this.client.on('ws_message', (data: unknown, isBinary: boolean) => {
       if (isBinary) return;
+      const text = typeof data === 'string' ? data : String(data);
+      // Every envelope passes here too, and the client parses each itself: only a message
+      // that can be Slack's disconnect (it names one) is parsed a second time.
+      if (!text.includes('"disconnect"')) return;
       try {
-        const msg = JSON.parse(typeof data === 'string' ? data : String(data)) as { type?: unknown; reason?: unknown };
+        const msg = JSON.parse(text) as { type?: unknown; reason?: unknown };
         if (msg.type === 'disconnect') this.lastReason = typeof msg.reason === 'string' ? msg.reason : 'disconnect';
       } catch {
         // the client ignores what it cannot parse; so does this
