@@ -18,8 +18,9 @@
  *   is the socket's error (`ECONNREFUSED`, `ENOTFOUND`, TLS codes…), fetch's shape, so
  *   network-failure.ts names the cause the same way;
  * - answers compressed with gzip, deflate or br are decoded (fetch asks for them too);
- * - redirects are not followed: the SDK asks for `redirect: 'error'` on every call, and
- *   a 3xx with a Location rejects the call as fetch then does;
+ * - redirects are not followed (the SDK asks fetch for `redirect: 'error'`): a 3xx is
+ *   handed to the SDK as the answer, which fails the call with its HTTP status (fetch
+ *   failed it as a bare "fetch failed", which said less about a misconfigured api_url);
  * - TLS as Node's defaults (system CAs, NODE_EXTRA_CA_CERTS, certificate and host name
  *   checked). Neither path reads proxy variables on Node 20.
  * A body that is not a string (the SDK's multipart FormData for binary arguments, which
@@ -183,10 +184,6 @@ export function createHttpTransport(): FetchFunction {
         },
         (res) => {
           const status = res.statusCode ?? 0;
-          if (status >= 300 && status < 400 && res.headers.location !== undefined) {
-            res.resume();
-            return settle(fetchFailed(new Error(`unexpected redirect to ${res.headers.location} (HTTP ${status})`)));
-          }
           const chunks: Buffer[] = [];
           res.on('data', (chunk: Buffer) => chunks.push(chunk));
           res.on('error', (err) => settle(fetchFailed(err)));
