@@ -4,7 +4,7 @@
  * where the SDK and network-failure.ts rely on it: compressed answers, answers cut off or
  * stalled midway, redirects, certificates (made with openssl).
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -16,6 +16,8 @@ import { silentLogger } from '../../../../src/core/logging.js';
 import { SlackClient } from '../../../../src/functions/slack/slack-client.js';
 import { SlackUnavailableError } from '../../../../src/functions/slack/slack-errors.js';
 import { REPO_ROOT, tempDir } from '../../../support/harness.js';
+import { rejection } from '../../../support/platform-checks.js';
+import { makeCert } from '../../../support/tls-cert.js';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, body: string) => void;
 
@@ -25,22 +27,6 @@ interface TestServer {
   connections: number;
   /** Form bodies received, by path. */
   bodies: Array<{ path: string; body: string }>;
-}
-
-/** A self-signed certificate for 127.0.0.1 (its own CA), made with openssl. */
-function makeCert(dir: string): { key: string; cert: string; certFile: string } {
-  const keyFile = path.join(dir, 'slack.key');
-  const certFile = path.join(dir, 'slack.pem');
-  try {
-    execFileSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=slack-test', '-addext', 'subjectAltName=IP:127.0.0.1'],
-      { stdio: 'pipe' },
-    );
-  } catch (err) {
-    throw new Error(`These TLS tests need the openssl command (apt-get install openssl): ${(err as Error).message}`);
-  }
-  return { key: fs.readFileSync(keyFile, 'utf8'), cert: fs.readFileSync(certFile, 'utf8'), certFile };
 }
 
 describe('Slack HTTP transport (node:http under the WebClient)', function () {
@@ -74,15 +60,6 @@ describe('Slack HTTP transport (node:http under the WebClient)', function () {
 
   function client(apiUrl: string, timeoutMs = 5000): SlackClient {
     return new SlackClient({ token: 'xoxb-1-2-transport', apiUrl, log: silentLogger(), timeoutMs, retryBudgetMs: 0, sleep: async () => undefined });
-  }
-
-  async function rejection(p: Promise<unknown>): Promise<Error> {
-    try {
-      await p;
-    } catch (err) {
-      return err as Error;
-    }
-    throw new Error('the call succeeded');
   }
 
   const okAnswer = (res: http.ServerResponse, fields: Record<string, unknown> = {}): void => {
@@ -151,7 +128,7 @@ describe('Slack HTTP transport (node:http under the WebClient)', function () {
       res.end(JSON.stringify({ ok: false, error: 'channel_not_found' }));
     });
     const err = await rejection(client(server.apiUrl).call('chat.postMessage', { channel: 'C404', text: 'x' }));
-    expect(err, err.message).to.be.instanceOf(SlackUnavailableError);
+    expect(err).to.be.instanceOf(SlackUnavailableError);
     expect(err.message).to.match(/rate-limiting chat\.postMessage/);
     const notFound = await rejection(client(server.apiUrl).call('chat.postMessage', { channel: 'C404', text: 'x' }));
     expect((notFound as Error & { slackError?: string }).slackError).to.equal('channel_not_found');
@@ -194,7 +171,7 @@ describe('Slack HTTP transport (node:http under the WebClient)', function () {
   });
 
   it('https: refuses a certificate nobody vouches for, naming it', async () => {
-    const tls = makeCert(tempDir());
+    const tls = makeCert(tempDir(), 'slack-test');
     const server = await serve((_req, res) => okAnswer(res), tls);
     const err = await rejection(client(server.apiUrl).call('auth.test', {}));
     expect(err).to.be.instanceOf(SlackUnavailableError);
@@ -204,7 +181,7 @@ describe('Slack HTTP transport (node:http under the WebClient)', function () {
 
   it('https: a certificate trusted through NODE_EXTRA_CA_CERTS is accepted, and the connection is kept', async () => {
     const dir = tempDir();
-    const tls = makeCert(dir);
+    const tls = makeCert(dir, 'slack-test');
     const server = await serve((_req, res) => okAnswer(res, { user_id: 'U7' }), tls);
     // NODE_EXTRA_CA_CERTS is read when node starts: the calls run in a node of their own.
     const script = path.join(dir, 'calls.mts');
