@@ -4,6 +4,9 @@
  * with the same number of calls in flight, the same channels and text. No broker, no
  * ledger, no progress replies: what the HTTP client and the emulator allow on this
  * machine, so that worker ÷ bare says how much of the Slack path the worker keeps.
+ * It is the WebClient a new user writes, so its calls go through Node's global fetch;
+ * the worker gives its WebClient a node:http transport instead
+ * (src/functions/slack/http-transport.ts; README: Benchmarks, 2).
  *
  * argv: one JSON object { apiUrl, token, channels, total, warmup, inFlight }. Sends its
  * LoadResult over IPC when done, then exits.

@@ -119,6 +119,7 @@ export async function runPostMessage(): Promise<boolean> {
       notes: [
         'Inputs: incident_id + slack_channel_id of an existing channel + a short plain-text slack_text (one chat.postMessage per invocation).',
         'The bare echo reference is the measurement of benchmark 1 in the same run (or taken here when run alone).',
+        "The worker's WebClient sends its calls through its node:http transport (src/functions/slack/http-transport.ts); the bare client's through the SDK default, Node's global fetch.",
         'The bare client reference: bench/bare-slack-client.ts, a WebClient with the SDK defaults in its own process (node + tsx), the same emulator process, channels, text, total, warm-up and in-flight count, run just before the worker starts. Its latency is call → answer, the worker\'s publish → final reply.',
       ],
     });

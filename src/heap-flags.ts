@@ -2,11 +2,12 @@
  * V8 heap sizing for the `worker` command, set before anything else is loaded (the CLI
  * imports this module first).
  *
- * Why: every Slack call made through Node's fetch leaves ~16 KB that survives the young
- * generation's collections and is only freed by a full collection. With Node's default
- * heap sizing (a limit of 2 GB or more on hosts with 8 GB of RAM), V8 lets the old
- * generation grow to ~4x its live size before collecting, so a long archive export's
- * peak RSS grew with the channel (201-211 MB at 100,000 messages, README: Benchmarks).
+ * Why: a long archive export makes garbage that survives the young generation's
+ * collections and is only freed by a full collection (through Node's fetch, ~16 KB per
+ * Slack call; fn_slack now calls Slack over node:http, and the export still peaked at
+ * 195 MB without this flag). With Node's default heap sizing (a limit of 2 GB or more on
+ * hosts with 8 GB of RAM), V8 lets the old generation grow to ~4x its live size before
+ * collecting, so the export's peak RSS grows with the channel (README: Benchmarks, 4).
  * systemd/worker.service bounds it with NODE_OPTIONS heap flags; a worker started any
  * other way (`node dist/src/cli.js run`, a shell, a container) gets the bound from here.
  *
@@ -16,7 +17,8 @@
  * execve in Node 20, a second process. --optimize-for-size is read at each collection:
  * V8 then grows the old generation conservatively (at most 1.3x the live size) and
  * starts marking earlier. Measured on the 100,000-message export with bare `node`:
- * 117 MB peak RSS with it, 211 MB without.
+ * 117 MB peak RSS with it, 211 MB without (with fetch); 117-122 MB with it, 195 MB
+ * without (node:http). It costs CPU per Slack call (README: Benchmarks, 4).
  *
  * An operator's own choice wins: when NODE_OPTIONS or node's command line already names
  * any heap-sizing flag (the unit's, or --no-optimize-for-size to opt out), nothing is set.

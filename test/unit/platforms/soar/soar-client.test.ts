@@ -2,7 +2,6 @@
  * SoarClient against the SOAR emulator over real HTTP(S): auth, permission and lookup
  * errors, retries, timeouts, TLS (certificates made with openssl) and proxies.
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -14,23 +13,7 @@ import { clearSecrets, registerSecret } from '../../../../src/core/redact.js';
 import { SoarClient, type SoarClientOptions } from '../../../../src/platforms/soar/soar-client.js';
 import { rejection } from '../../../support/platform-checks.js';
 import { ALL_PERMISSIONS, SoarEmulator } from '../../../support/soar-emulator.js';
-
-/** A self-signed certificate for 127.0.0.1 (its own CA), made with openssl. */
-function makeCert(dir: string, name: string): { key: string; cert: string; certFile: string } {
-  const keyFile = path.join(dir, `${name}.key`);
-  const certFile = path.join(dir, `${name}.pem`);
-  try {
-    execFileSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2',
-        '-subj', `/CN=${name}`, '-addext', 'subjectAltName=IP:127.0.0.1'],
-      { stdio: 'pipe' },
-    );
-  } catch (err) {
-    throw new Error(`These TLS tests need the openssl command (apt-get install openssl): ${(err as Error).message}`);
-  }
-  return { key: fs.readFileSync(keyFile, 'utf8'), cert: fs.readFileSync(certFile, 'utf8'), certFile };
-}
+import { makeCert } from '../../../support/tls-cert.js';
 
 describe('SoarClient', function () {
   this.timeout(20_000);
