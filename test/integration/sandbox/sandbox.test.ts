@@ -185,6 +185,37 @@ describe('sandbox (npm run sandbox)', function () {
     const ownerDeadline = Date.now() + 30_000;
     while ((await owner()) !== 'bob@example.com' && Date.now() < ownerDeadline) await new Promise((r) => setTimeout(r, 200));
     expect(await owner(), proc.output).to.equal('bob@example.com');
+
+    // "Close…" as the page's button posts it: the worker opens the close modal (views.open
+    // with the click's trigger), the page lists it, and bob submits it as the page's form
+    // does (a view_submission); the incident is closed with his resolution.
+    const form = (route: string, fields: Record<string, string>) =>
+      fetch(`${view}${route}`, { method: 'POST', body: new URLSearchParams(fields) });
+    const closeClick = await form('click', { as: 'bob', channel: inc!.id, ts, action_id: 'triage:close' });
+    expect(closeClick.status, await closeClick.clone().text()).to.equal(200);
+    type Modal = { id: string; title: string; submittable: boolean; inputs: { block_id: string }[] };
+    const closeModal = async () =>
+      (await getJson<Modal[]>(`${view}modals.json`)).find((m) => m.submittable && m.inputs.some((i) => i.block_id === 'resolution'));
+    const modalDeadline = Date.now() + 30_000;
+    while ((await closeModal()) === undefined && Date.now() < modalDeadline) await new Promise((r) => setTimeout(r, 200));
+    const modal = await closeModal();
+    expect(modal, proc.output).to.not.equal(undefined);
+    const submitted = await form('submit', {
+      as: 'bob',
+      view: modal!.id,
+      'value:resolution': 'Resolved',
+      'value:summary': 'Sender domain blocked at the gateway',
+    });
+    expect(submitted.status, await submitted.clone().text()).to.equal(200);
+    type Incident = { status: string; resolution: string | null; resolution_summary: string | null };
+    const incident = () => getJson<Incident>(`${view}platform/incidents/2103/incident.json`);
+    const closeDeadline = Date.now() + 30_000;
+    while ((await incident()).status !== 'Closed' && Date.now() < closeDeadline) await new Promise((r) => setTimeout(r, 200));
+    expect(await incident(), proc.output).to.deep.include({
+      status: 'Closed',
+      resolution: 'Resolved',
+      resolution_summary: 'Sender domain blocked at the gateway',
+    });
     // Every other function, top to bottom, as printed (a `<ts>` is the post's ts, as the note says).
     for (const command of commands.filter((c) => c !== post)) {
       const pasted = command.replace(/<ts>/g, ts);
