@@ -3,7 +3,7 @@
  * worker with RabbitMQ but no Slack app. It starts the Slack Web API emulator (the one
  * the tests use, test/support/slack-emulator.ts) with a few people and channels, lays
  * out a local platform with an incident, writes an app.config pointing `api_url` at the
- * emulator, runs the worker in this process and serves a read-only view of what landed.
+ * emulator, runs the worker in this process and serves a view of what landed, where people click.
  * The inbound half is on too: the worker holds a Socket Mode connection to the emulator,
  * so what a person types in an incident's channel becomes a note on the incident, and a
  * click on the view's page (a question's answer, a triage card's button) reaches the

@@ -1,7 +1,8 @@
 /**
- * A small read-only window on what landed in the sandbox: the emulated workspace's
- * channels, messages (with thread replies) and files, and the local platform's files
- * (where archive exports are saved). One HTML page for people, JSON for scripts:
+ * A small window on what landed in the sandbox: the emulated workspace's channels,
+ * messages (with thread replies, buttons and menus) and files, the modals the worker
+ * opened, and the local platform's files (where archive exports are saved); and the
+ * place where a person clicks. One HTML page for people, JSON for scripts:
  *
  *   GET /                          the page (reloads itself every 5 s)
  *   GET /channels.json             channels with topic, purpose, members, flags
@@ -34,7 +35,7 @@ export type { ViewMessage };
 export interface ViewServerOptions {
   emulator: SlackEmulator;
   platformDir: string;
-  /** User ids of the people who may click on the page (the first is the default); default: every person in the workspace. */
+  /** User ids of the people who may click on the page (the first acts by default); default: every person in the workspace. */
   people?: string[];
   /** 0 (default): any free port. */
   port?: number;

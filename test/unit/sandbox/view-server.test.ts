@@ -246,5 +246,20 @@ describe('sandbox view of what landed', () => {
     });
     const after = (await (await fetch(`${view.url}modals.json`)).json()) as { id: string }[];
     expect(after.map((m) => m.id), 'a submitted modal is no longer shown').to.not.include(viewId);
+    const unknown = await fetch(`${view.url}dismiss`, { method: 'POST', body: new URLSearchParams({ as: 'bob', view: 'V404' }) });
+    expect(unknown.status).to.equal(400);
+    expect(((await unknown.json()) as { error: string }).error).to.contain('view=V404: no such modal');
+  });
+
+  it("shows the acting person what only they were shown (ephemeral messages), and nobody else", async () => {
+    const [, bob] = workspace.people;
+    const res = await fetch(`${emu.apiUrl}chat.postEphemeral`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${emu.botToken}` },
+      body: new URLSearchParams({ channel: emu.channelByName('soc-alerts')!.id, user: bob!.id, text: 'Only for bob: nothing changed' }),
+    });
+    expect(((await res.json()) as { ok: boolean }).ok).to.equal(true);
+    expect(await (await fetch(`${view.url}?as=bob`)).text()).to.contain('Only for bob: nothing changed');
+    expect(await (await fetch(`${view.url}?as=alice`)).text()).to.not.contain('Only for bob');
   });
 });
