@@ -20,6 +20,8 @@ export interface ViewElement {
   label: string;
   /** A select's options (label and value). */
   options?: { label: string; value: string }[];
+  /** A select's current value (its initial_option), when it shows one. */
+  selected?: string;
 }
 
 /** An input of a modal, shaped for a form. */
@@ -69,7 +71,10 @@ export function messageElements(blocks: unknown[] | undefined): ViewElement[] {
       if (typeof el.action_id !== 'string') continue;
       if (el.type === 'button') out.push({ type: 'button', action_id: el.action_id, label: plainText(el.text) });
       else if (el.type === 'static_select') {
-        out.push({ type: 'static_select', action_id: el.action_id, label: plainText(el.placeholder) || 'Choose', options: optionsOf(el) });
+        const selected = typeof el.initial_option?.value === 'string' ? (el.initial_option.value as string) : undefined;
+        const label = plainText(el.placeholder) || 'Choose';
+        const element: ViewElement = { type: 'static_select', action_id: el.action_id, label, options: optionsOf(el) };
+        out.push(selected !== undefined ? { ...element, selected } : element);
       }
     }
   }

@@ -49,7 +49,9 @@ function actionForms(m: ViewMessage, channelId: string, actor: string): string {
   const forms = m.actions.map((el) => {
     const base = hidden({ as: actor, channel: channelId, ts: m.ts, action_id: el.action_id, back: '1' });
     if (el.type === 'button') return `<form method="post" action="/click">${base}<button>${e(el.label)}</button></form>`;
-    const options = (el.options ?? []).map((o) => `<option value="${e(o.value)}">${e(o.label)}</option>`).join('');
+    const options = (el.options ?? [])
+      .map((o) => `<option value="${e(o.value)}"${o.value === el.selected ? ' selected' : ''}>${e(o.label)}</option>`)
+      .join('');
     return `<form method="post" action="/click">${base}<select name="option">${options}</select><button>Set ${e(el.label)}</button></form>`;
   });
   return `<div class="actions">${forms.join(' ')}</div>`;

@@ -110,6 +110,7 @@ describe('sandbox view of what landed', () => {
             action_id: 'sev',
             placeholder: { type: 'plain_text', text: 'Severity' },
             options: ['Low', 'High'].map((v) => ({ text: { type: 'plain_text', text: v }, value: v })),
+            initial_option: { text: { type: 'plain_text', text: 'High' }, value: 'High' },
           },
         ],
       },
@@ -127,10 +128,12 @@ describe('sandbox view of what landed', () => {
           { label: 'Low', value: 'Low' },
           { label: 'High', value: 'High' },
         ],
+        selected: 'High',
       },
     ]);
     const page = await (await fetch(`${view.url}?as=bob`)).text();
     expect(page).to.contain('<form method="post" action="/click">').and.contain('<button>Approve</button>').and.contain('<b>bob</b>');
+    expect(page, "the menu shows the card's current value").to.contain('<option value="High" selected>High</option>');
 
     const before = emu.socketMode.delivered().length;
     const res = await fetch(`${view.url}click`, {
