@@ -53,21 +53,34 @@ export const SAMPLES: Record<string, Sample> = {
  * through the incident's association, as a SOAR workflow would.
  */
 export const EXTRAS: Record<string, string[]> = {
-  slack_post_message: ['slack_channel', 'slack_is_channel_private', 'slack_participant_emails'],
+  // With the triage card, so its buttons can be clicked on the sandbox's page.
+  slack_post_message: ['slack_channel', 'slack_is_channel_private', 'slack_participant_emails', 'slack_triage_buttons'],
   slack_post_attachment: ['attachment_id', 'slack_text'],
   // Neither is required by the schema, but the function needs one of them.
   slack_set_channel_topic: ['slack_topic', 'slack_purpose'],
-  // Nobody can click in the sandbox: a short timeout brings the default answer back.
+  // Someone may not click at all: the default answer comes back when the question expires.
   slack_ask: ['slack_ask_timeout', 'slack_default_answer'],
 };
 
+/** How long the sandbox's question waits for a click: a person is there to answer it. */
+export const ASK_TIMEOUT_SECONDS = 600;
+
+/**
+ * `worker invoke --timeout` for functions whose final reply can take longer than its
+ * default 60 s: the ask's comes when someone clicks, or when it expires.
+ */
+export const INVOKE_TIMEOUTS: Record<string, number> = { slack_ask: ASK_TIMEOUT_SECONDS + 60 };
+
 /** Sample values that differ for one function (its text says what it posts). */
 export const FUNCTION_SAMPLES: Record<string, Record<string, Sample>> = {
+  slack_post_message: { slack_triage_buttons: { value: true } },
   slack_post_attachment: { slack_text: { value: 'Headers of the reported email' } },
   slack_ask: {
     slack_ask_timeout: {
-      value: 10,
-      note: 'Nobody can click a button in the sandbox: after 10 s the question expires and the default answer comes back',
+      value: ASK_TIMEOUT_SECONDS,
+      note:
+        `Click an answer on the view page (or with the click curl below) within ${ASK_TIMEOUT_SECONDS / 60} minutes; ` +
+        'after that the question expires and the default answer comes back',
     },
     slack_default_answer: { value: 'Approve' },
   },
@@ -189,6 +202,7 @@ export function invokeLines(plugins: readonly Plugin<any, any>[], opts: InvokeLi
       fn.name,
       '--destination',
       opts.destination,
+      ...(INVOKE_TIMEOUTS[fn.name] !== undefined ? ['--timeout', String(INVOKE_TIMEOUTS[fn.name])] : []),
       ...inputs.flatMap(({ input, sample, spec }) => ['-i', inputWord(input, sample, spec)]),
     ];
     const notes = inputs.flatMap(({ sample }) => (sample.note ? [sample.note] : []));

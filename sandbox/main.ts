@@ -34,7 +34,7 @@ async function main(): Promise<void> {
     .option('dir', { type: 'string', describe: 'new or empty folder for config, store, logs, platform files (default: a temporary one)' })
     .option('keep', { type: 'boolean', default: false, describe: 'keep the temporary folder after stopping' })
     .option('slack-port', { type: 'number', default: 0, describe: 'port of the Slack emulator (default: any free one)' })
-    .option('view-port', { type: 'number', default: 0, describe: 'port of the read-only view (default: any free one)' })
+    .option('view-port', { type: 'number', default: 0, describe: 'port of the view page, where you see what landed and click (default: any free one)' })
     .strict()
     .help()
     .parseAsync();

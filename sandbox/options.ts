@@ -30,7 +30,7 @@ export interface SandboxOptions {
   keep: boolean;
   /** Port of the Slack emulator; 0: any free one. */
   slackPort: number;
-  /** Port of the read-only view of what landed; 0: any free one. */
+  /** Port of the view of what landed (where people click); 0: any free one. */
   viewPort: number;
   /** The command printed lines use to run the CLI (run from the repo root). */
   cli: string;

@@ -3,9 +3,11 @@
  * worker with RabbitMQ but no Slack app. It starts the Slack Web API emulator (the one
  * the tests use, test/support/slack-emulator.ts) with a few people and channels, lays
  * out a local platform with an incident, writes an app.config pointing `api_url` at the
- * emulator, runs the worker in this process and serves a read-only view of what landed.
+ * emulator, runs the worker in this process and serves a view of what landed, where people click.
  * The inbound half is on too: the worker holds a Socket Mode connection to the emulator,
- * so what a person types in an incident's channel becomes a note on the incident.
+ * so what a person types in an incident's channel becomes a note on the incident, and a
+ * click on the view's page (a question's answer, a triage card's button) reaches the
+ * worker as Slack's `block_actions` would.
  *
  * Nothing here is special-cased in the worker: it loads the written config like any
  * other, talks to the emulator over HTTP with @slack/web-api, and callers reach it with
@@ -72,7 +74,7 @@ function sandboxConfig(opts: SandboxOptions, dir: string, emu: SlackEmulator): s
     inbound_queue: sandboxInboundQueue(opts.destination),
     username: 'SOAR',
     soar_url: 'https://soar.example.com/#incidents/{incident_id}',
-    // slack_ask's sample expires after 10 s: look for due questions every second.
+    // A question nobody answers gets its default answer within a second of its deadline.
     ask_sweep_interval: 1,
   };
   const body = (o: Record<string, string | number>) =>
@@ -149,7 +151,7 @@ export class Sandbox {
       cleanups.push(() => deleteQueuesIfEmpty(opts.amqpUrl, opts.destination, { destinationToo: opts.ownsDestination }).then(() => undefined));
       cleanups.push(() => worker.stop('sandbox stopping'));
 
-      const view = await ViewServer.start({ emulator: emu, platformDir, port: opts.viewPort });
+      const view = await ViewServer.start({ emulator: emu, platformDir, port: opts.viewPort, people: workspace.people.map((p) => p.id) });
       const lines = invokeLines(worker.env.registry.plugins, { cli: opts.cli, configFile, destination: opts.destination });
       const info: SandboxInfo = {
         dir,

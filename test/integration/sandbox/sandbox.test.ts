@@ -1,8 +1,9 @@
 /**
  * `npm run sandbox` end to end: the real worker, the real RabbitMQ, @slack/web-api over
  * HTTP to the emulator. The sandbox is spawned as a newcomer runs it; the commands it
- * prints are run as pasted (through sh, from the repo root); what landed is read from
- * the sandbox's own view.
+ * prints are run as pasted (through sh, from the repo root), the clicks too (a curl to the
+ * view's /click, the route the page's buttons post to); what landed is read from the
+ * sandbox's own view.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -118,7 +119,7 @@ describe('sandbox (npm run sandbox)', function () {
     await deleteQueuesIfEmpty(AMQP_URL, destination).catch(() => undefined);
   });
 
-  it('runs every function through the printed commands with no Slack account, shows what landed, and stops cleanly on Ctrl-C', async () => {
+  it('runs every function through the printed commands with no Slack account, takes clicks, shows what landed, and stops cleanly on Ctrl-C', async () => {
     proc = new SandboxProcess(
       spawn(process.execPath, ['--import', 'tsx', MAIN, '--amqp-url', AMQP_URL, '--destination', destination], {
         cwd: REPO_ROOT,
@@ -169,10 +170,77 @@ describe('sandbox (npm run sandbox)', function () {
     expect(note).to.deep.include({ text: 'Blocked the sender domain at the mail gateway' });
     expect(note.author.name).to.equal('Alice Analyst');
 
+    // A person clicks "Assign to me" on the post's triage card, with the printed curl (the
+    // page's own route): the click reaches the worker as Slack's block_actions, and the
+    // incident's owner (alice when seeded) becomes bob.
+    const clickLine = (what: string) => {
+      const line = proc!.output.split('\n').find((l) => l.trim().startsWith('curl ') && l.includes('/click') && l.includes(what));
+      expect(line, `no printed click with ${what}:\n${proc!.output}`).to.not.equal(undefined);
+      return line!.trim();
+    };
+    const assigned = await runPasted(clickLine('Assign to me'));
+    expect(JSON.parse(assigned.stdout), assigned.stdout + assigned.stderr).to.deep.include({ ok: true });
+    const owner = async () => (await getJson<{ owner: string | null }>(`${view}platform/incidents/2103/incident.json`)).owner;
+    expect(await owner(), 'as seeded').to.equal('alice@example.com');
+    const ownerDeadline = Date.now() + 30_000;
+    while ((await owner()) !== 'bob@example.com' && Date.now() < ownerDeadline) await new Promise((r) => setTimeout(r, 200));
+    expect(await owner(), proc.output).to.equal('bob@example.com');
+
+    // "Close…" as the page's button posts it: the worker opens the close modal (views.open
+    // with the click's trigger), the page lists it, and bob submits it as the page's form
+    // does (a view_submission); the incident is closed with his resolution.
+    const form = (route: string, fields: Record<string, string>) =>
+      fetch(`${view}${route}`, { method: 'POST', body: new URLSearchParams(fields) });
+    const closeClick = await form('click', { as: 'bob', channel: inc!.id, ts, action_id: 'triage:close' });
+    expect(closeClick.status, await closeClick.clone().text()).to.equal(200);
+    type Modal = { id: string; title: string; submittable: boolean; inputs: { block_id: string }[] };
+    const closeModal = async () =>
+      (await getJson<Modal[]>(`${view}modals.json`)).find((m) => m.submittable && m.inputs.some((i) => i.block_id === 'resolution'));
+    const modalDeadline = Date.now() + 30_000;
+    while ((await closeModal()) === undefined && Date.now() < modalDeadline) await new Promise((r) => setTimeout(r, 200));
+    const modal = await closeModal();
+    expect(modal, proc.output).to.not.equal(undefined);
+    const submitted = await form('submit', {
+      as: 'bob',
+      view: modal!.id,
+      'value:resolution': 'Resolved',
+      'value:summary': 'Sender domain blocked at the gateway',
+    });
+    expect(submitted.status, await submitted.clone().text()).to.equal(200);
+    type Incident = { status: string; resolution: string | null; resolution_summary: string | null };
+    const incident = () => getJson<Incident>(`${view}platform/incidents/2103/incident.json`);
+    const closeDeadline = Date.now() + 30_000;
+    while ((await incident()).status !== 'Closed' && Date.now() < closeDeadline) await new Promise((r) => setTimeout(r, 200));
+    expect(await incident(), proc.output).to.deep.include({
+      status: 'Closed',
+      resolution: 'Resolved',
+      resolution_summary: 'Sender domain blocked at the gateway',
+    });
     // Every other function, top to bottom, as printed (a `<ts>` is the post's ts, as the note says).
     for (const command of commands.filter((c) => c !== post)) {
       const pasted = command.replace(/<ts>/g, ts);
       expect(pasted, 'a printed line has a placeholder this test cannot fill').to.not.match(/<[a-z_]+>/);
+      if (command.includes(' invoke slack_ask ')) {
+        // The question waits for a person: once it is in the channel, bob answers with the
+        // printed click, and the workflow's final reply carries his answer (not the default).
+        const asking = runPasted(pasted);
+        const hasQuestion = async () =>
+          (await getJson<{ actions?: { label: string }[] }[]>(`${view}channels/${inc!.id}/messages.json`)).some((m) =>
+            m.actions?.some((a) => a.label === 'Reject'),
+          );
+        const askDeadline = Date.now() + 30_000;
+        while (!(await hasQuestion()) && Date.now() < askDeadline) await new Promise((r) => setTimeout(r, 200));
+        const answered = await runPasted(clickLine('button=Reject'));
+        expect(JSON.parse(answered.stdout), answered.stdout + answered.stderr).to.deep.include({ ok: true });
+        const run = await asking;
+        expect(run.code, `${command}\n${run.stdout}${run.stderr}`).to.equal(0);
+        const reply = JSON.parse(run.stdout.slice(run.stdout.indexOf('result:') + 'result:'.length)) as {
+          content: { answer: string; timed_out: boolean; responder: { name: string } | null };
+        };
+        expect(reply.content).to.include({ answer: 'Reject', timed_out: false });
+        expect(reply.content.responder?.name).to.equal('Bob Responder');
+        continue;
+      }
       const run = await runPasted(pasted);
       expect(run.code, `${command}\n${run.stdout}${run.stderr}`).to.equal(0);
     }

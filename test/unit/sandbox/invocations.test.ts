@@ -63,9 +63,11 @@ describe('sandbox invoke lines', () => {
     expect(withNew.map((l) => l.functionName)).to.have.members([...names, 'newcomer_lookup']);
   });
 
-  it('gives slack_ask a short timeout and a default answer, since nobody clicks in the sandbox', () => {
+  it('gives slack_ask ten minutes for a person to click, a default answer for when nobody does, and waits for it that long', () => {
     const line = invokeLines(builtinPlugins, OPTS).find((l) => l.functionName === 'slack_ask')!;
-    expect(line.command).to.contain(' -i slack_ask_timeout=10 -i slack_default_answer=Approve');
+    expect(line.command).to.contain(' -i slack_ask_timeout=600 -i slack_default_answer=Approve');
+    // worker invoke's own 60 s would give up on the reply before the question expires.
+    expect(line.command).to.contain(' --timeout 660 ');
     expect(line.needsEditing).to.equal(false);
   });
 
@@ -90,6 +92,8 @@ describe('sandbox invoke lines', () => {
       slack_channel: `inc-${SANDBOX_INCIDENT.id}`,
       slack_is_channel_private: 'false',
       slack_participant_emails: `${SANDBOX_USERS[0].email},${SANDBOX_USERS[1].email}`,
+      // The triage card, to click on the view's page.
+      slack_triage_buttons: 'true',
     });
     expect(inputs.slack_text).to.be.a('string').and.not.equal('');
     expect(line.needsEditing).to.equal(false);
