@@ -10,7 +10,8 @@
  *
  * which the client acknowledges by sending `{"envelope_id", "payload"?}` back. Behaviour
  * kept from Slack's documentation:
- * - each envelope goes to ONE of the app's open connections (round robin here);
+ * - each envelope goes to ONE of the app's open connections (round robin here, or the
+ *   one a test chose with routeNext);
  * - an `events_api` envelope not acknowledged within the ack timeout (3 s) is sent again,
  *   up to 3 retries, with `retry_attempt` counting up and `retry_reason: "timeout"`, to
  *   any open connection; interactive and slash command envelopes are not retried (Slack
@@ -90,6 +91,8 @@ export class SocketModeServer {
   connectionsOpened = 0;
   /** Acks still to be lost (see loseAcks). */
   private acksToLose = 0;
+  /** Connections the next sends go to, one send each (see routeNext). */
+  private readonly routes: number[] = [];
 
   constructor(
     private readonly baseWsUrl: string,
@@ -206,7 +209,8 @@ export class SocketModeServer {
       this.waiting.push(env);
       return;
     }
-    const conn = conns[this.roundRobin++ % conns.length] as Connection;
+    const routed = this.routes.length > 0 ? this.open.get(this.routes.shift()!) : undefined;
+    const conn = routed ?? (conns[this.roundRobin++ % conns.length] as Connection);
     const attempt = env.sends;
     if (attempt === 0) this.firstSent.set(env.envelopeId, performance.now());
     env.sends++;
@@ -286,6 +290,21 @@ export class SocketModeServer {
 
   envelope(envelopeId: string): DeliveredEnvelope | undefined {
     return this.envelopes.get(envelopeId);
+  }
+
+  /** Ids of the open connections, in the order they opened. */
+  connectionIds(): number[] {
+    return [...this.open.keys()];
+  }
+
+  /**
+   * The next sends go to these connections, one send each, in order; then round robin
+   * again. Slack chooses the connection of each envelope; this lets a test make that
+   * choice, e.g. give two clicks of one moment to two workers. A connection no longer
+   * open is skipped (its send goes round robin).
+   */
+  routeNext(...connectionIds: number[]): void {
+    this.routes.push(...connectionIds);
   }
 
   /** Open connections (all apps). */

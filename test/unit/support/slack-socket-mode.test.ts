@@ -221,6 +221,23 @@ describe('Slack emulator: Socket Mode', function () {
     await until('the held event', () => got.length === 1);
   });
 
+  it('deals envelopes to the open connections in turn, or to the connections a test routes the next ones to', async () => {
+    const one = await connect();
+    const two = await connect();
+    const [first, second] = slack.emu.socketMode.connectionIds();
+    const deliver = (n: number) => slack.emu.socketMode.deliver('interactive', { n });
+    const receivers = (from: number, to: number) =>
+      [...Array(to - from).keys()].map((i) => (one.got.some((r) => r.body.n === from + i) ? 'one' : 'two'));
+    for (let n = 0; n < 4; n++) deliver(n);
+    await until('four envelopes', () => one.got.length + two.got.length === 4);
+    expect(receivers(0, 4)).to.have.members(['one', 'one', 'two', 'two']);
+    slack.emu.socketMode.routeNext(second!, second!, first!);
+    for (let n = 4; n < 7; n++) deliver(n);
+    await until('three more', () => one.got.length + two.got.length === 7);
+    expect(receivers(4, 7)).to.deep.equal(['two', 'two', 'one']);
+    expect(slack.emu.socketMode.delivered().slice(4).map((e) => e.sentTo)).to.deep.equal([[second], [second], [first]]);
+  });
+
   it('refuses a connection past the per-app limit with too_many_websockets', async () => {
     slack.emu.socketMode.configure({ maxConnections: 1 });
     await connect();
