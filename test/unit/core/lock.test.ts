@@ -115,6 +115,13 @@ describe('acquireLock (the worker run lock file)', function () {
     expect(await readdir(join(dir, 'run'))).to.deep.equal([]);
   });
 
+  it('says which lock file it cannot create, and why', async () => {
+    await writeFile(join(dir, 'not-a-folder'), '');
+    const file = join(dir, 'not-a-folder', 'worker.lock');
+    const err = await lockErrorOf(file);
+    expect(err.message).to.match(new RegExp(`^Cannot create the lock file ${file}: ENOTDIR`));
+  });
+
   it("release leaves a lock file that is no longer this worker's", async () => {
     const file = join(dir, 'worker.lock');
     const lock = await acquireLock(file);
