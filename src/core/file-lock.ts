@@ -18,6 +18,10 @@
  *   again, so two waiters that both saw the same stale holder cannot remove a live
  *   holder's file that replaced it.
  * - Files are 0600 (a lock names a pid and a host, nobody else's business).
+ *
+ * {@link takeLockFile} is that protocol on its own, shared with the `worker run` lock
+ * (core/lock.ts), which does not wait for a live holder and judges a holder on this host by
+ * its pid alone (see {@link StalePolicy}).
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -37,11 +41,38 @@ export interface FileLockOptions {
   makeDir?: boolean;
 }
 
-interface Holder {
+/** What a lock file holds: who holds it. */
+export interface LockFileHolder {
   host: string;
   pid: number;
   token: string;
 }
+
+/** When a lock file in the way is a dead holder's. */
+export interface StalePolicy {
+  /** A holder whose file was not refreshed for this long is taken for dead (ms); a holder refreshes it every quarter of that. */
+  staleAfterMs: number;
+  /**
+   * Whether a holder on this host whose pid still runs is stale too once its file is that old
+   * (a pid reused by an unrelated process then frees the lock); false: such a holder is live
+   * however old its file (a stopped or busy process, or a previous release's, which never refreshed).
+   */
+  ageOutRunningHolders: boolean;
+  /** Make the lock file's folder (0700) when it is missing, instead of failing. */
+  makeDir?: boolean;
+}
+
+/** A lock file this process holds: refreshed while held; `release` removes it if it is still this hold's. */
+export interface HeldLockFile {
+  readonly path: string;
+  release(): void;
+}
+
+/**
+ * The last try at a lock file: taken; held by a live holder; or unsettled (an empty file
+ * being written, a stale one another process is removing, one gone a moment ago).
+ */
+export type LockAttempt = { kind: 'taken'; lock: HeldLockFile } | { kind: 'held'; holder: LockFileHolder } | { kind: 'unsettled' };
 
 const HOST = hostname();
 /** The tokens of the locks this process holds now. */
@@ -61,10 +92,14 @@ export function isRunning(pid: number): boolean {
   }
 }
 
-function parseHolder(text: string): Holder | undefined {
+function parseHolder(text: string): LockFileHolder | undefined {
+  // The run lock of releases before the token: "<pid>\n", by a worker on this host. Its empty
+  // token is never held here, so naming this process's pid it is a predecessor's.
+  const legacyPid = /^\s*([1-9]\d*)\s*$/.exec(text);
+  if (legacyPid) return { host: HOST, pid: Number(legacyPid[1]), token: '' };
   try {
-    const h = JSON.parse(text) as Partial<Holder>;
-    return typeof h.host === 'string' && Number.isInteger(h.pid) && typeof h.token === 'string' ? (h as Holder) : undefined;
+    const h = JSON.parse(text) as Partial<LockFileHolder>;
+    return typeof h.host === 'string' && Number.isInteger(h.pid) && h.pid! > 0 && typeof h.token === 'string' ? (h as LockFileHolder) : undefined;
   } catch {
     return undefined;
   }
@@ -112,11 +147,13 @@ function readIfThere(path: string): string | undefined {
   }
 }
 
-function isStale(seen: { text: string; ageMs: number }, staleAfterMs: number): boolean {
-  if (seen.ageMs > staleAfterMs) return true;
+function isStale(seen: { text: string; ageMs: number }, policy: StalePolicy): boolean {
+  const aged = seen.ageMs > policy.staleAfterMs;
   const holder = parseHolder(seen.text);
-  // Empty or cut short: being written now (or its writer was killed, which only age tells).
-  if (!holder || holder.host !== HOST) return false;
+  // Empty or cut short (being written now, or its writer was killed), or another host's
+  // (its pid means nothing here): only age tells.
+  if (!holder || holder.host !== HOST) return aged;
+  if (aged && policy.ageOutRunningHolders) return true;
   return holder.pid === process.pid ? !heldHere.has(holder.token) : !isRunning(holder.pid);
 }
 
@@ -136,42 +173,83 @@ async function breakStale(path: string, staleText: string): Promise<void> {
   }
 }
 
+/** Creates the lock file for a new hold; undefined when the name exists. */
+function claim(path: string, policy: StalePolicy): HeldLockFile | undefined {
+  const token = randomBytes(12).toString('hex');
+  const text = JSON.stringify({ host: HOST, pid: process.pid, token } satisfies LockFileHolder);
+  // Known as held before the file can exist: another caller in this process must never see it as a predecessor's.
+  heldHere.add(token);
+  let created = false;
+  try {
+    created = createExclusive(path, text, policy.makeDir);
+  } finally {
+    if (!created) heldHere.delete(token);
+  }
+  if (!created) return undefined;
+  const refresh = setInterval(() => {
+    const now = new Date();
+    void utimes(path, now, now).catch(() => undefined);
+  }, policy.staleAfterMs / 4);
+  refresh.unref();
+  let released = false;
+  return {
+    path,
+    release() {
+      if (released) return;
+      released = true;
+      clearInterval(refresh);
+      try {
+        if (readIfThere(path) === text) rmSync(path, { force: true });
+      } finally {
+        heldHere.delete(token);
+      }
+    },
+  };
+}
+
+/** One try: create the lock file, or remove a stale holder's (under `.break`) and create it then. */
+async function tryTakeLockFile(path: string, policy: StalePolicy): Promise<LockAttempt> {
+  const taken = claim(path, policy);
+  if (taken) return { kind: 'taken', lock: taken };
+  const seen = await readLock(path);
+  if (!seen) return { kind: 'unsettled' };
+  if (!isStale(seen, policy)) {
+    const holder = parseHolder(seen.text);
+    return holder ? { kind: 'held', holder } : { kind: 'unsettled' };
+  }
+  await breakStale(path, seen.text);
+  const after = claim(path, policy);
+  return after ? { kind: 'taken', lock: after } : { kind: 'unsettled' };
+}
+
+/**
+ * Takes the lock file `path`, taking over a stale holder's, and tries again after a growing
+ * pause (5 ms to 100 ms) while it is unsettled, or held when `waitForLiveHolder`; up to `waitMs`.
+ * Returns the last try: taken, or what was in the way when it stopped.
+ */
+export async function takeLockFile(path: string, policy: StalePolicy, wait: { waitMs: number; waitForLiveHolder: boolean }): Promise<LockAttempt> {
+  const giveUpAt = Date.now() + wait.waitMs;
+  let pause = 5;
+  for (;;) {
+    const attempt = await tryTakeLockFile(path, policy);
+    if (attempt.kind === 'taken' || (attempt.kind === 'held' && !wait.waitForLiveHolder) || Date.now() >= giveUpAt) return attempt;
+    await sleep(pause + Math.random() * pause);
+    pause = Math.min(100, pause * 2);
+  }
+}
+
 /** Runs `fn` holding the lock file `path` (beside what it protects; its folder must exist unless `makeDir`). */
 export async function withFileLock<T>(path: string, fn: () => Promise<T>, opts: FileLockOptions = {}): Promise<T> {
   const waitMs = opts.waitMs ?? 300_000;
-  const staleAfterMs = opts.staleAfterMs ?? 60_000;
-  const token = randomBytes(12).toString('hex');
-  const text = JSON.stringify({ host: HOST, pid: process.pid, token } satisfies Holder);
-  // Known as held before the file can exist: another caller in this process must never see it as a predecessor's.
-  heldHere.add(token);
+  const policy: StalePolicy = { staleAfterMs: opts.staleAfterMs ?? 60_000, ageOutRunningHolders: true, makeDir: opts.makeDir };
+  const attempt = await takeLockFile(path, policy, { waitMs, waitForLiveHolder: true });
+  if (attempt.kind !== 'taken') {
+    const what = opts.what ? ` (${opts.what})` : '';
+    throw new RetryableError(`The lock ${path}${what} was still held after ${Math.round(waitMs / 1000)} s; try again`, 'lock_timeout');
+  }
   try {
-    const giveUpAt = Date.now() + waitMs;
-    let pause = 5;
-    while (!createExclusive(path, text, opts.makeDir)) {
-      const seen = await readLock(path);
-      if (seen && isStale(seen, staleAfterMs)) {
-        await breakStale(path, seen.text);
-        continue;
-      }
-      if (Date.now() >= giveUpAt) {
-        const what = opts.what ? ` (${opts.what})` : '';
-        throw new RetryableError(`The lock ${path}${what} was still held after ${Math.round(waitMs / 1000)} s; try again`, 'lock_timeout');
-      }
-      await sleep(pause + Math.random() * pause);
-      pause = Math.min(100, pause * 2);
-    }
-    const refresh = setInterval(() => {
-      const now = new Date();
-      void utimes(path, now, now).catch(() => undefined);
-    }, staleAfterMs / 4);
-    refresh.unref();
-    try {
-      return await fn();
-    } finally {
-      clearInterval(refresh);
-      if (readIfThere(path) === text) rmSync(path, { force: true });
-    }
+    return await fn();
   } finally {
-    heldHere.delete(token);
+    attempt.lock.release();
   }
 }

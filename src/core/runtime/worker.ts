@@ -204,7 +204,7 @@ export class Worker {
   private async doStart(): Promise<void> {
     const { section, log, registry, config } = this.env;
     checkConfigPermissions(config.file, log);
-    this.lock = acquireLock(section.lock_file);
+    this.lock = await acquireLock(section.lock_file);
     try {
       const opened = await openStore(section.store, {
         migrate: true,
