@@ -118,7 +118,15 @@ export class AskNode {
     private readonly platform: Platform,
   ) {}
 
-  static async start(opts: { store: Store; platform: Platform; apiUrl: string; token: string; config?: Record<string, string> }): Promise<AskNode> {
+  static async start(opts: {
+    store: Store;
+    platform: Platform;
+    apiUrl: string;
+    token: string;
+    config?: Record<string, string>;
+    /** The worker's retention (`[worker] ledger_retention_days`) as `worker run` passes it; left out: nothing is pruned. */
+    retentionDays?: number;
+  }): Promise<AskNode> {
     const log = silentLogger();
     const config = validateSection<SlackConfig>(
       {
@@ -140,7 +148,8 @@ export class AskNode {
     );
     const publisher = new ReplyPublisher({ connect: () => amqp.connect(AMQP_URL), log });
     const deferred = new LedgerDeferredReplies({ ledger: opts.store.ledger, publish: (q, c, b) => publisher.publish(q, c, b), log });
-    const state = await slackPlugin.setup({ config, log, store: opts.store, platform: opts.platform, deferred });
+    const retention = opts.retentionDays === undefined ? {} : { retentionDays: opts.retentionDays };
+    const state = await slackPlugin.setup({ config, log, store: opts.store, platform: opts.platform, deferred, ...retention });
     const registry = new PluginRegistry();
     registry.add(slackPlugin);
     const runner = new Runner({

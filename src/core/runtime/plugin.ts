@@ -316,6 +316,12 @@ export interface PluginSetupContext<C> {
    * selftest and other commands leave it out (nothing is deferred there).
    */
   deferred?: DeferredReplies;
+  /**
+   * How many days finished records are kept (`[worker] ledger_retention_days`): core prunes
+   * its ledger by it, and a plugin prunes the finished rows of its own tables by it (never
+   * what is still in progress). `worker run` passes it; where it is left out, nothing is pruned.
+   */
+  retentionDays?: number;
 }
 
 /** One option of a plugin's CLI command (a subset of what yargs takes, so plugins need not import it). */

@@ -238,6 +238,7 @@ export class Worker {
           platform,
           metrics: metrics?.forPlugin(plugin.packageName) ?? NO_PLUGIN_METRICS,
           deferred,
+          retentionDays: section.ledger_retention_days,
         };
         this.pluginStates.set(plugin.packageName, await plugin.setup(ctx));
       }

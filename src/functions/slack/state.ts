@@ -10,6 +10,7 @@ import { RateLimiter, methodBudgets, type Clock } from './rate-limiter.js';
 import { SlackClient, type CallOptions } from './slack-client.js';
 import type { AskRuntime } from './ask/ask-finish.js';
 import type { ConversationTable } from './store/conversations.js';
+import { SlackPeople } from './people.js';
 import { ReceiveActivity } from './inbound/receive-activity.js';
 
 export interface SlackState {
@@ -18,6 +19,8 @@ export interface SlackState {
   /** Paces every Slack call of the process; absent with `rate_limits = off`. */
   limiter?: RateLimiter;
   channels: ChannelCache;
+  /** Who Slack users are (users.info), remembered for every reader (people.ts). */
+  people: SlackPeople;
   /** The incident/task ↔ channel associations (`slack_conversations_db` in the worker's store). */
   conversations: ConversationTable;
   /** The bot's own user id (from auth.test), learnt on first use. */
@@ -84,6 +87,7 @@ export function createSlackState(
     client,
     ...(limiter ? { limiter } : {}),
     channels: new ChannelCache(config.channel_cache_size, config.channel_cache_ttl * 1000, options.now),
+    people: new SlackPeople(client, options.now),
     conversations,
     log,
     receiving: new ReceiveActivity(),

@@ -32,6 +32,24 @@ const brokenTeardown = definePlugin<Record<string, unknown>, undefined>({
   },
 });
 
+/** A plugin without functions that keeps what its setup was given (the retention it prunes its own tables by). */
+const setupSeen: { retentionDays?: number | undefined } = {};
+const retentionReader = definePlugin<Record<string, unknown>, undefined>({
+  packageName: 'fn_retention_reader',
+  packageVersion: '1.0.0',
+  configSection: 'fn_retention_reader',
+  configSchema: { type: 'object', properties: {} },
+  destination: 'fn_retention_reader',
+  functions: [],
+  async setup(ctx) {
+    setupSeen.retentionDays = ctx.retentionDays;
+    return undefined;
+  },
+  async selftest() {
+    return { state: 'success' };
+  },
+});
+
 describe('worker lifecycle (real RabbitMQ)', function () {
   this.timeout(60_000);
   let cfg: TestConfig | undefined;
@@ -107,5 +125,12 @@ describe('worker lifecycle (real RabbitMQ)', function () {
     expect((err as ShutdownError).code).to.equal('shutdown_incomplete');
     expect(err!.message).to.equal('Stopped, but could not close teardown of fn_broken_teardown: the test plugin will not let go');
     expect(worker.state).to.equal('stopped');
+  });
+
+  it("gives plugins the worker's retention ([worker] ledger_retention_days) to prune their own tables by", async () => {
+    cfg = writeConfig({ worker: { ledger_retention_days: 7 }, sections: { fn_retention_reader: {} } });
+    worker = await Worker.create({ configFile: cfg.file, builtins: [...builtinPlugins, retentionReader], log: silentLogger() });
+    await worker.start();
+    expect(setupSeen.retentionDays).to.equal(7);
   });
 });

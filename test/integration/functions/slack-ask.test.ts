@@ -7,19 +7,23 @@
  * Throughout: one final reply per invocation, and the question posted once; the
  * escalation posted once, by two finishers of one ask at once and in a busy channel.
  */
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { LocalPlatform } from '../../../src/platforms/local/local-platform.js';
 import type { Store } from '../../../src/core/store/store.js';
-import { NOT_ALLOWED_TEXT } from '../../../src/functions/slack/ask/ask-answer.js';
+import { NO_LONGER_OPEN_TEXT, NOT_ALLOWED_TEXT } from '../../../src/functions/slack/ask/ask-answer.js';
 import { ESCALATION_EVENT_TYPE, expireAsk, finishAsk } from '../../../src/functions/slack/ask/ask-finish.js';
 import { askIdOf } from '../../../src/functions/slack/ask/ask-function.js';
+import { ASK_TABLE } from '../../../src/functions/slack/ask/ask-table.js';
+import type { BlockAction } from '../../../src/functions/slack/inbound/router.js';
 import { SlackEmulator, type EmulatedUser } from '../../support/slack-emulator.js';
 import { tempDir } from '../../support/harness.js';
 import { AskNode, dropAskSchemas, newSchema, openAskStore, ReplyCollector, type Dialect } from '../../support/ask-fixture.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const DAY = 86_400_000;
 
 async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -42,10 +46,13 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
     const stores: Store[] = [];
     const nodes: AskNode[] = [];
 
-    async function node(config: Record<string, string> = {}): Promise<AskNode> {
+    /** `retentionDays`: the worker's retention, as `worker run` passes it (none: nothing pruned). */
+    async function node(config: Record<string, string> = {}, retentionDays?: number): Promise<AskNode> {
       const store = await openAskStore(dialect, where);
       stores.push(store);
-      const n = await AskNode.start({ store, platform: new LocalPlatform(path.join(dir, 'files')), apiUrl: emu.apiUrl, token: emu.botToken, config });
+      const platform = new LocalPlatform(path.join(dir, 'files'));
+      const retention = retentionDays === undefined ? {} : { retentionDays };
+      const n = await AskNode.start({ store, platform, apiUrl: emu.apiUrl, token: emu.botToken, config, ...retention });
       nodes.push(n);
       return n;
     }
@@ -334,6 +341,76 @@ for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
         const reads = emu.callLog.filter((c) => c.method === 'conversations.history');
         expect(reads.length).to.be.greaterThan(1); // more than one page: 250 later messages
         for (const r of reads) expect(Number(r.params.oldest)).to.be.closeTo(row.deadline / 1000 - 300, 1);
+      });
+    });
+
+    describe('retention', () => {
+      /** Moves an ask's times `days` into the past, as if it had been asked and ended then. */
+      async function age(store: Store, askId: string, days: number): Promise<void> {
+        const ms = days * DAY;
+        await store.sql.execute(
+          `UPDATE ${ASK_TABLE} SET created_at = created_at - $2, ended_at = ended_at - $2, finished_at = finished_at - $2 WHERE ask_id = $1`,
+          [askId, ms],
+        );
+      }
+
+      /** An ask of `timeout` seconds in #inc-5001: its invocation, ask id and question ts. */
+      async function askIn(n: AskNode, timeout: number): Promise<{ id: string; askId: string; ts: string }> {
+        const id = await ask(n, { slack_channel: 'inc-5001', slack_ask_timeout: timeout, slack_default_answer: 'Reject' });
+        return { id, askId: askIdOf(id), ts: question().at(-1)!.ts };
+      }
+
+      it('a starting worker prunes asks finished before the retention, never pending, unfinished or recent ones; a late click is told it is over', async () => {
+        const first = await node({}, 30);
+        const rt = first.state.asks!;
+        // Answered long ago; Alice's second click is built while the buttons are still there.
+        const old = await askIn(first, 600);
+        const lateClick = emu.click(alice.id, channelId(), old.ts, `ask:${old.askId}:1`);
+        await first.click(emu.click(alice.id, channelId(), old.ts, `ask:${old.askId}:0`));
+        await replies.waitForFinal(old.id);
+        // Expired long ago (the sweeper gives the default answer).
+        const expired = await askIn(first, 1);
+        await replies.waitForFinal(expired.id);
+        // Answered within the retention.
+        const recent = await askIn(first, 600);
+        await first.click(emu.click(alice.id, channelId(), recent.ts, `ask:${recent.askId}:0`));
+        await replies.waitForFinal(recent.id);
+        // Still pending, asked long ago.
+        const pending = await askIn(first, 600);
+        // Ended long ago but never finished: its ender still holds it (as if it were mid-finish).
+        const pendingRow = (await rt.table.get(pending.askId))!;
+        const unfinishedId = 'unfinished0000000000000';
+        await rt.table.insert({ ...pendingRow, askId: unfinishedId, invocationId: randomUUID() });
+        const endedAt = Date.now();
+        const reply = rt.deferred.finalReply(pendingRow.ticket, new Error('unused'));
+        const ending = { answer: 'Approve', responder: null, endedAt, reply, claimUntil: endedAt + 100 * DAY };
+        expect(await rt.table.answer(unfinishedId, ending)).to.equal(true);
+        await first.close();
+        nodes.splice(nodes.indexOf(first), 1);
+
+        for (const a of [old.askId, expired.askId, pending.askId, unfinishedId]) await age(first.store, a, 31);
+        await age(first.store, recent.askId, 29);
+
+        // One sweep (at start) and no more, so that the clock moved below expires nothing.
+        const second = await node({ ask_sweep_interval: '3600' }, 30);
+        const table = second.state.asks!.table;
+        await until('the old answered ask pruned', async () => (await table.get(old.askId)) === undefined);
+        expect(await table.get(expired.askId)).to.equal(undefined);
+        expect((await table.get(recent.askId))!.state).to.equal('answered');
+        expect((await table.get(pending.askId))!.state).to.equal('pending');
+        expect(await table.get(unfinishedId)).to.include({ state: 'answered', finishedAt: null });
+        expect(await table.counts()).to.deep.equal({ pending: 1, answered: 2, expired: 0 });
+
+        // A click on buttons of a question the store does not know yet (just posted) is asked to try again.
+        const fresh = emu.click(alice.id, channelId(), pending.ts, `ask:${pending.askId}:0`);
+        (fresh.actions as BlockAction[])[0]!.action_id = `ask:${askIdOf(randomUUID())}:0`;
+        await second.click(fresh);
+        expect(emu.ephemerals(alice.id).at(-1)!.text).to.match(/try again in a moment/);
+        // A late click on the pruned question, 31 days after it was posted: it is over.
+        second.state.asks!.now = () => Date.now() + 31 * DAY;
+        await second.click(lateClick);
+        expect(emu.ephemerals(alice.id).at(-1)!.text).to.equal(NO_LONGER_OPEN_TEXT);
+        expect(replies.finals(old.id)).to.have.length(1);
       });
     });
 

@@ -14,6 +14,21 @@ import { askResult, finishOrLeave, type AskRuntime } from './ask-finish.js';
 import type { AskRow, Responder } from './ask-table.js';
 
 export const NOT_ALLOWED_TEXT = 'You are not allowed to answer this question.';
+export const NO_LONGER_OPEN_TEXT = 'This question is no longer open.';
+const NOT_STORED_YET_TEXT = 'This question is not open (it is unknown to the worker, or still being posted: try again in a moment).';
+
+/**
+ * What to tell someone who clicked a question the store does not know. The row is stored
+ * just after the question is posted, so a click on a fresh question may come first; but a
+ * question posted longer ago than the retention was finished and then pruned (a pending ask
+ * is never pruned): it is over, and "try again" would be wrong.
+ */
+function unknownAskText(rt: AskRuntime, payload: Record<string, unknown>): string {
+  const container = payload.container as { message_ts?: string } | undefined;
+  const postedAt = Number(container?.message_ts ?? (payload.message as { ts?: string } | undefined)?.ts) * 1000;
+  const pruned = rt.retentionMs !== undefined && Number.isFinite(postedAt) && rt.now() - postedAt > rt.retentionMs;
+  return pruned ? NO_LONGER_OPEN_TEXT : NOT_STORED_YET_TEXT;
+}
 
 function alreadyText(row: AskRow, userId: string): string {
   // Their own click again (a retried envelope, a double click): no "already answered by" themselves.
@@ -22,7 +37,7 @@ function alreadyText(row: AskRow, userId: string): string {
     return `This question was already answered by ${row.responder.name || `<@${row.responder.id}>`}: ${row.answer ?? ''}.`;
   }
   if (row.state === 'expired') return `This question expired${row.answer === null ? '' : ` (default answer: ${row.answer})`}.`;
-  return 'This question is no longer open.';
+  return NO_LONGER_OPEN_TEXT;
 }
 
 async function ephemeral(rt: AskRuntime, channel: string, user: string, text: string): Promise<void> {
@@ -57,7 +72,7 @@ export async function handleAnswerClick(rt: AskRuntime, action: BlockAction, pay
   }
   const row = await rt.table.get(parsed.askId);
   if (!row) {
-    await ephemeral(rt, channelId, userId, 'This question is not open (it is unknown to the worker, or still being posted: try again in a moment).');
+    await ephemeral(rt, channelId, userId, unknownAskText(rt, payload));
     return;
   }
   if (row.state !== 'pending') {

@@ -44,6 +44,11 @@ export interface AskRuntime {
   log: Logger;
   /** How long the worker that ends an ask holds it to finish before a sweeper may take over (ms). */
   leaseMs: number;
+  /**
+   * How long a finished ask is kept before the sweeper prunes it (ms; the worker's
+   * retention). Undefined: never pruned (no worker retention was given).
+   */
+  retentionMs?: number;
   now: () => number;
   /** The store's lock (`Store.withLock`): one holder of a key across every worker. */
   withLock: <T>(key: string, fn: () => Promise<T>) => Promise<T>;

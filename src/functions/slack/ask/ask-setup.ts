@@ -1,7 +1,8 @@
 /**
  * Wires slack_ask into the plugin's lifecycle: at setup (with `worker run`'s deferred
  * replies and the store's SQL) the ask runtime and its sweeper, which runs at once (so a
- * deadline that passed while every worker was down is met now) and then on a timer; at
+ * deadline that passed while every worker was down is met now) and then on a timer, and
+ * prunes finished asks older than the worker's retention (`ctx.retentionDays`); at
  * teardown the sweeper stops. Without deferred replies (selftest, other commands) there
  * are no asks, and slack_ask refuses with a clear error.
  */
@@ -24,6 +25,9 @@ export function startAsks(state: SlackState, ctx: PluginSetupContext<SlackConfig
     platform: ctx.platform,
     log: ctx.log,
     leaseMs: ctx.config.ask_lease * 1000,
+    // The plugin owns its table's retention: finished asks are kept as long as the worker
+    // keeps finished ledger entries.
+    ...(ctx.retentionDays === undefined ? {} : { retentionMs: ctx.retentionDays * 86_400_000 }),
     now: Date.now,
     withLock: (key, fn) => ctx.store.withLock(key, fn),
   };

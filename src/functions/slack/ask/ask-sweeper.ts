@@ -6,14 +6,20 @@
  *   click uses, so a click and the deadline at the same moment end the ask once;
  * - finishes ended asks whose ender died or failed before finishing (its hold lapsed):
  *   the questions updated, the note, the final reply. Nothing ended is left unanswered.
+ * - prunes, hourly, asks that finished longer ago than the worker's retention (pending and
+ *   unfinished ones are never pruned).
  * Runs never overlap within a worker; across workers the conditional UPDATEs decide.
  */
 import { expireAsk, finishOrLeave, type AskRuntime } from './ask-finish.js';
+
+/** Pruning deletes rows days old: once an hour is plenty (as core prunes its ledger). */
+const PRUNE_EVERY_MS = 3_600_000;
 
 export class AskSweeper {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  private prunedAt: number | undefined;
 
   constructor(
     private readonly rt: AskRuntime,
@@ -50,8 +56,8 @@ export class AskSweeper {
     return running;
   }
 
-  /** One pass: expire what is due, finish what was left unfinished. */
-  async sweepOnce(): Promise<{ expired: number; finished: number }> {
+  /** One pass: expire what is due, finish what was left unfinished, prune what finished long ago (hourly). */
+  async sweepOnce(): Promise<{ expired: number; finished: number; pruned: number }> {
     const { rt } = this;
     let expired = 0;
     for (const row of await rt.table.due(rt.now())) {
@@ -68,6 +74,17 @@ export class AskSweeper {
       await finishOrLeave(rt, row);
       finished++;
     }
-    return { expired, finished };
+    return { expired, finished, pruned: await this.pruneIfDue() };
+  }
+
+  private async pruneIfDue(): Promise<number> {
+    const { rt } = this;
+    const now = rt.now();
+    if (rt.retentionMs === undefined || this.stopped) return 0;
+    if (this.prunedAt !== undefined && now - this.prunedAt < PRUNE_EVERY_MS) return 0;
+    this.prunedAt = now;
+    const pruned = await rt.table.prune(now - rt.retentionMs);
+    if (pruned > 0) rt.log.info(`Pruned ${pruned} finished asks older than ${Math.round(rt.retentionMs / 86_400_000)} days`);
+    return pruned;
   }
 }

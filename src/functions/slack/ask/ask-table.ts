@@ -11,8 +11,9 @@
  * before sending it leaves the row for the sweeper ({@link AskTable.claimUnfinished}).
  *
  * Times are epoch milliseconds (BIGINT; node-pg returns those as strings, hence `num`).
- * Rows are kept after they finish (the SOAR side may look an answer up); a pending ask is
- * never deleted.
+ * Rows are kept after they finish (the SOAR side may look an answer up, a late click is told
+ * who answered) for the worker's retention, then pruned ({@link AskTable.prune}); a pending
+ * ask, or one ended but not yet finished, is never deleted.
  */
 import type { DeferredFinalReply, DeferredTicket } from '../../../core/runtime/plugin.js';
 import type { PluginTable, SqlExecutor } from '../../../core/store/store.js';
@@ -250,6 +251,16 @@ export class AskTable {
   /** Records that everything an ended ask owes (updates, note, final reply) is done. */
   async markFinished(askId: string, at: number): Promise<void> {
     await this.sql.execute(`UPDATE ${ASK_TABLE} SET finished_at = $2 WHERE ask_id = $1 AND finished_at IS NULL`, [askId, at]);
+  }
+
+  /**
+   * Deletes the asks that finished (answered or expired, everything they owed done) before
+   * `before` (epoch ms); returns how many. Pending and unfinished asks stay whatever their age.
+   */
+  prune(before: number): Promise<number> {
+    return this.sql.execute(`DELETE FROM ${ASK_TABLE} WHERE state <> 'pending' AND finished_at IS NOT NULL AND finished_at < $1`, [
+      before,
+    ]);
   }
 
   /** Counts by state (for logs and tests). */

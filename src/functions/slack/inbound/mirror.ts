@@ -22,12 +22,17 @@ import { slackIdentity, type SlackState } from '../state.js';
 import { classifyMessageEvent, tsDate, type MirrorItem } from './mirror-events.js';
 import { readableText, type NameResolver } from './readable-text.js';
 import type { InboundContext, InboundHandlers } from './router.js';
-import { slackPerson } from './slack-people.js';
+
+/**
+ * How old a users.info answer may be to name a note's author or a mention: an hour (a
+ * renamed person shows under the old name that long; users.info is a shared Tier 4 budget).
+ */
+const AUTHOR_MAX_AGE_MS = 60 * 60_000;
 
 /** Names for mentions: people from users.info, channels from the channel cache. */
 function nameResolver(state: SlackState, callOpts: CallOptions): NameResolver {
   return {
-    user: async (id) => (await slackPerson(state, id, callOpts)).name,
+    user: async (id) => (await state.people.get(id, AUTHOR_MAX_AGE_MS, callOpts)).name,
     channel: async (id) => {
       try {
         return (await cachedChannelById({ client: state.client, cache: state.channels, callOpts, conversations: state.conversations }, id)).info.name;
@@ -84,7 +89,7 @@ export async function mirrorMessage(event: Record<string, unknown>, ctx: Inbound
   }
 
   const names = nameResolver(state, callOpts);
-  const author = item.userId ? await slackPerson(state, item.userId, callOpts) : UNKNOWN_AUTHOR;
+  const author = item.userId ? await state.people.get(item.userId, AUTHOR_MAX_AGE_MS, callOpts) : UNKNOWN_AUTHOR;
   const text = await noteText(item, names);
   const permalink = await notePermalink(state, item, callOpts);
   const seen = new Set<string>();

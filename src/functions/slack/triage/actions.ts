@@ -31,7 +31,8 @@ import type { CallOptions } from '../slack-client.js';
 import type { SlackState } from '../state.js';
 import { ACTION_ASSIGN, ACTION_CLOSE, ACTION_SEVERITY, incidentIdOf, redrawCard, TRIAGE_PREFIX } from './card.js';
 import { closeModal, noticeModal, readCloseSubmission, type CloseTarget } from './modal.js';
-import { matchActor, type SlackPerson } from './people.js';
+import type { SlackPerson } from '../people.js';
+import { matchActor } from './people.js';
 import { tellUser } from './tell.js';
 
 type Json = Record<string, unknown>;
