@@ -120,10 +120,18 @@ function createExclusive(path: string, content: string, makeDir = false): boolea
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     return createExclusive(path, content);
   }
+  let written = false;
   try {
     writeSync(fd, content);
+    written = true;
   } finally {
-    closeSync(fd);
+    try {
+      closeSync(fd);
+    } finally {
+      // A full disk (ENOSPC) makes the name but not its content: an empty file left behind
+      // would bar every taker until it aged into a stale one (a minute of refusals).
+      if (!written) rmSync(path, { force: true });
+    }
   }
   return true;
 }

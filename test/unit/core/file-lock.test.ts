@@ -91,4 +91,32 @@ describe('withFileLock', function () {
     );
     expect(maxActive).to.equal(1);
   });
+
+  it('a lock file it could not write (a full disk) is not left behind to bar the next taker', async function () {
+    this.timeout(30_000);
+    const file = join(dir, 'x.lock');
+    const moduleUrl = pathToFileURL(fileURLToPath(new URL('../../../src/core/file-lock.ts', import.meta.url))).href;
+    // RLIMIT_FSIZE 0 fails every write to a file (EFBIG once SIGXFSZ is handled) while
+    // creating it still works, as a full disk does; tsx's cache is off so loading writes nothing.
+    const code = `
+      process.on('SIGXFSZ', () => undefined);
+      const { withFileLock } = await import(${JSON.stringify(moduleUrl)});
+      try {
+        await withFileLock(${JSON.stringify(file)}, async () => undefined, { waitMs: 1_000 });
+        process.stdout.write('taken\\n');
+      } catch (err) {
+        process.stdout.write(err.code + '\\n');
+      }
+    `;
+    const child = spawn('sh', ['-c', 'ulimit -f 0 && exec "$0" --import tsx --input-type=module -e "$1"', process.execPath, code], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, TSX_DISABLE_CACHE: '1' },
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const status = await new Promise((r) => child.on('exit', r));
+    expect({ status, out: out.trim() }).to.deep.equal({ status: 0, out: 'EFBIG' });
+    expect(await readdir(dir)).to.deep.equal([]);
+    expect(await withFileLock(file, async () => 'next', { waitMs: 1_000 })).to.equal('next');
+  });
 });
