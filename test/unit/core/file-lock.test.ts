@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -118,5 +120,37 @@ describe('withFileLock', function () {
     expect({ status, out: out.trim() }).to.deep.equal({ status: 0, out: 'EFBIG' });
     expect(await readdir(dir)).to.deep.equal([]);
     expect(await withFileLock(file, async () => 'next', { waitMs: 1_000 })).to.equal('next');
+  });
+
+  it("a stale empty file replaced, just before it is removed, by another taker's new one (not yet written) leaves that one alone", async function () {
+    const file = join(dir, 'x.lock');
+    // Left empty by a holder killed while writing it, and old: stale.
+    await writeFile(file, '', { mode: 0o600 });
+    const old = new Date(Date.now() - 120_000);
+    await utimes(file, old, old);
+    // The second read of the lock file is the look under `.break` before removing it: just
+    // then, another taker (which removed the stale file first) has created its own and not
+    // yet written it. file-lock.ts reads through node:fs/promises, hence the hook there.
+    const fsp = createRequire(import.meta.url)('node:fs/promises') as { readFile: (...args: unknown[]) => Promise<unknown> };
+    const realReadFile = fsp.readFile;
+    let reads = 0;
+    fsp.readFile = (...args: unknown[]) => {
+      if (args[0] === file && ++reads === 2) {
+        rmSync(file);
+        closeSync(openSync(file, 'wx', 0o600));
+      }
+      return realReadFile(...args);
+    };
+    syncBuiltinESMExports();
+    let outcome: unknown;
+    try {
+      outcome = await withFileLock(file, async () => 'taken', { waitMs: 300, staleAfterMs: 60_000 }).catch((err: unknown) => err);
+    } finally {
+      fsp.readFile = realReadFile;
+      syncBuiltinESMExports();
+    }
+    expect(reads).to.be.greaterThan(1);
+    expect(outcome).to.be.instanceOf(RetryableError);
+    expect(readFileSync(file, 'utf8')).to.equal('');
   });
 });
