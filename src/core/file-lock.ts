@@ -120,10 +120,18 @@ function createExclusive(path: string, content: string, makeDir = false): boolea
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     return createExclusive(path, content);
   }
+  let written = false;
   try {
     writeSync(fd, content);
+    written = true;
   } finally {
-    closeSync(fd);
+    try {
+      closeSync(fd);
+    } finally {
+      // A full disk (ENOSPC) makes the name but not its content: an empty file left behind
+      // would bar every taker until it aged into a stale one (a minute of refusals).
+      if (!written) rmSync(path, { force: true });
+    }
   }
   return true;
 }
@@ -157,8 +165,8 @@ function isStale(seen: { text: string; ageMs: number }, policy: StalePolicy): bo
   return holder.pid === process.pid ? !heldHere.has(holder.token) : !isRunning(holder.pid);
 }
 
-/** Removes the lock file if it still holds `staleText`, under the `.break` lock (see the file comment). */
-async function breakStale(path: string, staleText: string): Promise<void> {
+/** Removes the lock file if it still holds the stale holder's text and is still stale, under the `.break` lock (see the file comment). */
+async function breakStale(path: string, stale: { text: string; ageMs: number }, policy: StalePolicy): Promise<void> {
   const guard = `${path}.break`;
   if (!createExclusive(guard, JSON.stringify({ host: HOST, pid: process.pid, token: randomBytes(8).toString('hex') }))) {
     const left = await readLock(guard);
@@ -167,7 +175,9 @@ async function breakStale(path: string, staleText: string): Promise<void> {
   }
   try {
     const now = await readLock(path);
-    if (now?.text === staleText) await rm(path, { force: true });
+    // The same text and still stale: an empty text alone may be a new holder's file that
+    // is being written now (created, not yet written), which is young.
+    if (now && now.text === stale.text && isStale(now, policy)) await rm(path, { force: true });
   } finally {
     await rm(guard, { force: true });
   }
@@ -217,7 +227,7 @@ async function tryTakeLockFile(path: string, policy: StalePolicy): Promise<LockA
     const holder = parseHolder(seen.text);
     return holder ? { kind: 'held', holder } : { kind: 'unsettled' };
   }
-  await breakStale(path, seen.text);
+  await breakStale(path, seen, policy);
   const after = claim(path, policy);
   return after ? { kind: 'taken', lock: after } : { kind: 'unsettled' };
 }

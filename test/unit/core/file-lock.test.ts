@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -90,5 +92,65 @@ describe('withFileLock', function () {
       ),
     );
     expect(maxActive).to.equal(1);
+  });
+
+  it('a lock file it could not write (a full disk) is not left behind to bar the next taker', async function () {
+    this.timeout(30_000);
+    const file = join(dir, 'x.lock');
+    const moduleUrl = pathToFileURL(fileURLToPath(new URL('../../../src/core/file-lock.ts', import.meta.url))).href;
+    // RLIMIT_FSIZE 0 fails every write to a file (EFBIG once SIGXFSZ is handled) while
+    // creating it still works, as a full disk does; tsx's cache is off so loading writes nothing.
+    const code = `
+      process.on('SIGXFSZ', () => undefined);
+      const { withFileLock } = await import(${JSON.stringify(moduleUrl)});
+      try {
+        await withFileLock(${JSON.stringify(file)}, async () => undefined, { waitMs: 1_000 });
+        process.stdout.write('taken\\n');
+      } catch (err) {
+        process.stdout.write(err.code + '\\n');
+      }
+    `;
+    const child = spawn('sh', ['-c', 'ulimit -f 0 && exec "$0" --import tsx --input-type=module -e "$1"', process.execPath, code], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, TSX_DISABLE_CACHE: '1' },
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const status = await new Promise((r) => child.on('exit', r));
+    expect({ status, out: out.trim() }).to.deep.equal({ status: 0, out: 'EFBIG' });
+    expect(await readdir(dir)).to.deep.equal([]);
+    expect(await withFileLock(file, async () => 'next', { waitMs: 1_000 })).to.equal('next');
+  });
+
+  it("a stale empty file replaced, just before it is removed, by another taker's new one (not yet written) leaves that one alone", async function () {
+    const file = join(dir, 'x.lock');
+    // Left empty by a holder killed while writing it, and old: stale.
+    await writeFile(file, '', { mode: 0o600 });
+    const old = new Date(Date.now() - 120_000);
+    await utimes(file, old, old);
+    // The second read of the lock file is the look under `.break` before removing it: just
+    // then, another taker (which removed the stale file first) has created its own and not
+    // yet written it. file-lock.ts reads through node:fs/promises, hence the hook there.
+    const fsp = createRequire(import.meta.url)('node:fs/promises') as { readFile: (...args: unknown[]) => Promise<unknown> };
+    const realReadFile = fsp.readFile;
+    let reads = 0;
+    fsp.readFile = (...args: unknown[]) => {
+      if (args[0] === file && ++reads === 2) {
+        rmSync(file);
+        closeSync(openSync(file, 'wx', 0o600));
+      }
+      return realReadFile(...args);
+    };
+    syncBuiltinESMExports();
+    let outcome: unknown;
+    try {
+      outcome = await withFileLock(file, async () => 'taken', { waitMs: 300, staleAfterMs: 60_000 }).catch((err: unknown) => err);
+    } finally {
+      fsp.readFile = realReadFile;
+      syncBuiltinESMExports();
+    }
+    expect(reads).to.be.greaterThan(1);
+    expect(outcome).to.be.instanceOf(RetryableError);
+    expect(readFileSync(file, 'utf8')).to.equal('');
   });
 });
