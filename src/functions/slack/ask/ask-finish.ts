@@ -183,8 +183,9 @@ export async function finishAsk(rt: AskRuntime, ended: AskRow): Promise<void> {
   if (ended.state === 'pending' || !ended.reply) throw new Error(`Ask ${ended.askId} has not ended`);
   await rt.withLock(`slack-ask:${ended.askId}`, async () => {
     // Read again under the lock: another finisher may have done it all while this one waited.
-    const row = (await rt.table.get(ended.askId)) ?? ended;
-    if (row.finishedAt !== null || !row.reply) return;
+    // A row that is gone was finished and pruned (retention is at least a day): nothing is owed.
+    const row = await rt.table.get(ended.askId);
+    if (!row || row.finishedAt !== null || !row.reply) return;
     await updateQuestions(rt, row);
     await addNote(rt, row);
     await escalate(rt, row);
