@@ -16,7 +16,7 @@
  * synchronous, so callers are written once for both.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { withFileLock } from '../file-lock.js';
@@ -180,8 +180,11 @@ export class SqliteStore implements Store {
     if (created) refuseLostStore(location);
     let db: Database.Database | undefined;
     try {
-      if (location !== ':memory:') mkdirSync(dirname(location), { recursive: true });
+      // Private whatever the umask (the CLI sets 077, a library caller may not): the ledger
+      // holds replies and inputs. SQLite gives its -wal and -shm files the database's mode.
+      if (location !== ':memory:') mkdirSync(dirname(location), { recursive: true, mode: 0o700 });
       db = new Database(location);
+      if (created) chmodSync(location, 0o600);
       if (location !== ':memory:') db.pragma('journal_mode = WAL');
       db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 10_000))}`);
       db.pragma('synchronous = NORMAL');

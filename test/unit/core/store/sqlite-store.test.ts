@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -52,6 +52,26 @@ describe('SqliteStore specifics', function () {
       } finally {
         peek.close();
       }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('makes a new store private whatever the umask: its folder 0700, the database and its -wal and -shm files 0600', async function () {
+    const dir = join(await tempDir(), 'state');
+    const file = join(dir, 'worker.db');
+    const umask = process.umask(0);
+    let store: SqliteStore | undefined;
+    try {
+      store = SqliteStore.open(file);
+      await store.migrate();
+    } finally {
+      process.umask(umask);
+    }
+    try {
+      const mode = (path: string) => statSync(path).mode & 0o777;
+      expect(mode(dir).toString(8)).to.equal('700');
+      for (const f of [file, `${file}-wal`, `${file}-shm`]) expect(mode(f).toString(8), f).to.equal('600');
     } finally {
       await store.close();
     }
