@@ -179,9 +179,11 @@ describe('Slack emulator: Socket Mode', function () {
     await until('four events', () => got.length === 4);
     expect(got.map((r) => (r.body.event as { text: string }).text)).to.deep.equal(['one', 'two', 'three', 'raised meanwhile']);
     const sentAt = slack.emu.socketMode.delivered().map((e) => e.sentAt[0]!);
-    // Spaced at least 50 ms apart (Date.now's millisecond rounding allows 1 ms less).
-    expect(sentAt[1]! - sentAt[0]!).to.be.at.least(49);
-    expect(sentAt[2]! - sentAt[1]!).to.be.at.least(49);
+    // Envelope k leaves no earlier than k × 50 ms after the first (a timer that fires late
+    // makes the next gap shorter, as release catches up on its schedule, so the gaps between
+    // neighbours are not bounded; the schedule is). Date.now's rounding allows a few ms less.
+    expect(sentAt[1]! - sentAt[0]!).to.be.at.least(47);
+    expect(sentAt[2]! - sentAt[0]!).to.be.at.least(97);
   });
 
   it('loses the acks it is told to, then resends the event as for any unacknowledged one; records when each send left', async () => {
