@@ -24,16 +24,11 @@ import { Caller, deleteDestination, WorkerProcess, writeConfig, type TestConfig 
 import { validateSection } from '../../../src/core/config.js';
 import type { SlackConfig } from '../../../src/functions/slack/config.js';
 import type { BlockAction } from '../../../src/functions/slack/inbound/router.js';
+import { poller } from '../../support/until.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, ok: () => boolean, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+const until = poller({ timeoutMs: 30_000, everyMs: 50 });
 
 describe('slack_ask across a worker killed with SIGKILL and a restart', function () {
   this.timeout(120_000);

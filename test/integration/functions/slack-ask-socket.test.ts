@@ -9,16 +9,11 @@ import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { SlackEmulator, type EmulatedUser } from '../../support/slack-emulator.js';
 import { Caller, deleteDestination, uniqueName, WorkerProcess, writeConfig, type TestConfig } from '../../support/harness.js';
+import { poller } from '../../support/until.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, ok: () => boolean, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+const until = poller({ timeoutMs: 30_000, everyMs: 50 });
 
 describe("slack_ask through the worker's Socket Mode connection", function () {
   this.timeout(120_000);

@@ -16,14 +16,9 @@ import { expect } from 'chai';
 import { tempPostgresDatabase } from '../../support/fault-checks.js';
 import { Caller, deleteDestination, uniqueName, WorkerProcess, writeConfig, type TestConfig } from '../../support/harness.js';
 import { SlackEmulator, type EmulatedUser } from '../../support/slack-emulator.js';
+import { poller } from '../../support/until.js';
 
-async function until(what: string, ok: () => boolean, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+const until = poller({ timeoutMs: 30_000, everyMs: 50 });
 
 describe('slack_ask: two clicks at once at two worker processes (PostgreSQL store, a Socket Mode connection each)', function () {
   this.timeout(180_000);

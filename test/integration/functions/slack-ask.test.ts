@@ -21,17 +21,12 @@ import type { BlockAction } from '../../../src/functions/slack/inbound/router.js
 import { SlackEmulator, type EmulatedUser } from '../../support/slack-emulator.js';
 import { tempDir } from '../../support/harness.js';
 import { AskNode, dropAskSchemas, newSchema, openAskStore, ReplyCollector, type Dialect } from '../../support/ask-fixture.js';
+import { poller } from '../../support/until.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const DAY = 86_400_000;
 
-async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+const until = poller({ timeoutMs: 10_000, everyMs: 20 });
 
 for (const dialect of ['sqlite', 'postgres'] as Dialect[]) {
   describe(`slack_ask (${dialect})`, function () {

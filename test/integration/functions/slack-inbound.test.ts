@@ -23,16 +23,11 @@ import {
   type TestConfig,
 } from '../../support/harness.js';
 import { readRecorded, type RecordedRun } from '../../support/inbound-recorder-plugin.js';
+import { poller } from '../../support/until.js';
 
 export const INBOUND_RECORDER = path.join(REPO_ROOT, 'test', 'support', 'inbound-recorder-plugin.ts');
 
-const until = async (what: string, ok: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> => {
-  const deadline = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
+const until = poller({ timeoutMs: 20_000, everyMs: 50 });
 
 const byKey = (runs: RecordedRun[]) => {
   const m = new Map<string, number>();

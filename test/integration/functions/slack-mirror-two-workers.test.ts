@@ -21,17 +21,12 @@ import pg from 'pg';
 import { tempPostgresDatabase } from '../../support/fault-checks.js';
 import { Caller, deleteDestination, uniqueName, WorkerProcess, writeConfig, type TestConfig } from '../../support/harness.js';
 import { SlackEmulator, type EmulatedUser } from '../../support/slack-emulator.js';
+import { poller } from '../../support/until.js';
 
 const INCIDENTS = [4601, 4602, 4603, 4604, 4605];
 const MESSAGES = 500;
 
-async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+const until = poller({ timeoutMs: 60_000, everyMs: 100 });
 
 interface NoteFile {
   text: string;

@@ -10,17 +10,12 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { SlackEmulator } from '../../support/slack-emulator.js';
 import { Caller, deleteDestination, WorkerProcess, writeConfig, type TestConfig } from '../../support/harness.js';
+import { poller } from '../../support/until.js';
 
 /** Long enough that the worker is surely killed while it waits on this call. */
 const HANG_MS = 60_000;
 
-async function until(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = poller({ timeoutMs: 30_000, everyMs: 50 });
 
 describe('fn_slack: redelivery after the worker died mid-invocation (SIGKILL)', function () {
   this.timeout(120_000);

@@ -9,16 +9,11 @@ import { SlackEmulator, type EmulatedUser } from '../../support/slack-emulator.j
 import { SoarEmulator } from '../../support/soar-emulator.js';
 import { deleteDestination, uniqueName, writeConfig, type TestConfig } from '../../support/harness.js';
 import { invoke, startWorkerRun, stopWorkerRun, succeeded, type WorkerRun } from '../../support/invocations.js';
+import { poller } from '../../support/until.js';
 
 type Json = Record<string, any>;
 
-const until = async (what: string, ok: () => boolean, ms = 20_000): Promise<void> => {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
+const until = poller({ timeoutMs: 20_000, everyMs: 50 });
 
 describe('triage end to end with platform = soar (RabbitMQ + worker run + Socket Mode + SOAR emulator)', function () {
   this.timeout(120_000);

@@ -10,14 +10,9 @@ import { WebClient } from '@slack/web-api';
 import type { EmulatedUser } from '../../support/slack-emulator.js';
 import { RESPONSE_URL_MAX_USES, RESPONSE_URL_TTL_MS } from '../../support/slack-interactive.js';
 import { useSlackEmulator } from '../../support/slack-hooks.js';
+import { poller } from '../../support/until.js';
 
-const until = async (what: string, ok: () => boolean, ms = 5000): Promise<void> => {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
+const until = poller({ timeoutMs: 5000, everyMs: 10 });
 
 const QUESTION_BLOCKS = [
   { type: 'section', text: { type: 'mrkdwn', text: 'Isolate host FS01?' } },

@@ -8,6 +8,7 @@ import { SocketModeClient } from '@slack/socket-mode';
 import { WebClient } from '@slack/web-api';
 import type { EmulatedUser } from '../../support/slack-emulator.js';
 import { useSlackEmulator } from '../../support/slack-hooks.js';
+import { poller } from '../../support/until.js';
 
 interface Received {
   type: string;
@@ -17,13 +18,7 @@ interface Received {
   retryReason: string | undefined;
 }
 
-const until = async (what: string, ok: () => boolean, ms = 5000): Promise<void> => {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
+const until = poller({ timeoutMs: 5000, everyMs: 10 });
 
 describe('Slack emulator: Socket Mode', function () {
   this.timeout(20_000);

@@ -14,14 +14,9 @@ import { SocketModeReceiver } from '../../../../../src/functions/slack/inbound/s
 import type { EmulatedUser } from '../../../../support/slack-emulator.js';
 import { sampleValue } from '../../../../support/prometheus.js';
 import { useSlackEmulator } from '../../../../support/slack-hooks.js';
+import { poller } from '../../../../support/until.js';
 
-const until = async (what: string, ok: () => boolean, ms = 10_000): Promise<void> => {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
+const until = poller({ timeoutMs: 10_000, everyMs: 10 });
 
 interface Submitted {
   queue: string;
